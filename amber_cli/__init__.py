@@ -1,0 +1,1 @@
+"""The `amber` command line: run the stack, manage keys, ingest material."""

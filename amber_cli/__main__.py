@@ -1,0 +1,3 @@
+from amber_cli.main import app
+
+app()

@@ -1,0 +1,222 @@
+"""The `amber` command."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from amber_cli import stack as processes
+from amber_cli.config import SERVICES, ClientSettings, StackSettings
+
+app = typer.Typer(help="Amber digital preservation: run the stack, ingest material, manage API keys.",
+                  no_args_is_help=True)
+keys_app = typer.Typer(help="Manage API keys of the gateway.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+console = Console()
+
+DataDirOption = Annotated[Path | None, typer.Option("--data-dir", envvar="AMBER_DATA_DIR",
+                                                    help="Data directory (default ~/.amber).")]
+
+
+def stack_settings(data_dir: Path | None) -> StackSettings:
+    return StackSettings(data_dir=data_dir) if data_dir else StackSettings()
+
+
+def _gateway_settings(stack: StackSettings):  # type: ignore[no-untyped-def]
+    from gateway.settings import GatewaySettings
+
+    return GatewaySettings(data_dir=stack.data_dir)
+
+
+def _print_urls(stack: StackSettings) -> None:
+    table = Table(title="Amber is up", show_header=True)
+    table.add_column("component")
+    table.add_column("address")
+    table.add_row("gateway (API)", f"{stack.url('gateway')}/api/v1  (docs: {stack.url('gateway')}/docs)")
+    for service in SERVICES:
+        table.add_row(service, stack.url(service))
+    table.add_row("temporal", stack.effective_temporal_address)
+    table.add_row("data", str(stack.data_dir))
+    console.print(table)
+    if stack.credentials_file.exists():
+        creds = json.loads(stack.credentials_file.read_text())
+        console.print(f"Admin user: [bold]{creds['username']}[/]  API key: [bold]{creds['key']}[/]")
+        console.print(f"(kept in {stack.credentials_file}; the CLI uses it by itself)")
+
+
+@app.command()
+def up(data_dir: DataDirOption = None,
+       timeout: Annotated[float, typer.Option(help="Seconds to wait for each component.")] = 90.0) -> None:
+    """Start Temporal, the four services, the gateway and a worker in the background; wait until healthy."""
+    stack = stack_settings(data_dir)
+    stack.data_dir.mkdir(parents=True, exist_ok=True)
+    processes.ensure_internal_token(stack)
+    created = asyncio.run(_ensure_admin(stack))
+    for component in processes.components(stack):
+        if processes.healthy(stack, component) and (
+            component.port is not None or processes.running_pid(stack, component.name) is not None
+        ):
+            continue
+        processes.start(stack, component)
+        if component.health_url is not None or component.port is not None:
+            processes.wait_healthy(stack, component, timeout)
+    if created:
+        console.print("[green]Created the admin user and API key.[/]")
+    _print_urls(stack)
+
+
+async def _ensure_admin(stack: StackSettings) -> bool:
+    from gateway.keys.admin import ensure_admin
+
+    created = await ensure_admin(_gateway_settings(stack))
+    if created is not None:
+        username, key = created
+        stack.credentials_file.write_text(json.dumps({"username": username, "key": key}))
+        stack.credentials_file.chmod(0o600)
+        return True
+    return False
+
+
+@app.command()
+def down(data_dir: DataDirOption = None) -> None:
+    """Stop every process `amber up` started."""
+    stack = stack_settings(data_dir)
+    # Workers first, Temporal last: in-flight activities are handed back before the server goes.
+    names = processes.known_names(stack)
+    order = sorted(names, key=lambda n: (0 if n.startswith("worker") else 2 if n == "temporal" else 1, n))
+    for name in order:
+        if processes.stop(stack, name):
+            console.print(f"stopped {name}")
+    console.print("Amber is down.")
+
+
+@app.command()
+def status(data_dir: DataDirOption = None) -> None:
+    """Show each component's process and health."""
+    stack = stack_settings(data_dir)
+    table = Table(show_header=True)
+    for column in ("component", "pid", "health"):
+        table.add_column(column)
+    all_ok = True
+    for component in processes.components(stack):
+        pid = processes.running_pid(stack, component.name)
+        ok = processes.healthy(stack, component)
+        all_ok = all_ok and ok
+        table.add_row(component.name, str(pid or "-"), "[green]ok[/]" if ok else "[red]down[/]")
+    console.print(table)
+    raise typer.Exit(0 if all_ok else 1)
+
+
+@app.command()
+def worker() -> None:
+    """Run an ingest worker in the foreground (start any number, on any machine that sees the processing folder)."""
+    from services.ingest.processing.worker import main
+
+    main()
+
+
+@app.command()
+def serve(
+    service: Annotated[str, typer.Argument(help="transfer | ingest | metadata | storage | gateway")],
+    host: Annotated[str | None, typer.Option(help="Bind address (default from settings).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default from settings).")] = None,
+) -> None:
+    """Run one service in the foreground (for deployments: one container or unit per service)."""
+    import importlib
+
+    import uvicorn
+
+    if service not in (*SERVICES, "gateway"):
+        raise typer.BadParameter(f"unknown service {service!r}")
+    module = importlib.import_module("gateway.main" if service == "gateway" else f"services.{service}.main")
+    application = module.create_app()
+    settings = application.state.settings
+    uvicorn.run(application, host=host or settings.host, port=port or settings.port, log_config=None,
+                timeout_graceful_shutdown=10)
+
+
+@app.command()
+def ingest(
+    path: Annotated[str, typer.Argument(help="A folder or archive on this machine, or with --location a path "
+                                        "inside that server-side transfer source.")],
+    name: Annotated[str | None, typer.Option(help="Transfer name (default: the folder or file name).")] = None,
+    location: Annotated[str | None, typer.Option(help="UUID of a server-side transfer-source location.")] = None,
+    wait: Annotated[bool, typer.Option(help="Follow the ingest until the AIP is stored or it fails.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds --wait waits at most.")] = 24 * 3600.0,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Start a transfer through the gateway; with --wait, show progress until the AIP is stored."""
+    from amber_cli.ingest import GatewayError, run_ingest
+
+    stack = stack_settings(data_dir)
+    url, auth = ClientSettings().resolve(stack)
+    local = None if location else Path(path).expanduser().resolve()
+    if local is not None and not local.exists():
+        raise typer.BadParameter(f"{path} does not exist")
+    default_name = Path(path.rstrip("/")).name
+    for suffix in (".tar.gz", ".tgz", ".zip", ".tar"):
+        if local is not None and local.is_file() and default_name.lower().endswith(suffix):
+            default_name = default_name[: -len(suffix)]
+            break
+    try:
+        code = asyncio.run(run_ingest(
+            url=url, auth=auth, path=local, name=name or default_name, location=location,
+            location_path=path if location else None, wait=wait, as_json=as_json, timeout=timeout,
+        ))
+    except GatewayError as exc:
+        if as_json:
+            print(json.dumps({"status": "failed", "error": str(exc)}))
+        else:
+            Console(stderr=True).print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from exc
+    raise typer.Exit(code)
+
+
+@keys_app.command("create")
+def keys_create(
+    user: Annotated[str, typer.Option(help="User the key belongs to (created if missing).")] = "admin",
+    name: Annotated[str, typer.Option(help="A label for the key.")] = "cli",
+    data_dir: DataDirOption = None,
+) -> None:
+    """Create an API key; its value is shown once."""
+    from gateway.keys.admin import create_key
+
+    key = asyncio.run(create_key(_gateway_settings(stack_settings(data_dir)), user, name))
+    console.print(f"API key for [bold]{user}[/]: {key}")
+    console.print("Use it as `Authorization: Bearer <key>` or `Authorization: ApiKey <user>:<key>`.")
+
+
+@keys_app.command("list")
+def keys_list(data_dir: DataDirOption = None) -> None:
+    """List API keys (never their values)."""
+    from gateway.keys.admin import list_keys
+
+    keys = asyncio.run(list_keys(_gateway_settings(stack_settings(data_dir))))
+    table = Table(show_header=True)
+    for column in ("id", "user", "name", "prefix", "created", "last used", "revoked"):
+        table.add_column(column)
+    for key in keys:
+        data = key.model_dump()
+        table.add_row(str(data.get("id")), str(data.get("username")), str(data.get("name")),
+                      str(data.get("prefix")), str(data.get("created_at")), str(data.get("last_used_at") or "-"),
+                      str(data.get("revoked_at") or "-"))
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="Key id or prefix.")],
+                data_dir: DataDirOption = None) -> None:
+    """Revoke an API key at once."""
+    from gateway.keys.admin import revoke_key
+
+    if not asyncio.run(revoke_key(_gateway_settings(stack_settings(data_dir)), key_id)):
+        console.print(f"[red]No active key {key_id}[/]")
+        raise typer.Exit(1)
+    console.print(f"revoked {key_id}")

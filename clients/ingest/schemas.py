@@ -1,0 +1,80 @@
+"""Wire schemas of the ingest service."""
+
+from __future__ import annotations
+
+from uuid import UUID
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+
+class IngestStatus(StrEnum):
+    queued = "queued"
+    processing = "processing"
+    stored = "stored"
+    failed = "failed"
+
+
+class JobStatus(StrEnum):
+    running = "running"
+    completed = "completed"
+    failed = "failed"
+
+
+class IngestCreate(BaseModel):
+    transfer_uuid: UUID = Field(description="The transfer this ingest processes; one ingest per transfer.")
+    name: str = Field(min_length=1, max_length=255, description="Package name; the AIP is `<name>-<uuid>`.")
+    path: str = Field(description="The transfer's folder, relative to the currently-processing location.")
+    created_by: str = Field(default="system", description="User who started the transfer.")
+
+
+class IngestUpdate(BaseModel):
+    status: IngestStatus | None = None
+    current_job: str | None = None
+    error: str | None = Field(default=None, max_length=8000)
+    file_count: int | None = None
+    files_done: int | None = None
+    aip_path: str | None = None
+    aip_location_uuid: UUID | None = None
+    aip_size: int | None = None
+    aip_sha256: str | None = None
+
+
+class IngestRead(BaseModel):
+    uuid: UUID = Field(description="The SIP/AIP UUID.")
+    transfer_uuid: UUID
+    name: str
+    path: str
+    status: IngestStatus
+    current_job: str | None
+    error: str | None
+    file_count: int | None
+    files_done: int
+    aip_path: str | None = Field(description="Path of the stored AIP inside its storage location.")
+    aip_location_uuid: UUID | None
+    aip_size: int | None
+    aip_sha256: str | None
+    workflow_id: str
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class JobUpsert(BaseModel):
+    """A micro-service job's progress, keyed by the job's stable key within the ingest."""
+
+    name: str = Field(max_length=200)
+    microservice: str = Field(max_length=200)
+    status: JobStatus
+    files_total: int | None = None
+    files_done: int | None = None
+    exit_code: int | None = None
+    message: str | None = Field(default=None, max_length=8000)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class JobRead(JobUpsert):
+    key: str
+    ingest_uuid: UUID

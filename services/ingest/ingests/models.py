@@ -1,0 +1,41 @@
+"""The ingest record: one SIP on its way to becoming a stored AIP."""
+
+from __future__ import annotations
+
+from uuid import UUID
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Column, DateTime, MetaData
+from sqlalchemy import Enum as SAEnum
+from sqlmodel import Field, SQLModel
+
+from clients.ingest.schemas import IngestStatus
+
+metadata = MetaData()
+
+
+class IngestBase(SQLModel):
+    metadata = metadata
+
+
+class Ingest(IngestBase, table=True):
+    __tablename__ = "ingest"
+
+    uuid: UUID = Field(primary_key=True)
+    transfer_uuid: UUID = Field(unique=True, index=True)
+    name: str = Field(max_length=255)
+    path: str = Field(max_length=1024)
+    status: IngestStatus = Field(
+        default=IngestStatus.queued, index=True, sa_type=SAEnum(IngestStatus, native_enum=False, length=32)
+    )
+    current_job: str | None = Field(default=None, max_length=200)
+    error: str | None = Field(default=None, max_length=8000)
+    file_count: int | None = Field(default=None, sa_type=BigInteger)
+    aip_path: str | None = Field(default=None, max_length=2048)
+    aip_location_uuid: UUID | None = None
+    aip_size: int | None = Field(default=None, sa_type=BigInteger)
+    aip_sha256: str | None = Field(default=None, max_length=64)
+    workflow_id: str = Field(max_length=100)
+    created_by: str = Field(max_length=150)
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))

@@ -1,0 +1,104 @@
+"""Ingests: creation (one per transfer), reading, and the updates workers report."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from uuid import UUID
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clients.ingest.schemas import IngestCreate, IngestRead, IngestStatus, IngestUpdate
+from servicekit.ids import new_id
+from servicekit.pagination import Page, PageParams
+from servicekit.problems import Conflict, NotFound
+from services.ingest.ingests.models import Ingest
+from services.ingest.ingests.repository import IngestRepository
+from services.ingest.processing.params import IngestParams
+from services.ingest.processing.temporal import workflow_id
+from services.ingest.settings import IngestSettings
+
+TERMINAL = frozenset({IngestStatus.stored, IngestStatus.failed})
+
+
+def ingest_read(ingest: Ingest, files_done: int) -> IngestRead:
+    return IngestRead.model_validate({**ingest.model_dump(), "files_done": files_done})
+
+
+def workflow_params(ingest: Ingest, settings: IngestSettings) -> IngestParams:
+    return IngestParams(
+        ingest_uuid=str(ingest.uuid),
+        transfer_uuid=str(ingest.transfer_uuid),
+        name=ingest.name,
+        transfer_path=ingest.path,
+        created_by=ingest.created_by,
+        batch_size=settings.batch_size,
+        max_concurrent_batches=settings.max_concurrent_batches,
+        heartbeat_timeout_seconds=settings.heartbeat_timeout_seconds,
+    )
+
+
+async def create_ingest(session: AsyncSession, body: IngestCreate) -> tuple[Ingest, bool]:
+    """The ingest of a transfer, created on first request; returns (ingest, created)."""
+    repo = IngestRepository(session)
+    existing = await repo.get_by_transfer(body.transfer_uuid)
+    if existing is not None:
+        return existing, False
+    now = datetime.now(UTC)
+    ingest_uuid = new_id()
+    ingest = Ingest(
+        uuid=ingest_uuid,
+        transfer_uuid=body.transfer_uuid,
+        name=body.name,
+        path=body.path,
+        created_by=body.created_by,
+        workflow_id=workflow_id(str(ingest_uuid)),
+        created_at=now,
+        updated_at=now,
+    )
+    try:
+        async with session.begin_nested():
+            repo.add(ingest)
+    except IntegrityError:
+        # A concurrent request for the same transfer won the race.
+        existing = await repo.get_by_transfer(body.transfer_uuid)
+        assert existing is not None
+        return existing, False
+    return ingest, True
+
+
+async def read_ingest(session: AsyncSession, ingest_uuid: UUID) -> IngestRead:
+    repo = IngestRepository(session)
+    ingest = await repo.get(ingest_uuid)
+    if ingest is None:
+        raise NotFound("Ingest", ingest_uuid)
+    done = await repo.files_done([ingest.uuid])
+    return ingest_read(ingest, done.get(ingest.uuid, 0))
+
+
+async def list_ingests(session: AsyncSession, status: IngestStatus | None, page: PageParams) -> Page[IngestRead]:
+    repo = IngestRepository(session)
+    items, total = await repo.page(status=status, limit=page.limit, offset=page.offset)
+    done = await repo.files_done([i.uuid for i in items])
+    return Page[IngestRead](
+        items=[ingest_read(i, done.get(i.uuid, 0)) for i in items], total=total, limit=page.limit,
+        offset=page.offset,
+    )
+
+
+async def update_ingest(session: AsyncSession, ingest_uuid: UUID, body: IngestUpdate) -> IngestRead:
+    repo = IngestRepository(session)
+    ingest = await repo.get_for_update(ingest_uuid)
+    if ingest is None:
+        raise NotFound("Ingest", ingest_uuid)
+    changes = body.model_dump(exclude_unset=True)
+    changes.pop("files_done", None)  # derived from the batch jobs, never stored
+    new_status = changes.get("status")
+    if ingest.status in TERMINAL and new_status is not None and new_status != ingest.status:
+        raise Conflict(f"Ingest {ingest_uuid} is already {ingest.status.value}")
+    for field, value in changes.items():
+        setattr(ingest, field, value)
+    ingest.updated_at = datetime.now(UTC)
+    await repo.flush()
+    done = await repo.files_done([ingest.uuid])
+    return ingest_read(ingest, done.get(ingest.uuid, 0))

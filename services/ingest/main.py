@@ -1,0 +1,51 @@
+"""The ingest service application."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from importlib.metadata import version
+from pathlib import Path
+
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
+
+from servicekit.app import create_service_app
+from services.ingest.ingests.router import router as ingests_router
+from services.ingest.jobs.router import router as jobs_router
+from services.ingest.processing.temporal import connect
+from services.ingest.settings import IngestSettings
+
+
+def lazy_temporal(settings: IngestSettings) -> Callable[[], Awaitable[Client]]:
+    """Connect on first use, so the service starts (and serves reads) while Temporal is still coming up."""
+    client: Client | None = None
+    lock = asyncio.Lock()
+
+    async def get() -> Client:
+        nonlocal client
+        async with lock:
+            if client is None:
+                client = await connect(settings)
+            return client
+
+    return get
+
+
+def create_app(settings: IngestSettings | None = None, engine: AsyncEngine | None = None) -> FastAPI:
+    settings = settings or IngestSettings()
+
+    async def startup(app: FastAPI) -> None:
+        app.state.temporal = lazy_temporal(settings)
+
+    return create_service_app(
+        settings=settings,
+        title="Amber ingest",
+        description="Processing of transfers into AIPs on Temporal: ingests, their jobs and progress.",
+        version=version("amber"),
+        routers=[ingests_router, jobs_router],
+        migrations_dir=Path(__file__).parent / "migrations",
+        on_startup=startup,
+        engine=engine,
+    )

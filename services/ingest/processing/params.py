@@ -1,0 +1,55 @@
+"""The values that cross between the ingest workflow and its activities (kept small: paths and counts)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class IngestParams:
+    ingest_uuid: str
+    transfer_uuid: str
+    name: str
+    transfer_path: str  # relative to the currently-processing folder
+    created_by: str
+    batch_size: int = 500
+    max_concurrent_batches: int = 4
+    heartbeat_timeout_seconds: int = 20
+
+
+@dataclass(frozen=True)
+class Batch:
+    index: int
+    offset: int  # byte offset of the batch's first line in the inventory
+    count: int
+
+
+@dataclass(frozen=True)
+class Inventory:
+    sip_dir: str  # the bag root, relative to the currently-processing folder
+    aip_name: str  # `<sanitized name>-<uuid>`
+    file_count: int
+    total_bytes: int
+    batches: list[Batch] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    index: int
+    files: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class PackedAip:
+    path: str  # relative to the currently-processing folder
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class StoredAip:
+    location_uuid: str
+    current_path: str
+    size: int
+    sha256: str

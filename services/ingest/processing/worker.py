@@ -1,0 +1,53 @@
+"""`amber worker`: runs ingest workflows and activities; start as many as the load needs, anywhere."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from datetime import timedelta
+
+from temporalio.worker import Worker
+
+from servicekit.logs import configure_logging
+from services.ingest.processing.activities import IngestActivities
+from services.ingest.processing.temporal import connect
+from services.ingest.processing.workflow import IngestWorkflow
+from services.ingest.settings import IngestSettings
+
+log = logging.getLogger(__name__)
+
+
+async def run_worker(settings: IngestSettings, stop: asyncio.Event | None = None) -> None:
+    client = await connect(settings)
+    activities = IngestActivities(settings)
+    stop = stop or asyncio.Event()
+    worker = Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=[IngestWorkflow],
+        activities=activities.all(),
+        max_concurrent_activities=settings.worker_max_activities,
+        graceful_shutdown_timeout=timedelta(seconds=10),
+    )
+    log.info("worker polling %s on %s", settings.task_queue, settings.temporal_address)
+    try:
+        async with worker:
+            await stop.wait()
+    finally:
+        await activities.aclose()
+
+
+def main(settings: IngestSettings | None = None) -> None:
+    settings = settings or IngestSettings()
+    configure_logging("worker", settings.log_level)
+    settings.processing_dir.mkdir(parents=True, exist_ok=True)
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run_worker(settings, stop)
+
+    asyncio.run(serve())

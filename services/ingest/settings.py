@@ -1,0 +1,43 @@
+"""Settings of the ingest service and of its workers."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import SettingsConfigDict
+
+from servicekit.settings import ServiceSettings
+
+
+class CompressionAlgorithm(StrEnum):
+    bzip2 = "bzip2"
+    lzma = "lzma"
+    copy = "copy"
+
+
+class IngestSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="AMBER_INGEST_", extra="ignore", populate_by_name=True)
+
+    service_name: str = "ingest"
+    port: int = 8002
+    temporal_address: str = Field(
+        default="127.0.0.1:7233",
+        validation_alias=AliasChoices("temporal_address", "AMBER_TEMPORAL_ADDRESS"),
+        description="host:port of the Temporal frontend (the embedded dev server, or any cluster).",
+    )
+    temporal_namespace: str = Field(
+        default="default", validation_alias=AliasChoices("temporal_namespace", "AMBER_TEMPORAL_NAMESPACE")
+    )
+    task_queue: str = "amber-ingest"
+    batch_size: int = Field(default=500, ge=1, le=5000, description="Files per activity.")
+    max_concurrent_batches: int = Field(default=4, ge=1, description="Batches of one package in flight at once.")
+    worker_max_activities: int = Field(default=8, ge=1, description="Activities one worker runs at once.")
+    heartbeat_timeout_seconds: int = Field(
+        default=20, ge=2, description="A worker silent this long is presumed dead; its activity moves on."
+    )
+    compression_algorithm: CompressionAlgorithm = CompressionAlgorithm.bzip2
+    compression_level: int = Field(default=5, ge=0, le=9)
+    organization_name: str = "Amber"
+    organization_code: str = "amber"
+    seven_zip: str = "7z"

@@ -1,0 +1,131 @@
+"""The Foundation's acceptance: a folder becomes a stored, valid AIP through the gateway."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import bagit
+import pytest
+from lxml import etree
+
+from services.metadata.mets.validation import validate_mets
+from tests.e2e.conftest import Stack, make_tree
+
+pytestmark = pytest.mark.e2e
+NS = {"mets": "http://www.loc.gov/METS/", "premis": "http://www.loc.gov/premis/v3",
+      "xlink": "http://www.w3.org/1999/xlink"}
+
+
+def download_and_unpack(stack: Stack, aip_id: str, dest: Path) -> Path:
+    archive = dest / "aip.7z"
+    with stack.client() as http, http.stream("GET", f"/api/v1/aips/{aip_id}/download") as response:
+        assert response.status_code == 200, response.read()
+        assert "attachment" in response.headers["content-disposition"]
+        with archive.open("wb") as out:
+            for chunk in response.iter_bytes():
+                out.write(chunk)
+    unpacked = dest / "unpacked"
+    subprocess.run(["7z", "x", "-bd", "-y", f"-o{unpacked}", str(archive)], check=True, capture_output=True)
+    return unpacked
+
+
+def test_folder_of_1000_files_becomes_a_valid_stored_aip(stack: Stack, tmp_path: Path) -> None:
+    source = tmp_path / "Hart papers"
+    files = make_tree(source, 1000)
+    result = stack.amber("ingest", str(source), "--wait", "--json")
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stdout
+    summary = json.loads(lines[0])
+    assert summary["status"] == "stored", summary
+    aip_id = summary["aip_id"]
+    assert summary["transfer_id"] and aip_id
+    hexdigits = aip_id.replace("-", "")
+    quad = "/".join(hexdigits[i:i + 4] for i in range(0, 32, 4))
+    assert summary["aip_path"] == f"{quad}/Hart_papers-{aip_id}.7z"
+
+    unpacked = download_and_unpack(stack, aip_id, tmp_path)
+    tops = list(unpacked.iterdir())
+    assert [p.name for p in tops] == [f"Hart_papers-{aip_id}"]
+    bag = bagit.Bag(str(tops[0]))
+    bag.validate()  # full validation: every payload file hashed against the manifest
+    assert bag.info["External-Identifier"] == aip_id
+
+    mets_path = tops[0] / "data" / f"METS.{aip_id}.xml"
+    assert validate_mets(mets_path) == []
+    tree = etree.parse(str(mets_path))
+    listed: dict[str, tuple[str, str | None]] = {}
+    for tech in tree.iterfind(".//mets:techMD//premis:object", NS):
+        name = tech.findtext("premis:originalName", namespaces=NS)
+        digest = tech.findtext(".//premis:fixity/premis:messageDigest", namespaces=NS)
+        puid = tech.findtext(".//premis:formatRegistry/premis:formatRegistryKey", namespaces=NS)
+        listed[name.removeprefix("%transferDirectory%objects/")] = (digest, puid)
+    assert set(listed) == set(files)
+    for relative, content in files.items():
+        digest, puid = listed[relative]
+        assert digest == hashlib.sha256(content).hexdigest()
+        assert puid == "x-fmt/111"
+        assert (tops[0] / "data" / "objects" / relative).read_bytes() == content
+
+
+def test_gateway_requires_a_key_and_merges_every_service(stack: Stack) -> None:
+    import httpx
+
+    anonymous = httpx.get(f"{stack.gateway}/api/v1/ingests", timeout=30)
+    assert anonymous.status_code == 401
+    assert anonymous.headers["content-type"].startswith("application/problem+json")
+    spec = httpx.get(f"{stack.gateway}/openapi.json", timeout=30).json()
+    operations = {
+        op["operationId"]: op for path in spec["paths"].values() for op in path.values() if isinstance(op, dict)
+        and "operationId" in op
+    }
+    tags = {tag for op in operations.values() for tag in op.get("tags", [])}
+    assert {"transfer", "ingest", "metadata", "storage"} <= tags
+    for expected in ("create_ingest", "get_ingest", "download_aip"):
+        assert any(expected in op_id for op_id in operations), expected
+    assert all(path.startswith("/api/v1/") for path in spec["paths"])
+
+
+def test_killed_worker_mid_ingest_leaves_one_aip_and_no_duplicates(stack: Stack, tmp_path: Path) -> None:
+    source = tmp_path / "crash test"
+    files = make_tree(source, 1500, payload=2048)
+    started = json.loads(stack.amber("ingest", str(source), "--json").stdout.strip().splitlines()[-1])
+    aip_id = started["aip_id"]
+    assert aip_id, started
+    with stack.client() as http:
+        deadline = time.monotonic() + 120
+        while True:
+            ingest = http.get(f"/api/v1/ingests/{aip_id}").json()
+            if ingest["files_done"] > 0 or ingest["status"] in {"stored", "failed"}:
+                break
+            assert time.monotonic() < deadline, ingest
+            time.sleep(0.05)
+        assert ingest["status"] == "processing", f"ingest finished before the crash could be staged: {ingest}"
+        subprocess.run(["kill", "-9", str(stack.pid("worker-1"))], check=True)
+        replacement = subprocess.Popen(
+            [sys.executable, "-m", "amber_cli", "worker"], env=stack.env,
+            stdout=subprocess.DEVNULL, stderr=(tmp_path / "worker2.log").open("wb"), start_new_session=True,
+        )
+        (stack.data_dir / "run" / "worker-1.pid").write_text(str(replacement.pid))
+        deadline = time.monotonic() + 300
+        while True:
+            ingest = http.get(f"/api/v1/ingests/{aip_id}").json()
+            if ingest["status"] in {"stored", "failed"}:
+                break
+            assert time.monotonic() < deadline, ingest
+            time.sleep(0.5)
+        assert ingest["status"] == "stored", ingest
+        assert ingest["files_done"] == len(files)
+
+        premis_files = http.get(f"/api/v1/premis/packages/{aip_id}/files", params={"limit": 1}).json()
+        assert premis_files["total"] == len(files)
+        events = http.get(f"/api/v1/premis/packages/{aip_id}/events", params={"limit": 1}).json()
+        assert events["total"] == 3 * len(files)
+        aips = http.get("/api/v1/aips", params={"limit": 1000}).json()
+        assert [a["uuid"] for a in aips["items"]].count(aip_id) == 1
+        stored_files = list((stack.data_dir / "storage" / "aips").rglob(f"*{aip_id}*"))
+        assert len([p for p in stored_files if p.is_file()]) == 1

@@ -1,0 +1,80 @@
+"""The ingest service's records, over its real app, on SQLite and PostgreSQL, with a real Temporal server."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.testing import WorkflowEnvironment
+
+from services.ingest.main import create_app
+from services.ingest.settings import IngestSettings
+from tests.conftest import asgi_client
+
+
+def settings_for(tmp_path: Path, env: WorkflowEnvironment) -> IngestSettings:
+    return IngestSettings(
+        data_dir=tmp_path, temporal_address=env.client.service_client.config.target_host,
+        task_queue=f"test-{uuid.uuid4().hex[:8]}", internal_token="secret",
+    )
+
+
+async def test_create_is_idempotent_per_transfer_and_starts_one_workflow(
+    db_engine: AsyncEngine, tmp_path: Path, temporal_env: WorkflowEnvironment
+) -> None:
+    settings = settings_for(tmp_path, temporal_env)
+    app = create_app(settings, engine=db_engine)
+    body = {"transfer_uuid": str(uuid.uuid4()), "name": "Box 1", "path": "transfers/x"}
+    headers = {"Authorization": "Bearer secret", "X-Amber-User": "alice"}
+    async with asgi_client(app) as client:
+        first = await client.post("/ingests", json={**body, "created_by": "alice"}, headers=headers)
+        assert first.status_code == 201, first.text
+        again = await client.post("/ingests", json={**body, "created_by": "alice"}, headers=headers)
+        assert again.status_code == 200
+        assert again.json()["uuid"] == first.json()["uuid"]
+        ingest_uuid = first.json()["uuid"]
+        listing = await client.get("/ingests", headers=headers)
+        assert listing.json()["total"] == 1
+        handle = temporal_env.client.get_workflow_handle(first.json()["workflow_id"])
+        description = await handle.describe()
+        assert description.id == f"ingest-{ingest_uuid}"
+
+        job = {"name": "Process files (1/2)", "microservice": "Process files", "status": "running",
+               "files_total": 10, "files_done": 4}
+        put = await client.put(f"/ingests/{ingest_uuid}/jobs/batch-000000", json=job, headers=headers)
+        assert put.status_code == 200, put.text
+        await client.put(f"/ingests/{ingest_uuid}/jobs/batch-000000", json={**job, "files_done": 10},
+                         headers=headers)
+        await client.put(f"/ingests/{ingest_uuid}/jobs/batch-000001", json={**job, "files_done": 3},
+                         headers=headers)
+        jobs = (await client.get(f"/ingests/{ingest_uuid}/jobs", headers=headers)).json()
+        assert jobs["total"] == 2
+        progress = (await client.get(f"/ingests/{ingest_uuid}", headers=headers)).json()
+        assert progress["files_done"] == 13
+
+        stored = await client.patch(f"/ingests/{ingest_uuid}", json={"status": "stored", "aip_path": "a/b"},
+                                    headers=headers)
+        assert stored.json()["status"] == "stored"
+        reopened = await client.patch(f"/ingests/{ingest_uuid}", json={"status": "processing"}, headers=headers)
+        assert reopened.status_code == 409
+        assert reopened.headers["content-type"].startswith("application/problem+json")
+        await handle.terminate("test finished")
+
+
+@pytest.mark.parametrize("header", [None, "Bearer wrong"])
+async def test_requests_without_the_internal_token_are_refused(
+    header: str | None, tmp_path: Path, temporal_env: WorkflowEnvironment
+) -> None:
+    from tests.conftest import database_engine
+
+    async with database_engine("sqlite", tmp_path) as (engine, _url):
+        app = create_app(settings_for(tmp_path, temporal_env), engine=engine)
+        async with asgi_client(app) as client:
+            headers = {"Authorization": header} if header else {}
+            response = await client.get("/ingests", headers=headers)
+            assert response.status_code == 401
+            assert response.json()["title"] == "Unauthorized"
+            missing = await client.get(f"/ingests/{uuid.uuid4()}", headers={"Authorization": "Bearer secret"})
+            assert missing.status_code == 404
