@@ -59,13 +59,10 @@ def up(data_dir: DataDirOption = None,
     processes.ensure_internal_token(stack)
     created = asyncio.run(_ensure_admin(stack))
     for component in processes.components(stack):
-        if processes.healthy(stack, component) and (
-            component.port is not None or processes.running_pid(stack, component.name) is not None
-        ):
+        if processes.healthy(stack, component):
             continue
         processes.start(stack, component)
-        if component.health_url is not None or component.port is not None:
-            processes.wait_healthy(stack, component, timeout)
+        processes.wait_healthy(stack, component, timeout)
     if created:
         console.print("[green]Created the admin user and API key.[/]")
     _print_urls(stack)

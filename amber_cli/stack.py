@@ -111,6 +111,12 @@ def start(stack: StackSettings, component: Component) -> int:
 
 
 def wait_healthy(stack: StackSettings, component: Component, timeout: float) -> None:
+    """Wait for the component's health check; a process without one must survive its first second."""
+    if component.health_url is None and component.port is None:
+        time.sleep(1.0)
+        if running_pid(stack, component.name) is None:
+            raise SystemExit(f"{component.name} exited during start-up; see {log_file(stack, component.name)}")
+        return
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if healthy(stack, component):
