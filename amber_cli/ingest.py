@@ -106,7 +106,11 @@ async def run_ingest(*, url: str, auth: str, path: Path | None, name: str, locat
             result = {"transfer_id": transfer["uuid"], "aip_id": transfer.get("ingest_uuid"),
                       "status": transfer.get("status")}
         else:
-            result = summary(transfer, await follow(http, transfer, console, timeout))
+            ingest = await follow(http, transfer, console, timeout)
+            result = summary(transfer, ingest)
+            if ingest.get("status") == "stored" and ingest.get("aip_location_uuid"):
+                location = _check(await http.get(f"/api/v1/locations/{ingest['aip_location_uuid']}"))
+                result["aip_file"] = f"{location['path'].rstrip('/')}/{ingest['aip_path']}"
     if as_json:
         print(json.dumps(result))
     else:

@@ -93,7 +93,8 @@ def install_problem_handlers(app: FastAPI) -> None:
             exc.status_code, "HTTP error"
         )
         return problem_response(
-            exc.status_code, title, str(exc.detail), instance=request.url.path, headers=exc.headers
+            exc.status_code, title, str(exc.detail), instance=request.url.path,
+            headers=dict(exc.headers) if exc.headers else None,
         )
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:

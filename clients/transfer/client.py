@@ -1,0 +1,160 @@
+"""Client of the transfer (intake) service."""
+
+from __future__ import annotations
+
+import asyncio
+import tarfile
+import threading
+import uuid
+from collections.abc import AsyncIterator
+from concurrent.futures import Future
+from pathlib import Path
+
+import httpx
+
+from clients.transfer.schemas import ArchiveFormat, TransferFromLocation, TransferRead, TransferStatus
+from servicekit.http import ServiceClient
+from servicekit.pagination import Page
+
+CHUNK_SIZE = 1024 * 1024
+# Placement (copying or extracting a large transfer) happens before the answer, so reads must not time out.
+LONG_RUNNING = httpx.Timeout(None, connect=5.0)
+
+
+class TransferClient(ServiceClient):
+    service = "transfer"
+
+    async def create_transfer_from_location(self, body: TransferFromLocation) -> TransferRead:
+        response = await self.request(
+            "POST", "/transfers", json=body.model_dump(mode="json"), timeout=LONG_RUNNING
+        )
+        return TransferRead.model_validate(response.json())
+
+    async def upload_transfer(
+        self,
+        name: str,
+        source: Path | AsyncIterator[bytes],
+        archive_format: ArchiveFormat | None = None,
+        *,
+        filename: str | None = None,
+    ) -> TransferRead:
+        """Upload an archive file, a folder (sent as a tar stream of the folder), or a stream of archive bytes.
+
+        Nothing is held in memory; the format is detected by the service when not given.
+        """
+        headers = {"Content-Type": "application/octet-stream"}
+        content: AsyncIterator[bytes]
+        if isinstance(source, Path):
+            filename = filename or source.name
+            if await asyncio.to_thread(source.is_dir):
+                content = tar_stream(source)
+                archive_format = ArchiveFormat.tar
+            else:
+                size = (await asyncio.to_thread(source.stat)).st_size
+                headers["Content-Length"] = str(size)
+                content = file_stream(source)
+        else:
+            content = source
+        params: dict[str, str] = {"name": name}
+        if archive_format is not None:
+            params["archive_format"] = archive_format.value
+        if filename:
+            params["filename"] = filename
+        response = await self.request(
+            "POST", "/transfers/upload", params=params, content=content, headers=headers, timeout=LONG_RUNNING
+        )
+        return TransferRead.model_validate(response.json())
+
+    async def get_transfer(self, transfer_uuid: uuid.UUID) -> TransferRead:
+        response = await self.request("GET", f"/transfers/{transfer_uuid}")
+        return TransferRead.model_validate(response.json())
+
+    async def list_transfers(
+        self, status: TransferStatus | None = None, *, limit: int = 100, offset: int = 0
+    ) -> Page[TransferRead]:
+        params: dict[str, str | int] = {"limit": limit, "offset": offset}
+        if status is not None:
+            params["status"] = status.value
+        response = await self.request("GET", "/transfers", params=params)
+        return Page[TransferRead].model_validate(response.json())
+
+
+async def file_stream(path: Path, chunk_size: int = CHUNK_SIZE) -> AsyncIterator[bytes]:
+    handle = await asyncio.to_thread(path.open, "rb")
+    try:
+        while chunk := await asyncio.to_thread(handle.read, chunk_size):
+            yield chunk
+    finally:
+        await asyncio.to_thread(handle.close)
+
+
+class _StopWriting(Exception):
+    pass
+
+
+class _QueueWriter:
+    """A write-only file for tarfile that hands 1 MiB chunks to the event loop, waiting while the queue is full."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[bytes | None], stop: threading.Event):
+        self.loop = loop
+        self.queue = queue
+        self.stop = stop
+        self.buffer = bytearray()
+
+    def write(self, data: bytes) -> int:
+        self.buffer += data
+        if len(self.buffer) >= CHUNK_SIZE:
+            self.flush()
+        return len(data)
+
+    def flush(self) -> None:
+        if self.buffer:
+            self._put(bytes(self.buffer))
+            self.buffer.clear()
+
+    def _put(self, item: bytes | None) -> None:
+        if self.stop.is_set():
+            raise _StopWriting
+        asyncio.run_coroutine_threadsafe(self.queue.put(item), self.loop).result()
+
+
+def _write_tar(folder: Path, writer: _QueueWriter) -> None:
+    # Entries are prefixed with the folder's name, so the service takes that folder as the transfer root.
+    # Links are written as links (never followed); the service refuses them with a clear message.
+    with tarfile.open(fileobj=writer, mode="w|", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
+        tar.add(folder, arcname=folder.name, recursive=True)
+    writer.flush()
+    writer._put(None)
+
+
+async def tar_stream(folder: Path) -> AsyncIterator[bytes]:
+    """A folder as an uncompressed tar stream, produced by a thread while the bytes are being sent."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=8)
+    stop = threading.Event()
+    writer = _QueueWriter(loop, queue, stop)
+    producer: Future[None] = Future()
+
+    def run() -> None:
+        try:
+            _write_tar(folder, writer)
+            producer.set_result(None)
+        except _StopWriting:
+            producer.set_result(None)
+        except BaseException as exc:
+            producer.set_exception(exc)
+            # Wake the consumer, which would otherwise wait forever for the end marker.
+            if not stop.is_set():
+                asyncio.run_coroutine_threadsafe(queue.put(None), loop)
+
+    thread = threading.Thread(target=run, name="amber-tar-stream", daemon=True)
+    thread.start()
+    try:
+        while (chunk := await queue.get()) is not None:
+            yield chunk
+    finally:
+        stop.set()
+        # Unblock a producer waiting on a full queue so it notices the stop and ends.
+        while not queue.empty():
+            queue.get_nowait()
+        await asyncio.wrap_future(producer)

@@ -1,0 +1,1 @@
+"""The storage service: spaces, locations and stored packages (AIPs), with streamed upload and download."""

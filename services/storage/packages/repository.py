@@ -1,0 +1,58 @@
+"""Queries on packages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from clients.storage.schemas import PackageStatus, PackageType
+from services.storage.packages.models import Package
+
+
+class PackageRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, package_uuid: UUID) -> Package | None:
+        return await self.session.get(Package, package_uuid, populate_existing=True)
+
+    async def page(
+        self, package_type: PackageType, status: PackageStatus | None, limit: int, offset: int
+    ) -> tuple[list[Package], int]:
+        conditions = [col(Package.package_type) == package_type]
+        if status is not None:
+            conditions.append(col(Package.status) == status)
+        total = (await self.session.execute(select(func.count()).select_from(Package).where(*conditions))).scalar_one()
+        rows = await self.session.execute(
+            select(Package)
+            .where(*conditions)
+            .order_by(col(Package.created_at), col(Package.uuid))
+            .limit(limit)
+            .offset(offset)
+        )
+        return list(rows.scalars()), total
+
+    async def add(self, package: Package) -> Package:
+        self.session.add(package)
+        await self.session.flush()
+        return package
+
+    async def mark_stored(self, package_uuid: UUID, stored_at: datetime) -> bool:
+        """Pending -> stored; False when another request got there first (so nothing is counted twice)."""
+        result = await self.session.execute(
+            update(Package)
+            .where(col(Package.uuid) == package_uuid, col(Package.status) == PackageStatus.pending)
+            .values(status=PackageStatus.stored, stored_at=stored_at)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def mark_failed(self, package_uuid: UUID) -> None:
+        await self.session.execute(
+            update(Package)
+            .where(col(Package.uuid) == package_uuid, col(Package.status) == PackageStatus.pending)
+            .values(status=PackageStatus.failed)
+        )

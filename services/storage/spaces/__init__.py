@@ -1,0 +1,1 @@
+"""Spaces: the storage backends locations live in (only the local filesystem for now)."""

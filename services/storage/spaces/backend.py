@@ -1,0 +1,80 @@
+"""The interface every space backend offers, so callers never depend on where the bytes live.
+
+All paths are POSIX strings relative to the location the backend is bound to. Local filesystem is the only
+implementation today; an object store implements the same methods (multipart upload for the incoming file,
+ranged GET for reads) without touching the packages or locations code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+
+class SpaceError(Exception):
+    """A backend could not do what was asked; subclasses say why."""
+
+
+class UnsafePath(SpaceError):
+    """The path is absolute, climbs with '..', or leads outside the location (e.g. through a symlink)."""
+
+
+class PathNotFound(SpaceError):
+    pass
+
+
+class NotAFolder(SpaceError):
+    pass
+
+
+@dataclass(frozen=True)
+class ObjectStat:
+    size: int
+    modified: datetime
+
+
+@dataclass(frozen=True)
+class FolderEntry:
+    name: str
+    is_dir: bool
+    size: int | None
+
+
+class IncomingFile(Protocol):
+    """A file being received: written in order, then either committed into place or discarded."""
+
+    @property
+    def size(self) -> int: ...
+
+    @property
+    def sha256(self) -> str: ...
+
+    async def write(self, data: bytes) -> None: ...
+
+    async def finish(self) -> None:
+        """All bytes are written: make them durable (still under the temporary name)."""
+
+    async def commit(self, relative_path: str) -> None:
+        """Atomically move the finished file to `relative_path`, replacing whatever was there."""
+
+    async def discard(self) -> None:
+        """Forget the file; safe to call at any time, more than once, and during cancellation."""
+
+
+class SpaceBackend(Protocol):
+    async def prepare(self) -> None:
+        """Make sure the location exists and can receive files."""
+
+    async def open_incoming(self, label: str) -> IncomingFile: ...
+
+    def open_read(self, relative_path: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        """The bytes [start, end) of a file, in chunks."""
+        ...
+
+    async def stat(self, relative_path: str) -> ObjectStat | None: ...
+
+    async def delete(self, relative_path: str) -> bool: ...
+
+    async def list_folder(self, relative_path: str) -> list[FolderEntry]: ...

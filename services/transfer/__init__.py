@@ -1,0 +1,1 @@
+"""The transfer (intake) service: receives material and hands it to the ingest service."""

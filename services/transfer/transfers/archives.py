@@ -1,0 +1,251 @@
+"""Uploaded archives: format detection and safe extraction into the standard layout.
+
+Extraction never trusts the archive: every entry name is checked before anything is written, only regular files
+and folders are created (with O_EXCL | O_NOFOLLOW, in a fresh staging folder that holds no links), and the
+entry count, expanded size and expansion ratio are bounded. Any refusal names the entry; the caller removes
+the staging and transfer folders.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import lzma
+import os
+import shutil
+import stat
+import tarfile
+import time
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from clients.transfer.schemas import ArchiveFormat
+from services.transfer.transfers.layout import (
+    Placement,
+    TransferRefused,
+    mode_problem,
+    move_into_layout,
+    name_problem,
+    shown,
+)
+
+WRITE_CHUNK = 1024 * 1024
+LINKS_REFUSED = "links are not accepted in transfers"
+# Errors of a damaged or mislabelled archive (disk errors such as ENOSPC are deliberately not among them).
+DAMAGED = (tarfile.TarError, zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error, lzma.LZMAError,
+           gzip.BadGzipFile, NotImplementedError, UnicodeDecodeError)
+
+
+@dataclass(frozen=True)
+class ArchiveLimits:
+    max_expanded_bytes: int
+    max_entries: int
+    max_ratio: float
+
+
+def detect_format(path: Path) -> ArchiveFormat:
+    """The format told by the magic bytes: zip local header, gzip member (taken as tar.gz), or the ustar magic."""
+    with path.open("rb") as head_file:
+        head = head_file.read(512)
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        return ArchiveFormat.zip
+    if head.startswith(b"\x1f\x8b"):
+        return ArchiveFormat.tar_gz
+    if head[257:262] == b"ustar":
+        return ArchiveFormat.tar
+    raise TransferRefused(
+        "The upload is not a zip, tar or tar.gz archive (pass archive_format for a pre-POSIX tar)"
+    )
+
+
+class Budget:
+    """Bounds on what one archive may expand to."""
+
+    def __init__(self, limits: ArchiveLimits, archive_size: int) -> None:
+        self.limits = limits
+        self.archive_size = max(archive_size, 1)
+        self.entries = 0
+        self.expanded = 0
+
+    def count_entries(self, count: int = 1) -> None:
+        self.entries += count
+        if self.entries > self.limits.max_entries:
+            raise TransferRefused(f"The archive has more than {self.limits.max_entries} entries")
+
+    def reserve(self, size: int) -> None:
+        self.expanded += size
+        if self.expanded > self.limits.max_expanded_bytes:
+            raise TransferRefused(f"The archive expands to more than {self.limits.max_expanded_bytes} bytes")
+        if self.expanded > self.limits.max_ratio * self.archive_size:
+            raise TransferRefused(
+                f"The archive expands more than {self.limits.max_ratio:g} times its size of {self.archive_size} "
+                "bytes; refused as a likely decompression bomb"
+            )
+
+
+def entry_parts(name: str) -> tuple[str, ...]:
+    """The checked path components of an archive entry; empty for the archive root itself (`./`)."""
+    if name.startswith("/"):
+        raise TransferRefused(
+            f"Entry '{shown(name)}' has an absolute path", [(shown(name), "has an absolute path")]
+        )
+    parts = tuple(part for part in name.split("/") if part not in ("", "."))
+    if ".." in parts:
+        raise TransferRefused(
+            f"Entry '{shown(name)}' points outside the transfer ('..' is not allowed)",
+            [(shown(name), "has a '..' component")],
+        )
+    for part in parts:
+        reason = name_problem(part)
+        if reason:
+            raise TransferRefused(f"Entry '{shown(name)}' {reason}", [(shown(name), reason)])
+    return parts
+
+
+def refuse_entry(name: str, reason: str) -> TransferRefused:
+    return TransferRefused(f"Entry '{shown(name)}' {reason}", [(shown(name), reason)])
+
+
+def make_folder(staging: Path, parts: tuple[str, ...], name: str) -> None:
+    try:
+        staging.joinpath(*parts).mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:
+        raise refuse_entry(name, "conflicts with a file of the same name in the archive") from exc
+
+
+def write_file(staging: Path, parts: tuple[str, ...], name: str, source: IO[bytes], size: int, mtime: float) -> None:
+    """Write one entry of exactly `size` bytes; a longer or shorter entry is refused."""
+    if len(parts) > 1:
+        make_folder(staging, parts[:-1], name)
+    destination = staging.joinpath(*parts)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(destination, flags, 0o644)
+    except (FileExistsError, IsADirectoryError, NotADirectoryError) as exc:
+        raise refuse_entry(name, "appears more than once in the archive") from exc
+    written = 0
+    with os.fdopen(fd, "wb") as writer:
+        while chunk := source.read(WRITE_CHUNK):
+            written += len(chunk)
+            if written > size:
+                raise refuse_entry(name, "holds more data than its header declares")
+            writer.write(chunk)
+    if written != size:
+        raise refuse_entry(name, f"is truncated ({written} of {size} bytes)")
+    # An out-of-range archive timestamp leaves the file with its extraction time.
+    with contextlib.suppress(OverflowError, ValueError, OSError):
+        os.utime(destination, (mtime, mtime))
+
+
+def zip_kind(info: zipfile.ZipInfo) -> str:
+    """'dir' or 'file'; links and special files are refused."""
+    mode = info.external_attr >> 16
+    if mode and stat.S_IFMT(mode):
+        reason = mode_problem(mode)
+        if reason:
+            raise refuse_entry(info.filename, reason)
+        if stat.S_ISDIR(mode):
+            return "dir"
+    return "dir" if info.is_dir() else "file"
+
+
+def zip_mtime(info: zipfile.ZipInfo) -> float:
+    # Zip timestamps are local wall-clock time without a zone.
+    return time.mktime((*info.date_time, 0, 0, -1))
+
+
+def extract_zip(archive: Path, staging: Path, budget: Budget) -> int:
+    with zipfile.ZipFile(archive) as zipped:
+        infos = zipped.infolist()
+        budget.count_entries(len(infos))
+        # The central directory tells everything up front: refuse before writing a single byte.
+        planned = []
+        for info in infos:
+            parts = entry_parts(info.filename)
+            kind = zip_kind(info)
+            if info.flag_bits & 0x1:
+                raise refuse_entry(info.filename, "is encrypted")
+            if kind == "file":
+                if not parts:
+                    raise refuse_entry(info.filename, "has no name")
+                budget.reserve(info.file_size)
+            planned.append((info, parts, kind))
+        files = 0
+        for info, parts, kind in planned:
+            if kind == "dir":
+                if parts:
+                    make_folder(staging, parts, info.filename)
+                continue
+            with zipped.open(info) as source:
+                write_file(staging, parts, info.filename, source, info.file_size, zip_mtime(info))
+            files += 1
+    return files
+
+
+def extract_tar(archive: Path, archive_format: ArchiveFormat, staging: Path, budget: Budget) -> int:
+    # Stream modes read the archive once, front to back; `members` is cleared as we go, since tarfile would
+    # otherwise keep every header of a multi-million-entry archive in memory.
+    mode = "r|gz" if archive_format is ArchiveFormat.tar_gz else "r|"
+    files = 0
+    with archive.open("rb") as raw, tarfile.open(fileobj=raw, mode=mode) as tar:  # type: ignore[call-overload]
+        while (info := tar.next()) is not None:
+            tar.members.clear()
+            budget.count_entries()
+            parts = entry_parts(info.name)
+            if info.issym():
+                raise refuse_entry(info.name, f"is a symbolic link to '{shown(info.linkname)}' ({LINKS_REFUSED})")
+            if info.islnk():
+                raise refuse_entry(info.name, f"is a hard link to '{shown(info.linkname)}' ({LINKS_REFUSED})")
+            if info.ischr() or info.isblk():
+                raise refuse_entry(info.name, "is a device file")
+            if info.isfifo():
+                raise refuse_entry(info.name, "is a FIFO (named pipe)")
+            if info.isdir():
+                if parts:
+                    make_folder(staging, parts, info.name)
+                continue
+            if not info.isreg():
+                raise refuse_entry(info.name, "is not a regular file or folder")
+            if not parts:
+                raise refuse_entry(info.name, "has no name")
+            budget.reserve(info.size)
+            source = tar.extractfile(info)
+            assert source is not None
+            write_file(staging, parts, info.name, source, info.size, info.mtime)
+            files += 1
+    return files
+
+
+def extract_into_layout(
+    archive: Path, archive_format: ArchiveFormat, staging: Path, target: Path, limits: ArchiveLimits
+) -> Placement:
+    """Extract into `staging`, then move the transfer root's content into `target`, laid out.
+
+    An archive whose entries all sit under one top-level folder (`tar -cf x.tar folder/`) has that folder as
+    its transfer root; otherwise the archive root is the transfer root.
+    """
+    archive_size = archive.stat().st_size
+    budget = Budget(limits, archive_size)
+    staging.mkdir(parents=True)
+    try:
+        try:
+            if archive_format is ArchiveFormat.zip:
+                files = extract_zip(archive, staging, budget)
+            else:
+                files = extract_tar(archive, archive_format, staging, budget)
+        except DAMAGED as exc:
+            raise TransferRefused(
+                f"The upload is not a valid {archive_format.value} archive or is damaged: {exc}"
+            ) from exc
+        if files == 0:
+            raise TransferRefused("The archive holds no files")
+        with os.scandir(staging) as scan:
+            top = list(scan)
+        root = Path(top[0].path) if len(top) == 1 and top[0].is_dir(follow_symlinks=False) else staging
+        move_into_layout(root, target)
+        return Placement(file_count=files, size=budget.expanded)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

@@ -1,0 +1,33 @@
+"""The transfer record: material received for preservation and where it was placed."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from sqlalchemy import BigInteger, Column, Text
+from sqlalchemy import Enum as SAEnum
+from sqlmodel import Field
+
+from clients.transfer.schemas import TransferSourceKind, TransferStatus
+from services.transfer.db import TransferModel, UTCDateTime
+
+
+class Transfer(TransferModel, table=True):
+    __tablename__ = "transfer"
+
+    uuid: UUID = Field(primary_key=True)
+    name: str = Field(max_length=255)
+    source_kind: TransferSourceKind = Field(sa_type=SAEnum(TransferSourceKind, native_enum=False, length=32))
+    source: str = Field(max_length=4096)
+    status: TransferStatus = Field(
+        default=TransferStatus.received, index=True, sa_type=SAEnum(TransferStatus, native_enum=False, length=32)
+    )
+    error: str | None = Field(default=None, sa_type=Text)
+    path: str = Field(max_length=1024, description="Relative to the currently-processing folder.")
+    ingest_uuid: UUID | None = Field(default=None)
+    file_count: int = Field(default=0, sa_type=BigInteger)
+    size: int = Field(default=0, sa_type=BigInteger)
+    created_by: str = Field(max_length=150)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

@@ -1,0 +1,89 @@
+"""HTTP operations on transfers."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Request, status
+
+from clients.transfer.schemas import (
+    NAME_PATTERN,
+    ArchiveFormat,
+    TransferFromLocation,
+    TransferRead,
+    TransferStatus,
+)
+from servicekit.auth import CallerDep
+from servicekit.deps import SessionDep
+from servicekit.pagination import Page, PageDep
+from services.transfer.db import SessionsDep
+from services.transfer.deps import IngestDep, SettingsDep, StorageDep
+from services.transfer.transfers import service
+
+router = APIRouter(prefix="/transfers", tags=["transfers"])
+
+ARCHIVE_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "The archive (zip, tar or tar.gz), streamed as the raw request body.",
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+
+
+@router.post(
+    "", response_model=TransferRead, status_code=status.HTTP_201_CREATED,
+    summary="Start a transfer from a folder of a transfer-source location",
+)
+async def create_transfer_from_location(
+    body: TransferFromLocation, sessions: SessionsDep, settings: SettingsDep, storage: StorageDep,
+    ingest: IngestDep, caller: CallerDep,
+) -> TransferRead:
+    """Copies the folder into the currently-processing area (answering once done) and starts its ingest.
+
+    Links, devices, FIFOs and sockets in the folder are refused (422, listed). When the ingest service cannot be
+    reached the transfer is marked failed and the answer is 502.
+    """
+    return await service.receive_from_location(sessions, settings, storage, ingest, body, caller)
+
+
+@router.post(
+    "/upload", response_model=TransferRead, status_code=status.HTTP_201_CREATED,
+    summary="Start a transfer from an uploaded archive", openapi_extra=ARCHIVE_BODY,
+)
+async def upload_transfer(
+    request: Request, sessions: SessionsDep, settings: SettingsDep, ingest: IngestDep, caller: CallerDep,
+    name: Annotated[str, Query(min_length=1, max_length=255, pattern=NAME_PATTERN, description="Transfer name")],
+    archive_format: Annotated[
+        ArchiveFormat | None, Query(description="Format of the archive; detected from its first bytes if absent")
+    ] = None,
+    filename: Annotated[
+        str | None, Query(max_length=1024, pattern=NAME_PATTERN, description="Name of the uploaded file")
+    ] = None,
+) -> TransferRead:
+    """Streams the body to disk (413 beyond the upload limit), extracts it safely and starts its ingest.
+
+    An archive whose entries all sit under one top-level folder has that folder as its root. Absolute or `..`
+    paths, links, devices, FIFOs, control characters in names, and archives beyond the entry, size or expansion
+    ratio limits are refused (422) and leave nothing behind.
+    """
+    return await service.receive_upload(
+        sessions, settings, ingest, name=name, archive_format=archive_format, filename=filename,
+        chunks=request.stream(), declared_length=service.declared_length(request.headers.get("content-length")),
+        caller=caller,
+    )
+
+
+@router.get("", response_model=Page[TransferRead], summary="List transfers, newest first")
+async def list_transfers(
+    session: SessionDep, page: PageDep, caller: CallerDep,
+    status_filter: Annotated[TransferStatus | None, Query(alias="status")] = None,
+) -> Page[TransferRead]:
+    return await service.list_transfers(session, status_filter, page)
+
+
+@router.get("/{transfer_uuid}", response_model=TransferRead, summary="Get a transfer")
+async def get_transfer(transfer_uuid: UUID, session: SessionDep, caller: CallerDep) -> TransferRead:
+    """Includes `ingest_uuid`, through which the ingest's progress can be followed."""
+    return await service.read_transfer(session, transfer_uuid)

@@ -1,0 +1,278 @@
+"""Transfers: receiving material, placing it for processing, handing it to the ingest service.
+
+Placement copies or extracts whole transfers, so no transaction stays open around it: the record is created in
+one short unit of work, the files are placed in a worker thread, and the outcome is recorded in another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path, PurePosixPath
+from uuid import UUID
+
+import aiofiles
+import httpx
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from clients.ingest import IngestClient, IngestCreate
+from clients.storage import StorageClient
+from clients.transfer.schemas import (
+    ArchiveFormat,
+    TransferFromLocation,
+    TransferRead,
+    TransferSourceKind,
+    TransferStatus,
+)
+from servicekit.http import ServiceError
+from servicekit.ids import new_id
+from servicekit.pagination import Page, PageParams
+from servicekit.problems import NotFound, Problem
+from services.transfer.db import unit_of_work, utcnow
+from services.transfer.settings import TransferSettings
+from services.transfer.transfers import archives, layout
+from services.transfer.transfers.models import Transfer
+from services.transfer.transfers.repository import TransferRepository
+
+log = logging.getLogger(__name__)
+
+Sessions = async_sessionmaker[AsyncSession]
+SPOOL_CHUNK = 1024 * 1024
+MAX_ERROR = 8000
+TRANSFER_SOURCE = "transfer_source"
+
+
+def transfer_read(transfer: Transfer) -> TransferRead:
+    return TransferRead.model_validate(transfer, from_attributes=True)
+
+
+async def read_transfer(session: AsyncSession, transfer_uuid: UUID) -> TransferRead:
+    transfer = await TransferRepository(session).get(transfer_uuid)
+    if transfer is None:
+        raise NotFound("Transfer", transfer_uuid)
+    return transfer_read(transfer)
+
+
+async def list_transfers(session: AsyncSession, status: TransferStatus | None, page: PageParams) -> Page[TransferRead]:
+    items, total = await TransferRepository(session).page(status=status, limit=page.limit, offset=page.offset)
+    return Page[TransferRead](
+        items=[transfer_read(item) for item in items], total=total, limit=page.limit, offset=page.offset
+    )
+
+
+# --- receiving ---------------------------------------------------------------------------------------------
+
+
+async def receive_from_location(
+    sessions: Sessions,
+    settings: TransferSettings,
+    storage: StorageClient,
+    ingest: IngestClient,
+    body: TransferFromLocation,
+    caller: str,
+) -> TransferRead:
+    """Copy a folder of a transfer-source location into a new transfer and hand it to the ingest service."""
+    source = await resolve_location_path(storage, body.location_uuid, body.path)
+    transfer = await open_transfer(
+        sessions, name=body.name, source_kind=TransferSourceKind.location,
+        source=f"{body.location_uuid}:{body.path}", created_by=caller,
+    )
+    target = settings.processing_dir / transfer.path
+    placement = await place(sessions, transfer, lambda: layout.copy_into_layout(source, target), cleanup=[target])
+    return await hand_off(sessions, ingest, transfer, placement)
+
+
+async def receive_upload(
+    sessions: Sessions,
+    settings: TransferSettings,
+    ingest: IngestClient,
+    *,
+    name: str,
+    archive_format: ArchiveFormat | None,
+    filename: str | None,
+    chunks: AsyncIterator[bytes],
+    declared_length: int | None,
+    caller: str,
+) -> TransferRead:
+    """Spool an uploaded archive to disk, extract it safely into a new transfer and hand that to ingest."""
+    if declared_length is not None and declared_length > settings.max_upload_bytes:
+        raise upload_too_large(settings.max_upload_bytes)
+    uploads = settings.processing_dir / "uploads"
+    spool = uploads / f"{new_id().hex}.upload"
+    try:
+        await spool_upload(chunks, spool, settings.max_upload_bytes)
+        fmt = archive_format if archive_format is not None else await asyncio.to_thread(archives.detect_format, spool)
+        transfer = await open_transfer(
+            sessions, name=name, source_kind=TransferSourceKind.upload,
+            source=filename or f"{name}.{fmt.value}", created_by=caller,
+        )
+        target = settings.processing_dir / transfer.path
+        staging = uploads / f"{transfer.uuid}.extract"
+        limits = archives.ArchiveLimits(
+            max_expanded_bytes=settings.max_expanded_bytes, max_entries=settings.max_entries,
+            max_ratio=settings.max_ratio,
+        )
+        placement = await place(
+            sessions, transfer, lambda: archives.extract_into_layout(spool, fmt, staging, target, limits),
+            cleanup=[staging, target],
+        )
+    finally:
+        # Synchronous on purpose: it must also happen when the request is cancelled, and unlinking is quick.
+        spool.unlink(missing_ok=True)
+    return await hand_off(sessions, ingest, transfer, placement)
+
+
+def upload_too_large(limit: int) -> Problem:
+    return Problem(413, "Upload too large", f"Uploads are limited to {limit} bytes")
+
+
+async def spool_upload(chunks: AsyncIterator[bytes], spool: Path, limit: int) -> int:
+    """Stream the request body to `spool`, never holding more than about a MiB of it in memory."""
+    await asyncio.to_thread(spool.parent.mkdir, parents=True, exist_ok=True)
+    received = 0
+    buffer = bytearray()
+    async with aiofiles.open(spool, "xb") as writer:
+        async for chunk in chunks:
+            received += len(chunk)
+            if received > limit:
+                raise upload_too_large(limit)
+            buffer += chunk
+            if len(buffer) >= SPOOL_CHUNK:
+                await writer.write(bytes(buffer))
+                buffer.clear()
+        if buffer:
+            await writer.write(bytes(buffer))
+    return received
+
+
+async def resolve_location_path(storage: StorageClient, location_uuid: UUID, path: str) -> Path:
+    """The server path of `path` inside a transfer-source location; it must stay inside once links are resolved."""
+    try:
+        location = await storage.get_location(location_uuid)
+    except ServiceError as exc:
+        if exc.status == 404:
+            raise NotFound("Location", location_uuid) from exc
+        raise Problem(502, "Storage service unavailable", f"Could not read location {location_uuid}: {exc}") from exc
+    if location.purpose != TRANSFER_SOURCE:
+        raise Problem(
+            400, "Not a transfer source",
+            f"Location {location_uuid} has purpose {location.purpose}, not {TRANSFER_SOURCE}",
+        )
+    if layout.name_problem(path) or "\x00" in path:
+        raise Problem(400, "Invalid path", "The path has control characters")
+    relative = PurePosixPath(path)
+    if relative.is_absolute():
+        raise Problem(400, "Invalid path", "The path must be relative to the location")
+
+    def resolve() -> tuple[Path, bool, bool]:
+        root = Path(location.path).resolve()
+        candidate = (root / relative).resolve()
+        return candidate, candidate == root or candidate.is_relative_to(root), candidate.exists()
+
+    candidate, inside, exists = await asyncio.to_thread(resolve)
+    if not inside:
+        raise Problem(400, "Invalid path", f"'{path}' leads outside location {location_uuid}")
+    if not exists:
+        raise Problem(404, "Not found", f"'{path}' does not exist in location {location_uuid}")
+    return candidate
+
+
+# --- the record's life ---------------------------------------------------------------------------------------
+
+
+async def open_transfer(
+    sessions: Sessions, *, name: str, source_kind: TransferSourceKind, source: str, created_by: str
+) -> Transfer:
+    transfer_uuid = new_id()
+    now = utcnow()
+    transfer = Transfer(
+        uuid=transfer_uuid, name=name, source_kind=source_kind, source=source, status=TransferStatus.received,
+        path=f"transfers/{transfer_uuid}", created_by=created_by, created_at=now, updated_at=now,
+    )
+    async with unit_of_work(sessions) as session:
+        TransferRepository(session).add(transfer)
+    return transfer
+
+
+async def place(
+    sessions: Sessions, transfer: Transfer, placer: Callable[[], layout.Placement], cleanup: list[Path]
+) -> layout.Placement:
+    """Run the placement in a thread; on failure remove what it left and record the transfer as failed."""
+    try:
+        return await asyncio.to_thread(placer)
+    except Exception as exc:
+        for path in cleanup:
+            await asyncio.to_thread(layout.remove_tree, path)
+        if isinstance(exc, Problem):
+            reason = exc.detail or exc.title
+            await finish(sessions, transfer.uuid, status=TransferStatus.failed, error=reason)
+            raise Problem(
+                exc.status, exc.title, f"{reason}. Transfer {transfer.uuid} was marked failed.", errors=exc.errors
+            ) from exc
+        log.exception("placing transfer %s failed", transfer.uuid)
+        reason = f"Placing the transfer failed: {type(exc).__name__}: {exc}"
+        await finish(sessions, transfer.uuid, status=TransferStatus.failed, error=reason)
+        raise Problem(
+            500, "Transfer placement failed", f"{reason}. Transfer {transfer.uuid} was marked failed."
+        ) from exc
+
+
+async def hand_off(
+    sessions: Sessions, ingest: IngestClient, transfer: Transfer, placement: layout.Placement
+) -> TransferRead:
+    """Ask the ingest service to process the placed transfer; record the outcome either way."""
+    body = IngestCreate(
+        transfer_uuid=transfer.uuid, name=transfer.name, path=transfer.path, created_by=transfer.created_by
+    )
+    try:
+        created = await ingest.create_ingest(body)
+    except Exception as exc:
+        # The placed folder stays: the ingest may exist after all (a lost answer), and it is the material.
+        reason = f"The ingest service did not take the transfer: {exc}"
+        if isinstance(exc, ServiceError | httpx.HTTPError):
+            log.warning("transfer %s: %s", transfer.uuid, reason)
+        else:
+            log.exception("transfer %s: handing over to ingest failed", transfer.uuid)
+        await finish(
+            sessions, transfer.uuid, status=TransferStatus.failed, error=reason, placement=placement
+        )
+        raise Problem(
+            502, "Ingest service unavailable", f"{reason}. Transfer {transfer.uuid} was marked failed."
+        ) from exc
+    return await finish(
+        sessions, transfer.uuid, status=TransferStatus.ingesting, placement=placement, ingest_uuid=created.uuid
+    )
+
+
+async def finish(
+    sessions: Sessions,
+    transfer_uuid: UUID,
+    *,
+    status: TransferStatus,
+    error: str | None = None,
+    placement: layout.Placement | None = None,
+    ingest_uuid: UUID | None = None,
+) -> TransferRead:
+    async with unit_of_work(sessions) as session:
+        transfer = await TransferRepository(session).get_for_update(transfer_uuid)
+        if transfer is None:
+            raise NotFound("Transfer", transfer_uuid)
+        transfer.status = status
+        # Error texts may quote file names that are not valid UTF-8; the database only takes valid text.
+        transfer.error = layout.shown(error)[:MAX_ERROR] if error else None
+        if placement is not None:
+            transfer.file_count = placement.file_count
+            transfer.size = placement.size
+        if ingest_uuid is not None:
+            transfer.ingest_uuid = ingest_uuid
+        transfer.updated_at = utcnow()
+        return transfer_read(transfer)
+
+
+def declared_length(header: str | None) -> int | None:
+    try:
+        return int(header) if header is not None else None
+    except ValueError:
+        return None
+

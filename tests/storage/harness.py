@@ -1,0 +1,107 @@
+"""The storage service's real app over ASGI, with a raw httpx client and the typed StorageClient."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import socket
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import uvicorn
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from clients.storage import StorageClient
+from services.storage.main import create_app
+from services.storage.settings import StorageSettings
+from tests.conftest import asgi_client
+
+TOKEN = "storage-test-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+BASE_URL = "http://storage"
+
+
+def settings_for(tmp_path: Path, **overrides: object) -> StorageSettings:
+    values: dict[str, object] = {
+        "data_dir": tmp_path / "data",
+        "internal_token": TOKEN,
+        "transfer_source_dirs": [tmp_path / "sources" / "a", tmp_path / "sources" / "b"],
+    }
+    values.update(overrides)
+    return StorageSettings.model_validate(values)
+
+
+@dataclass
+class Storage:
+    app: FastAPI
+    settings: StorageSettings
+    http: httpx.AsyncClient
+    client: StorageClient
+
+    @property
+    def aip_dir(self) -> Path:
+        return self.settings.aip_store_dir
+
+
+@asynccontextmanager
+async def running_storage(
+    settings: StorageSettings,
+    engine: AsyncEngine,
+    wrap_transport: Callable[[httpx.AsyncBaseTransport], httpx.AsyncBaseTransport] | None = None,
+) -> AsyncIterator[Storage]:
+    """The app with its lifespan run; `wrap_transport` may interpose on the typed client's requests."""
+    app = create_app(settings, engine=engine)
+    async with asgi_client(app, base_url=BASE_URL) as http:
+        http.headers.update(AUTH)
+        transport: httpx.AsyncBaseTransport = httpx.ASGITransport(app=app)
+        if wrap_transport is not None:
+            transport = wrap_transport(transport)
+        client = StorageClient(BASE_URL, token=TOKEN, transport=transport, retries=2)
+        try:
+            yield Storage(app=app, settings=settings, http=http, client=client)
+        finally:
+            await client.aclose()
+
+
+def write_random_file(path: Path, size: int) -> str:
+    """A file of `size` random bytes, written in pieces; returns its SHA-256."""
+    digest = hashlib.sha256()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as out:
+        remaining = size
+        while remaining:
+            piece = os.urandom(min(remaining, 1024 * 1024))
+            out.write(piece)
+            digest.update(piece)
+            remaining -= len(piece)
+    return digest.hexdigest()
+
+
+def files_under(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() or p.is_symlink())
+
+
+@asynccontextmanager
+async def serve(app: FastAPI) -> AsyncIterator[str]:
+    """Serve `app` over real HTTP with uvicorn on this event loop; yields its base URL."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="on"))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+                raise RuntimeError("uvicorn stopped before it started")
+            await asyncio.sleep(0.01)
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
