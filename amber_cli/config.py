@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from servicekit.settings import default_data_dir
@@ -65,16 +65,15 @@ class ClientSettings(BaseSettings):
 
     url: str | None = None
     api_key: str | None = None
-    user: str | None = None
 
     def resolve(self, stack: StackSettings) -> tuple[str, str]:
+        """The gateway URL and the API key to present as a bearer token."""
         url = self.url or stack.url("gateway")
         if self.api_key:
-            header = f"ApiKey {self.user}:{self.api_key}" if self.user else f"Bearer {self.api_key}"
-            return url, header
+            return url, self.api_key
         if stack.credentials_file.exists():
             creds = json.loads(stack.credentials_file.read_text())
-            return url, f"ApiKey {creds['username']}:{creds['key']}"
+            return url, str(creds["key"])
         raise SystemExit(
             f"No API key: set AMBER_API_KEY, or run `amber up` (which writes {stack.credentials_file})."
         )

@@ -150,10 +150,10 @@ def ingest(
     data_dir: DataDirOption = None,
 ) -> None:
     """Start a transfer through the gateway; with --wait, show progress until the AIP is stored."""
-    from amber_cli.ingest import GatewayError, run_ingest
+    from amber_cli.ingest import IngestCommandError, run_ingest
 
     stack = stack_settings(data_dir)
-    url, auth = ClientSettings().resolve(stack)
+    url, key = ClientSettings().resolve(stack)
     local = None if location else Path(path).expanduser().resolve()
     if local is not None and not local.exists():
         raise typer.BadParameter(f"{path} does not exist")
@@ -164,10 +164,10 @@ def ingest(
             break
     try:
         code = asyncio.run(run_ingest(
-            url=url, auth=auth, path=local, name=name or default_name, location=location,
+            url=url, key=key, path=local, name=name or default_name, location=location,
             location_path=path if location else None, wait=wait, as_json=as_json, timeout=timeout,
         ))
-    except GatewayError as exc:
+    except IngestCommandError as exc:
         if as_json:
             print(json.dumps({"status": "failed", "error": str(exc)}))
         else:

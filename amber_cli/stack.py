@@ -124,7 +124,8 @@ def wait_healthy(stack: StackSettings, component: Component, timeout: float) -> 
         if running_pid(stack, component.name) is None:
             raise SystemExit(f"{component.name} exited during start-up; see {log_file(stack, component.name)}")
         time.sleep(0.2)
-    raise SystemExit(f"{component.name} did not become healthy in {timeout:.0f}s; see {log_file(stack, component.name)}")
+    log = log_file(stack, component.name)
+    raise SystemExit(f"{component.name} did not become healthy in {timeout:.0f}s; see {log}")
 
 
 def stop(stack: StackSettings, name: str, timeout: float = 15.0) -> bool:

@@ -77,7 +77,7 @@ class ServiceClient:
         headers: Mapping[str, str] | None = None,
         **kwargs: Any,
     ) -> httpx.Response:
-        """Send a request; retry connection failures and 502–504 when the call is safe to repeat.
+        """Send a request; retry connection failures and 502-504 when the call is safe to repeat.
 
         POSTs that carry their own idempotency (client-chosen ids, upserts) pass `idempotent=True`.
         """

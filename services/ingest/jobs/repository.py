@@ -6,6 +6,7 @@ from uuid import UUID
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from services.ingest.jobs.models import Job
 
@@ -15,7 +16,7 @@ class JobRepository:
         self.session = session
 
     async def get(self, ingest_uuid: UUID, key: str) -> Job | None:
-        result = await self.session.execute(select(Job).where(Job.ingest_uuid == ingest_uuid, Job.key == key))
+        result = await self.session.execute(select(Job).where(col(Job.ingest_uuid) == ingest_uuid, col(Job.key) == key))
         return result.scalar_one_or_none()
 
     def add(self, job: Job) -> None:
@@ -23,9 +24,9 @@ class JobRepository:
 
     async def page(self, ingest_uuid: UUID, *, limit: int, offset: int) -> tuple[list[Job], int]:
         query = (
-            select(Job).where(Job.ingest_uuid == ingest_uuid).order_by(Job.id).limit(limit).offset(offset)
+            select(Job).where(col(Job.ingest_uuid) == ingest_uuid).order_by(col(Job.id)).limit(limit).offset(offset)
         )
-        count = select(func.count()).select_from(Job).where(Job.ingest_uuid == ingest_uuid)
+        count = select(func.count()).select_from(Job).where(col(Job.ingest_uuid) == ingest_uuid)
         items = list((await self.session.execute(query)).scalars())
         total = int((await self.session.execute(count)).scalar_one())
         return items, total

@@ -183,7 +183,7 @@ class IngestActivities:
         key = f"batch-{batch.index:06d}"
         name = f"Assign UUIDs, checksums, identify formats ({batch.index + 1}/{len(inventory.batches)})"
         async with self.job(params, key, name, "Process files", files_total=len(entries)) as job:
-            results: list[tuple[dict[str, Any], str, Identification]] = []
+            results: list[Digested] = []
             for start in range(0, len(entries), FILES_PER_THREAD_HOP):
                 chunk = entries[start:start + FILES_PER_THREAD_HOP]
                 results.extend(await asyncio.to_thread(_digest_and_identify, layout.data, chunk))
@@ -226,7 +226,7 @@ class IngestActivities:
                 event("message digest calculation", 'program="python"; module="hashlib.sha256()"', "", digest),
                 event("format identification", f'program="Siegfried"; version="{siegfried_version()}"',
                       "Positive" if identified else "Not identified",
-                      ident.puid if identified else "No Matching Format"),
+                      ident.puid or "No Matching Format"),
             ],
         )
 
@@ -246,7 +246,7 @@ class IngestActivities:
     def _write_bag(self, params: IngestParams, inventory: Inventory, layout: SipLayout) -> None:
         import bagit
 
-        extra = [layout.mets] + sorted(p for p in (layout.data / "logs").rglob("*") if p.is_file())
+        extra = [layout.mets, *sorted(p for p in (layout.data / "logs").rglob("*") if p.is_file())]
         extra_digests = [(p.relative_to(layout.bag).as_posix(), sha256_file(p), p.stat().st_size) for p in extra]
 
         def manifest_lines() -> Any:
@@ -327,7 +327,7 @@ class IngestActivities:
         if stored.sha256 != packed.sha256:
             raise ApplicationError("storage holds a different package under this AIP's UUID", non_retryable=True)
         return StoredAip(location_uuid=str(stored.location_uuid), current_path=stored.current_path,
-                         size=stored.size, sha256=stored.sha256)
+                         size=packed.size, sha256=packed.sha256)
 
     @activity.defn(name="finish_ingest")
     async def finish_ingest(self, params: IngestParams, inventory: Inventory, stored: StoredAip) -> None:
@@ -352,7 +352,10 @@ def _read_inventory(inventory: Path, batch: Batch) -> list[dict[str, Any]]:
         return [json.loads(handle.readline()) for _ in range(batch.count)]
 
 
-def _digest_and_identify(data_dir: Path, entries: list[dict[str, Any]]) -> list[tuple[dict[str, Any], str, Identification]]:
+Digested = tuple[dict[str, Any], str, Identification]
+
+
+def _digest_and_identify(data_dir: Path, entries: list[dict[str, Any]]) -> list[Digested]:
     results = []
     for entry in entries:
         path = data_dir / entry["p"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -90,13 +91,14 @@ class IngestWorkflow:
                     self._activity("process_batch", params, inventory, batch, timeout=6 * 3600, heartbeat=True,
                                    result_type=BatchResult)
                 ))
-            done, running = await workflow.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            done, still_running = await workflow.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            running = set(still_running)
             for task in done:
                 task.result()  # re-raises a failed batch
                 self._batches_done += 1
 
     async def _activity(self, name: str, *args: object, timeout: int, heartbeat: bool = False,
-                        result_type: type | None = None) -> object:
+                        result_type: type | None = None) -> Any:
         params = args[0]
         assert isinstance(params, IngestParams)
         return await workflow.execute_activity(
