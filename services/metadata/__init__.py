@@ -1,0 +1,1 @@
+"""The metadata service: PREMIS objects, events and agents of each package, and its AIP METS document."""

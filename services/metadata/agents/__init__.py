@@ -1,0 +1,1 @@
+"""PREMIS agents: the software, organization and people that events are attributed to."""

@@ -1,0 +1,98 @@
+"""The metadata service's table registry, column types and the insert-or-ignore every bulk write relies on."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeAlias
+
+from sqlalchemy import DateTime, Row, Table, Text
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import registry
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import SQLModel
+
+
+class MetadataTable(SQLModel, registry=registry()):
+    """Base of the metadata service's tables: their own registry, so no other service's tables mix in."""
+
+
+AnyRow: TypeAlias = Row[*tuple[Any, ...]]
+"""A plain result row (Core, not ORM): what the METS stream reads, since ORM objects cost too much there."""
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on both databases (SQLite would otherwise hand back naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; use timezone-aware UTC")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# Paths sort and compare byte-wise on both databases: SQLite's BINARY collation already does, PostgreSQL needs
+# "C". Declaring it on the column (not per query) lets the (package_uuid, path) index serve ordered keyset scans.
+PathText = Text().with_variant(Text(collation="C"), "postgresql")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+async def insert_ignoring(
+    session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]], conflict_columns: Sequence[str]
+) -> None:
+    """Insert `rows` in one statement, skipping those whose `conflict_columns` already exist.
+
+    This is what makes retried batches harmless: the second attempt writes nothing. Any *other* uniqueness
+    violation still raises, so a clash on a different key is not silently swallowed.
+
+    A 5000-file batch is some 65,000 rows, so the statement goes to the driver directly, with values converted
+    by each column type's own bind processor exactly as SQLAlchemy would: on PostgreSQL as one INSERT ... SELECT
+    FROM unnest() of one array per column (one round trip, whatever the row count), on SQLite as an executemany
+    (in-process, so rows cost no round trips). SQLAlchemy's per-row parameter handling would cost more than the
+    database's own work.
+    """
+    if not rows:
+        return
+    connection = await session.connection()
+    dialect = connection.dialect
+    columns = [column for column in table.columns if column.name in rows[0]]
+    quote = dialect.identifier_preparer.quote
+    target = ", ".join(quote(c.name) for c in columns)
+    conflict = f"ON CONFLICT ({', '.join(quote(name) for name in conflict_columns)}) DO NOTHING"
+    processors = [column.type.dialect_impl(dialect).bind_processor(dialect) for column in columns]
+
+    def values(index: int, name: str) -> list[Any]:
+        process = processors[index]
+        if process is None:
+            return [row[name] for row in rows]
+        return [None if row[name] is None else process(row[name]) for row in rows]
+
+    if dialect.name == "postgresql":
+        # Array element types without collation: `text COLLATE "C"[]` is not a type.
+        arrays = ", ".join(
+            f"${index}::{column.type.compile(dialect=dialect).split(' COLLATE ')[0]}[]"
+            for index, column in enumerate(columns, start=1)
+        )
+        sql = f"INSERT INTO {quote(table.name)} ({target}) SELECT * FROM unnest({arrays}) {conflict}"
+        await connection.exec_driver_sql(sql, tuple(values(i, c.name) for i, c in enumerate(columns)))
+    elif dialect.name == "sqlite":
+        placeholders = ", ".join("?" for _ in columns)
+        sql = f"INSERT INTO {quote(table.name)} ({target}) VALUES ({placeholders}) {conflict}"
+        by_column = [values(i, c.name) for i, c in enumerate(columns)]
+        await connection.exec_driver_sql(sql, list(zip(*by_column, strict=True)))
+    else:  # pragma: no cover - only the two supported databases
+        raise RuntimeError(f"unsupported database {dialect.name}")

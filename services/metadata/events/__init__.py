@@ -1,0 +1,1 @@
+"""PREMIS events about files and packages, and their links to agents."""

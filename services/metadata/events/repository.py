@@ -1,0 +1,109 @@
+"""Every query on events and their agent links."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import ColumnElement, Table, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from services.metadata.agents.models import Agent
+from services.metadata.db import AnyRow, MetadataTable, insert_ignoring
+from services.metadata.events.models import Event
+
+event_table: Table = MetadataTable.metadata.tables["event"]
+link_table: Table = MetadataTable.metadata.tables["event_agent"]
+agent_table: Table = MetadataTable.metadata.tables["agent"]
+# Bound parameters per IN list; far below SQLite's and asyncpg's limits (32766).
+IN_CHUNK = 5000
+
+
+def _chunks(values: Sequence[UUID]) -> Iterable[Sequence[UUID]]:
+    for start in range(0, len(values), IN_CHUNK):
+        yield values[start : start + IN_CHUNK]
+
+
+async def existing(session: AsyncSession, uuids: Sequence[UUID]) -> dict[UUID, UUID]:
+    """Which of these events are already recorded, mapped to their package."""
+    found: dict[UUID, UUID] = {}
+    for chunk in _chunks(uuids):
+        rows = await session.execute(
+            select(event_table.c.uuid, event_table.c.package_uuid).where(event_table.c.uuid.in_(chunk))
+        )
+        found.update({row.uuid: row.package_uuid for row in rows})
+    return found
+
+
+async def insert(session: AsyncSession, events: Sequence[dict[str, Any]], links: Sequence[dict[str, Any]]) -> None:
+    await insert_ignoring(session, event_table, events, ["uuid"])
+    await insert_ignoring(session, link_table, links, ["event_uuid", "agent_id"])
+
+
+# What a METS needs of an event (the package is known, and uuids are dear to convert by the thousand).
+STREAM_COLUMNS = [column for column in event_table.c if column.name != "package_uuid"]
+
+
+def _filter(package_uuid: UUID, object_uuid: UUID | None) -> list[ColumnElement[bool]]:
+    clauses = [event_table.c.package_uuid == package_uuid]
+    if object_uuid is not None:
+        clauses.append(event_table.c.object_uuid == object_uuid)
+    return clauses
+
+
+async def count(session: AsyncSession, package_uuid: UUID, object_uuid: UUID | None = None) -> int:
+    result = await session.execute(
+        select(func.count()).select_from(event_table).where(*_filter(package_uuid, object_uuid))
+    )
+    return int(result.scalar_one())
+
+
+async def page(
+    session: AsyncSession, package_uuid: UUID, object_uuid: UUID | None, limit: int, offset: int
+) -> Sequence[Event]:
+    result = await session.execute(
+        select(Event)
+        .where(*_filter(package_uuid, object_uuid))
+        .order_by(col(Event.datetime), col(Event.uuid))
+        .limit(limit)
+        .offset(offset)
+    )
+    return result.scalars().all()
+
+
+async def agents_of(session: AsyncSession, event_uuids: Sequence[UUID]) -> dict[UUID, list[Agent]]:
+    """The agents of each event, in a stable order."""
+    agents: dict[UUID, list[Agent]] = {}
+    for chunk in _chunks(event_uuids):
+        rows = await session.execute(
+            select(link_table.c.event_uuid, Agent)
+            .join(agent_table, agent_table.c.id == link_table.c.agent_id)
+            .where(link_table.c.event_uuid.in_(chunk))
+            .order_by(agent_table.c.id)
+        )
+        for event_uuid, agent in rows:
+            agents.setdefault(event_uuid, []).append(agent)
+    return agents
+
+
+async def rows_of_objects(session: AsyncSession, object_uuids: Sequence[UUID]) -> Sequence[AnyRow]:
+    """Plain rows (cheaper than ORM objects when streaming a METS) of the events about these objects."""
+    result = await session.execute(
+        select(*STREAM_COLUMNS)
+        .where(event_table.c.object_uuid.in_(object_uuids))
+        .order_by(event_table.c.datetime, event_table.c.uuid)
+    )
+    return result.all()
+
+
+async def links_of_objects(session: AsyncSession, object_uuids: Sequence[UUID]) -> Sequence[AnyRow]:
+    """(event_uuid, agent_id) of every event about these objects."""
+    result = await session.execute(
+        select(link_table.c.event_uuid, link_table.c.agent_id)
+        .join(event_table, event_table.c.uuid == link_table.c.event_uuid)
+        .where(event_table.c.object_uuid.in_(object_uuids))
+        .order_by(link_table.c.agent_id)
+    )
+    return result.all()

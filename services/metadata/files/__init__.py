@@ -1,0 +1,1 @@
+"""PREMIS file objects: one per file of a package, with fixity, size and format."""

@@ -1,0 +1,84 @@
+"""Every query on PREMIS file objects."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Table, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from services.metadata.db import AnyRow, MetadataTable, insert_ignoring
+from services.metadata.files.models import File
+
+file_table: Table = MetadataTable.metadata.tables["file"]
+
+
+async def existing(session: AsyncSession, uuids: Sequence[UUID]) -> dict[UUID, AnyRow]:
+    """Which of these files are already recorded: (package_uuid, path) by uuid."""
+    if not uuids:
+        return {}
+    rows = await session.execute(
+        select(file_table.c.uuid, file_table.c.package_uuid, file_table.c.path).where(file_table.c.uuid.in_(uuids))
+    )
+    return {row.uuid: row for row in rows}
+
+
+async def taken_paths(session: AsyncSession, package_uuid: UUID, paths: Sequence[str]) -> dict[str, UUID]:
+    """Which of these paths of the package already hold a file, and which."""
+    if not paths:
+        return {}
+    rows = await session.execute(
+        select(file_table.c.path, file_table.c.uuid).where(
+            file_table.c.package_uuid == package_uuid, file_table.c.path.in_(paths)
+        )
+    )
+    return {row.path: row.uuid for row in rows}
+
+
+async def insert(session: AsyncSession, files: Sequence[dict[str, Any]]) -> None:
+    await insert_ignoring(session, file_table, files, ["uuid"])
+
+
+async def count(session: AsyncSession, package_uuid: UUID) -> int:
+    result = await session.execute(
+        select(func.count()).select_from(file_table).where(file_table.c.package_uuid == package_uuid)
+    )
+    return int(result.scalar_one())
+
+
+async def page(session: AsyncSession, package_uuid: UUID, limit: int, offset: int) -> Sequence[File]:
+    result = await session.execute(
+        select(File)
+        .where(col(File.package_uuid) == package_uuid)
+        .order_by(col(File.path))
+        .limit(limit)
+        .offset(offset)
+    )
+    return result.scalars().all()
+
+
+async def uses(session: AsyncSession, package_uuid: UUID) -> list[str]:
+    result = await session.execute(
+        select(file_table.c.use).where(file_table.c.package_uuid == package_uuid).distinct()
+    )
+    return list(result.scalars())
+
+
+async def rows_after(
+    session: AsyncSession, package_uuid: UUID, *, after_path: str | None, limit: int, use: str | None = None
+) -> Sequence[AnyRow]:
+    """The next `limit` files of the package in byte order of path: one keyset page of a streamed METS.
+
+    Plain rows, not ORM objects: a METS of 100,000 files is built from these and the cost adds up.
+    """
+    columns = [column for column in file_table.c if column.name != "package_uuid"]
+    query = select(*columns).where(file_table.c.package_uuid == package_uuid)
+    if use is not None:
+        query = query.where(file_table.c.use == use)
+    if after_path is not None:
+        query = query.where(file_table.c.path > after_path)
+    result = await session.execute(query.order_by(file_table.c.path).limit(limit))
+    return result.all()

@@ -1,0 +1,30 @@
+"""HTTP operations on PREMIS file objects."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from fastapi import APIRouter
+
+from clients.metadata.schemas import BulkResult, FileRead, FilesBulk
+from servicekit.auth import CallerDep
+from servicekit.deps import SessionDep
+from servicekit.pagination import Page, PageDep
+from services.metadata.files import service
+
+router = APIRouter(prefix="/premis/packages/{package_uuid}/files", tags=["premis"])
+
+
+@router.post("", response_model=BulkResult)
+async def add_premis_files(package_uuid: UUID, body: FilesBulk, session: SessionDep, _caller: CallerDep) -> BulkResult:
+    """Record up to 5000 file objects with their events. Idempotent: files and events already recorded
+    (same uuids) are left unchanged, so a retried call is harmless."""
+    return await service.add_files(session, package_uuid, body.files)
+
+
+@router.get("", response_model=Page[FileRead])
+async def list_premis_files(
+    package_uuid: UUID, page: PageDep, session: SessionDep, _caller: CallerDep
+) -> Page[FileRead]:
+    """The package's file objects in byte order of path."""
+    return await service.list_files(session, package_uuid, page)

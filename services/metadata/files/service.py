@@ -1,0 +1,56 @@
+"""Recording PREMIS file objects (idempotently, in bulk, with their events) and listing them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clients.metadata.schemas import BulkResult, FileRead, FileRecord
+from servicekit.pagination import Page, PageParams
+from servicekit.problems import Conflict
+from services.metadata.events.service import invalid, record_events
+from services.metadata.files import repository
+from services.metadata.packages.service import require_package
+
+
+async def add_files(session: AsyncSession, package_uuid: UUID, files: Sequence[FileRecord]) -> BulkResult:
+    """Record the files a batch of work produced; a retried batch finds them all and writes nothing."""
+    await require_package(session, package_uuid)
+    uuids = [file.uuid for file in files]
+    if len(set(uuids)) != len(uuids):
+        raise invalid("The same file uuid appears more than once in the request")
+    paths = [file.path for file in files]
+    if len(set(paths)) != len(paths):
+        raise invalid("The same path appears more than once in the request")
+
+    known = await repository.existing(session, uuids)
+    moved = [
+        str(file.uuid)
+        for file in files
+        if (row := known.get(file.uuid)) is not None and (row.package_uuid != package_uuid or row.path != file.path)
+    ]
+    if moved:
+        raise Conflict(f"Files already recorded with another package or path: {', '.join(moved[:10])}")
+    new = [file for file in files if file.uuid not in known]
+    taken = await repository.taken_paths(session, package_uuid, [file.path for file in new])
+    if taken:
+        raise Conflict(f"Paths already hold another file: {', '.join(sorted(taken)[:10])}")
+    await repository.insert(
+        session,
+        [
+            {**file.model_dump(exclude={"events"}), "package_uuid": package_uuid}
+            for file in new
+        ],
+    )
+    await record_events(session, package_uuid, [(file.uuid, event) for file in files for event in file.events])
+    return BulkResult(created=len(new), unchanged=len(known))
+
+
+async def list_files(session: AsyncSession, package_uuid: UUID, params: PageParams) -> Page[FileRead]:
+    await require_package(session, package_uuid)
+    rows = await repository.page(session, package_uuid, params.limit, params.offset)
+    total = await repository.count(session, package_uuid)
+    items = [FileRead.model_validate(row, from_attributes=True) for row in rows]
+    return Page(items=items, total=total, limit=params.limit, offset=params.offset)

@@ -1,0 +1,1 @@
+"""Packages (SIPs becoming AIPs): the intellectual entity every PREMIS object and event belongs to."""

@@ -1,0 +1,49 @@
+"""Packages: idempotent upsert and reading with their object and event counts."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clients.metadata.schemas import PackageRead, PackageUpsert
+from servicekit.problems import NotFound
+from services.metadata.db import utcnow
+from services.metadata.events import repository as events
+from services.metadata.files import repository as files
+from services.metadata.packages import repository
+from services.metadata.packages.models import Package
+
+
+async def require_package(session: AsyncSession, package_uuid: UUID) -> Package:
+    package = await repository.get(session, package_uuid)
+    if package is None:
+        raise NotFound("Package", package_uuid)
+    return package
+
+
+async def upsert_package(session: AsyncSession, package_uuid: UUID, body: PackageUpsert) -> PackageRead:
+    await repository.insert_if_absent(
+        session,
+        {"uuid": package_uuid, "name": body.name, "transfer_uuid": body.transfer_uuid, "created_at": utcnow()},
+    )
+    package = await require_package(session, package_uuid)
+    package.name = body.name
+    package.transfer_uuid = body.transfer_uuid
+    await session.flush()
+    return await _read(session, package)
+
+
+async def read_package(session: AsyncSession, package_uuid: UUID) -> PackageRead:
+    return await _read(session, await require_package(session, package_uuid))
+
+
+async def _read(session: AsyncSession, package: Package) -> PackageRead:
+    return PackageRead(
+        uuid=package.uuid,
+        name=package.name,
+        transfer_uuid=package.transfer_uuid,
+        created_at=package.created_at,
+        file_count=await files.count(session, package.uuid),
+        event_count=await events.count(session, package.uuid),
+    )
