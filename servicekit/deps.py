@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from servicekit.db import session_scope
 
@@ -17,3 +17,12 @@ async def request_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 SessionDep = Annotated[AsyncSession, Depends(request_session)]
+
+
+def request_sessions(request: Request) -> async_sessionmaker[AsyncSession]:
+    """The session factory, for operations that must open short transactions around long I/O."""
+    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
+    return sessions
+
+
+SessionsDep = Annotated[async_sessionmaker[AsyncSession], Depends(request_sessions)]

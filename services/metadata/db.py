@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
-from sqlalchemy import DateTime, Row, Table, Text
-from sqlalchemy.engine import Dialect
+from sqlalchemy import Row, Table, Text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import registry
-from sqlalchemy.types import TypeDecorator
 from sqlmodel import SQLModel
 
 
@@ -22,33 +19,9 @@ AnyRow: TypeAlias = Row[*tuple[Any, ...]]
 """A plain result row (Core, not ORM): what the METS stream reads, since ORM objects cost too much there."""
 
 
-class UTCDateTime(TypeDecorator[datetime]):
-    """Timezone-aware UTC datetimes on both databases (SQLite would otherwise hand back naive values)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetimes are not stored; use timezone-aware UTC")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 # Paths sort and compare byte-wise on both databases: SQLite's BINARY collation already does, PostgreSQL needs
 # "C". Declaring it on the column (not per query) lets the (package_uuid, path) index serve ordered keyset scans.
 PathText = Text().with_variant(Text(collation="C"), "postgresql")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 async def insert_ignoring(

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from servicekit.app import create_service_app
-from services.storage.db import unit_of_work
+from servicekit.db import unit_of_work
 from services.storage.locations.router import router as locations_router
 from services.storage.locations.service import default_locations, ensure_default_locations
 from services.storage.packages.router import router as packages_router

@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import Message
 
 from clients.storage import LocationPurpose, PackageStatus, PackageType
+from servicekit.db import unit_of_work
 from servicekit.http import ServiceError
-from services.storage.db import unit_of_work
 from services.storage.packages.models import Package
 from tests.storage.harness import Storage, files_under, write_random_file
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import BigInteger, Column, DateTime, MetaData
+from sqlalchemy import BigInteger, Column, MetaData
 from sqlalchemy import Enum as SAEnum
 from sqlmodel import Field, SQLModel
 
 from clients.ingest.schemas import IngestStatus
+from servicekit.db import UTCDateTime
 
 metadata = MetaData()
 
@@ -37,5 +38,5 @@ class Ingest(IngestBase, table=True):
     aip_sha256: str | None = Field(default=None, max_length=64)
     workflow_id: str = Field(max_length=100)
     created_by: str = Field(max_length=150)
-    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

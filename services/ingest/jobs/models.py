@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import Column, DateTime, ForeignKey, UniqueConstraint
+from sqlalchemy import Column, ForeignKey, UniqueConstraint
 from sqlalchemy import Enum as SAEnum
 from sqlmodel import Field
 
 from clients.ingest.schemas import JobStatus
+from servicekit.db import UTCDateTime
 from services.ingest.ingests.models import IngestBase
 
 
@@ -28,5 +29,5 @@ class Job(IngestBase, table=True):
     files_done: int | None = None
     exit_code: int | None = None
     message: str | None = Field(default=None, max_length=8000)
-    started_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
-    finished_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    started_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    finished_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))

@@ -8,7 +8,8 @@ from uuid import UUID
 from sqlalchemy import Text
 from sqlmodel import Field
 
-from services.metadata.db import MetadataTable, UTCDateTime
+from servicekit.db import UTCDateTime
+from services.metadata.db import MetadataTable
 
 
 class Event(MetadataTable, table=True):

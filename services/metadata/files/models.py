@@ -8,7 +8,8 @@ from uuid import UUID
 from sqlalchemy import BigInteger, Text, UniqueConstraint
 from sqlmodel import Field
 
-from services.metadata.db import MetadataTable, PathText, UTCDateTime
+from servicekit.db import UTCDateTime
+from services.metadata.db import MetadataTable, PathText
 
 
 class File(MetadataTable, table=True):

@@ -8,9 +8,10 @@ from uuid import UUID
 from lxml import etree
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from servicekit.db import utcnow
 from services.metadata.agents import repository as agents_repository
 from services.metadata.agents.models import Agent
-from services.metadata.db import AnyRow, utcnow
+from services.metadata.db import AnyRow
 from services.metadata.events import repository as events_repository
 from services.metadata.files import repository as files_repository
 from services.metadata.mets.writer import ChunkSink, MetsAgent, MetsEvent, MetsFile, MetsWriter, ordered_uses

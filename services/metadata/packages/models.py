@@ -7,7 +7,8 @@ from uuid import UUID
 
 from sqlmodel import Field
 
-from services.metadata.db import MetadataTable, UTCDateTime
+from servicekit.db import UTCDateTime
+from services.metadata.db import MetadataTable
 
 
 class Package(MetadataTable, table=True):

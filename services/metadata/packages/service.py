@@ -7,8 +7,8 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clients.metadata.schemas import PackageRead, PackageUpsert
+from servicekit.db import utcnow
 from servicekit.problems import NotFound
-from services.metadata.db import utcnow
 from services.metadata.events import repository as events
 from services.metadata.files import repository as files
 from services.metadata.packages import repository

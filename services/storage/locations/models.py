@@ -10,8 +10,9 @@ from sqlalchemy import Enum as SAEnum
 from sqlmodel import Field
 
 from clients.storage.schemas import LocationPurpose
+from servicekit.db import UTCDateTime, utcnow
 from servicekit.ids import new_id
-from services.storage.db import StorageModel, UTCDateTime, utcnow
+from services.storage.db import StorageModel
 
 
 class Location(StorageModel, table=True):

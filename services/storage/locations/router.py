@@ -9,8 +9,7 @@ from fastapi import APIRouter, Query
 
 from clients.storage.schemas import LocationBrowse, LocationPurpose, LocationRead
 from servicekit.auth import CallerDep
-from servicekit.deps import SessionDep
-from services.storage.db import SessionsDep
+from servicekit.deps import SessionDep, SessionsDep
 from services.storage.locations import service
 
 router = APIRouter(prefix="/locations", tags=["locations"])

@@ -10,8 +10,8 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from clients.storage.schemas import BrowseEntry, BrowseEntryType, LocationBrowse, LocationPurpose, LocationRead
+from servicekit.db import unit_of_work
 from servicekit.problems import NotFound, Problem
-from services.storage.db import unit_of_work
 from services.storage.locations.models import Location
 from services.storage.locations.repository import LocationRepository
 from services.storage.settings import StorageSettings

@@ -10,7 +10,8 @@ from sqlalchemy import Enum as SAEnum
 from sqlmodel import Field
 
 from clients.storage.schemas import PackageStatus, PackageType
-from services.storage.db import StorageModel, UTCDateTime, utcnow
+from servicekit.db import UTCDateTime, utcnow
+from services.storage.db import StorageModel
 
 
 class Package(StorageModel, table=True):

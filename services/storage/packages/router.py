@@ -12,10 +12,9 @@ from starlette.requests import ClientDisconnect
 
 from clients.storage.schemas import PackageRead, PackageStatus
 from servicekit.auth import CallerDep
-from servicekit.deps import SessionDep
+from servicekit.deps import SessionDep, SessionsDep
 from servicekit.pagination import Page, PageDep
 from servicekit.problems import Problem
-from services.storage.db import SessionsDep
 from services.storage.packages import service
 from services.storage.packages.download import download_response
 

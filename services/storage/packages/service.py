@@ -21,10 +21,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from clients.storage.schemas import LocationPurpose, PackageRead, PackageStatus, PackageType
+from servicekit.db import unit_of_work, utcnow
 from servicekit.ids import uuid_quad_path
 from servicekit.pagination import Page, PageParams
 from servicekit.problems import Conflict, NotFound, Problem
-from services.storage.db import unit_of_work, utcnow
 from services.storage.locations.repository import LocationRepository
 from services.storage.locations.service import LocationTarget, location_target
 from services.storage.packages.models import Package

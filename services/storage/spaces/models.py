@@ -9,8 +9,9 @@ from uuid import UUID
 from sqlalchemy import Enum as SAEnum
 from sqlmodel import Field
 
+from servicekit.db import UTCDateTime, utcnow
 from servicekit.ids import new_id
-from services.storage.db import StorageModel, UTCDateTime, utcnow
+from services.storage.db import StorageModel
 
 
 class SpaceProtocol(StrEnum):

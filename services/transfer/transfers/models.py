@@ -10,7 +10,8 @@ from sqlalchemy import Enum as SAEnum
 from sqlmodel import Field
 
 from clients.transfer.schemas import TransferSourceKind, TransferStatus
-from services.transfer.db import TransferModel, UTCDateTime
+from servicekit.db import UTCDateTime
+from services.transfer.db import TransferModel
 
 
 class Transfer(TransferModel, table=True):

@@ -15,9 +15,8 @@ from clients.transfer.schemas import (
     TransferStatus,
 )
 from servicekit.auth import CallerDep
-from servicekit.deps import SessionDep
+from servicekit.deps import SessionDep, SessionsDep
 from servicekit.pagination import Page, PageDep
-from services.transfer.db import SessionsDep
 from services.transfer.deps import IngestDep, SettingsDep, StorageDep
 from services.transfer.transfers import service
 

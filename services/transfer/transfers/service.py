@@ -25,11 +25,11 @@ from clients.transfer.schemas import (
     TransferSourceKind,
     TransferStatus,
 )
+from servicekit.db import unit_of_work, utcnow
 from servicekit.http import ServiceError
 from servicekit.ids import new_id
 from servicekit.pagination import Page, PageParams
 from servicekit.problems import NotFound, Problem
-from services.transfer.db import unit_of_work, utcnow
 from services.transfer.settings import TransferSettings
 from services.transfer.transfers import archives, layout
 from services.transfer.transfers.models import Transfer
