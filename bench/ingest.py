@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -18,9 +17,7 @@ from pathlib import Path
 
 import psutil
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from amber_cli.ephemeral import EphemeralStack, ephemeral_stack  # noqa: E402
+from amber_cli.ephemeral import EphemeralStack, ephemeral_stack
 
 
 def make_files(root: Path, count: int, size: int) -> int:

@@ -1,0 +1,1 @@
+"""API keys: issued to users, stored as hashes, presented on every public request."""

@@ -1,0 +1,71 @@
+"""The gateway application: API keys, the merged OpenAPI document, and the proxy to the four services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gateway.keys.router import router as keys_router
+from gateway.migrations import MIGRATIONS_DIR
+from gateway.openapi.router import router as openapi_router
+from gateway.openapi.service import PublicDocument
+from gateway.proxy.registry import ServiceRegistry, first_segment
+from gateway.proxy.router import health_router
+from gateway.proxy.router import router as proxy_router
+from gateway.proxy.service import create_http_client
+from gateway.settings import API_PREFIX, GatewaySettings
+from gateway.users.router import router as users_router
+from servicekit.app import create_service_app
+
+VERSION = "1.0.0"
+
+
+def _own_segments(gateway_doc: dict[str, Any]) -> set[str]:
+    """First segments under /api/v1 that the gateway answers itself; no service may claim them."""
+    return {
+        first_segment(path[len(API_PREFIX):]) for path in gateway_doc["paths"] if path.startswith(API_PREFIX + "/")
+    }
+
+
+def create_app(settings: GatewaySettings | None = None, engine: AsyncEngine | None = None) -> FastAPI:
+    settings = settings or GatewaySettings()
+
+    async def on_startup(app: FastAPI) -> None:
+        app.state.upstream_http = create_http_client(settings)
+        gateway_doc = app.openapi()
+        public = PublicDocument(gateway_doc, VERSION)
+        app.state.public_document = public
+        app.state.registry = ServiceRegistry(
+            settings.service_urls(),
+            app.state.upstream_http,
+            reserved=_own_segments(gateway_doc),
+            fetch_timeout=settings.openapi_fetch_timeout_seconds,
+            refresh_interval=settings.refresh_interval_seconds,
+            on_change=public.update,
+        )
+        await app.state.registry.load(settings.upstream_wait_seconds)
+
+    async def on_shutdown(app: FastAPI) -> None:
+        await app.state.upstream_http.aclose()
+
+    app = create_service_app(
+        settings=settings,
+        title="Amber gateway",
+        description="API keys, users and the stack's health; the services' operations are proxied.",
+        version=VERSION,
+        # The catch-all proxy route comes last so the gateway's own operations match first.
+        routers=[openapi_router, users_router, keys_router, health_router, proxy_router],
+        migrations_dir=MIGRATIONS_DIR,
+        on_startup=on_startup,
+        on_shutdown=on_shutdown,
+        engine=engine,
+    )
+    # FastAPI's built-in /openapi.json would describe the gateway alone; the merged document replaces it.
+    app.router.routes[:] = [
+        route for route in app.router.routes
+        if isinstance(route, APIRoute) or getattr(route, "path", None) != app.openapi_url
+    ]
+    return app

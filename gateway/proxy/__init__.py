@@ -1,0 +1,1 @@
+"""Forwarding of `/api/v1/...` to the service that owns the path, bodies streamed both ways."""

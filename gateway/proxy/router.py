@@ -1,0 +1,47 @@
+"""The catch-all public route and the stack's health."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import StreamingResponse
+
+from gateway.auth import CurrentUserDep
+from gateway.proxy import service
+from gateway.proxy.registry import ServiceRegistry, first_segment
+from gateway.schemas import StackHealth
+from gateway.settings import API_PREFIX, GatewaySettings
+from servicekit.problems import Problem
+
+PROXIED_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+health_router = APIRouter(prefix=API_PREFIX, tags=["gateway"])
+router = APIRouter()
+
+
+@health_router.get("/health", response_model=StackHealth, summary="Health of every service behind the gateway")
+async def get_stack_health(request: Request, _user: CurrentUserDep) -> StackHealth:
+    settings: GatewaySettings = request.app.state.settings
+    return await service.check_health(
+        request.app.state.upstream_http, settings.service_urls(), settings.health_timeout_seconds
+    )
+
+
+@router.api_route(f"{API_PREFIX}/{{path:path}}", methods=PROXIED_METHODS, include_in_schema=False)
+async def proxy_request(path: str, request: Request, user: CurrentUserDep) -> StreamingResponse:
+    registry: ServiceRegistry = request.app.state.registry
+    segment = first_segment(path)
+    owner = registry.owner(segment)
+    if owner is None and segment not in registry.reserved and await registry.refresh():
+        owner = registry.owner(segment)
+    if owner is None:
+        if segment in registry.reserved:
+            raise Problem(405, "Method not allowed", f"{request.method} is not allowed on {request.url.path}")
+        raise Problem(404, "Not found", f"No service serves {request.url.path}")
+    return await service.forward(
+        request,
+        service=owner,
+        service_url=registry.urls[owner],
+        http=request.app.state.upstream_http,
+        username=user.username,
+        internal_token=request.app.state.internal_token,
+    )

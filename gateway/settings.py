@@ -1,0 +1,41 @@
+"""Settings of the gateway (env prefix `AMBER_GATEWAY_`; stack-wide values such as the peer URLs are un-prefixed)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from servicekit.settings import ServiceSettings
+
+API_PREFIX = "/api/v1"
+
+
+class GatewaySettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="AMBER_GATEWAY_", extra="ignore", populate_by_name=True)
+
+    service_name: str = "gateway"
+    port: int = 8000
+    upstream_wait_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="How long start-up keeps retrying services whose OpenAPI document cannot be fetched yet; "
+        "the gateway then starts without them and picks them up on first use.",
+    )
+    refresh_interval_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="Least time between two re-fetches of the services' documents triggered by unknown paths.",
+    )
+    openapi_fetch_timeout_seconds: float = Field(default=10.0, gt=0)
+    health_timeout_seconds: float = Field(default=3.0, gt=0)
+    connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    max_upstream_connections: int = Field(default=200, ge=1)
+
+    def service_urls(self) -> dict[str, str]:
+        """The services behind the gateway, in the order their operations appear in the merged document."""
+        return {
+            "transfer": self.transfer_url.rstrip("/"),
+            "ingest": self.ingest_url.rstrip("/"),
+            "metadata": self.metadata_url.rstrip("/"),
+            "storage": self.storage_url.rstrip("/"),
+        }
