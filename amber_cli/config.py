@@ -42,16 +42,20 @@ class StackSettings(BaseSettings):
     def effective_temporal_address(self) -> str:
         return self.temporal_address or f"{self.host}:{self.temporal_port}"
 
-    def child_env(self) -> dict[str, str]:
-        """The environment every process of the stack gets, so they agree on paths, ports and peers."""
-        env = dict(os.environ)
-        env["AMBER_DATA_DIR"] = str(self.data_dir)
-        env["AMBER_TEMPORAL_ADDRESS"] = self.effective_temporal_address
+    def stack_env(self) -> dict[str, str]:
+        """The variables by which every process of the stack agrees on paths, ports and peers."""
+        env = {
+            "AMBER_DATA_DIR": str(self.data_dir),
+            "AMBER_TEMPORAL_ADDRESS": self.effective_temporal_address,
+        }
         for component in (*SERVICES, "gateway"):
             env[f"AMBER_{component.upper()}_URL"] = self.url(component)
             env[f"AMBER_{component.upper()}_PORT"] = str(self.port(component))
             env[f"AMBER_{component.upper()}_HOST"] = self.host
         return env
+
+    def child_env(self) -> dict[str, str]:
+        return {**os.environ, **self.stack_env()}
 
     @property
     def credentials_file(self) -> Path:

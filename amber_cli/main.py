@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -48,6 +49,12 @@ def _print_urls(stack: StackSettings) -> None:
         creds = json.loads(stack.credentials_file.read_text())
         console.print(f"Admin user: [bold]{creds['username']}[/]  API key: [bold]{creds['key']}[/]")
         console.print(f"(kept in {stack.credentials_file}; the CLI uses it by itself)")
+
+
+def adopt_stack_env() -> None:
+    """A process started by hand agrees with `amber up`'s on ports and peers; explicit variables still win."""
+    for key, value in StackSettings().stack_env().items():
+        os.environ.setdefault(key, value)
 
 
 @app.command()
@@ -115,6 +122,7 @@ def worker() -> None:
     """Run an ingest worker in the foreground (start any number, on any machine that sees the processing folder)."""
     from services.ingest.processing.worker import main
 
+    adopt_stack_env()
     main()
 
 
@@ -131,6 +139,7 @@ def serve(
 
     if service not in (*SERVICES, "gateway"):
         raise typer.BadParameter(f"unknown service {service!r}")
+    adopt_stack_env()
     module = importlib.import_module("gateway.main" if service == "gateway" else f"services.{service}.main")
     application = module.create_app()
     settings = application.state.settings
