@@ -15,6 +15,8 @@ demo: venv
 	$(BIN)/amber ingest samples/demo-transfer --wait --json | tee /tmp/amber-demo.json
 	@$(BIN)/python -c "import json,sys; r=json.load(open('/tmp/amber-demo.json')); \
 	print('\nAIP', r['aip_id'], r['status'], '->', r.get('aip_file') or r['aip_path']); sys.exit(r['status']!='stored')"
+	@echo "Contents of the AIP:"
+	@7z l -ba "$$($(BIN)/python -c "import json; print(json.load(open('/tmp/amber-demo.json'))['aip_file'])")" | awk '{print "  " $$NF}'
 
 ## test: install everything, then lint and run the whole suite
 test: venv

@@ -58,6 +58,8 @@ def test_folder_of_1000_files_becomes_a_valid_stored_aip(stack: Stack, tmp_path:
     mets_path = tops[0] / "data" / f"METS.{aip_id}.xml"
     assert validate_mets(mets_path) == []
     tree = etree.parse(str(mets_path))
+    root_div = tree.find(".//mets:structMap[@TYPE='physical']/mets:div", NS)
+    assert root_div is not None and root_div.get("LABEL") == f"Hart_papers-{aip_id}"
     listed: dict[str, tuple[str, str | None]] = {}
     for tech in tree.iterfind(".//mets:techMD//premis:object", NS):
         name = tech.findtext("premis:originalName", namespaces=NS)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 from clients.ingest.schemas import IngestCreate, IngestRead, IngestStatus, IngestUpdate
 from servicekit.auth import CallerDep
 from servicekit.deps import SessionDep
+from servicekit.openapi import internal_operation
 from servicekit.pagination import Page, PageDep
 from services.ingest.ingests import service
 from services.ingest.processing.temporal import start_ingest_workflow
@@ -23,6 +24,8 @@ router = APIRouter(prefix="/ingests", tags=["ingests"])
     status_code=status.HTTP_201_CREATED,
     summary="Start processing a transfer into an AIP",
     responses={200: {"model": IngestRead, "description": "The transfer already has this ingest"}},
+    # Only the transfer service starts ingests.
+    openapi_extra=internal_operation(),
 )
 async def create_ingest(
     body: IngestCreate, request: Request, response: Response, session: SessionDep, caller: CallerDep
@@ -53,7 +56,8 @@ async def get_ingest(ingest_uuid: UUID, session: SessionDep, caller: CallerDep) 
 
 
 @router.patch(
-    "/{ingest_uuid}", response_model=IngestRead, summary="Report an ingest's progress (workers)"
+    "/{ingest_uuid}", response_model=IngestRead, summary="Report an ingest's progress (workers)",
+    openapi_extra=internal_operation(),
 )
 async def update_ingest(ingest_uuid: UUID, body: IngestUpdate, session: SessionDep, caller: CallerDep) -> IngestRead:
     return await service.update_ingest(session, ingest_uuid, body)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path
 from clients.ingest.schemas import JobRead, JobUpsert
 from servicekit.auth import CallerDep
 from servicekit.deps import SessionDep
+from servicekit.openapi import internal_operation
 from servicekit.pagination import Page, PageDep
 from services.ingest.jobs import service
 
@@ -23,7 +24,10 @@ async def list_ingest_jobs(ingest_uuid: UUID, session: SessionDep, page: PageDep
     return await service.list_jobs(session, ingest_uuid, page)
 
 
-@router.put("/{key}", response_model=JobRead, summary="Record a job's progress (workers)")
+@router.put(
+    "/{key}", response_model=JobRead, summary="Record a job's progress (workers)",
+    openapi_extra=internal_operation(),
+)
 async def upsert_ingest_job(
     ingest_uuid: UUID, key: JobKey, body: JobUpsert, session: SessionDep, caller: CallerDep
 ) -> JobRead:

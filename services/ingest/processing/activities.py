@@ -108,7 +108,8 @@ class IngestActivities:
         async with self.job(params, "prepare", "Create SIP from transfer", "Create SIP"):
             await asyncio.to_thread(self._arrange, params, layout)
             await self.metadata.upsert_package(
-                UUID(params.ingest_uuid), PackageUpsert(name=layout.aip_name, transfer_uuid=UUID(params.transfer_uuid))
+                UUID(params.ingest_uuid),
+                PackageUpsert(name=sanitize_package_name(params.name), transfer_uuid=UUID(params.transfer_uuid)),
             )
             inventory = await asyncio.to_thread(self._inventory, params, layout)
         await self.ingest.update_ingest(UUID(params.ingest_uuid), IngestUpdate(file_count=inventory.file_count))
