@@ -7,6 +7,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from servicekit.openapi import is_internal
+
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 SCHEMA_REF = "#/components/schemas/"
 GATEWAY = "gateway"
@@ -58,6 +60,44 @@ def _schema_refs(node: Any) -> set[str]:
     return set()
 
 
+def _reachable_schemas(doc: Mapping[str, Any]) -> set[str]:
+    """The schemas `doc` refers to outside its schemas section, and those they refer to in turn."""
+    components = doc.get("components", {})
+    schemas = components.get("schemas", {})
+    outside = {key: value for key, value in doc.items() if key != "components"}
+    frontier = _schema_refs(outside) | _schema_refs({k: v for k, v in components.items() if k != "schemas"})
+    reachable: set[str] = set()
+    while frontier:
+        name = frontier.pop()
+        if name not in reachable and name in schemas:
+            reachable.add(name)
+            frontier |= _schema_refs(schemas[name])
+    return reachable
+
+
+def public_operations(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of `doc` without its internal operations (`servicekit.openapi`).
+
+    A path left without operations goes too, and so do the schemas that only internal operations used.
+    """
+    public = copy.deepcopy(dict(doc))
+    paths: dict[str, Any] = {}
+    for path, item in public.get("paths", {}).items():
+        kept = {
+            key: value for key, value in item.items()
+            if not (key in HTTP_METHODS and isinstance(value, dict) and is_internal(value))
+        }
+        if any(method in kept for method in HTTP_METHODS):
+            paths[path] = kept
+    if "paths" in public:
+        public["paths"] = paths
+    schemas = public.get("components", {}).get("schemas")
+    if schemas:
+        unused = _reachable_schemas(doc) - _reachable_schemas(public)
+        public["components"]["schemas"] = {name: schema for name, schema in schemas.items() if name not in unused}
+    return public
+
+
 def _schema_renames(sources: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, str]]:
     """Per source, the schema names to prefix.
 
@@ -107,9 +147,10 @@ def merge_documents(
     Every operation is tagged with its source's name, then its own tags. Operation ids are kept and must be unique.
     Schemas defined identically by several sources are shared; names defined differently are prefixed with the
     source's name (e.g. `TransferFileRead`) and that source's references rewritten. Each service's own security
-    declarations give way to the gateway's API key schemes.
+    declarations give way to the gateway's API key schemes. Internal operations are left out, with the paths and
+    schemas only they had.
     """
-    sources: dict[str, Mapping[str, Any]] = {GATEWAY: gateway, **services}
+    sources = {source: public_operations(doc) for source, doc in {GATEWAY: gateway, **services}.items()}
     renames = _schema_renames(sources)
     paths: dict[str, Any] = {}
     components: dict[str, dict[str, Any]] = {"schemas": {}}

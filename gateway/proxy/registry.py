@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
+
+from gateway.openapi.merge import HTTP_METHODS
+from servicekit.openapi import is_internal
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +44,71 @@ def build_routing_table(docs: Mapping[str, Mapping[str, Any]], reserved: Iterabl
     return table
 
 
+def template_pattern(template: str) -> re.Pattern[str]:
+    """A path template as a regex: each `{param}` is one non-empty segment, as Starlette's default converter.
+
+    A trailing slash is tolerated too: the service would answer it with a redirect, revealing the operation.
+    """
+    parts = re.split(r"(\{[^/{}]*\})", template.rstrip("/"))
+    regex = "".join("[^/]+" if part.startswith("{") else re.escape(part) for part in parts)
+    return re.compile(f"{regex}/?")
+
+
+@dataclass(frozen=True)
+class _Template:
+    pattern: re.Pattern[str]
+    internal: frozenset[str]
+    public: frozenset[str]
+
+
+class InternalOperations:
+    """The operations the services mark internal (`servicekit.openapi`), matched against request paths.
+
+    Paths are service-relative. A path matching several templates is refused if any of them holds the method as
+    internal: which one the service would pick depends on its route order, so the cautious answer is taken.
+    """
+
+    def __init__(self, docs: Mapping[str, Mapping[str, Any]]) -> None:
+        self._templates: list[_Template] = []
+        for doc in docs.values():
+            for template, item in doc.get("paths", {}).items():
+                operations = {
+                    method.upper(): item[method] for method in HTTP_METHODS if isinstance(item.get(method), dict)
+                }
+                internal = frozenset(method for method, operation in operations.items() if is_internal(operation))
+                if internal:
+                    self._templates.append(
+                        _Template(template_pattern(template), internal, frozenset(operations) - internal)
+                    )
+
+    def _matching(self, path: str) -> list[_Template]:
+        """Templates matching `path` as sent (escapes kept) or as the service decodes it before routing."""
+        candidates = {re.sub("/{2,}", "/", candidate) for candidate in (path, unquote(path))}
+        return [t for t in self._templates if any(t.pattern.fullmatch(c) for c in candidates)]
+
+    def hides(self, method: str, path: str) -> bool:
+        """Whether `method` on the service-relative `path` (percent-escapes included) is an internal operation."""
+        methods = {method.upper(), "GET"} if method.upper() == "HEAD" else {method.upper()}
+        return any(template.internal & methods for template in self._matching(path))
+
+    def allowed_methods(self, allow: str, path: str) -> str | None:
+        """A service's 405 `Allow` for `path` with the internal methods taken out (or as it was if none match).
+
+        Left empty, it names the path's public methods instead, since a 405 must list some (RFC 9110 §15.5.6);
+        None when the path has only internal operations, so that it must look absent.
+        """
+        templates = self._matching(path)
+        if not templates:
+            return allow
+        internal = {method for template in templates for method in template.internal}
+        listed = (method.strip() for method in allow.split(","))
+        kept = [method for method in listed if method and method.upper() not in internal]
+        public = sorted({method for template in templates for method in template.public})
+        return ", ".join(kept or public) or None
+
+
 class ServiceRegistry:
-    """The services' documents and the routing table derived from them.
+    """The services' documents and what is derived from them: the routing table and the internal operations.
 
     Loaded at start-up (retrying services that are not up yet) and re-loaded lazily when a path is unknown or a
     service is missing, at most once per `refresh_interval` so unknown paths cannot hammer the services.
@@ -60,6 +129,7 @@ class ServiceRegistry:
         self.reserved = frozenset(reserved)
         self.docs: dict[str, dict[str, Any]] = {}
         self.routes: dict[str, str] = {}
+        self.internal = InternalOperations({})
         self._http = http
         self._fetch_timeout = fetch_timeout
         self._refresh_interval = refresh_interval
@@ -114,9 +184,10 @@ class ServiceRegistry:
         ordered = {service: docs[service] for service in self.urls if service in docs}
         routes = build_routing_table(ordered, self.reserved)
         if ordered != self.docs:
+            internal = InternalOperations(ordered)
             if self._on_change is not None:
                 self._on_change(ordered)
-            self.docs, self.routes = ordered, routes
+            self.docs, self.routes, self.internal = ordered, routes, internal
 
     async def _fetch_one(self, service: str) -> dict[str, Any] | None:
         url = f"{self.urls[service]}/openapi.json"

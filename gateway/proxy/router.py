@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from starlette.responses import StreamingResponse
+from fastapi import APIRouter, Request, Response
 
 from gateway.auth import CurrentUserDep
 from gateway.proxy import service
@@ -27,7 +26,7 @@ async def get_stack_health(request: Request, _user: CurrentUserDep) -> StackHeal
 
 
 @router.api_route(f"{API_PREFIX}/{{path:path}}", methods=PROXIED_METHODS, include_in_schema=False)
-async def proxy_request(path: str, request: Request, user: CurrentUserDep) -> StreamingResponse:
+async def proxy_request(path: str, request: Request, user: CurrentUserDep) -> Response:
     registry: ServiceRegistry = request.app.state.registry
     segment = first_segment(path)
     owner = registry.owner(segment)
@@ -37,7 +36,11 @@ async def proxy_request(path: str, request: Request, user: CurrentUserDep) -> St
         if segment in registry.reserved:
             raise Problem(405, "Method not allowed", f"{request.method} is not allowed on {request.url.path}")
         raise Problem(404, "Not found", f"No service serves {request.url.path}")
-    return await service.forward(
+    forwarded = service.forwarded_path(request)
+    if registry.internal.hides(request.method, forwarded):
+        # Refused before the body is read, with the service's own answer to a path it does not have.
+        return service.not_found(forwarded)
+    response = await service.forward(
         request,
         service=owner,
         service_url=registry.urls[owner],
@@ -45,3 +48,6 @@ async def proxy_request(path: str, request: Request, user: CurrentUserDep) -> St
         username=user.username,
         internal_token=request.app.state.internal_token,
     )
+    if response.status_code == 405:
+        return await service.hide_internal_methods(response, registry.internal, forwarded)
+    return response

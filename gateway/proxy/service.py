@@ -5,19 +5,21 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from urllib.parse import unquote
 
 import httpx
-from fastapi import Request
+from fastapi import Request, Response
 from starlette.background import BackgroundTask
 from starlette.requests import ClientDisconnect
 from starlette.responses import StreamingResponse
 
+from gateway.proxy.registry import InternalOperations
 from gateway.schemas import ServiceHealth, ServiceStatus, StackHealth, StackStatus
 from gateway.settings import API_PREFIX, GatewaySettings
 from servicekit.auth import INTERNAL_USER_HEADER
 from servicekit.http import REQUEST_ID_HEADER
 from servicekit.logs import request_id_var
-from servicekit.problems import Problem
+from servicekit.problems import Problem, problem_response
 
 log = logging.getLogger(__name__)
 
@@ -75,12 +77,21 @@ def upstream_headers(request: Request, username: str, internal_token: str | None
     return headers
 
 
-def upstream_url(service_url: str, request: Request) -> httpx.URL:
-    """The service URL for the request, path kept byte for byte (percent-escapes included) minus the prefix."""
+def forwarded_path(request: Request) -> str:
+    """The path the service receives: the request's minus the prefix, percent-escapes kept byte for byte.
+
+    Dot segments are resolved here, as httpx would resolve them on sending, so that what is checked against the
+    internal operations is exactly what the service routes.
+    """
     raw_path: bytes = request.scope.get("raw_path") or request.url.path.encode()
     prefix = API_PREFIX.encode()
     remainder = raw_path[len(prefix):] if raw_path.startswith(prefix + b"/") else raw_path
-    url = httpx.URL(service_url + remainder.decode("latin-1"))
+    return httpx.URL("http://upstream" + remainder.decode("latin-1")).raw_path.decode("latin-1")
+
+
+def upstream_url(service_url: str, request: Request) -> httpx.URL:
+    """The service URL for the request (`forwarded_path` and the query string as they came)."""
+    url = httpx.URL(service_url + forwarded_path(request))
     query: bytes = request.scope.get("query_string", b"")
     return url.copy_with(query=query) if query else url
 
@@ -149,6 +160,25 @@ async def forward(
     # The background close covers bodies never iterated (HEAD, client gone before the first byte).
     response = StreamingResponse(relay(), status_code=upstream.status_code, background=BackgroundTask(upstream.aclose))
     response.raw_headers = _response_headers(upstream)
+    return response
+
+
+def not_found(path: str) -> Response:
+    """What a service answers for a path it does not have (`path` as forwarded), so a refusal looks the same."""
+    return problem_response(404, "Not found", "Not Found", instance=unquote(path))
+
+
+async def hide_internal_methods(response: StreamingResponse, internal: InternalOperations, path: str) -> Response:
+    """A service's 405 without the internal methods its `Allow` would name, or a 404 if it names nothing else."""
+    listed = response.headers.get("allow", "")
+    allow = internal.allowed_methods(listed, path)
+    if allow is None:
+        if response.background is not None:
+            await response.background()  # closes the service's response, whose body is not sent on
+        return not_found(path)
+    if allow != listed:
+        response.raw_headers = [(key, value) for key, value in response.raw_headers if key != b"allow"]
+        response.raw_headers.append((b"allow", allow.encode("latin-1")))
     return response
 
 

@@ -23,6 +23,7 @@ from gateway.main import create_app
 from gateway.settings import GatewaySettings
 from servicekit.app import create_service_app
 from servicekit.auth import CallerDep
+from servicekit.openapi import internal_operation
 from servicekit.problems import NotFound
 from servicekit.settings import ServiceSettings
 from tests.conftest import asgi_client
@@ -34,6 +35,10 @@ CHUNK = 64 * 1024
 class Widget(BaseModel):
     id: int
     name: str
+
+
+class Restock(BaseModel):
+    count: int
 
 
 class UploadDigest(BaseModel):
@@ -61,6 +66,16 @@ def upstream_app(data_dir: Path, *, name: str = "widgets") -> FastAPI:
     @router.get("/widgets", response_model=list[Widget])
     async def list_widgets(_caller: CallerDep) -> list[Widget]:
         return [Widget(id=1, name="one")]
+
+    # Internal operations: one sharing its path with public ones (and declared first, so that the service's 405
+    # names it), one alone on its path with a body schema of its own.
+    @router.patch("/widgets/{widget_id}", response_model=Widget, openapi_extra=internal_operation())
+    async def rename_widget(widget_id: int, body: Widget, _caller: CallerDep) -> Widget:
+        return body
+
+    @router.put("/widgets/{widget_id}/stock", response_model=Widget, openapi_extra=internal_operation())
+    async def restock_widget(widget_id: int, body: Restock, _caller: CallerDep) -> Widget:
+        return Widget(id=widget_id, name=f"{body.count} in stock")
 
     @router.get("/widgets/{widget_id}", response_model=Widget)
     async def get_widget(widget_id: int, _caller: CallerDep) -> Widget:

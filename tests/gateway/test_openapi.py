@@ -11,6 +11,7 @@ import pytest
 from gateway.main import create_app
 from gateway.openapi.merge import MergeConflict, merge_documents
 from gateway.proxy.registry import RoutingConflict, build_routing_table
+from servicekit.openapi import is_internal
 from tests.conftest import asgi_client
 from tests.gateway.harness import gateway_settings, gateway_stack, serve, upstream_app
 
@@ -187,6 +188,30 @@ def test_the_real_services_merge_into_one_document(tmp_path: Path, monkeypatch: 
     for ref in _refs(merged):
         assert ref.rsplit("/", 1)[1] in schemas, ref
     for service, doc in docs.items():
-        for path in doc["paths"]:
+        for path, item in doc["paths"].items():
+            if all(is_internal(op) for op in item.values()):
+                assert f"/api/v1{path}" not in merged["paths"]
+                continue
             assert f"/api/v1{path}" in merged["paths"]
             assert all(op["tags"][0] == service for op in merged["paths"][f"/api/v1{path}"].values())
+    operation_ids = {op["operationId"] for item in merged["paths"].values() for op in item.values()}
+    declared = {op["operationId"] for doc in docs.values() for item in doc["paths"].values() for op in item.values()}
+    internal = {
+        "ingest": {"create_ingest", "update_ingest", "upsert_ingest_job"},
+        "metadata": {"upsert_premis_package", "add_premis_files", "add_premis_events"},
+        "storage": {"store_aip_package"},
+    }
+    public = {
+        "transfer": {"list_transfers", "get_transfer", "upload_transfer", "create_transfer_from_location"},
+        "ingest": {"get_ingest", "list_ingests", "list_ingest_jobs"},
+        "metadata": {"read_premis_package", "list_premis_files", "list_premis_events"},
+        "storage": {"download_aip_package", "get_aip_package", "list_aip_packages"},
+    }
+    for service in docs:
+        assert internal.get(service, set()) <= declared - operation_ids, service
+        assert public[service] <= operation_ids, service
+    # Exactly the operations marked internal are left out.
+    assert declared - operation_ids == {
+        op["operationId"] for doc in docs.values() for item in doc["paths"].values() for op in item.values()
+        if is_internal(op)
+    }

@@ -9,13 +9,14 @@ from fastapi import APIRouter, Query
 from clients.metadata.schemas import BulkResult, EventRead, EventsBulk
 from servicekit.auth import CallerDep
 from servicekit.deps import SessionDep
+from servicekit.openapi import internal_operation
 from servicekit.pagination import Page, PageDep
 from services.metadata.events import service
 
 router = APIRouter(prefix="/premis/packages/{package_uuid}/events", tags=["premis"])
 
 
-@router.post("", response_model=BulkResult)
+@router.post("", response_model=BulkResult, openapi_extra=internal_operation())
 async def add_premis_events(
     package_uuid: UUID, body: EventsBulk, session: SessionDep, _caller: CallerDep
 ) -> BulkResult:

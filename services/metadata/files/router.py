@@ -9,13 +9,14 @@ from fastapi import APIRouter
 from clients.metadata.schemas import BulkResult, FileRead, FilesBulk
 from servicekit.auth import CallerDep
 from servicekit.deps import SessionDep
+from servicekit.openapi import internal_operation
 from servicekit.pagination import Page, PageDep
 from services.metadata.files import service
 
 router = APIRouter(prefix="/premis/packages/{package_uuid}/files", tags=["premis"])
 
 
-@router.post("", response_model=BulkResult)
+@router.post("", response_model=BulkResult, openapi_extra=internal_operation())
 async def add_premis_files(package_uuid: UUID, body: FilesBulk, session: SessionDep, _caller: CallerDep) -> BulkResult:
     """Record up to 5000 file objects with their events. Idempotent: files and events already recorded
     (same uuids) are left unchanged, so a retried call is harmless."""

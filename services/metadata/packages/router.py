@@ -9,12 +9,13 @@ from fastapi import APIRouter
 from clients.metadata.schemas import PackageRead, PackageUpsert
 from servicekit.auth import CallerDep
 from servicekit.deps import SessionDep
+from servicekit.openapi import internal_operation
 from services.metadata.packages import service
 
 router = APIRouter(prefix="/premis/packages", tags=["premis"])
 
 
-@router.put("/{package_uuid}", response_model=PackageRead)
+@router.put("/{package_uuid}", response_model=PackageRead, openapi_extra=internal_operation())
 async def upsert_premis_package(
     package_uuid: UUID, body: PackageUpsert, session: SessionDep, _caller: CallerDep
 ) -> PackageRead:

@@ -13,6 +13,7 @@ from starlette.requests import ClientDisconnect
 from clients.storage.schemas import PackageRead, PackageStatus
 from servicekit.auth import CallerDep
 from servicekit.deps import SessionDep, SessionsDep
+from servicekit.openapi import internal_operation
 from servicekit.pagination import Page, PageDep
 from servicekit.problems import Problem
 from services.storage.packages import service
@@ -58,7 +59,7 @@ def _content_length(request: Request) -> int | None:
     response_model=PackageRead,
     status_code=status.HTTP_201_CREATED,
     summary="Store an AIP; the request body is the package file",
-    openapi_extra=BINARY_BODY,
+    openapi_extra=internal_operation(BINARY_BODY),
     responses={200: {"model": PackageRead, "description": "Already stored with the same SHA-256; upload dropped"}},
 )
 async def store_aip_package(
