@@ -91,3 +91,33 @@ async def temporal_env() -> AsyncIterator[object]:
         yield env
     finally:
         await env.shutdown()
+
+
+def bound_socket() -> socket.socket:
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+@asynccontextmanager
+async def serve_http(app: FastAPI, sock: socket.socket | None = None) -> AsyncIterator[str]:
+    """Serve `app` over real HTTP with uvicorn on this event loop (lifespan included); yields its base URL."""
+    import asyncio
+
+    import uvicorn
+
+    sock = sock or bound_socket()
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="on"))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+                raise RuntimeError("uvicorn stopped before it started")
+            await asyncio.sleep(0.01)
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import socket
 from collections.abc import AsyncIterator, Iterator
@@ -12,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
@@ -26,7 +24,7 @@ from servicekit.auth import CallerDep
 from servicekit.openapi import internal_operation
 from servicekit.problems import NotFound
 from servicekit.settings import ServiceSettings
-from tests.conftest import asgi_client
+from tests.conftest import asgi_client, serve_http
 
 INTERNAL_TOKEN = "internal-test-token"
 CHUNK = 64 * 1024
@@ -141,31 +139,6 @@ def dead_url() -> str:
         return f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
-def bound_socket() -> socket.socket:
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    return sock
-
-
-@asynccontextmanager
-async def serve(app: FastAPI, sock: socket.socket | None = None) -> AsyncIterator[str]:
-    """Serve `app` with uvicorn on this event loop; yields its base URL."""
-    sock = sock or bound_socket()
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="on"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        while not server.started:
-            if task.done():
-                task.result()
-                raise RuntimeError("uvicorn stopped before it started")
-            await asyncio.sleep(0.01)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
 
 
 def gateway_settings(data_dir: Path, transfer_url: str, **overrides: Any) -> GatewaySettings:
@@ -204,13 +177,13 @@ async def gateway_stack(
 
     Over ASGI by default; `real_http` serves the gateway with uvicorn too (for streaming checks).
     """
-    async with serve(upstream_app(tmp_path / "upstream")) as upstream_url:
+    async with serve_http(upstream_app(tmp_path / "upstream")) as upstream_url:
         settings = gateway_settings(tmp_path / "gateway", upstream_url)
         created = await ensure_admin(settings, engine=engine)
         assert created is not None
         app = create_app(settings, engine=engine)
         if real_http:
-            async with serve(app) as gateway_url, httpx.AsyncClient(base_url=gateway_url, timeout=60) as client:
+            async with serve_http(app) as gateway_url, httpx.AsyncClient(base_url=gateway_url, timeout=60) as client:
                 yield Stack(settings, engine, upstream_url, created[1], client)
         else:
             async with asgi_client(app, base_url="http://gateway") as client:

@@ -14,8 +14,8 @@ from gateway.keys.admin import ensure_admin
 from gateway.main import create_app
 from gateway.proxy.registry import InternalOperations
 from servicekit.openapi import INTERNAL_EXTENSION, internal_operation
-from tests.conftest import asgi_client
-from tests.gateway.harness import INTERNAL_TOKEN, gateway_settings, gateway_stack, serve, upstream_app
+from tests.conftest import asgi_client, serve_http
+from tests.gateway.harness import INTERNAL_TOKEN, gateway_settings, gateway_stack, upstream_app
 
 SERVICE_AUTH = {"Authorization": f"Bearer {INTERNAL_TOKEN}"}
 
@@ -129,7 +129,7 @@ async def _send_raw(app: ASGIApp, method: str, raw_path: bytes, key: str) -> tup
 
 
 async def test_a_refusal_reads_no_body_and_sees_the_path_the_service_would(tmp_path: Path) -> None:
-    async with serve(upstream_app(tmp_path / "up")) as upstream_url:
+    async with serve_http(upstream_app(tmp_path / "up")) as upstream_url:
         settings = gateway_settings(tmp_path / "gw", upstream_url)
         created = await ensure_admin(settings)
         assert created is not None

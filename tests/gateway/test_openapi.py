@@ -12,8 +12,8 @@ from gateway.main import create_app
 from gateway.openapi.merge import MergeConflict, merge_documents
 from gateway.proxy.registry import RoutingConflict, build_routing_table
 from servicekit.openapi import is_internal
-from tests.conftest import asgi_client
-from tests.gateway.harness import gateway_settings, gateway_stack, serve, upstream_app
+from tests.conftest import asgi_client, serve_http
+from tests.gateway.harness import gateway_settings, gateway_stack, upstream_app
 
 
 async def test_public_document_merges_the_services_and_the_gateway(tmp_path: Path) -> None:
@@ -147,7 +147,7 @@ def test_routing_table_maps_first_segments_and_refuses_conflicts() -> None:
 
 
 async def test_conflicting_services_stop_the_gateway_at_start_up(tmp_path: Path) -> None:
-    async with serve(upstream_app(tmp_path / "a")) as first, serve(upstream_app(tmp_path / "b")) as second:
+    async with serve_http(upstream_app(tmp_path / "a")) as first, serve_http(upstream_app(tmp_path / "b")) as second:
         settings = gateway_settings(tmp_path / "gw", first, ingest_url=second)
         with pytest.raises(RoutingConflict, match="widgets"):
             async with asgi_client(create_app(settings)):

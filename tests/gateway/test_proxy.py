@@ -10,14 +10,12 @@ import httpx
 
 from gateway.keys.admin import ensure_admin
 from gateway.main import create_app
-from tests.conftest import asgi_client
+from tests.conftest import asgi_client, bound_socket, serve_http
 from tests.gateway.harness import (
     INTERNAL_TOKEN,
-    bound_socket,
     gateway_settings,
     gateway_stack,
     pattern_chunks,
-    serve,
     upstream_app,
 )
 
@@ -105,7 +103,7 @@ async def test_a_service_started_after_the_gateway_is_found_on_first_use(tmp_pat
     async with asgi_client(create_app(settings)) as client:
         assert (await client.get("/api/v1/widgets", headers=headers)).status_code == 404
         assert "/api/v1/widgets" not in (await client.get("/openapi.json")).json()["paths"]
-        async with serve(upstream_app(tmp_path / "up"), sock):
+        async with serve_http(upstream_app(tmp_path / "up"), sock):
             assert (await client.get("/api/v1/widgets", headers=headers)).status_code == 200
             assert "/api/v1/widgets" in (await client.get("/openapi.json")).json()["paths"]
         gone = await client.get("/api/v1/widgets", headers=headers)

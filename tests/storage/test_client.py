@@ -13,7 +13,8 @@ from starlette.types import Receive, Scope, Send
 
 from clients.storage import PackageStatus, StorageClient
 from services.storage.main import create_app
-from tests.storage.harness import TOKEN, files_under, running_storage, serve, settings_for, write_random_file
+from tests.conftest import serve_http
+from tests.storage.harness import TOKEN, files_under, running_storage, settings_for, write_random_file
 
 
 class DropsFirstUpload(httpx.AsyncBaseTransport):
@@ -75,7 +76,7 @@ async def test_streams_over_real_http(db_engine: AsyncEngine, tmp_path: Path) ->
     size = 9 * 1024 * 1024 + 5
     sha256 = write_random_file(source, size)
     aip_uuid = uuid.uuid4()
-    async with serve(recorder) as url, StorageClient(url, token=TOKEN) as client:  # type: ignore[arg-type]
+    async with serve_http(recorder) as url, StorageClient(url, token=TOKEN) as client:  # type: ignore[arg-type]
         package = await client.store_aip(aip_uuid, "big", sha256, source)
         assert package.size == size
         assert recorder.headers[-1]["content-length"] == str(size)
@@ -90,7 +91,7 @@ async def test_peer_vanishing_mid_upload_over_real_http_leaves_nothing(db_engine
     app = create_app(settings, engine=db_engine)
     incoming = settings.aip_store_dir / ".incoming"
     aip_uuid = uuid.uuid4()
-    async with serve(app) as url:
+    async with serve_http(app) as url:
         port = int(url.rsplit(":", 1)[1])
         _reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(

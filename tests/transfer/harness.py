@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import io
 import socket
@@ -16,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.testing import WorkflowEnvironment
@@ -30,6 +28,7 @@ from services.storage.main import create_app as create_storage_app
 from services.storage.settings import StorageSettings
 from services.transfer.main import create_app
 from services.transfer.settings import TransferSettings
+from tests.conftest import serve_http
 
 INTERNAL_TOKEN = "transfer-test-token"
 AUTH = {"Authorization": f"Bearer {INTERNAL_TOKEN}"}
@@ -87,21 +86,8 @@ async def serving(
         async with lifespan_of(app):
             yield "http://transfer", httpx.ASGITransport(app=app)
         return
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen()
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="on"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        while not server.started:
-            if task.done():
-                raise RuntimeError("uvicorn stopped before it started")
-            await asyncio.sleep(0.02)
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}", None
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
+    async with serve_http(app) as url:
+        yield url, None
 
 
 @asynccontextmanager
