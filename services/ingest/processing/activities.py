@@ -22,13 +22,14 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from clients.ingest import IngestClient, IngestStatus, IngestUpdate, JobStatus, JobUpsert
-from clients.metadata import AgentRecord, EventRecord, FileRecord, MetadataClient, PackageUpsert
+from clients.metadata import AgentRecord, EventRecord, FileRecord, MetadataClient, ObjectEventRecord, PackageUpsert
 from clients.storage import StorageClient
 from servicekit.ids import derived_id
 from servicekit.logs import package_id_var
 from services.ingest.processing.bagging import BAGIT_TXT, bag_info_lines, encode_manifest_path, write_atomically
 from services.ingest.processing.hashing import sha256_file
 from services.ingest.processing.identification import Identification, identify, siegfried_version
+from services.ingest.processing.journal import JOURNAL_NAME, JournalSplitter, load_file_events, read_journal
 from services.ingest.processing.layout import SipLayout
 from services.ingest.processing.names import sanitize_package_name
 from services.ingest.processing.params import Batch, BatchResult, IngestParams, Inventory, PackedAip, StoredAip
@@ -43,6 +44,15 @@ T = TypeVar("T")
 
 def aip_name(params: IngestParams) -> str:
     return f"{sanitize_package_name(params.name)}-{params.ingest_uuid}"
+
+
+def transfer_label(params: IngestParams) -> str:
+    """The transfer's folder name inside the SIP's metadata and logs, as Archivematica names it."""
+    return f"{sanitize_package_name(params.name)}-{params.transfer_uuid}"
+
+
+def journal_path(layout: SipLayout, params: IngestParams) -> Path:
+    return layout.data / "logs" / "transfers" / transfer_label(params) / "logs" / JOURNAL_NAME
 
 
 class IngestActivities:
@@ -60,8 +70,8 @@ class IngestActivities:
             await client.aclose()
 
     def all(self) -> list[Any]:
-        return [self.prepare_sip, self.process_batch, self.build_bag, self.compress_aip, self.store_aip,
-                self.finish_ingest, self.mark_ingest_failed]
+        return [self.prepare_sip, self.process_batch, self.record_transfer_metadata, self.build_bag,
+                self.compress_aip, self.store_aip, self.finish_ingest, self.mark_ingest_failed]
 
     def layout(self, params: IngestParams) -> SipLayout:
         return SipLayout(self.settings.processing_dir, params.ingest_uuid, aip_name(params))
@@ -127,9 +137,8 @@ class IngestActivities:
             (transfer / "objects").rename(objects)
         if not transfer.exists():
             return
-        transfer_label = f"{sanitize_package_name(params.name)}-{params.transfer_uuid}"
-        kept_metadata = objects / "metadata" / "transfers" / transfer_label
-        kept_logs = layout.data / "logs" / "transfers" / transfer_label
+        kept_metadata = objects / "metadata" / "transfers" / transfer_label(params)
+        kept_logs = layout.data / "logs" / "transfers" / transfer_label(params)
         for entry in sorted(transfer.iterdir()):
             target = kept_logs / "logs" if entry.name == "logs" else kept_metadata / entry.name
             if entry.name == "metadata":
@@ -144,6 +153,7 @@ class IngestActivities:
         layout.work.mkdir(parents=True, exist_ok=True)
         temp = layout.inventory.with_name("inventory.jsonl.part")
         batches: list[Batch] = []
+        batch_of: dict[str, int] = {}
         count = total = offset = 0
         refused: list[str] = []
         with temp.open("wb") as out:
@@ -160,6 +170,7 @@ class IngestActivities:
                         batches.append(Batch(index=len(batches), offset=offset, count=0))
                     line = json.dumps({"p": relative, "s": stat.st_size, "m": stat.st_mtime}).encode() + b"\n"
                     out.write(line)
+                    batch_of[relative] = len(batches) - 1
                     offset += len(line)
                     count += 1
                     total += stat.st_size
@@ -171,6 +182,9 @@ class IngestActivities:
             raise ApplicationError(f"not regular files (links, devices): {', '.join(refused[:20])}",
                                    non_retryable=True)
         temp.replace(layout.inventory)
+        journal = journal_path(layout, params)
+        if journal.exists():
+            JournalSplitter(layout.work).split(journal, batch_of, transfer_label(params))
         return Inventory(sip_dir=str(layout.bag.relative_to(self.settings.processing_dir)),
                          aip_name=layout.aip_name, file_count=count, total_bytes=total, batches=batches)
 
@@ -189,7 +203,13 @@ class IngestActivities:
                 chunk = entries[start:start + FILES_PER_THREAD_HOP]
                 results.extend(await asyncio.to_thread(_digest_and_identify, layout.data, chunk))
                 activity.heartbeat(start + len(chunk))
-            records = [self._file_record(params, entry, digest, ident) for entry, digest, ident in results]
+            journal_events = await asyncio.to_thread(
+                load_file_events, JournalSplitter(layout.work).file_events(batch.index)
+            )
+            records = [
+                self._file_record(params, entry, digest, ident, journal_events.get(entry["p"], []))
+                for entry, digest, ident in results
+            ]
             await self.metadata.add_files(UUID(params.ingest_uuid), records)
             await asyncio.to_thread(
                 write_atomically, layout.batch_result(batch.index),
@@ -199,7 +219,7 @@ class IngestActivities:
         return BatchResult(index=batch.index, files=len(entries), bytes=sum(e["s"] for e in entries))
 
     def _file_record(self, params: IngestParams, entry: dict[str, Any], digest: str,
-                     ident: Identification) -> FileRecord:
+                     ident: Identification, journal_events: list[dict[str, Any]]) -> FileRecord:
         relative: str = entry["p"]
         file_uuid = derived_id(params.ingest_uuid, "file", relative)
         agents = self.agents(params)
@@ -228,8 +248,39 @@ class IngestActivities:
                 event("format identification", f'program="Siegfried"; version="{siegfried_version()}"',
                       "Positive" if identified else "Not identified",
                       ident.puid or "No Matching Format"),
+                *(self._journal_event(params, record, agents) for record in journal_events),
             ],
         )
+
+    def _journal_event(self, params: IngestParams, record: dict[str, Any],
+                       agents: list[AgentRecord]) -> EventRecord:
+        """An event intake performed, with an identity fixed by its place in the journal."""
+        return EventRecord(
+            uuid=derived_id(params.ingest_uuid, "journal", record["line"]),
+            type=record["type"],
+            datetime=datetime.fromisoformat(record["datetime"]),
+            detail=record.get("detail") or "",
+            outcome=record.get("outcome") or "",
+            outcome_note=record.get("outcome_note") or "",
+            agents=agents,
+        )
+
+    @activity.defn(name="record_transfer_metadata")
+    async def record_transfer_metadata(self, params: IngestParams, inventory: Inventory) -> int:
+        """Record what intake noted about the package as a whole (and about files it removed)."""
+        layout = self.layout(params)
+        package_events = JournalSplitter(layout.work).package_events
+        if not package_events.exists():
+            return 0
+        async with self.job(params, "transfer-metadata", "Record transfer metadata", "Process metadata"):
+            agents = self.agents(params)
+            records = await asyncio.to_thread(lambda: [r for _n, r in read_journal(package_events)])
+            events = [
+                ObjectEventRecord(**self._journal_event(params, record, agents).model_dump(), object_uuid=None)
+                for record in records
+            ]
+            await self.metadata.add_events(UUID(params.ingest_uuid), events)
+        return len(events)
 
     # -- bag ---------------------------------------------------------------------------------------------------
 

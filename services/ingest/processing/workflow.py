@@ -67,6 +67,7 @@ class IngestWorkflow:
         self._stage = "files"
         await self._process_batches(params, inventory)
 
+        await self._activity("record_transfer_metadata", params, inventory, timeout=3600, heartbeat=True)
         self._stage = "bag"
         await self._activity("build_bag", params, inventory, timeout=6 * 3600, heartbeat=True)
         self._stage = "compress"

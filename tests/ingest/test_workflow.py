@@ -1,0 +1,138 @@
+"""The ingest workflow on a real Temporal server with the real ingest, metadata and storage services over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from temporalio.testing import WorkflowEnvironment
+
+from clients.ingest import IngestClient, IngestCreate, IngestRead, IngestStatus
+from clients.metadata import MetadataClient
+from services.ingest.main import create_app as create_ingest_app
+from services.ingest.processing.worker import run_worker
+from services.ingest.settings import IngestSettings
+from services.metadata.main import create_app as create_metadata_app
+from services.metadata.settings import MetadataSettings
+from services.storage.main import create_app as create_storage_app
+from services.storage.settings import StorageSettings
+from tests.conftest import bound_socket, serve_http
+
+TOKEN = "workflow-test-token"
+
+
+@dataclass
+class Services:
+    data_dir: Path
+    ingest: IngestClient
+    metadata: MetadataClient
+
+
+@asynccontextmanager
+async def running_services(data_dir: Path, temporal: WorkflowEnvironment) -> AsyncIterator[Services]:
+    sockets = {name: bound_socket() for name in ("ingest", "metadata", "storage")}
+    urls = {f"{name}_url": f"http://127.0.0.1:{sock.getsockname()[1]}" for name, sock in sockets.items()}
+    common = {"data_dir": data_dir, "internal_token": TOKEN, **urls}
+    ingest_settings = IngestSettings(
+        **common, temporal_address=temporal.client.service_client.config.target_host,
+        task_queue=f"workflow-test-{uuid.uuid4().hex[:8]}", batch_size=2, heartbeat_timeout_seconds=5,
+    )
+    async with AsyncExitStack() as stack:
+        await stack.enter_async_context(serve_http(create_metadata_app(MetadataSettings(**common)),
+                                                   sockets["metadata"]))
+        await stack.enter_async_context(serve_http(create_storage_app(StorageSettings(**common)), sockets["storage"]))
+        await stack.enter_async_context(serve_http(create_ingest_app(ingest_settings), sockets["ingest"]))
+        stop = asyncio.Event()
+        worker = asyncio.create_task(run_worker(ingest_settings, stop))
+        ingest = IngestClient(urls["ingest_url"], token=TOKEN)
+        metadata = MetadataClient(urls["metadata_url"], token=TOKEN)
+        try:
+            yield Services(data_dir, ingest, metadata)
+        finally:
+            await ingest.aclose()
+            await metadata.aclose()
+            stop.set()
+            await worker
+
+
+async def wait_for(client: IngestClient, ingest_uuid: uuid.UUID, timeout: float = 60) -> IngestRead:
+    async with asyncio.timeout(timeout):
+        while True:
+            ingest = await client.get_ingest(ingest_uuid)
+            if ingest.status in (IngestStatus.stored, IngestStatus.failed):
+                return ingest
+            await asyncio.sleep(0.2)
+
+
+def place_transfer(processing: Path, transfer_uuid: uuid.UUID, journal: list[dict[str, object]]) -> str:
+    root = processing / "transfers" / str(transfer_uuid)
+    for relative, content in {"objects/a.txt": b"alpha\n", "objects/sub/b.txt": b"beta\n",
+                              "objects/sub/c.txt": b"gamma\n", "metadata/metadata.csv": b"filename,dc.title\n"}.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+    (root / "logs").mkdir()
+    (root / "logs" / "amber-transfer.jsonl").write_text("".join(json.dumps(r) + "\n" for r in journal))
+    return f"transfers/{transfer_uuid}"
+
+
+async def test_journal_events_reach_the_record_and_the_aip(tmp_path: Path, temporal_env: WorkflowEnvironment) -> None:
+    transfer_uuid = uuid.uuid4()
+    when = "2026-11-21T10:00:00+00:00"
+    journal: list[dict[str, object]] = [
+        {"record": "event", "path": "objects/a.txt", "type": "fixity check", "datetime": when,
+         "detail": 'program="sha256sum -c --strict"', "outcome": "pass", "outcome_note": ""},
+        {"record": "event", "path": "metadata/metadata.csv", "type": "fixity check", "datetime": when,
+         "detail": "", "outcome": "pass", "outcome_note": ""},
+        {"record": "removed", "path": "objects/Thumbs.db", "reason": "junk"},
+        {"record": "event", "path": "objects/Thumbs.db", "type": "file removed", "datetime": when,
+         "detail": "", "outcome": "", "outcome_note": "objects/Thumbs.db"},
+    ]
+    path = place_transfer(tmp_path / "processing", transfer_uuid, journal)
+    async with running_services(tmp_path, temporal_env) as services:
+        created = await services.ingest.create_ingest(IngestCreate(transfer_uuid=transfer_uuid, name="Box 7",
+                                                                   path=path))
+        ingest = await wait_for(services.ingest, created.uuid)
+        assert ingest.status == IngestStatus.stored, ingest.error
+        assert ingest.file_count == 4 and ingest.files_done == 4
+        assert ingest.aip_path and ingest.aip_path.endswith(f"/Box_7-{created.uuid}.7z")
+
+        files = {f.path: f for f in (await services.metadata.list_files(created.uuid, limit=100)).items}
+        label = f"Box_7-{transfer_uuid}"
+        assert set(files) == {"objects/a.txt", "objects/sub/b.txt", "objects/sub/c.txt",
+                              f"objects/metadata/transfers/{label}/metadata.csv"}
+        a_events = await services.metadata.list_events(created.uuid, object_uuid=files["objects/a.txt"].uuid)
+        assert sorted(e.type for e in a_events.items) == [
+            "fixity check", "format identification", "ingestion", "message digest calculation",
+        ]
+        csv_events = await services.metadata.list_events(
+            created.uuid, object_uuid=files[f"objects/metadata/transfers/{label}/metadata.csv"].uuid
+        )
+        assert "fixity check" in {e.type for e in csv_events.items}
+        package_events = await services.metadata.list_events(created.uuid, object_uuid=created.uuid)
+        assert [e.type for e in package_events.items] == ["file removed"]
+
+        # Asking again for the same transfer answers the same ingest and makes no second AIP.
+        again = await services.ingest.create_ingest(IngestCreate(transfer_uuid=transfer_uuid, name="Box 7",
+                                                                 path=path))
+        assert again.uuid == created.uuid
+        stored = list((tmp_path / "storage").rglob("*.7z"))
+        assert len(stored) == 1
+        assert not (tmp_path / "processing" / "sips" / str(created.uuid)).exists()
+
+
+async def test_a_transfer_without_objects_fails_with_the_reason(tmp_path: Path,
+                                                                 temporal_env: WorkflowEnvironment) -> None:
+    transfer_uuid = uuid.uuid4()
+    (tmp_path / "processing" / "transfers" / str(transfer_uuid)).mkdir(parents=True)
+    async with running_services(tmp_path, temporal_env) as services:
+        created = await services.ingest.create_ingest(IngestCreate(
+            transfer_uuid=transfer_uuid, name="empty", path=f"transfers/{transfer_uuid}"))
+        ingest = await wait_for(services.ingest, created.uuid)
+        assert ingest.status == IngestStatus.failed
+        assert ingest.error is not None and "objects is missing" in ingest.error
