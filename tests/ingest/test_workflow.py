@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from temporalio.testing import WorkflowEnvironment
 
@@ -37,7 +38,7 @@ class Services:
 async def running_services(data_dir: Path, temporal: WorkflowEnvironment) -> AsyncIterator[Services]:
     sockets = {name: bound_socket() for name in ("ingest", "metadata", "storage")}
     urls = {f"{name}_url": f"http://127.0.0.1:{sock.getsockname()[1]}" for name, sock in sockets.items()}
-    common = {"data_dir": data_dir, "internal_token": TOKEN, **urls}
+    common: dict[str, Any] = {"data_dir": data_dir, "internal_token": TOKEN, **urls}
     ingest_settings = IngestSettings(
         **common, temporal_address=temporal.client.service_client.config.target_host,
         task_queue=f"workflow-test-{uuid.uuid4().hex[:8]}", batch_size=2, heartbeat_timeout_seconds=5,
