@@ -67,7 +67,8 @@ async def follow(transfers: TransferClient, ingests: IngestClient, transfer: Tra
         task = progress.add_task("queued", total=None)
         while True:
             ingest = await ingests.get_ingest(transfer.ingest_uuid)
-            progress.update(task, description=ingest.current_job or ingest.status.value,
+            waiting = f"queued, number {ingest.queue_position} in line" if ingest.queue_position else None
+            progress.update(task, description=ingest.current_job or waiting or ingest.status.value,
                             total=ingest.file_count, completed=ingest.files_done)
             if ingest.status in TERMINAL:
                 return ingest

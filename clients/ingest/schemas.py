@@ -56,6 +56,9 @@ class IngestRead(BaseModel):
     aip_size: int | None
     aip_sha256: str | None
     workflow_id: str
+    queue_position: int | None = Field(
+        default=None, description="Place in line while waiting for a processing slot (1 = next); null once admitted."
+    )
     created_by: str
     created_at: datetime
     updated_at: datetime

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from importlib.metadata import version
 from pathlib import Path
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
 from servicekit.app import create_service_app
+from services.ingest.admission.service import Admission
 from services.ingest.ingests.router import router as ingests_router
 from services.ingest.jobs.router import router as jobs_router
 from services.ingest.processing.temporal import connect
@@ -38,6 +40,13 @@ def create_app(settings: IngestSettings | None = None, engine: AsyncEngine | Non
 
     async def startup(app: FastAPI) -> None:
         app.state.temporal = lazy_temporal(settings)
+        app.state.admission = Admission(app.state.sessions, app.state.temporal, settings)
+        app.state.admission_task = asyncio.create_task(app.state.admission.run_forever())
+
+    async def shutdown(app: FastAPI) -> None:
+        app.state.admission_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await app.state.admission_task
 
     return create_service_app(
         settings=settings,
@@ -47,5 +56,6 @@ def create_app(settings: IngestSettings | None = None, engine: AsyncEngine | Non
         routers=[ingests_router, jobs_router],
         migrations_dir=Path(__file__).parent / "migrations",
         on_startup=startup,
+        on_shutdown=shutdown,
         engine=engine,
     )

@@ -36,6 +36,10 @@ class IngestSettings(ServiceSettings):
     heartbeat_timeout_seconds: int = Field(
         default=20, ge=2, description="A worker silent this long is presumed dead; its activity moves on."
     )
+    max_active_ingests: int = Field(
+        default=2, ge=1, description="Packages processed at once; the rest wait in line (admission control)."
+    )
+    admission_interval_seconds: float = Field(default=1.0, gt=0, description="How often waiting ingests are admitted.")
     compression_algorithm: CompressionAlgorithm = CompressionAlgorithm.bzip2
     compression_level: int = Field(default=5, ge=0, le=9)
     organization_name: str = "Amber"

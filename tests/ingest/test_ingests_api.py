@@ -78,3 +78,40 @@ async def test_requests_without_the_internal_token_are_refused(
             assert response.json()["title"] == "Unauthorized"
             missing = await client.get(f"/ingests/{uuid.uuid4()}", headers={"Authorization": "Bearer secret"})
             assert missing.status_code == 404
+
+
+async def test_admission_control_queues_beyond_the_cap_and_admits_as_slots_free(
+    db_engine: AsyncEngine, tmp_path: Path, temporal_env: WorkflowEnvironment
+) -> None:
+    settings = settings_for(tmp_path, temporal_env).model_copy(
+        update={"max_active_ingests": 1, "admission_interval_seconds": 3600}
+    )
+    app = create_app(settings, engine=db_engine)
+    headers = {"Authorization": "Bearer secret"}
+    async with asgi_client(app) as client:
+        created = []
+        for index in range(3):
+            body = {"transfer_uuid": str(uuid.uuid4()), "name": f"box {index}", "path": f"transfers/{index}"}
+            response = await client.post("/ingests", json=body, headers=headers)
+            assert response.status_code == 201, response.text
+            created.append(response.json())
+        assert [c["queue_position"] for c in created] == [None, 1, 2]
+
+        async def running(ingest: dict[str, object]) -> bool:
+            handle = temporal_env.client.get_workflow_handle(str(ingest["workflow_id"]))
+            try:
+                await handle.describe()
+            except Exception:
+                return False
+            return True
+
+        assert [await running(c) for c in created] == [True, False, False]
+        done = await client.patch(f"/ingests/{created[0]['uuid']}", json={"status": "failed", "error": "x"},
+                                  headers=headers)
+        assert done.status_code == 200
+        second = (await client.get(f"/ingests/{created[1]['uuid']}", headers=headers)).json()
+        third = (await client.get(f"/ingests/{created[2]['uuid']}", headers=headers)).json()
+        assert (second["queue_position"], third["queue_position"]) == (None, 1)
+        assert [await running(c) for c in created] == [True, True, False]
+        for ingest in created[:2]:
+            await temporal_env.client.get_workflow_handle(str(ingest["workflow_id"])).terminate("test done")

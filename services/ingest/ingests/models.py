@@ -37,6 +37,8 @@ class Ingest(IngestBase, table=True):
     aip_size: int | None = Field(default=None, sa_type=BigInteger)
     aip_sha256: str | None = Field(default=None, max_length=64)
     workflow_id: str = Field(max_length=100)
+    # Set when admission control gives the ingest a processing slot; until then it waits in line.
+    admitted_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True, index=True))
     created_by: str = Field(max_length=150)
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

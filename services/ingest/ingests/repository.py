@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from uuid import UUID
 
 from sqlalchemy import func, select
@@ -11,6 +12,8 @@ from sqlmodel import col
 from clients.ingest.schemas import IngestStatus
 from services.ingest.ingests.models import Ingest
 from services.ingest.jobs.models import Job
+
+FINISHED = (IngestStatus.stored, IngestStatus.failed)
 
 # Jobs whose files_done count toward an ingest's progress are the per-batch jobs.
 BATCH_JOB_PREFIX = "batch-"
@@ -35,6 +38,42 @@ class IngestRepository:
 
     async def flush(self) -> None:
         await self.session.flush()
+
+    async def count_active(self) -> int:
+        """Ingests holding a processing slot: admitted and not finished."""
+        statement = select(func.count()).select_from(Ingest).where(
+            col(Ingest.admitted_at).is_not(None), col(Ingest.status).not_in(FINISHED)
+        )
+        return int((await self.session.execute(statement)).scalar_one())
+
+    async def next_waiting(self, limit: int) -> list[Ingest]:
+        """The oldest ingests waiting for a slot, locked so two admitters never admit the same one."""
+        statement = (
+            select(Ingest)
+            .where(col(Ingest.admitted_at).is_(None), col(Ingest.status) == IngestStatus.queued)
+            .order_by(col(Ingest.created_at), col(Ingest.uuid))
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return list((await self.session.execute(statement)).scalars())
+
+    async def admitted_but_queued(self, admitted_before: datetime) -> list[Ingest]:
+        """Admitted ingests whose workflow has shown no sign of life (a start may have been lost)."""
+        statement = select(Ingest).where(
+            col(Ingest.admitted_at) < admitted_before, col(Ingest.status) == IngestStatus.queued
+        )
+        return list((await self.session.execute(statement)).scalars())
+
+    async def queue_positions(self, ingests: list[Ingest]) -> dict[UUID, int]:
+        waiting = [i for i in ingests if i.admitted_at is None and i.status == IngestStatus.queued]
+        positions: dict[UUID, int] = {}
+        for ingest in waiting:
+            ahead = select(func.count()).select_from(Ingest).where(
+                col(Ingest.admitted_at).is_(None), col(Ingest.status) == IngestStatus.queued,
+                col(Ingest.created_at) < ingest.created_at,
+            )
+            positions[ingest.uuid] = int((await self.session.execute(ahead)).scalar_one()) + 1
+        return positions
 
     async def files_done(self, ingest_uuids: list[UUID]) -> dict[UUID, int]:
         if not ingest_uuids:

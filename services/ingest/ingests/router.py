@@ -13,7 +13,6 @@ from servicekit.deps import SessionDep
 from servicekit.openapi import internal_operation
 from servicekit.pagination import Page, PageDep
 from services.ingest.ingests import service
-from services.ingest.processing.temporal import start_ingest_workflow
 
 router = APIRouter(prefix="/ingests", tags=["ingests"])
 
@@ -30,16 +29,20 @@ router = APIRouter(prefix="/ingests", tags=["ingests"])
 async def create_ingest(
     body: IngestCreate, request: Request, response: Response, session: SessionDep, caller: CallerDep
 ) -> IngestRead:
-    """Idempotent per transfer: asking again answers the existing ingest (200) and makes sure it runs."""
+    """Idempotent per transfer: asking again answers the existing ingest (200).
+
+    The ingest waits in line (status `queued`, with its `queue_position`) until admission control gives it a
+    processing slot.
+    """
     ingest, created = await service.create_ingest(session, body)
-    # The workflow's first activity reads this record, so it must be committed before the start.
+    ingest_uuid = ingest.uuid
+    # Admission reads this record in its own transaction, so it must be committed first.
     await session.commit()
-    settings = request.app.state.settings
-    temporal = await request.app.state.temporal()
-    await start_ingest_workflow(temporal, settings, service.workflow_params(ingest, settings))
+    await request.app.state.admission.admit()
+    session.expire_all()  # admission changed the record in its own transaction
     if not created:
         response.status_code = status.HTTP_200_OK
-    return await service.read_ingest(session, ingest.uuid)
+    return await service.read_ingest(session, ingest_uuid)
 
 
 @router.get("", response_model=Page[IngestRead], summary="List ingests")
@@ -59,5 +62,12 @@ async def get_ingest(ingest_uuid: UUID, session: SessionDep, caller: CallerDep) 
     "/{ingest_uuid}", response_model=IngestRead, summary="Report an ingest's progress (workers)",
     openapi_extra=internal_operation(),
 )
-async def update_ingest(ingest_uuid: UUID, body: IngestUpdate, session: SessionDep, caller: CallerDep) -> IngestRead:
-    return await service.update_ingest(session, ingest_uuid, body)
+async def update_ingest(
+    ingest_uuid: UUID, body: IngestUpdate, request: Request, session: SessionDep, caller: CallerDep
+) -> IngestRead:
+    updated = await service.update_ingest(session, ingest_uuid, body)
+    if updated.status in service.TERMINAL:
+        # A slot was freed: hand it to the next in line now rather than at the next round.
+        await session.commit()
+        await request.app.state.admission.admit()
+    return updated

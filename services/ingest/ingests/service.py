@@ -21,8 +21,10 @@ from services.ingest.settings import IngestSettings
 TERMINAL = frozenset({IngestStatus.stored, IngestStatus.failed})
 
 
-def ingest_read(ingest: Ingest, files_done: int) -> IngestRead:
-    return IngestRead.model_validate({**ingest.model_dump(), "files_done": files_done})
+def ingest_read(ingest: Ingest, files_done: int, queue_position: int | None = None) -> IngestRead:
+    return IngestRead.model_validate(
+        {**ingest.model_dump(), "files_done": files_done, "queue_position": queue_position}
+    )
 
 
 def workflow_params(ingest: Ingest, settings: IngestSettings) -> IngestParams:
@@ -73,15 +75,18 @@ async def read_ingest(session: AsyncSession, ingest_uuid: UUID) -> IngestRead:
     if ingest is None:
         raise NotFound("Ingest", ingest_uuid)
     done = await repo.files_done([ingest.uuid])
-    return ingest_read(ingest, done.get(ingest.uuid, 0))
+    positions = await repo.queue_positions([ingest])
+    return ingest_read(ingest, done.get(ingest.uuid, 0), positions.get(ingest.uuid))
 
 
 async def list_ingests(session: AsyncSession, status: IngestStatus | None, page: PageParams) -> Page[IngestRead]:
     repo = IngestRepository(session)
     items, total = await repo.page(status=status, limit=page.limit, offset=page.offset)
     done = await repo.files_done([i.uuid for i in items])
+    positions = await repo.queue_positions(items)
     return Page[IngestRead](
-        items=[ingest_read(i, done.get(i.uuid, 0)) for i in items], total=total, limit=page.limit,
+        items=[ingest_read(i, done.get(i.uuid, 0), positions.get(i.uuid)) for i in items], total=total,
+        limit=page.limit,
         offset=page.offset,
     )
 
