@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import bagit
+import httpx
 import pytest
 from lxml import etree
 
@@ -75,8 +76,6 @@ def test_folder_of_1000_files_becomes_a_valid_stored_aip(stack: Stack, tmp_path:
 
 
 def test_gateway_requires_a_key_and_merges_every_service(stack: Stack) -> None:
-    import httpx
-
     anonymous = httpx.get(f"{stack.gateway}/api/v1/ingests", timeout=30)
     assert anonymous.status_code == 401
     assert anonymous.headers["content-type"].startswith("application/problem+json")
@@ -133,3 +132,45 @@ def test_killed_worker_mid_ingest_leaves_one_aip_and_no_duplicates(stack: Stack,
         assert [a["uuid"] for a in aips["items"]].count(aip_id) == 1
         stored_files = list((stack.data_dir / "storage" / "aips").rglob(f"*{aip_id}*"))
         assert len([p for p in stored_files if p.is_file()]) == 1
+
+
+def test_every_component_killed_and_restarted_mid_ingest_loses_and_duplicates_nothing(
+    stack: Stack, tmp_path: Path
+) -> None:
+    source = tmp_path / "restarts"
+    files = make_tree(source, 2000, payload=1024)
+    started = json.loads(stack.amber("ingest", str(source), "--json").stdout.strip().splitlines()[-1])
+    aip_id = started["aip_id"]
+    with stack.client() as http:
+
+        def ingest_state() -> dict[str, object]:
+            deadline = time.monotonic() + 120
+            while True:  # the gateway or the ingest service may be the one restarting
+                try:
+                    response = http.get(f"/api/v1/ingests/{aip_id}")
+                    if response.status_code == 200:
+                        state: dict[str, object] = response.json()
+                        return state
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline, "the stack did not come back"
+                time.sleep(0.2)
+
+        for component in ("metadata", "ingest", "worker-1", "temporal", "storage", "gateway"):
+            if ingest_state()["status"] in {"stored", "failed"}:
+                break
+            subprocess.run(["kill", "-9", str(stack.pid(component))], check=True)
+            time.sleep(0.5)
+            stack.amber("up", timeout=300)  # brings back whatever is down, as a user would
+        deadline = time.monotonic() + 300
+        while (state := ingest_state())["status"] not in {"stored", "failed"}:
+            assert time.monotonic() < deadline, state
+            time.sleep(0.5)
+        assert state["status"] == "stored", state
+        assert state["files_done"] == len(files)
+        assert http.get(f"/api/v1/premis/packages/{aip_id}/files", params={"limit": 1}).json()["total"] == len(files)
+        assert http.get(f"/api/v1/premis/packages/{aip_id}/events", params={"limit": 1}).json()["total"] == 3 * len(
+            files
+        )
+        aips = http.get("/api/v1/aips", params={"limit": 1000}).json()
+        assert [a["uuid"] for a in aips["items"]].count(aip_id) == 1
