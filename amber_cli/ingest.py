@@ -16,13 +16,13 @@ from uuid import UUID
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from clients.ingest import IngestClient, IngestRead, IngestStatus
+from clients.ingest import DecisionAnswer, IngestClient, IngestRead, IngestStatus
 from clients.storage import StorageClient
 from clients.transfer import TransferClient, TransferFromLocation, TransferRead, TransferStatus
 from clients.transfer.schemas import ArchiveFormat
 from servicekit.http import ServiceError
 
-TERMINAL = {IngestStatus.stored, IngestStatus.failed}
+TERMINAL = {IngestStatus.stored, IngestStatus.failed, IngestStatus.rejected}
 ARCHIVE_SUFFIXES = {".tar.gz": ArchiveFormat.tar_gz, ".tgz": ArchiveFormat.tar_gz, ".zip": ArchiveFormat.zip,
                     ".tar": ArchiveFormat.tar}
 
@@ -65,9 +65,16 @@ async def follow(transfers: TransferClient, ingests: IngestClient, transfer: Tra
                         console=console, disable=console is None, transient=True)
     with progress:
         task = progress.add_task("queued", total=None)
+        announced: set[str] = set()
         while True:
             ingest = await ingests.get_ingest(transfer.ingest_uuid)
             waiting = f"queued, number {ingest.queue_position} in line" if ingest.queue_position else None
+            if ingest.decision is not None and ingest.decision.point not in announced:
+                announced.add(ingest.decision.point)
+                if console is not None:
+                    console.print(f"[yellow]Waiting for a decision:[/] {ingest.decision.question} "
+                                  f"({' / '.join(ingest.decision.choices)}) — answer with "
+                                  f"`amber decide {ingest.uuid} {ingest.decision.point} CHOICE`")
             progress.update(task, description=ingest.current_job or waiting or ingest.status.value,
                             total=ingest.file_count, completed=ingest.files_done)
             if ingest.status in TERMINAL:
@@ -114,4 +121,9 @@ async def run_ingest(*, url: str, key: str, path: Path | None, name: str, locati
     else:
         assert console is not None
         console.print_json(json.dumps(result))
-    return 1 if result["status"] == "failed" else 0
+    return 1 if result["status"] in {"failed", "rejected"} else 0
+
+
+async def answer(*, url: str, key: str, ingest_uuid: str, point: str, choice: str) -> IngestRead:
+    async with IngestClient(f"{url.rstrip('/')}/api/v1", token=key) as ingests:
+        return await ingests.answer_decision(UUID(ingest_uuid), DecisionAnswer(point=point, choice=choice))

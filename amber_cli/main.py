@@ -185,6 +185,26 @@ def ingest(
     raise typer.Exit(code)
 
 
+@app.command()
+def decide(
+    ingest_id: Annotated[str, typer.Argument(help="The ingest (AIP) UUID.")],
+    point: Annotated[str, typer.Argument(help="The decision point it waits for, e.g. store_aip.")],
+    choice: Annotated[str, typer.Argument(help="One of the choices it offers.")],
+    data_dir: DataDirOption = None,
+) -> None:
+    """Answer the decision an ingest is waiting for; processing resumes."""
+    from amber_cli.ingest import answer
+    from servicekit.http import ServiceError
+
+    url, key = ClientSettings().resolve(stack_settings(data_dir))
+    try:
+        ingest = asyncio.run(answer(url=url, key=key, ingest_uuid=ingest_id, point=point, choice=choice))
+    except ServiceError as exc:
+        Console(stderr=True).print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from exc
+    console.print(f"{ingest.uuid}: {ingest.status.value}")
+
+
 @keys_app.command("create")
 def keys_create(
     user: Annotated[str, typer.Option(help="User the key belongs to (created if missing).")] = "admin",

@@ -52,6 +52,11 @@ class ServiceClient:
         )
         self._retries = retries
 
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """The underlying client (base URL and credentials set), for callers that need raw responses."""
+        return self._http
+
     async def aclose(self) -> None:
         await self._http.aclose()
 

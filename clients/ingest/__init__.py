@@ -1,4 +1,11 @@
 from clients.ingest.client import IngestClient
+from clients.ingest.processing import (
+    DecisionAnswer,
+    DecisionRead,
+    ProcessingConfigFields,
+    ProcessingConfigRead,
+    ProcessingConfigWrite,
+)
 from clients.ingest.schemas import (
     IngestCreate,
     IngestRead,
@@ -10,6 +17,8 @@ from clients.ingest.schemas import (
 )
 
 __all__ = [
+    "DecisionAnswer",
+    "DecisionRead",
     "IngestClient",
     "IngestCreate",
     "IngestRead",
@@ -18,4 +27,7 @@ __all__ = [
     "JobRead",
     "JobStatus",
     "JobUpsert",
+    "ProcessingConfigFields",
+    "ProcessingConfigRead",
+    "ProcessingConfigWrite",
 ]

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import uuid
 
+from clients.ingest.processing import (
+    DecisionAnswer,
+    ProcessingConfigFields,
+    ProcessingConfigRead,
+    ProcessingConfigWrite,
+)
 from clients.ingest.schemas import IngestCreate, IngestRead, IngestUpdate, JobRead, JobUpsert
 from servicekit.http import ServiceClient
 
@@ -26,6 +32,19 @@ class IngestClient(ServiceClient):
             idempotent=True,
         )
         return IngestRead.model_validate(response.json())
+
+    async def answer_decision(self, ingest_uuid: uuid.UUID, answer: DecisionAnswer) -> IngestRead:
+        response = await self.request("POST", f"/ingests/{ingest_uuid}/decisions", json=answer.model_dump())
+        return IngestRead.model_validate(response.json())
+
+    async def list_processing_configs(self) -> list[ProcessingConfigRead]:
+        response = await self.request("GET", "/processing-configurations")
+        return [ProcessingConfigRead.model_validate(item) for item in response.json()]
+
+    async def put_processing_config(self, name: str, fields: ProcessingConfigFields) -> ProcessingConfigRead:
+        body = ProcessingConfigWrite(fields=fields)
+        response = await self.request("PUT", f"/processing-configurations/{name}", json=body.model_dump())
+        return ProcessingConfigRead.model_validate(response.json())
 
     async def upsert_job(self, ingest_uuid: uuid.UUID, key: str, body: JobUpsert) -> JobRead:
         response = await self.request(

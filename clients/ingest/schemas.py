@@ -8,12 +8,16 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
+from clients.ingest.processing import DecisionRead
+
 
 class IngestStatus(StrEnum):
     queued = "queued"
     processing = "processing"
+    awaiting_decision = "awaiting_decision"
     stored = "stored"
     failed = "failed"
+    rejected = "rejected"
 
 
 class JobStatus(StrEnum):
@@ -27,6 +31,10 @@ class IngestCreate(BaseModel):
     name: str = Field(min_length=1, max_length=255, description="Package name; the AIP is `<name>-<uuid>`.")
     path: str = Field(description="The transfer's folder, relative to the currently-processing location.")
     created_by: str = Field(default="system", description="User who started the transfer.")
+    processing_config: str = Field(
+        default="automated", pattern=r"^[A-Za-z0-9_.-]{1,100}$",
+        description="The processing configuration answering the decision points (`automated` answers all).",
+    )
 
 
 class IngestUpdate(BaseModel):
@@ -39,6 +47,7 @@ class IngestUpdate(BaseModel):
     aip_location_uuid: UUID | None = None
     aip_size: int | None = None
     aip_sha256: str | None = None
+    decision: DecisionRead | None = Field(default=None, description="The decision awaited; null clears it.")
 
 
 class IngestRead(BaseModel):
@@ -56,6 +65,8 @@ class IngestRead(BaseModel):
     aip_size: int | None
     aip_sha256: str | None
     workflow_id: str
+    processing_config: str
+    decision: DecisionRead | None = Field(default=None, description="The decision the ingest is waiting for.")
     queue_position: int | None = Field(
         default=None, description="Place in line while waiting for a processing slot (1 = next); null once admitted."
     )

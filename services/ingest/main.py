@@ -13,10 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
 from servicekit.app import create_service_app
+from servicekit.db import unit_of_work
 from services.ingest.admission.service import Admission
 from services.ingest.ingests.router import router as ingests_router
 from services.ingest.jobs.router import router as jobs_router
 from services.ingest.processing.temporal import connect
+from services.ingest.processing_configs.router import router as configs_router
+from services.ingest.processing_configs.service import ensure_builtins
 from services.ingest.settings import IngestSettings
 
 
@@ -39,6 +42,8 @@ def create_app(settings: IngestSettings | None = None, engine: AsyncEngine | Non
     settings = settings or IngestSettings()
 
     async def startup(app: FastAPI) -> None:
+        async with unit_of_work(app.state.sessions) as session:
+            await ensure_builtins(session)
         app.state.temporal = lazy_temporal(settings)
         app.state.admission = Admission(app.state.sessions, app.state.temporal, settings)
         app.state.admission_task = asyncio.create_task(app.state.admission.run_forever())
@@ -53,7 +58,7 @@ def create_app(settings: IngestSettings | None = None, engine: AsyncEngine | Non
         title="Amber ingest",
         description="Processing of transfers into AIPs on Temporal: ingests, their jobs and progress.",
         version=version("amber"),
-        routers=[ingests_router, jobs_router],
+        routers=[ingests_router, jobs_router, configs_router],
         migrations_dir=Path(__file__).parent / "migrations",
         on_startup=startup,
         on_shutdown=shutdown,

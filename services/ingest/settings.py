@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
-
 from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
 
 from servicekit.settings import ServiceSettings
-
-
-class CompressionAlgorithm(StrEnum):
-    bzip2 = "bzip2"
-    lzma = "lzma"
-    copy = "copy"
 
 
 class IngestSettings(ServiceSettings):
@@ -40,8 +32,6 @@ class IngestSettings(ServiceSettings):
         default=2, ge=1, description="Packages processed at once; the rest wait in line (admission control)."
     )
     admission_interval_seconds: float = Field(default=1.0, gt=0, description="How often waiting ingests are admitted.")
-    compression_algorithm: CompressionAlgorithm = CompressionAlgorithm.bzip2
-    compression_level: int = Field(default=5, ge=0, le=9)
     organization_name: str = "Amber"
     organization_code: str = "amber"
     seven_zip: str = "7z"

@@ -115,3 +115,30 @@ async def test_admission_control_queues_beyond_the_cap_and_admits_as_slots_free(
         assert [await running(c) for c in created] == [True, True, False]
         for ingest in created[:2]:
             await temporal_env.client.get_workflow_handle(str(ingest["workflow_id"])).terminate("test done")
+
+
+async def test_processing_configurations_are_managed_through_the_api(
+    db_engine: AsyncEngine, tmp_path: Path, temporal_env: WorkflowEnvironment
+) -> None:
+    app = create_app(settings_for(tmp_path, temporal_env), engine=db_engine)
+    headers = {"Authorization": "Bearer secret"}
+    async with asgi_client(app) as client:
+        listed = (await client.get("/processing-configurations", headers=headers)).json()
+        assert {c["name"] for c in listed} == {"automated", "default"}
+        default = (await client.get("/processing-configurations/default", headers=headers)).json()
+        assert default["builtin"] and default["fields"]["store_aip"] == "ask"
+        created = await client.put("/processing-configurations/fast", headers=headers,
+                                   json={"fields": {"compression_algo": "7z without compression"}})
+        assert created.status_code == 201
+        assert created.json()["fields"]["compression_algo"] == "7z without compression"
+        replaced = await client.put("/processing-configurations/fast", headers=headers,
+                                    json={"fields": {"compression_level": "1"}})
+        assert replaced.status_code == 200 and replaced.json()["fields"]["compression_level"] == "1"
+        bad = await client.put("/processing-configurations/fast", headers=headers,
+                               json={"fields": {"compression_level": "11"}})
+        assert bad.status_code == 422
+        assert (await client.delete("/processing-configurations/default", headers=headers)).status_code == 409
+        assert (await client.delete("/processing-configurations/fast", headers=headers)).status_code == 204
+        unknown = await client.post("/ingests", headers=headers, json={
+            "transfer_uuid": str(uuid.uuid4()), "name": "x", "path": "transfers/x", "processing_config": "nope"})
+        assert unknown.status_code == 404

@@ -13,7 +13,7 @@ from typing import Any
 
 from temporalio.testing import WorkflowEnvironment
 
-from clients.ingest import IngestClient, IngestCreate, IngestRead, IngestStatus
+from clients.ingest import DecisionAnswer, IngestClient, IngestCreate, IngestRead, IngestStatus
 from clients.metadata import MetadataClient
 from services.ingest.main import create_app as create_ingest_app
 from services.ingest.processing.worker import run_worker
@@ -65,7 +65,7 @@ async def wait_for(client: IngestClient, ingest_uuid: uuid.UUID, timeout: float 
     async with asyncio.timeout(timeout):
         while True:
             ingest = await client.get_ingest(ingest_uuid)
-            if ingest.status in (IngestStatus.stored, IngestStatus.failed):
+            if ingest.status in (IngestStatus.stored, IngestStatus.failed, IngestStatus.rejected):
                 return ingest
             await asyncio.sleep(0.2)
 
@@ -137,3 +137,64 @@ async def test_a_transfer_without_objects_fails_with_the_reason(tmp_path: Path,
         ingest = await wait_for(services.ingest, created.uuid)
         assert ingest.status == IngestStatus.failed
         assert ingest.error is not None and "objects is missing" in ingest.error
+
+
+async def wait_for_decision(client: IngestClient, ingest_uuid: uuid.UUID, point: str) -> IngestRead:
+    async with asyncio.timeout(60):
+        while True:
+            ingest = await client.get_ingest(ingest_uuid)
+            if ingest.status == IngestStatus.awaiting_decision and ingest.decision and ingest.decision.point == point:
+                return ingest
+            assert ingest.status not in (IngestStatus.stored, IngestStatus.failed), ingest.error
+            await asyncio.sleep(0.2)
+
+
+async def test_the_default_configuration_waits_for_each_decision(tmp_path: Path,
+                                                                 temporal_env: WorkflowEnvironment) -> None:
+    transfer_uuid = uuid.uuid4()
+    path = place_transfer(tmp_path / "processing", transfer_uuid, [])
+    async with running_services(tmp_path, temporal_env) as services:
+        created = await services.ingest.create_ingest(IngestCreate(
+            transfer_uuid=transfer_uuid, name="decide", path=path, processing_config="default"))
+        waiting = await wait_for_decision(services.ingest, created.uuid, "select_format_id_tool_transfer")
+        assert waiting.decision is not None and waiting.decision.choices == ["Yes", "No"]
+        http = services.ingest.http
+        wrong = await http.post(f"/ingests/{created.uuid}/decisions", json={"point": "store_aip", "choice": "Yes"})
+        assert wrong.status_code == 409
+        invalid = await http.post(f"/ingests/{created.uuid}/decisions",
+                                  json={"point": "select_format_id_tool_transfer", "choice": "Maybe"})
+        assert invalid.status_code == 422
+        answered = await http.post(f"/ingests/{created.uuid}/decisions",
+                                   json={"point": "select_format_id_tool_transfer", "choice": "No"})
+        assert answered.status_code == 202, answered.text
+        again = await http.post(f"/ingests/{created.uuid}/decisions",
+                                json={"point": "select_format_id_tool_transfer", "choice": "No"})
+        assert again.status_code == 409
+
+        await wait_for_decision(services.ingest, created.uuid, "store_aip")
+        store = await http.post(f"/ingests/{created.uuid}/decisions",
+                                json={"point": "store_aip", "choice": "Store AIP"})
+        assert store.status_code == 202
+        ingest = await wait_for(services.ingest, created.uuid)
+        assert ingest.status == IngestStatus.stored, ingest.error
+        files = (await services.metadata.list_files(created.uuid, limit=10)).items
+        events = await services.metadata.list_events(created.uuid, object_uuid=files[0].uuid)
+        assert "format identification" not in {e.type for e in events.items}  # the archivist said No
+        assert {f.format_name for f in files} == {"Unknown"}
+
+
+async def test_rejecting_the_aip_stores_nothing_and_keeps_the_sip(tmp_path: Path,
+                                                                 temporal_env: WorkflowEnvironment) -> None:
+    transfer_uuid = uuid.uuid4()
+    path = place_transfer(tmp_path / "processing", transfer_uuid, [])
+    async with running_services(tmp_path, temporal_env) as services:
+        http = services.ingest.http
+        put = await http.put("/processing-configurations/ask-store", json={"fields": {"store_aip": "ask"}})
+        assert put.status_code == 201, put.text
+        created = await services.ingest.create_ingest(IngestCreate(
+            transfer_uuid=transfer_uuid, name="reject me", path=path, processing_config="ask-store"))
+        await wait_for_decision(services.ingest, created.uuid, "store_aip")
+        await services.ingest.answer_decision(created.uuid, DecisionAnswer(point="store_aip", choice="Reject AIP"))
+        assert (await wait_for(services.ingest, created.uuid)).status == IngestStatus.rejected
+        assert not list((tmp_path / "storage").rglob("*.7z"))
+        assert (tmp_path / "processing" / "sips" / str(created.uuid)).exists()

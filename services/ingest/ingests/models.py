@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import BigInteger, Column, MetaData
+from sqlalchemy import JSON, BigInteger, Column, MetaData
 from sqlalchemy import Enum as SAEnum
 from sqlmodel import Field, SQLModel
 
@@ -37,6 +38,11 @@ class Ingest(IngestBase, table=True):
     aip_size: int | None = Field(default=None, sa_type=BigInteger)
     aip_sha256: str | None = Field(default=None, max_length=64)
     workflow_id: str = Field(max_length=100)
+    processing_config: str = Field(default="automated", max_length=100)
+    # The configuration's answers as they were when the ingest was created: later edits don't change a package
+    # in flight, and the workflow's input stays a pure function of this row.
+    config_fields: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    decision: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     # Set when admission control gives the ingest a processing slot; until then it waits in line.
     admitted_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True, index=True))
     created_by: str = Field(max_length=150)

@@ -13,7 +13,9 @@ from clients.ingest.schemas import IngestStatus
 from services.ingest.ingests.models import Ingest
 from services.ingest.jobs.models import Job
 
-FINISHED = (IngestStatus.stored, IngestStatus.failed)
+FINISHED = (IngestStatus.stored, IngestStatus.failed, IngestStatus.rejected)
+# A package waiting for a person gives up its slot, as in Archivematica, so others are not held up.
+NOT_HOLDING_A_SLOT = (*FINISHED, IngestStatus.awaiting_decision)
 
 # Jobs whose files_done count toward an ingest's progress are the per-batch jobs.
 BATCH_JOB_PREFIX = "batch-"
@@ -42,7 +44,7 @@ class IngestRepository:
     async def count_active(self) -> int:
         """Ingests holding a processing slot: admitted and not finished."""
         statement = select(func.count()).select_from(Ingest).where(
-            col(Ingest.admitted_at).is_not(None), col(Ingest.status).not_in(FINISHED)
+            col(Ingest.admitted_at).is_not(None), col(Ingest.status).not_in(NOT_HOLDING_A_SLOT)
         )
         return int((await self.session.execute(statement)).scalar_one())
 

@@ -7,6 +7,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Request, Response, status
 
+from clients.ingest.processing import DecisionAnswer
 from clients.ingest.schemas import IngestCreate, IngestRead, IngestStatus, IngestUpdate
 from servicekit.auth import CallerDep
 from servicekit.deps import SessionDep
@@ -55,6 +56,22 @@ async def list_ingests(
 
 @router.get("/{ingest_uuid}", response_model=IngestRead, summary="Get an ingest and its progress")
 async def get_ingest(ingest_uuid: UUID, session: SessionDep, caller: CallerDep) -> IngestRead:
+    return await service.read_ingest(session, ingest_uuid)
+
+
+@router.post(
+    "/{ingest_uuid}/decisions", response_model=IngestRead, status_code=status.HTTP_202_ACCEPTED,
+    summary="Answer the decision an ingest is waiting for",
+)
+async def answer_ingest_decision(
+    ingest_uuid: UUID, body: DecisionAnswer, request: Request, session: SessionDep, caller: CallerDep
+) -> IngestRead:
+    """Processing resumes with the choice; the answer is refused unless it is one of the decision's choices."""
+    ingest = await service.answer_decision(session, ingest_uuid, body)
+    workflow = ingest.workflow_id
+    await session.commit()
+    temporal = await request.app.state.temporal()
+    await temporal.get_workflow_handle(workflow).signal("decide", args=[body.point, body.choice])
     return await service.read_ingest(session, ingest_uuid)
 
 

@@ -8,17 +8,19 @@ from uuid import UUID
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from clients.ingest.processing import DecisionAnswer
 from clients.ingest.schemas import IngestCreate, IngestRead, IngestStatus, IngestUpdate
 from servicekit.ids import new_id
 from servicekit.pagination import Page, PageParams
-from servicekit.problems import Conflict, NotFound
+from servicekit.problems import Conflict, NotFound, Problem
 from services.ingest.ingests.models import Ingest
 from services.ingest.ingests.repository import IngestRepository
 from services.ingest.processing.params import IngestParams
 from services.ingest.processing.temporal import workflow_id
+from services.ingest.processing_configs import service as processing_configs
 from services.ingest.settings import IngestSettings
 
-TERMINAL = frozenset({IngestStatus.stored, IngestStatus.failed})
+TERMINAL = frozenset({IngestStatus.stored, IngestStatus.failed, IngestStatus.rejected})
 
 
 def ingest_read(ingest: Ingest, files_done: int, queue_position: int | None = None) -> IngestRead:
@@ -37,6 +39,7 @@ def workflow_params(ingest: Ingest, settings: IngestSettings) -> IngestParams:
         batch_size=settings.batch_size,
         max_concurrent_batches=settings.max_concurrent_batches,
         heartbeat_timeout_seconds=settings.heartbeat_timeout_seconds,
+        decisions={point: str(value) for point, value in ingest.config_fields.items()},
     )
 
 
@@ -46,6 +49,7 @@ async def create_ingest(session: AsyncSession, body: IngestCreate) -> tuple[Inge
     existing = await repo.get_by_transfer(body.transfer_uuid)
     if existing is not None:
         return existing, False
+    fields = await processing_configs.get_fields(session, body.processing_config)
     now = datetime.now(UTC)
     ingest_uuid = new_id()
     ingest = Ingest(
@@ -55,6 +59,8 @@ async def create_ingest(session: AsyncSession, body: IngestCreate) -> tuple[Inge
         path=body.path,
         created_by=body.created_by,
         workflow_id=workflow_id(str(ingest_uuid)),
+        processing_config=body.processing_config,
+        config_fields=fields.model_dump(),
         created_at=now,
         updated_at=now,
     )
@@ -97,6 +103,8 @@ async def update_ingest(session: AsyncSession, ingest_uuid: UUID, body: IngestUp
     if ingest is None:
         raise NotFound("Ingest", ingest_uuid)
     changes = body.model_dump(exclude_unset=True)
+    if "decision" in changes:
+        changes["decision"] = body.decision.model_dump() if body.decision else None
     changes.pop("files_done", None)  # derived from the batch jobs, never stored
     new_status = changes.get("status")
     if ingest.status in TERMINAL and new_status is not None and new_status != ingest.status:
@@ -107,3 +115,24 @@ async def update_ingest(session: AsyncSession, ingest_uuid: UUID, body: IngestUp
     await repo.flush()
     done = await repo.files_done([ingest.uuid])
     return ingest_read(ingest, done.get(ingest.uuid, 0))
+
+
+async def answer_decision(session: AsyncSession, ingest_uuid: UUID, answer: DecisionAnswer) -> Ingest:
+    """Check an answer against the decision awaited and take the decision off the record (a second answer to
+    the same question is refused). The caller then signals the workflow."""
+    repo = IngestRepository(session)
+    ingest = await repo.get_for_update(ingest_uuid)
+    if ingest is None:
+        raise NotFound("Ingest", ingest_uuid)
+    pending = ingest.decision
+    if ingest.status != IngestStatus.awaiting_decision or not pending:
+        raise Conflict(f"Ingest {ingest_uuid} is not waiting for a decision (it is {ingest.status.value})")
+    if answer.point != pending["point"]:
+        raise Conflict(f"Ingest {ingest_uuid} is waiting for {pending['point']!r}, not {answer.point!r}")
+    if answer.choice not in pending["choices"]:
+        raise Problem(422, "Invalid choice", f"{answer.choice!r} is not one of {pending['choices']}")
+    ingest.decision = None
+    ingest.status = IngestStatus.processing
+    ingest.updated_at = datetime.now(UTC)
+    await repo.flush()
+    return ingest

@@ -21,14 +21,15 @@ from uuid import UUID
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from clients.ingest import IngestClient, IngestStatus, IngestUpdate, JobStatus, JobUpsert
+from clients.ingest import DecisionRead, IngestClient, IngestStatus, IngestUpdate, JobStatus, JobUpsert
 from clients.metadata import AgentRecord, EventRecord, FileRecord, MetadataClient, ObjectEventRecord, PackageUpsert
 from clients.storage import StorageClient
 from servicekit.ids import derived_id
 from servicekit.logs import package_id_var
+from services.ingest.processing import decisions
 from services.ingest.processing.bagging import BAGIT_TXT, bag_info_lines, encode_manifest_path, write_atomically
 from services.ingest.processing.hashing import sha256_file
-from services.ingest.processing.identification import Identification, identify, siegfried_version
+from services.ingest.processing.identification import UNIDENTIFIED, Identification, identify, siegfried_version
 from services.ingest.processing.journal import JOURNAL_NAME, JournalSplitter, load_file_events, read_journal
 from services.ingest.processing.layout import SipLayout
 from services.ingest.processing.names import sanitize_package_name
@@ -40,6 +41,7 @@ AMBER_VERSION = version("amber")
 FILES_PER_THREAD_HOP = 25
 OUTPUT_LIMIT = 4000
 T = TypeVar("T")
+SEVEN_ZIP_METHODS = {"7z using bzip2": "bzip2", "7z using lzma": "lzma", "7z without compression": "copy"}
 
 
 def aip_name(params: IngestParams) -> str:
@@ -71,7 +73,8 @@ class IngestActivities:
 
     def all(self) -> list[Any]:
         return [self.prepare_sip, self.process_batch, self.record_transfer_metadata, self.build_bag,
-                self.compress_aip, self.store_aip, self.finish_ingest, self.mark_ingest_failed]
+                self.compress_aip, self.store_aip, self.finish_ingest, self.mark_ingest_failed,
+                self.await_decision, self.reject_ingest]
 
     def layout(self, params: IngestParams) -> SipLayout:
         return SipLayout(self.settings.processing_dir, params.ingest_uuid, aip_name(params))
@@ -191,7 +194,8 @@ class IngestActivities:
     # -- files -------------------------------------------------------------------------------------------------
 
     @activity.defn(name="process_batch")
-    async def process_batch(self, params: IngestParams, inventory: Inventory, batch: Batch) -> BatchResult:
+    async def process_batch(self, params: IngestParams, inventory: Inventory, batch: Batch,
+                            identify_formats: bool = True) -> BatchResult:
         """Assign UUIDs, checksum and identify one batch of files, and record their PREMIS events."""
         layout = self.layout(params)
         entries = await asyncio.to_thread(_read_inventory, layout.inventory, batch)
@@ -201,13 +205,13 @@ class IngestActivities:
             results: list[Digested] = []
             for start in range(0, len(entries), FILES_PER_THREAD_HOP):
                 chunk = entries[start:start + FILES_PER_THREAD_HOP]
-                results.extend(await asyncio.to_thread(_digest_and_identify, layout.data, chunk))
+                results.extend(await asyncio.to_thread(_digest_and_identify, layout.data, chunk, identify_formats))
                 activity.heartbeat(start + len(chunk))
             journal_events = await asyncio.to_thread(
                 load_file_events, JournalSplitter(layout.work).file_events(batch.index)
             )
             records = [
-                self._file_record(params, entry, digest, ident, journal_events.get(entry["p"], []))
+                self._file_record(params, entry, digest, ident, journal_events.get(entry["p"], []), identify_formats)
                 for entry, digest, ident in results
             ]
             await self.metadata.add_files(UUID(params.ingest_uuid), records)
@@ -219,7 +223,8 @@ class IngestActivities:
         return BatchResult(index=batch.index, files=len(entries), bytes=sum(e["s"] for e in entries))
 
     def _file_record(self, params: IngestParams, entry: dict[str, Any], digest: str,
-                     ident: Identification, journal_events: list[dict[str, Any]]) -> FileRecord:
+                     ident: Identification, journal_events: list[dict[str, Any]],
+                     identified_formats: bool) -> FileRecord:
         relative: str = entry["p"]
         file_uuid = derived_id(params.ingest_uuid, "file", relative)
         agents = self.agents(params)
@@ -230,6 +235,10 @@ class IngestActivities:
                                outcome=outcome, outcome_note=note, agents=agents)
 
         identified = ident.puid is not None
+        identification = [
+            event("format identification", f'program="Siegfried"; version="{siegfried_version()}"',
+                  "Positive" if identified else "Not identified", ident.puid or "No Matching Format"),
+        ] if identified_formats else []
         return FileRecord(
             uuid=file_uuid,
             path=relative,
@@ -245,9 +254,7 @@ class IngestActivities:
             events=[
                 event("ingestion", "", "", ""),
                 event("message digest calculation", 'program="python"; module="hashlib.sha256()"', "", digest),
-                event("format identification", f'program="Siegfried"; version="{siegfried_version()}"',
-                      "Positive" if identified else "Not identified",
-                      ident.puid or "No Matching Format"),
+                *identification,
                 *(self._journal_event(params, record, agents) for record in journal_events),
             ],
         )
@@ -332,22 +339,23 @@ class IngestActivities:
     # -- compress ----------------------------------------------------------------------------------------------
 
     @activity.defn(name="compress_aip")
-    async def compress_aip(self, params: IngestParams, inventory: Inventory) -> PackedAip:
+    async def compress_aip(self, params: IngestParams, inventory: Inventory, algorithm: str,
+                           level: str) -> PackedAip:
         layout = self.layout(params)
         async with self.job(params, "compress", "Compress AIP", "Prepare AIP"):
             if not layout.archive.exists():
-                await self._seven_zip(layout)
+                await self._seven_zip(layout, SEVEN_ZIP_METHODS[algorithm], int(level))
             digest = await _with_heartbeat(asyncio.to_thread(sha256_file, layout.archive))
         return PackedAip(path=str(layout.archive.relative_to(self.settings.processing_dir)),
                          size=layout.archive.stat().st_size, sha256=digest)
 
-    async def _seven_zip(self, layout: SipLayout) -> None:
+    async def _seven_zip(self, layout: SipLayout, method: str, level: int) -> None:
         # One part file per attempt: an orphaned 7z of a dead worker can never write into this attempt's file.
         part = layout.base / f"{layout.aip_name}.7z.part-{activity.info().attempt}"
         part.unlink(missing_ok=True)
         command = [
             self.settings.seven_zip, "a", "-bd", "-t7z", "-y",
-            f"-m0={self.settings.compression_algorithm.value}", f"-mx={self.settings.compression_level}",
+            f"-m0={method}", f"-mx={level}",
             "-mta=on", "-mtc=on", "-mtm=on", "-mmt=on", "-mf=off", str(part), layout.aip_name,
         ]
         process = await asyncio.create_subprocess_exec(
@@ -391,6 +399,22 @@ class IngestActivities:
         # The stored copy was verified by its sha256 on arrival, so the working copy can go.
         await asyncio.to_thread(shutil.rmtree, layout.base, True)
 
+    @activity.defn(name="await_decision")
+    async def await_decision(self, params: IngestParams, point: str) -> None:
+        ingest_uuid = UUID(params.ingest_uuid)
+        decision = DecisionRead(point=point, question=decisions.question(point), choices=decisions.choices(point))
+        await self.ingest.update_ingest(ingest_uuid, IngestUpdate(
+            status=IngestStatus.awaiting_decision, current_job=f"Awaiting decision: {decision.question}",
+            decision=decision,
+        ))
+
+    @activity.defn(name="reject_ingest")
+    async def reject_ingest(self, params: IngestParams, reason: str) -> None:
+        # The SIP stays in the processing folder: a rejection is an archivist's call, never a silent deletion.
+        await self.ingest.update_ingest(UUID(params.ingest_uuid), IngestUpdate(
+            status=IngestStatus.rejected, current_job=None, error=reason,
+        ))
+
     @activity.defn(name="mark_ingest_failed")
     async def mark_ingest_failed(self, params: IngestParams, reason: str) -> None:
         await self.ingest.update_ingest(UUID(params.ingest_uuid), IngestUpdate(
@@ -407,13 +431,14 @@ def _read_inventory(inventory: Path, batch: Batch) -> list[dict[str, Any]]:
 Digested = tuple[dict[str, Any], str, Identification]
 
 
-def _digest_and_identify(data_dir: Path, entries: list[dict[str, Any]]) -> list[Digested]:
+def _digest_and_identify(data_dir: Path, entries: list[dict[str, Any]], identify_formats: bool) -> list[Digested]:
     results = []
     for entry in entries:
         path = data_dir / entry["p"]
         if not path.is_file():
             raise ApplicationError(f"{entry['p']} disappeared from the SIP", non_retryable=True)
-        results.append((entry, sha256_file(path), identify(path, entry["s"])))
+        ident = identify(path, entry["s"]) if identify_formats else UNIDENTIFIED
+        results.append((entry, sha256_file(path), ident))
     return results
 
 

@@ -15,6 +15,8 @@ class IngestParams:
     batch_size: int = 500
     max_concurrent_batches: int = 4
     heartbeat_timeout_seconds: int = 20
+    # Processing-configuration answers by decision point; "ask" waits for a person.
+    decisions: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from clients.ingest.processing import ASK
     from services.ingest.processing.params import (
         Batch,
         BatchResult,
@@ -38,6 +39,13 @@ class IngestWorkflow:
         self._files_total = 0
         self._batches_done = 0
         self._batches_total = 0
+        self._answers: dict[str, str] = {}
+        self._awaiting: str | None = None
+
+    @workflow.signal
+    def decide(self, point: str, choice: str) -> None:
+        """A person's answer to a decision point (checked against its choices by the ingest service)."""
+        self._answers[point] = choice
 
     @workflow.query
     def progress(self) -> dict[str, object]:
@@ -46,10 +54,11 @@ class IngestWorkflow:
             "files_total": self._files_total,
             "batches_done": self._batches_done,
             "batches_total": self._batches_total,
+            "awaiting_decision": self._awaiting,
         }
 
     @workflow.run
-    async def run(self, params: IngestParams) -> StoredAip:
+    async def run(self, params: IngestParams) -> StoredAip | None:
         try:
             return await self._run(params)
         except ActivityError as err:
@@ -57,22 +66,29 @@ class IngestWorkflow:
             await self._activity("mark_ingest_failed", params, reason, timeout=60)
             raise ApplicationError(reason, non_retryable=True) from err
 
-    async def _run(self, params: IngestParams) -> StoredAip:
+    async def _run(self, params: IngestParams) -> StoredAip | None:
         self._stage = "prepare"
         inventory: Inventory = await self._activity("prepare_sip", params, timeout=3600, heartbeat=True,
                                                     result_type=Inventory)
         self._files_total = inventory.file_count
         self._batches_total = len(inventory.batches)
 
+        identify = await self._decide(params, "select_format_id_tool_transfer") == "Yes"
         self._stage = "files"
-        await self._process_batches(params, inventory)
+        await self._process_batches(params, inventory, identify)
 
         await self._activity("record_transfer_metadata", params, inventory, timeout=3600, heartbeat=True)
         self._stage = "bag"
         await self._activity("build_bag", params, inventory, timeout=6 * 3600, heartbeat=True)
+        algorithm = await self._decide(params, "compression_algo")
+        level = await self._decide(params, "compression_level")
         self._stage = "compress"
-        packed: PackedAip = await self._activity("compress_aip", params, inventory, timeout=24 * 3600,
-                                                 heartbeat=True, result_type=PackedAip)
+        packed: PackedAip = await self._activity("compress_aip", params, inventory, algorithm, level,
+                                                 timeout=24 * 3600, heartbeat=True, result_type=PackedAip)
+        if await self._decide(params, "store_aip") != "Store AIP":
+            self._stage = "rejected"
+            await self._activity("reject_ingest", params, "The AIP was rejected at the store decision", timeout=60)
+            return None
         self._stage = "store"
         stored: StoredAip = await self._activity("store_aip", params, inventory, packed, timeout=24 * 3600,
                                                  heartbeat=True, result_type=StoredAip)
@@ -81,7 +97,18 @@ class IngestWorkflow:
         self._stage = "stored"
         return stored
 
-    async def _process_batches(self, params: IngestParams, inventory: Inventory) -> None:
+    async def _decide(self, params: IngestParams, point: str) -> str:
+        """The configuration's answer, or a person's: the package waits, visibly, until one is given."""
+        configured = params.decisions.get(point, ASK)
+        if configured != ASK:
+            return configured
+        self._awaiting = point
+        await self._activity("await_decision", params, point, timeout=120)
+        await workflow.wait_condition(lambda: point in self._answers)
+        self._awaiting = None
+        return self._answers[point]
+
+    async def _process_batches(self, params: IngestParams, inventory: Inventory, identify: bool) -> None:
         # A bounded number of batches in flight: enough to keep several workers busy without flooding them.
         pending: list[Batch] = list(inventory.batches)
         running: set[asyncio.Task[BatchResult]] = set()
@@ -89,7 +116,8 @@ class IngestWorkflow:
             while pending and len(running) < params.max_concurrent_batches:
                 batch = pending.pop(0)
                 running.add(asyncio.ensure_future(
-                    self._activity("process_batch", params, inventory, batch, timeout=6 * 3600, heartbeat=True,
+                    self._activity("process_batch", params, inventory, batch, identify, timeout=6 * 3600,
+                                   heartbeat=True,
                                    result_type=BatchResult)
                 ))
             done, still_running = await workflow.wait(running, return_when=asyncio.FIRST_COMPLETED)

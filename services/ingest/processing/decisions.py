@@ -1,0 +1,26 @@
+"""The decision points of the ingest chain: their questions and the choices a person may give."""
+
+from __future__ import annotations
+
+from typing import get_args
+
+from clients.ingest.processing import ASK, ProcessingConfigFields
+
+
+def choices(point: str) -> list[str]:
+    annotation = ProcessingConfigFields.model_fields[point].annotation
+    return [choice for choice in get_args(annotation) if choice != ASK]
+
+
+def question(point: str) -> str:
+    return ProcessingConfigFields.model_fields[point].description or point
+
+
+POINTS = tuple(ProcessingConfigFields.model_fields)
+
+BUILTIN_CONFIGS: dict[str, ProcessingConfigFields] = {
+    # Archivematica's `automated`: every point answered, nothing waits.
+    "automated": ProcessingConfigFields(),
+    # Archivematica's `default`: a person decides whether to identify formats and whether to store the AIP.
+    "default": ProcessingConfigFields(select_format_id_tool_transfer="ask", store_aip="ask"),
+}
