@@ -14,6 +14,9 @@ from clients.ingest.schemas import (
     JobRead,
     JobStatus,
     JobUpsert,
+    TaskRead,
+    TaskRecord,
+    TaskStatus,
 )
 
 __all__ = [
@@ -30,4 +33,7 @@ __all__ = [
     "ProcessingConfigFields",
     "ProcessingConfigRead",
     "ProcessingConfigWrite",
+    "TaskRead",
+    "TaskRecord",
+    "TaskStatus",
 ]

@@ -10,7 +10,15 @@ from clients.ingest.processing import (
     ProcessingConfigRead,
     ProcessingConfigWrite,
 )
-from clients.ingest.schemas import IngestCreate, IngestRead, IngestUpdate, JobRead, JobUpsert
+from clients.ingest.schemas import (
+    IngestCreate,
+    IngestRead,
+    IngestUpdate,
+    JobRead,
+    JobUpsert,
+    TaskRecord,
+    TasksBulk,
+)
 from servicekit.http import ServiceClient
 
 
@@ -45,6 +53,12 @@ class IngestClient(ServiceClient):
         body = ProcessingConfigWrite(fields=fields)
         response = await self.request("PUT", f"/processing-configurations/{name}", json=body.model_dump())
         return ProcessingConfigRead.model_validate(response.json())
+
+    async def record_tasks(self, ingest_uuid: uuid.UUID, key: str, tasks: list[TaskRecord]) -> int:
+        body = TasksBulk(tasks=tasks)
+        response = await self.request("PUT", f"/ingests/{ingest_uuid}/jobs/{key}/tasks",
+                                      json=body.model_dump(mode="json"))
+        return int(response.json()["recorded"])
 
     async def upsert_job(self, ingest_uuid: uuid.UUID, key: str, body: JobUpsert) -> JobRead:
         response = await self.request(

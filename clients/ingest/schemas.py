@@ -92,3 +92,29 @@ class JobUpsert(BaseModel):
 class JobRead(JobUpsert):
     key: str
     ingest_uuid: UUID
+
+
+class TaskStatus(StrEnum):
+    completed = "completed"
+    failed = "failed"
+    skipped = "skipped"
+
+
+class TaskRecord(BaseModel):
+    """One file's result in one job: what Archivematica calls a task."""
+
+    path: str = Field(min_length=1, max_length=4096, description="The file, relative to the package root.")
+    file_uuid: UUID | None = None
+    status: TaskStatus
+    exit_code: int = 0
+    message: str = Field(default="", max_length=2000, description="A bounded summary, never a tool's full output.")
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class TasksBulk(BaseModel):
+    tasks: list[TaskRecord] = Field(max_length=5000)
+
+
+class TaskRead(TaskRecord):
+    job_key: str

@@ -17,6 +17,7 @@ from servicekit.db import unit_of_work
 from services.ingest.admission.service import Admission
 from services.ingest.ingests.router import router as ingests_router
 from services.ingest.jobs.router import router as jobs_router
+from services.ingest.jobs.router import tasks_router
 from services.ingest.processing.temporal import connect
 from services.ingest.processing_configs.router import router as configs_router
 from services.ingest.processing_configs.service import ensure_builtins
@@ -58,7 +59,7 @@ def create_app(settings: IngestSettings | None = None, engine: AsyncEngine | Non
         title="Amber ingest",
         description="Processing of transfers into AIPs on Temporal: ingests, their jobs and progress.",
         version=version("amber"),
-        routers=[ingests_router, jobs_router, configs_router],
+        routers=[ingests_router, jobs_router, tasks_router, configs_router],
         migrations_dir=Path(__file__).parent / "migrations",
         on_startup=startup,
         on_shutdown=shutdown,

@@ -118,6 +118,13 @@ async def test_journal_events_reach_the_record_and_the_aip(tmp_path: Path, tempo
         package_events = await services.metadata.list_events(created.uuid, object_uuid=created.uuid)
         assert [e.type for e in package_events.items] == ["file removed"]
 
+        tasks = await services.ingest.http.get(f"/ingests/{created.uuid}/tasks", params={"limit": 2})
+        assert tasks.status_code == 200
+        assert tasks.json()["total"] == 4 and len(tasks.json()["items"]) == 2
+        assert {t["status"] for t in tasks.json()["items"]} == {"completed"}
+        one_job = await services.ingest.http.get(f"/ingests/{created.uuid}/tasks", params={"job": "batch-000000"})
+        assert one_job.json()["total"] == 2  # batches of two files in this test
+
         # Asking again for the same transfer answers the same ingest and makes no second AIP.
         again = await services.ingest.create_ingest(IngestCreate(transfer_uuid=transfer_uuid, name="Box 7",
                                                                  path=path))

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 
-from clients.ingest.schemas import JobRead, JobUpsert
+from clients.ingest.schemas import JobRead, JobUpsert, TaskRead, TasksBulk, TaskStatus
 from servicekit.auth import CallerDep
 from servicekit.deps import SessionDep
 from servicekit.openapi import internal_operation
@@ -25,6 +25,16 @@ async def list_ingest_jobs(ingest_uuid: UUID, session: SessionDep, page: PageDep
 
 
 @router.put(
+    "/{key}/tasks", summary="Record the per-file results of a job (workers)", openapi_extra=internal_operation(),
+)
+async def record_ingest_tasks(
+    ingest_uuid: UUID, key: JobKey, body: TasksBulk, session: SessionDep, caller: CallerDep
+) -> dict[str, int]:
+    """Idempotent: tasks are keyed by job and file, so a retried batch overwrites its own rows."""
+    return {"recorded": await service.record_tasks(session, ingest_uuid, key, body.tasks)}
+
+
+@router.put(
     "/{key}", response_model=JobRead, summary="Record a job's progress (workers)",
     openapi_extra=internal_operation(),
 )
@@ -32,3 +42,16 @@ async def upsert_ingest_job(
     ingest_uuid: UUID, key: JobKey, body: JobUpsert, session: SessionDep, caller: CallerDep
 ) -> JobRead:
     return await service.upsert_job(session, ingest_uuid, key, body)
+
+
+tasks_router = APIRouter(prefix="/ingests/{ingest_uuid}/tasks", tags=["jobs"])
+
+
+@tasks_router.get("", response_model=Page[TaskRead], summary="List the per-file tasks of an ingest")
+async def list_ingest_tasks(
+    ingest_uuid: UUID, session: SessionDep, page: PageDep, caller: CallerDep,
+    job: Annotated[str | None, Query(description="Only the tasks of this job (its key).")] = None,
+    status: Annotated[TaskStatus | None, Query(description="Only tasks with this outcome.")] = None,
+) -> Page[TaskRead]:
+    """Paginated: a 100,000-file package has that many tasks per job."""
+    return await service.list_tasks(session, ingest_uuid, job, status, page)

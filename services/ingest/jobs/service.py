@@ -7,12 +7,13 @@ from uuid import UUID
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clients.ingest.schemas import JobRead, JobUpsert
+from clients.ingest.schemas import JobRead, JobUpsert, TaskRead, TaskRecord, TaskStatus
 from servicekit.pagination import Page, PageParams
 from servicekit.problems import NotFound
 from services.ingest.ingests.repository import IngestRepository
 from services.ingest.jobs.models import Job
 from services.ingest.jobs.repository import JobRepository
+from services.ingest.jobs.task_repository import TaskRepository
 
 
 def job_read(job: Job) -> JobRead:
@@ -45,3 +46,23 @@ async def list_jobs(session: AsyncSession, ingest_uuid: UUID, page: PageParams) 
         raise NotFound("Ingest", ingest_uuid)
     items, total = await JobRepository(session).page(ingest_uuid, limit=page.limit, offset=page.offset)
     return Page[JobRead](items=[job_read(j) for j in items], total=total, limit=page.limit, offset=page.offset)
+
+
+async def record_tasks(session: AsyncSession, ingest_uuid: UUID, key: str, tasks: list[TaskRecord]) -> int:
+    job = await JobRepository(session).get(ingest_uuid, key)
+    if job is None:
+        raise NotFound("Job", f"{ingest_uuid}/{key}")
+    assert job.id is not None
+    rows = [{**task.model_dump(), "job_id": job.id, "ingest_uuid": ingest_uuid} for task in tasks]
+    await TaskRepository(session).upsert(rows)
+    return len(rows)
+
+
+async def list_tasks(session: AsyncSession, ingest_uuid: UUID, job_key: str | None, status: TaskStatus | None,
+                     page: PageParams) -> Page[TaskRead]:
+    if await IngestRepository(session).get(ingest_uuid) is None:
+        raise NotFound("Ingest", ingest_uuid)
+    rows, total = await TaskRepository(session).page(ingest_uuid, job_key=job_key, status=status, limit=page.limit,
+                                                     offset=page.offset)
+    items = [TaskRead.model_validate({**task.model_dump(), "job_key": key}) for task, key in rows]
+    return Page[TaskRead](items=items, total=total, limit=page.limit, offset=page.offset)

@@ -21,7 +21,16 @@ from uuid import UUID
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from clients.ingest import DecisionRead, IngestClient, IngestStatus, IngestUpdate, JobStatus, JobUpsert
+from clients.ingest import (
+    DecisionRead,
+    IngestClient,
+    IngestStatus,
+    IngestUpdate,
+    JobStatus,
+    JobUpsert,
+    TaskRecord,
+    TaskStatus,
+)
 from clients.metadata import AgentRecord, EventRecord, FileRecord, MetadataClient, ObjectEventRecord, PackageUpsert
 from clients.storage import StorageClient
 from servicekit.ids import derived_id
@@ -215,6 +224,13 @@ class IngestActivities:
                 for entry, digest, ident in results
             ]
             await self.metadata.add_files(UUID(params.ingest_uuid), records)
+            finished = datetime.now(UTC)
+            await self.ingest.record_tasks(UUID(params.ingest_uuid), key, [
+                TaskRecord(path=record.path, file_uuid=record.uuid, status=TaskStatus.completed,
+                           message=f"sha256 {record.checksum}; format {record.puid or record.format_name}",
+                           started_at=job.started_at, finished_at=finished)
+                for record in records
+            ])
             await asyncio.to_thread(
                 write_atomically, layout.batch_result(batch.index),
                 (json.dumps({"p": e["p"], "sha256": d}) + "\n" for e, d, _ in results),

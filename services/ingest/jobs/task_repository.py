@@ -1,0 +1,45 @@
+"""Every query on tasks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from clients.ingest.schemas import TaskStatus
+from services.ingest.jobs.models import Job
+from services.ingest.jobs.task_models import Task
+
+
+class TaskRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def upsert(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert or overwrite by (job, path): a retried batch rewrites its tasks instead of adding rows."""
+        if not rows:
+            return
+        dialect = (await self.session.connection()).dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = insert(Task).values(list(rows))
+        updated = {name: statement.excluded[name] for name in rows[0] if name not in ("job_id", "path")}
+        await self.session.execute(statement.on_conflict_do_update(index_elements=["job_id", "path"],
+                                                                    set_=updated))
+
+    async def page(self, ingest_uuid: UUID, *, job_key: str | None, status: TaskStatus | None, limit: int,
+                   offset: int) -> tuple[list[tuple[Task, str]], int]:
+        conditions = [col(Task.ingest_uuid) == ingest_uuid]
+        if job_key is not None:
+            conditions.append(col(Job.key) == job_key)
+        if status is not None:
+            conditions.append(col(Task.status) == status)
+        joined = select(Task, col(Job.key)).join(Job, col(Job.id) == col(Task.job_id)).where(*conditions)
+        rows = await self.session.execute(joined.order_by(col(Task.id)).limit(limit).offset(offset))
+        count = select(func.count()).select_from(Task).join(Job, col(Job.id) == col(Task.job_id)).where(*conditions)
+        total = int((await self.session.execute(count)).scalar_one())
+        return [(row[0], row[1]) for row in rows], total
