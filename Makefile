@@ -4,7 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := p7zip-full python3-venv python3-dev
+APT_PACKAGES := p7zip-full python3-venv python3-dev clamav clamav-daemon clamdscan libimage-exiftool-perl \
+	mediainfo mediaconch ffmpeg unar pngcheck qpdf tree
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint system-deps venv up down clean
