@@ -28,7 +28,10 @@ def identify(path: Path, size: int) -> Identification:
     if size == 0:
         # Siegfried refuses empty files; an empty file has no format to find.
         return Identification(None, "Unknown", None, None, "empty file")
-    result = pygfried.identify(str(path), detailed=True)
+    try:
+        result = pygfried.identify(str(path), detailed=True)
+    except Exception as exc:  # Siegfried raises on some damaged files (GoError); that is "not identified"
+        return Identification(None, "Unknown", None, None, f"Siegfried could not read the file: {exc}"[:500])
     matches = result["files"][0]["matches"] if result.get("files") else []
     match = next((m for m in matches if m.get("ns") == "pronom"), None)
     if match is None or match.get("id") in (None, "", "UNKNOWN"):
