@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import tarfile
 import threading
 import uuid
@@ -12,7 +13,17 @@ from pathlib import Path
 
 import httpx
 
-from clients.transfer.schemas import ArchiveFormat, TransferFromLocation, TransferRead, TransferStatus
+from clients.transfer.schemas import (
+    ArchiveFormat,
+    TransferDecision,
+    TransferFromLocation,
+    TransferRead,
+    TransferStatus,
+    TransferType,
+    TransferUpdate,
+    UploadSessionCreate,
+    UploadSessionRead,
+)
 from servicekit.http import ServiceClient
 from servicekit.pagination import Page
 
@@ -37,6 +48,8 @@ class TransferClient(ServiceClient):
         archive_format: ArchiveFormat | None = None,
         *,
         filename: str | None = None,
+        transfer_type: TransferType | None = None,
+        auto_approve: bool = True,
     ) -> TransferRead:
         """Upload an archive file, a folder (sent as a tar stream of the folder), or a stream of archive bytes.
 
@@ -60,6 +73,10 @@ class TransferClient(ServiceClient):
             params["archive_format"] = archive_format.value
         if filename:
             params["filename"] = filename
+        if transfer_type is not None:
+            params["transfer_type"] = transfer_type.value
+        if not auto_approve:
+            params["auto_approve"] = "false"
         response = await self.request(
             "POST", "/transfers/upload", params=params, content=content, headers=headers, timeout=LONG_RUNNING
         )
@@ -70,18 +87,112 @@ class TransferClient(ServiceClient):
         return TransferRead.model_validate(response.json())
 
     async def list_transfers(
-        self, status: TransferStatus | None = None, *, limit: int = 100, offset: int = 0
+        self, status: TransferStatus | None = None, *, limit: int = 100, offset: int = 0,
+        include_hidden: bool = False, name: str | None = None,
     ) -> Page[TransferRead]:
         params: dict[str, str | int] = {"limit": limit, "offset": offset}
         if status is not None:
             params["status"] = status.value
+        if include_hidden:
+            params["include_hidden"] = "true"
+        if name is not None:
+            params["name"] = name
         response = await self.request("GET", "/transfers", params=params)
         return Page[TransferRead].model_validate(response.json())
 
+    async def approve_transfer(self, transfer_uuid: uuid.UUID) -> TransferRead:
+        response = await self.request("POST", f"/transfers/{transfer_uuid}/approve", timeout=LONG_RUNNING)
+        return TransferRead.model_validate(response.json())
 
-async def file_stream(path: Path, chunk_size: int = CHUNK_SIZE) -> AsyncIterator[bytes]:
+    async def reject_transfer(self, transfer_uuid: uuid.UUID, reason: str | None = None) -> TransferRead:
+        body = TransferDecision(reason=reason)
+        response = await self.request(
+            "POST", f"/transfers/{transfer_uuid}/reject", json=body.model_dump(mode="json"), timeout=LONG_RUNNING
+        )
+        return TransferRead.model_validate(response.json())
+
+    async def update_transfer(self, transfer_uuid: uuid.UUID, body: TransferUpdate) -> TransferRead:
+        response = await self.request(
+            "PATCH", f"/transfers/{transfer_uuid}", json=body.model_dump(mode="json", exclude_none=True)
+        )
+        return TransferRead.model_validate(response.json())
+
+    async def hide_transfer(self, transfer_uuid: uuid.UUID, hidden: bool = True) -> TransferRead:
+        return await self.update_transfer(transfer_uuid, TransferUpdate(hidden=hidden))
+
+    async def delete_transfer(self, transfer_uuid: uuid.UUID) -> None:
+        await self.request("DELETE", f"/transfers/{transfer_uuid}")
+
+    # --- resumable uploads -----------------------------------------------------------------------------------
+
+    async def create_upload_session(self, body: UploadSessionCreate) -> UploadSessionRead:
+        response = await self.request("POST", "/uploads", json=body.model_dump(mode="json"))
+        return UploadSessionRead.model_validate(response.json())
+
+    async def get_upload_session(self, upload_uuid: uuid.UUID) -> UploadSessionRead:
+        response = await self.request("GET", f"/uploads/{upload_uuid}")
+        return UploadSessionRead.model_validate(response.json())
+
+    async def put_upload_chunk(
+        self, upload_uuid: uuid.UUID, start: int, content: bytes | AsyncIterator[bytes], *, length: int, total: int
+    ) -> UploadSessionRead:
+        """Send `length` bytes starting at `start` (Content-Range); not retried here, since a stream is spent."""
+        headers = {
+            "Content-Type": "application/octet-stream",
+            "Content-Range": f"bytes {start}-{start + length - 1}/{total}",
+            "Content-Length": str(length),
+        }
+        response = await self.request(
+            "PUT", f"/uploads/{upload_uuid}", content=content, headers=headers, idempotent=False,
+            timeout=LONG_RUNNING,
+        )
+        return UploadSessionRead.model_validate(response.json())
+
+    async def complete_upload_session(self, upload_uuid: uuid.UUID) -> TransferRead:
+        response = await self.request("POST", f"/uploads/{upload_uuid}/complete", timeout=LONG_RUNNING)
+        return TransferRead.model_validate(response.json())
+
+    async def delete_upload_session(self, upload_uuid: uuid.UUID) -> None:
+        await self.request("DELETE", f"/uploads/{upload_uuid}")
+
+    async def resume_upload(self, path: Path, session: UploadSessionRead | uuid.UUID) -> TransferRead:
+        """Send the rest of `path` from where the server's copy ends, then complete (the server checks SHA-256)."""
+        upload_uuid = session.uuid if isinstance(session, UploadSessionRead) else session
+        current = await self.get_upload_session(upload_uuid)
+        if current.offset < current.size:
+            await self.put_upload_chunk(
+                upload_uuid, current.offset, file_stream(path, start=current.offset),
+                length=current.size - current.offset, total=current.size,
+            )
+        return await self.complete_upload_session(upload_uuid)
+
+    async def upload_resumable(
+        self, name: str, path: Path, archive_format: ArchiveFormat | None = None, *,
+        transfer_type: TransferType | None = None, auto_approve: bool = True,
+    ) -> TransferRead:
+        """Open a session for the archive `path` (its SHA-256 computed here, streamed) and send it whole."""
+        size = (await asyncio.to_thread(path.stat)).st_size
+        digest = await asyncio.to_thread(sha256_file, path)
+        session = await self.create_upload_session(UploadSessionCreate(
+            name=name, size=size, sha256=digest, archive_format=archive_format, filename=path.name,
+            transfer_type=transfer_type, auto_approve=auto_approve,
+        ))
+        return await self.resume_upload(path, session)
+
+
+def sha256_file(path: Path) -> str:
+    hasher = hashlib.sha256()
+    with path.open("rb") as reader:
+        while chunk := reader.read(CHUNK_SIZE):
+            hasher.update(chunk)
+    return hasher.hexdigest()
+
+
+async def file_stream(path: Path, chunk_size: int = CHUNK_SIZE, *, start: int = 0) -> AsyncIterator[bytes]:
     handle = await asyncio.to_thread(path.open, "rb")
     try:
+        if start:
+            await asyncio.to_thread(handle.seek, start)
         while chunk := await asyncio.to_thread(handle.read, chunk_size):
             yield chunk
     finally:

@@ -15,17 +15,34 @@ class TransferSourceKind(StrEnum):
 
 
 class TransferStatus(StrEnum):
-    """`received` while the material is being placed, `ingesting` once the ingest service has it."""
+    """`received` while the material is being placed and checked, `awaiting_approval` once placed when it was not
+    approved up front, `ingesting` once the ingest service has it, `rejected` when refused by a person, `failed`
+    when intake refused it or a step failed (see `error`)."""
 
     received = "received"
+    awaiting_approval = "awaiting_approval"
     ingesting = "ingesting"
+    rejected = "rejected"
     failed = "failed"
+
+
+FINISHED_STATUSES = frozenset({TransferStatus.ingesting, TransferStatus.rejected, TransferStatus.failed})
 
 
 class ArchiveFormat(StrEnum):
     zip = "zip"
     tar = "tar"
     tar_gz = "tar.gz"
+    seven_z = "7z"
+
+
+class TransferType(StrEnum):
+    """Archivematica's transfer types; detected when not given (a bag has `bagit.txt`)."""
+
+    standard = "standard"
+    zipped_directory = "zipped_directory"
+    unzipped_bag = "unzipped_bag"
+    zipped_bag = "zipped_bag"
 
 
 # Names end up in METS/PREMIS XML and in folder names: no control characters.
@@ -41,6 +58,10 @@ class TransferFromLocation(BaseModel):
         min_length=1, max_length=4096,
         description="Folder (or single file) to transfer, relative to the location's root.",
     )
+    transfer_type: TransferType | None = Field(default=None, description="Detected when absent.")
+    auto_approve: bool = Field(
+        default=True, description="Hand the transfer to ingest at once; otherwise it waits in `awaiting_approval`."
+    )
 
 
 class TransferRead(BaseModel):
@@ -53,11 +74,52 @@ class TransferRead(BaseModel):
         description="`<location uuid>:<relative path>` for a location transfer, the uploaded file's name for an upload."
     )
     status: TransferStatus
+    transfer_type: TransferType | None = Field(default=None, description="Known once the material was placed.")
+    step: str | None = Field(default=None, description="The intake step running now, or the one that failed.")
     error: str | None = Field(description="Why the transfer failed.")
+    hidden: bool = Field(default=False, description="Hidden transfers are left out of lists unless asked for.")
     path: str = Field(description="The transfer's folder, relative to the currently-processing folder.")
     ingest_uuid: UUID | None = Field(description="The ingest processing this transfer, once handed over.")
     file_count: int = Field(description="Files placed (known once placement is done).")
     size: int = Field(description="Bytes placed (known once placement is done).")
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class TransferUpdate(BaseModel):
+    hidden: bool | None = Field(default=None, description="Hide a finished transfer from lists (or show it again).")
+
+
+class TransferDecision(BaseModel):
+    reason: str | None = Field(default=None, max_length=4000, description="Why (recorded with a rejection).")
+
+
+class UploadSessionCreate(BaseModel):
+    """A resumable upload: the archive is sent in chunks (PUT with Content-Range), then completed."""
+
+    name: str = Field(min_length=1, max_length=255, pattern=NAME_PATTERN, description="Transfer name")
+    size: int = Field(ge=1, description="The archive's size in bytes.")
+    sha256: str = Field(pattern=r"^[0-9a-fA-F]{64}$", description="The archive's SHA-256, checked on completion.")
+    archive_format: ArchiveFormat | None = Field(default=None, description="Detected from the first bytes if absent.")
+    filename: str | None = Field(default=None, max_length=1024, pattern=NAME_PATTERN)
+    transfer_type: TransferType | None = None
+    auto_approve: bool = True
+
+
+class UploadSessionRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    uuid: UUID
+    name: str
+    size: int
+    sha256: str
+    archive_format: ArchiveFormat | None
+    filename: str | None
+    transfer_type: TransferType | None
+    auto_approve: bool
+    offset: int = Field(description="Bytes received so far; the next chunk starts here.")
+    transfer_uuid: UUID | None = Field(description="The transfer made from the upload, once completed.")
     created_by: str
     created_at: datetime
     updated_at: datetime

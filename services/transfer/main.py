@@ -12,6 +12,13 @@ from servicekit.app import create_service_app
 from services.transfer.deps import close_peers, open_peers
 from services.transfer.settings import TransferSettings
 from services.transfer.transfers.router import router as transfers_router
+from services.transfer.transfers.service import fail_interrupted
+from services.transfer.uploads.router import router as uploads_router
+
+
+async def start(app: FastAPI) -> None:
+    await fail_interrupted(app.state.sessions, app.state.settings)
+    await open_peers(app)
 
 
 def create_app(settings: TransferSettings | None = None, engine: AsyncEngine | None = None) -> FastAPI:
@@ -22,9 +29,9 @@ def create_app(settings: TransferSettings | None = None, engine: AsyncEngine | N
         description="Intake: transfers from transfer-source locations or uploaded archives, placed for processing "
         "and handed to the ingest service.",
         version=version("amber"),
-        routers=[transfers_router],
+        routers=[transfers_router, uploads_router],
         migrations_dir=Path(__file__).parent / "migrations",
-        on_startup=open_peers,
+        on_startup=start,
         on_shutdown=close_peers,
         engine=engine,
     )

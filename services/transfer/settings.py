@@ -21,3 +21,11 @@ class TransferSettings(ServiceSettings):
     max_ratio: float = Field(
         default=200, gt=0, description="Most an archive may expand relative to its size (decompression-bomb guard)."
     )
+    max_transfer_bytes: int = Field(
+        default=2 * TIB, ge=1, description="Quota: the most bytes one transfer may place (422 beyond)."
+    )
+    remove_hidden_files: bool = Field(
+        default=False,
+        description="Remove hidden files and folders (names starting with '.') at intake, recording each removal; "
+        "by default they are kept.",
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import socket
 import tarfile
 import uuid
@@ -193,11 +194,15 @@ def tar_header(name: str, kind: bytes, linkname: str = "") -> tarfile.TarInfo:
     return info
 
 
+JOURNAL = "logs/amber-transfer.jsonl"
+
+
 def files_under(root: Path) -> dict[str, bytes]:
-    """Every file below `root` (relative POSIX path -> content)."""
+    """Every file below `root` (relative POSIX path -> content), but intake's journal (see `journal_of`)."""
     return {
         path.relative_to(root).as_posix(): path.read_bytes()
-        for path in sorted(root.rglob("*")) if path.is_file()
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and path.relative_to(root).as_posix() != JOURNAL
     }
 
 
@@ -205,7 +210,44 @@ def folders_under(root: Path) -> list[str]:
     return sorted(path.relative_to(root).as_posix() for path in root.rglob("*") if path.is_dir())
 
 
+def journal_of(folder: Path) -> list[dict[str, Any]]:
+    """The records of a placed transfer's journal, in order."""
+    with (folder / JOURNAL).open(encoding="utf-8") as lines:
+        return [json.loads(line) for line in lines]
+
+
 def some_bytes(size: int, seed: int = 0) -> bytes:
     """Deterministic bytes that do not compress."""
     blocks = (hashlib.sha256(f"{seed}-{i}".encode()).digest() for i in range(size // 32 + 1))
     return b"".join(blocks)[:size]
+
+
+def make_bag(payload: dict[str, bytes], *, prefix: str = "", oxum: bool = True) -> dict[str, bytes | None]:
+    """A valid BagIt 1.0 bag of `payload` (paths under data/) as zip entries, optionally under `prefix`."""
+    manifest = "".join(f"{hashlib.sha256(content).hexdigest()}  data/{path}\n" for path, content in payload.items())
+    info = "Source-Organization: Amber tests\n"
+    if oxum:
+        info += f"Payload-Oxum: {sum(len(c) for c in payload.values())}.{len(payload)}\n"
+    tags = {
+        "bagit.txt": b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n",
+        "bag-info.txt": info.encode(),
+        "manifest-sha256.txt": manifest.encode(),
+    }
+    tagmanifest = "".join(f"{hashlib.sha256(content).hexdigest()}  {name}\n" for name, content in tags.items())
+    entries: dict[str, bytes | None] = {f"{prefix}{name}": content for name, content in tags.items()}
+    entries[f"{prefix}tagmanifest-sha256.txt"] = tagmanifest.encode()
+    entries.update({f"{prefix}data/{path}": content for path, content in payload.items()})
+    return entries
+
+
+def make_7z(folder: Path, archive: Path, *, absolute: bool = False) -> bytes:
+    """A 7z archive of `folder` made by the 7z program (links stored as links); its bytes."""
+    import subprocess
+
+    command = ["7z", "a", "-snl", "-bd", str(archive)]
+    if absolute:
+        command += ["-spf", str(folder.resolve())]
+    else:
+        command += [folder.name]
+    subprocess.run(command, cwd=folder.parent, check=True, capture_output=True)
+    return archive.read_bytes()

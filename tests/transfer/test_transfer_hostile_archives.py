@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import os
 import stat
 import tarfile
+import tempfile
 import warnings
 import zipfile
 from pathlib import Path
@@ -15,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.testing import WorkflowEnvironment
 
 from clients.transfer import TransferStatus
-from tests.transfer.harness import make_tar, make_zip, some_bytes, tar_header, transfer_stack
+from tests.transfer.harness import make_7z, make_tar, make_zip, some_bytes, tar_header, transfer_stack
 
 OK = ("box/ok.txt", b"fine")
 
@@ -46,7 +48,29 @@ def device(name: str) -> tarfile.TarInfo:
     return info
 
 
+def seven_zip(kind: str) -> bytes:
+    """7z archives made by the 7z program itself: with a symbolic link, a FIFO, or absolute paths."""
+    with tempfile.TemporaryDirectory() as scratch:
+        box = Path(scratch) / "box"
+        box.mkdir()
+        (box / "ok.txt").write_bytes(b"fine")
+        if kind == "symlink":
+            os.symlink("/etc/passwd", box / "passwd")
+        elif kind == "fifo":
+            os.mkfifo(box / "pipe")
+        elif kind == "bomb":
+            (box / "zeros.bin").write_bytes(b"\0" * 400_000)
+        return make_7z(box, Path(scratch) / "x.7z", absolute=kind == "absolute")
+
+
 CASES: list[tuple[str, bytes, dict[str, Any], str, str | None]] = [
+    ("7z-symlink", seven_zip("symlink"), {}, "Entry 'box/passwd' is a symbolic link", "box/passwd"),
+    ("7z-fifo", seven_zip("fifo"), {}, "Entry 'box/pipe' is a FIFO", "box/pipe"),
+    ("7z-absolute", seven_zip("absolute"), {}, "has an absolute path", None),
+    ("7z-bomb-ratio", seven_zip("bomb"), {"max_ratio": 50}, "expands more than 50 times its size", None),
+    ("7z-damaged", seven_zip("plain")[:40], {}, "not a valid 7z archive or is damaged", None),
+    ("over-quota", make_tar([OK, ("box/big.bin", some_bytes(20_000))]), {"max_transfer_bytes": 10_000},
+     "The archive expands to more than 10000 bytes", None),
     # id, archive, settings, expected in the detail, entry named in `errors`
     ("zip-slip", make_zip({"ok.txt": b"fine", "../../evil.txt": b"evil"}), {},
      "Entry '../../evil.txt' points outside the transfer", "../../evil.txt"),

@@ -49,7 +49,7 @@ async def test_folder_is_copied_under_objects_and_handed_to_ingest(
         assert (transfer["file_count"], transfer["size"]) == (2, len(ALPHA) + 8)
         folder = stack.transfer_dir(transfer["uuid"])
         assert files_under(folder) == {"objects/letters/1901/a.txt": b"dear sir", "objects/scan.tif": ALPHA}
-        assert folders_under(folder) == ["objects", "objects/empty", "objects/letters", "objects/letters/1901"]
+        assert folders_under(folder) == ["logs", "objects", "objects/empty", "objects/letters", "objects/letters/1901"]
         assert (folder / "objects" / "scan.tif").stat().st_mtime == 1_400_000_000
         assert (folder / "objects" / "letters" / "1901").stat().st_mtime == 1_300_000_000
         assert files_under(box) == {"letters/1901/a.txt": b"dear sir", "scan.tif": ALPHA}  # the source stays

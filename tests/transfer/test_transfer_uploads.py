@@ -18,6 +18,7 @@ from servicekit.http import ServiceError
 from tests.transfer.harness import (
     files_under,
     folders_under,
+    journal_of,
     make_tar,
     make_zip,
     some_bytes,
@@ -51,7 +52,8 @@ async def test_zip_with_loose_files_lands_under_objects_and_is_handed_to_ingest(
         assert files_under(folder) == {
             "objects/alpha.bin": ALPHA, "objects/docs/beta.txt": BETA, "objects/zeros.dat": b"\0" * 1000,
         }
-        assert folders_under(folder) == ["objects", "objects/docs", "objects/empty"]
+        assert folders_under(folder) == ["logs", "objects", "objects/docs", "objects/empty"]
+        assert journal_of(folder) == [{"record": "empty_directory", "path": "objects/empty"}]
         mtime = datetime.fromtimestamp((folder / "objects" / "alpha.bin").stat().st_mtime)
         assert (mtime.year, mtime.month, mtime.day, mtime.hour, mtime.minute) == (2020, 5, 17, 12, 30)
         assert stack.leftovers() == [f"transfers/{transfer['uuid']}"]
@@ -81,7 +83,7 @@ async def test_tar_with_one_top_folder_takes_that_folder_as_root(
         assert read.source == "Box.tar"
         folder = stack.transfer_dir(read.uuid)
         assert files_under(folder) == {"objects/alpha.bin": ALPHA, "objects/sub/beta.txt": BETA}
-        assert folders_under(folder) == ["objects", "objects/empty", "objects/sub"]
+        assert folders_under(folder) == ["logs", "objects", "objects/empty", "objects/sub"]
         assert (folder / "objects" / "alpha.bin").stat().st_mtime == 1_600_000_000
         assert stack.leftovers() == [f"transfers/{read.uuid}"]
 
@@ -107,6 +109,11 @@ async def test_tar_without_top_folder_and_tar_gz_already_laid_out(
             "objects/alpha.bin": ALPHA, "metadata/m.csv": BETA, "objects/README": b"read me",
         }
         assert folders_under(folder) == ["logs", "metadata", "objects"]
+        # The loose README joined objects/, and the journal says so.
+        moves = [r for r in journal_of(folder) if r["record"] == "event" and r["type"] == "filename change"]
+        assert [(m["path"], m["outcome_note"]) for m in moves] == [
+            ("objects/README", 'Original name="README"; new name="objects/README"')
+        ]
 
 
 async def test_folder_and_archive_file_uploaded_by_the_client(
@@ -126,7 +133,7 @@ async def test_folder_and_archive_file_uploaded_by_the_client(
         assert from_folder.source == "Field notes"
         folder = stack.transfer_dir(from_folder.uuid)
         assert files_under(folder) == {"objects/day 1/notes.txt": BETA, "objects/photo.tif": ALPHA}
-        assert folders_under(folder) == ["objects", "objects/day 1", "objects/empty"]
+        assert folders_under(folder) == ["logs", "objects", "objects/day 1", "objects/empty"]
         assert (folder / "objects" / "photo.tif").stat().st_mtime == 1_500_000_000
 
         from_file = await stack.client.upload_transfer("Zipped", archive_file)
@@ -134,19 +141,34 @@ async def test_folder_and_archive_file_uploaded_by_the_client(
         assert files_under(stack.transfer_dir(from_file.uuid)) == {"objects/a.txt": b"a", "objects/b/c.txt": b"c"}
 
 
-async def test_same_name_at_the_same_time_makes_two_transfers(
+async def test_a_second_transfer_of_the_same_name_at_once_is_refused_and_leaves_nothing(
     db_engine: AsyncEngine, tmp_path: Path, temporal_env: WorkflowEnvironment
 ) -> None:
     archive = make_zip({"alpha.bin": ALPHA})
+    halfway = asyncio.Event()
+    go_on = asyncio.Event()
+
+    async def paused() -> AsyncIterator[bytes]:
+        yield archive[: len(archive) // 2]
+        halfway.set()
+        await go_on.wait()
+        yield archive[len(archive) // 2:]
+
     async with transfer_stack(db_engine, tmp_path, temporal_env) as stack:
-        first, second = await asyncio.gather(
-            stack.client.upload_transfer("Same", _chunks(archive, 8192)),
-            stack.client.upload_transfer("Same", _chunks(archive, 8192)),
-        )
-        assert first.uuid != second.uuid
-        assert first.ingest_uuid != second.ingest_uuid
-        for read in (first, second):
-            assert files_under(stack.transfer_dir(read.uuid)) == {"objects/alpha.bin": ALPHA}
+        first = asyncio.create_task(stack.client.upload_transfer("Same", paused()))
+        await halfway.wait()
+        with pytest.raises(ServiceError) as refused:
+            await stack.client.upload_transfer("Same", _chunks(archive, 8192))
+        assert refused.value.status == 409
+        assert "'Same' is being received right now" in str(refused.value)
+        go_on.set()
+        made = await first
+        assert made.status == TransferStatus.ingesting
+        assert stack.leftovers() == [f"transfers/{made.uuid}"]
+        assert (await stack.client.list_transfers()).total == 1
+        # Once the first is placed, the name is free again.
+        again = await stack.client.upload_transfer("Same", _chunks(archive, 8192))
+        assert files_under(stack.transfer_dir(again.uuid)) == {"objects/alpha.bin": ALPHA}
 
 
 async def test_listing_paginates_and_filters_by_status(
@@ -221,7 +243,7 @@ async def test_not_an_archive_is_refused_without_a_record(
     async with transfer_stack(db_engine, tmp_path, temporal_env) as stack:
         response = await stack.http.post("/transfers/upload", params={"name": "x"}, content=b"hello " * 200)
         assert response.status_code == 422
-        assert "not a zip, tar or tar.gz archive" in response.json()["detail"]
+        assert "not a zip, tar, tar.gz or 7z archive" in response.json()["detail"]
         damaged = await stack.http.post(
             "/transfers/upload", params={"name": "x", "archive_format": "zip"}, content=make_tar([("a", b"a")])
         )

@@ -9,11 +9,12 @@ the staging and transfer folders.
 from __future__ import annotations
 
 import contextlib
+import errno
 import gzip
 import lzma
 import os
-import shutil
 import stat
+import subprocess
 import tarfile
 import time
 import zipfile
@@ -24,10 +25,8 @@ from typing import IO
 
 from clients.transfer.schemas import ArchiveFormat
 from services.transfer.transfers.layout import (
-    Placement,
     TransferRefused,
     mode_problem,
-    move_into_layout,
     name_problem,
     shown,
 )
@@ -56,8 +55,10 @@ def detect_format(path: Path) -> ArchiveFormat:
         return ArchiveFormat.tar_gz
     if head[257:262] == b"ustar":
         return ArchiveFormat.tar
+    if head.startswith(b"7z\xbc\xaf\x27\x1c"):
+        return ArchiveFormat.seven_z
     raise TransferRefused(
-        "The upload is not a zip, tar or tar.gz archive (pass archive_format for a pre-POSIX tar)"
+        "The upload is not a zip, tar, tar.gz or 7z archive (pass archive_format for a pre-POSIX tar)"
     )
 
 
@@ -219,33 +220,104 @@ def extract_tar(archive: Path, archive_format: ArchiveFormat, staging: Path, bud
     return files
 
 
-def extract_into_layout(
-    archive: Path, archive_format: ArchiveFormat, staging: Path, target: Path, limits: ArchiveLimits
-) -> Placement:
-    """Extract into `staging`, then move the transfer root's content into `target`, laid out.
+def extract_to_staging(archive: Path, archive_format: ArchiveFormat, staging: Path, limits: ArchiveLimits) -> Path:
+    """Extract into the new folder `staging`; returns the transfer root found there.
 
     An archive whose entries all sit under one top-level folder (`tar -cf x.tar folder/`) has that folder as
-    its transfer root; otherwise the archive root is the transfer root.
+    its transfer root; otherwise the archive root is the transfer root. The caller removes `staging`.
     """
     archive_size = archive.stat().st_size
     budget = Budget(limits, archive_size)
     staging.mkdir(parents=True)
     try:
-        try:
-            if archive_format is ArchiveFormat.zip:
-                files = extract_zip(archive, staging, budget)
-            else:
-                files = extract_tar(archive, archive_format, staging, budget)
-        except DAMAGED as exc:
-            raise TransferRefused(
-                f"The upload is not a valid {archive_format.value} archive or is damaged: {exc}"
-            ) from exc
-        if files == 0:
-            raise TransferRefused("The archive holds no files")
-        with os.scandir(staging) as scan:
-            top = list(scan)
-        root = Path(top[0].path) if len(top) == 1 and top[0].is_dir(follow_symlinks=False) else staging
-        move_into_layout(root, target)
-        return Placement(file_count=files, size=budget.expanded)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        if archive_format is ArchiveFormat.zip:
+            files = extract_zip(archive, staging, budget)
+        elif archive_format is ArchiveFormat.seven_z:
+            files = extract_7z(archive, staging, budget)
+        else:
+            files = extract_tar(archive, archive_format, staging, budget)
+    except DAMAGED as exc:
+        raise TransferRefused(
+            f"The upload is not a valid {archive_format.value} archive or is damaged: {exc}"
+        ) from exc
+    if files == 0:
+        raise TransferRefused("The archive holds no files")
+    with os.scandir(staging) as scan:
+        top = list(scan)
+    return Path(top[0].path) if len(top) == 1 and top[0].is_dir(follow_symlinks=False) else staging
+
+
+# --- 7z, through the `7z` program (p7zip-full) --------------------------------------------------------------------
+
+
+def seven_zip_listing(archive: Path) -> list[dict[str, str]]:
+    """The archive's entries as `7z l -slt` describes them, read before anything is extracted."""
+    try:
+        result = subprocess.run(
+            ["7z", "l", "-slt", "-ba", "-sccUTF-8", "-p", str(archive)], capture_output=True, check=False,
+            timeout=600,
+        )
+    except FileNotFoundError as exc:
+        raise TransferRefused("7z archives need the 7z program (apt package p7zip-full), which is missing") from exc
+    if result.returncode != 0:
+        message = result.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise TransferRefused(f"The upload is not a valid 7z archive or is damaged: {' '.join(message)[-500:]}")
+    entries: list[dict[str, str]] = []
+    current: dict[str, str] = {}
+    for raw_line in result.stdout.split(b"\n"):
+        line = os.fsdecode(raw_line.rstrip(b"\r"))
+        if not line.strip():
+            if current:
+                entries.append(current)
+                current = {}
+            continue
+        key, sep, value = line.partition(" = ")
+        if sep:
+            current[key] = value
+    if current:
+        entries.append(current)
+    return [entry for entry in entries if "Path" in entry]
+
+
+def extract_7z(archive: Path, staging: Path, budget: Budget) -> int:
+    entries = seven_zip_listing(archive)
+    budget.count_entries(len(entries))
+    files = 0
+    for entry in entries:
+        name = entry["Path"]
+        parts = entry_parts(name)
+        attributes = entry.get("Attributes", "")
+        # 7z keeps the Unix mode after the Windows attributes: "A -rw-r--r--", "D drwxr-xr-x", "A lrwxrwxrwx".
+        unix = attributes.split(" ", 1)[1] if " " in attributes else ""
+        if unix[:1] == "l":
+            raise refuse_entry(name, f"is a symbolic link ({LINKS_REFUSED})")
+        if unix[:1] in ("c", "b"):
+            raise refuse_entry(name, "is a device file")
+        if unix[:1] == "p":
+            raise refuse_entry(name, "is a FIFO (named pipe)")
+        if unix[:1] == "s":
+            raise refuse_entry(name, "is a socket")
+        if entry.get("Encrypted") == "+":
+            raise refuse_entry(name, "is encrypted")
+        if entry.get("Folder") == "+" or attributes.startswith("D"):
+            continue
+        if not parts:
+            raise refuse_entry(name, "has no name")
+        budget.reserve(int(entry.get("Size") or 0))
+        files += 1
+    # The listing was checked: every name is relative, free of '..' and links; 7z writes into a fresh folder.
+    result = subprocess.run(
+        ["7z", "x", "-y", "-bd", "-p", "-snl-", f"-o{staging}", str(archive)], capture_output=True, check=False,
+        timeout=None,
+    )
+    if result.returncode != 0:
+        message = result.stderr.decode("utf-8", "replace").strip()
+        if "No space left" in message or "There is not enough space" in message:
+            raise OSError(errno.ENOSPC, "No space left on device", str(staging))
+        raise TransferRefused(f"The 7z archive could not be extracted: {message[-500:]}")
+    for folder, _subfolders, names in os.walk(staging):
+        for file_name in names:
+            reason = mode_problem(os.lstat(os.path.join(folder, file_name)).st_mode)
+            if reason:
+                raise refuse_entry(os.path.relpath(os.path.join(folder, file_name), staging), reason)
+    return files

@@ -10,13 +10,16 @@ from __future__ import annotations
 import os
 import shutil
 import stat
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from clients.transfer.schemas import TransferType
 from servicekit.problems import Problem
 
 STANDARD_FOLDERS = frozenset({"objects", "metadata", "logs"})
+PROCESSING_CONFIGURATION = "processingMCP.xml"
+MAC_ICON = "Icon\r"
 COPY_CHUNK = 1024 * 1024
 MAX_LISTED = 100
 
@@ -25,6 +28,7 @@ MAX_LISTED = 100
 class Placement:
     file_count: int
     size: int
+    transfer_type: TransferType | None = None
 
 
 class TransferRefused(Problem):
@@ -46,6 +50,9 @@ def shown(name: str) -> str:
 
 def name_problem(name: str) -> str | None:
     """Why a file or folder name cannot be kept (it would break METS/PREMIS XML or the tools), if it cannot."""
+    if name == MAC_ICON:
+        # macOS's custom-icon file: accepted only to be removed as junk at intake (with a `file removed` event).
+        return None
     if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in name):
         return "has control characters in its name"
     try:
@@ -82,7 +89,9 @@ def plan_layout(root: Path) -> list[tuple[Path, PurePosixPath]]:
     kept: list[tuple[Path, PurePosixPath]] = []
     plan: list[tuple[Path, PurePosixPath]] = []
     for item in items:
-        if laid_out and item.name in STANDARD_FOLDERS and item.is_dir(follow_symlinks=False):
+        if (laid_out and item.name in STANDARD_FOLDERS and item.is_dir(follow_symlinks=False)) or (
+            item.name == PROCESSING_CONFIGURATION and item.is_file(follow_symlinks=False)
+        ):
             kept.append((Path(item.path), PurePosixPath(item.name)))
             continue
         if laid_out and os.path.lexists(root / "objects" / item.name):
@@ -95,10 +104,12 @@ def plan_layout(root: Path) -> list[tuple[Path, PurePosixPath]]:
     return kept + plan
 
 
-def scan_source(source: Path) -> None:
-    """Refuse a source holding anything but regular files and folders with usable names, listing the offenders."""
+def scan_source(source: Path) -> int:
+    """Refuse a source holding anything but regular files and folders with usable names, listing the offenders.
+
+    Returns the total size of its files."""
     offenders: list[tuple[str, str]] = []
-    files = 0
+    files = size = 0
     folders = [source]
     while folders:
         folder = folders.pop()
@@ -112,6 +123,7 @@ def scan_source(source: Path) -> None:
                     folders.append(Path(entry.path))
                 else:
                     files += 1
+                    size += entry.stat(follow_symlinks=False).st_size
     if offenders:
         offenders.sort()
         listed = ", ".join(f"'{entry}' {reason}" for entry, reason in offenders[:5])
@@ -121,41 +133,42 @@ def scan_source(source: Path) -> None:
         )
     if files == 0:
         raise TransferRefused("The source holds no files")
+    return size
 
 
-def copy_into_layout(source: Path, target: Path) -> Placement:
-    """Copy a folder (or a single file) into a new transfer folder, laid out; mtimes are kept.
+def copy_to_staging(source: Path, staging: Path, max_bytes: int | None = None) -> Path:
+    """Copy a folder's content (or a single file) into the new folder `staging`, keeping mtimes; returns it.
 
     Nothing is followed: a source entry that turns into a link or a special file while copying is refused.
     """
     if source.is_dir() and not source.is_symlink():
-        scan_source(source)
-        plan = plan_layout(source)
+        size = scan_source(source)
+        items = [Path(entry.path) for entry in os.scandir(source)]
     else:
         reason = mode_problem(os.lstat(source).st_mode) or name_problem(source.name)
         if reason:
             raise TransferRefused(f"'{shown(source.name)}' {reason}", [(shown(source.name), reason)])
-        plan = [(source, PurePosixPath("objects", source.name))]
-    make_transfer_folder(target, plan)
-    files = size = 0
-    folders: list[tuple[Path, Path, os.stat_result]] = []
-    for top_item, top_destination in plan:
-        pending = [(top_item, target.joinpath(top_destination))]
-        while pending:
-            item, destination = pending.pop()
-            info = os.lstat(item)
-            if stat.S_ISDIR(info.st_mode):
-                destination.mkdir()
-                folders.append((item, destination, info))
-                with os.scandir(item) as scan:
-                    pending.extend((Path(entry.path), destination / entry.name) for entry in scan)
-            else:
-                size += copy_file(item, destination)
-                files += 1
+        size = os.lstat(source).st_size
+        items = [source]
+    if max_bytes is not None and size > max_bytes:
+        raise TransferRefused(f"The transfer holds {size} bytes, over the quota of {max_bytes} bytes per transfer")
+    staging.mkdir(parents=True)
+    folders: list[tuple[Path, os.stat_result]] = []
+    pending = [(item, staging / item.name) for item in items]
+    while pending:
+        item, destination = pending.pop()
+        info = os.lstat(item)
+        if stat.S_ISDIR(info.st_mode):
+            destination.mkdir()
+            folders.append((destination, info))
+            with os.scandir(item) as scan:
+                pending.extend((Path(entry.path), destination / entry.name) for entry in scan)
+        else:
+            copy_file(item, destination)
     # Children first, so writing into a folder does not change its restored mtime again.
-    for _item, destination, info in reversed(folders):
+    for destination, info in reversed(folders):
         os.utime(destination, ns=(info.st_atime_ns, info.st_mtime_ns))
-    return Placement(file_count=files, size=size)
+    return staging
 
 
 def copy_file(source: Path, destination: Path) -> int:
@@ -183,12 +196,20 @@ def copy_file(source: Path, destination: Path) -> int:
     return copied
 
 
-def move_into_layout(root: Path, target: Path) -> None:
-    """Move a staged tree's top-level items into a new transfer folder, laid out (renames, no copying)."""
+def move_into_layout(
+    root: Path, target: Path, on_move: Callable[[str, str], None] | None = None
+) -> None:
+    """Move a staged tree's top-level items into a new transfer folder, laid out (renames, no copying).
+
+    `on_move(old, new)` hears of every item that does not keep its place (loose files joining objects/).
+    """
     plan = plan_layout(root)
     make_transfer_folder(target, plan)
+    laid_out = any(destination == PurePosixPath("objects") for _item, destination in plan)
     for item, destination in plan:
         os.rename(item, target.joinpath(destination))
+        if on_move is not None and laid_out and destination.parts[0] == "objects" and len(destination.parts) > 1:
+            on_move(item.name, destination.as_posix())
 
 
 def make_transfer_folder(target: Path, plan: list[tuple[Path, PurePosixPath]]) -> None:

@@ -9,7 +9,7 @@ from sqlalchemy import BigInteger, Column, Text
 from sqlalchemy import Enum as SAEnum
 from sqlmodel import Field
 
-from clients.transfer.schemas import TransferSourceKind, TransferStatus
+from clients.transfer.schemas import TransferSourceKind, TransferStatus, TransferType
 from servicekit.db import UTCDateTime
 from services.transfer.db import TransferModel
 
@@ -25,6 +25,14 @@ class Transfer(TransferModel, table=True):
         default=TransferStatus.received, index=True, sa_type=SAEnum(TransferStatus, native_enum=False, length=32)
     )
     error: str | None = Field(default=None, sa_type=Text)
+    transfer_type: TransferType | None = Field(
+        default=None, sa_type=SAEnum(TransferType, native_enum=False, length=32)
+    )
+    step: str | None = Field(default=None, max_length=255)
+    hidden: bool = Field(default=False, index=True)
+    # Set while the transfer is being received, so a second transfer of the same name at once is refused by the
+    # database itself (NULLs never collide in a unique index, on SQLite and PostgreSQL alike).
+    active_name: str | None = Field(default=None, max_length=255, unique=True)
     path: str = Field(max_length=1024, description="Relative to the currently-processing folder.")
     ingest_uuid: UUID | None = Field(default=None)
     file_count: int = Field(default=0, sa_type=BigInteger)
@@ -32,3 +40,4 @@ class Transfer(TransferModel, table=True):
     created_by: str = Field(max_length=150)
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
     updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+

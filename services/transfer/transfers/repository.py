@@ -25,12 +25,28 @@ class TransferRepository:
     async def get_for_update(self, transfer_uuid: UUID) -> Transfer | None:
         return await self.session.get(Transfer, transfer_uuid, with_for_update=True)
 
-    async def page(self, *, status: TransferStatus | None, limit: int, offset: int) -> tuple[list[Transfer], int]:
+    async def receiving(self) -> list[Transfer]:
+        query = select(Transfer).where(col(Transfer.status) == TransferStatus.received).with_for_update()
+        return list((await self.session.execute(query)).scalars())
+
+    async def delete(self, transfer: Transfer) -> None:
+        await self.session.delete(transfer)
+
+    async def page(
+        self, *, status: TransferStatus | None, include_hidden: bool, name: str | None, limit: int, offset: int
+    ) -> tuple[list[Transfer], int]:
         query = select(Transfer)
         count = select(func.count()).select_from(Transfer)
+        conditions = []
         if status is not None:
-            query = query.where(col(Transfer.status) == status)
-            count = count.where(col(Transfer.status) == status)
+            conditions.append(col(Transfer.status) == status)
+        if not include_hidden:
+            conditions.append(col(Transfer.hidden).is_(False))
+        if name is not None:
+            conditions.append(col(Transfer.name) == name)
+        if conditions:
+            query = query.where(*conditions)
+            count = count.where(*conditions)
         query = query.order_by(col(Transfer.created_at).desc(), col(Transfer.uuid)).limit(limit).offset(offset)
         items = list((await self.session.execute(query)).scalars())
         total = int((await self.session.execute(count)).scalar_one())

@@ -5,14 +5,17 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Query, Request, Response, status
 
 from clients.transfer.schemas import (
     NAME_PATTERN,
     ArchiveFormat,
+    TransferDecision,
     TransferFromLocation,
     TransferRead,
     TransferStatus,
+    TransferType,
+    TransferUpdate,
 )
 from servicekit.auth import CallerDep
 from servicekit.deps import SessionDep, SessionsDep
@@ -25,7 +28,7 @@ router = APIRouter(prefix="/transfers", tags=["transfers"])
 ARCHIVE_BODY = {
     "requestBody": {
         "required": True,
-        "description": "The archive (zip, tar or tar.gz), streamed as the raw request body.",
+        "description": "The archive (zip, tar, tar.gz or 7z), streamed as the raw request body.",
         "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
     }
 }
@@ -60,6 +63,10 @@ async def upload_transfer(
     filename: Annotated[
         str | None, Query(max_length=1024, pattern=NAME_PATTERN, description="Name of the uploaded file")
     ] = None,
+    transfer_type: Annotated[TransferType | None, Query(description="Detected when absent")] = None,
+    auto_approve: Annotated[
+        bool, Query(description="Hand to ingest at once; otherwise wait in `awaiting_approval`")
+    ] = True,
 ) -> TransferRead:
     """Streams the body to disk (413 beyond the upload limit), extracts it safely and starts its ingest.
 
@@ -70,19 +77,61 @@ async def upload_transfer(
     return await service.receive_upload(
         sessions, settings, ingest, name=name, archive_format=archive_format, filename=filename,
         chunks=request.stream(), declared_length=service.declared_length(request.headers.get("content-length")),
-        caller=caller,
+        caller=caller, transfer_type=transfer_type, auto_approve=auto_approve,
     )
 
 
 @router.get("", response_model=Page[TransferRead], summary="List transfers, newest first")
 async def list_transfers(
     session: SessionDep, page: PageDep, caller: CallerDep,
-    status_filter: Annotated[TransferStatus | None, Query(alias="status")] = None,
+    status_filter: Annotated[
+        TransferStatus | None, Query(alias="status", description="`awaiting_approval` lists those to decide on")
+    ] = None,
+    include_hidden: Annotated[bool, Query(description="Include hidden transfers")] = False,
+    name: Annotated[str | None, Query(max_length=255, description="Only transfers of this name")] = None,
 ) -> Page[TransferRead]:
-    return await service.list_transfers(session, status_filter, page)
+    return await service.list_transfers(session, status_filter, page, include_hidden=include_hidden, name=name)
 
 
 @router.get("/{transfer_uuid}", response_model=TransferRead, summary="Get a transfer")
 async def get_transfer(transfer_uuid: UUID, session: SessionDep, caller: CallerDep) -> TransferRead:
     """Includes `ingest_uuid`, through which the ingest's progress can be followed."""
     return await service.read_transfer(session, transfer_uuid)
+
+
+@router.patch("/{transfer_uuid}", response_model=TransferRead, summary="Hide or show a finished transfer")
+async def update_transfer(
+    transfer_uuid: UUID, body: TransferUpdate, session: SessionDep, caller: CallerDep
+) -> TransferRead:
+    """Hidden transfers are left out of lists unless `include_hidden=true`; only finished ones can be hidden."""
+    return await service.update_transfer(session, transfer_uuid, body)
+
+
+@router.delete(
+    "/{transfer_uuid}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response,
+    summary="Delete a finished transfer",
+)
+async def delete_transfer(
+    transfer_uuid: UUID, sessions: SessionsDep, settings: SettingsDep, caller: CallerDep
+) -> Response:
+    """Removes the record of a failed, rejected or ingesting transfer (409 while it is being received or awaits
+    a decision). The folder of an ingesting transfer belongs to its ingest and stays."""
+    await service.delete_transfer(sessions, settings, transfer_uuid)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/{transfer_uuid}/approve", response_model=TransferRead, summary="Approve a transfer")
+async def approve_transfer(
+    transfer_uuid: UUID, sessions: SessionsDep, ingest: IngestDep, caller: CallerDep
+) -> TransferRead:
+    """Hands a transfer in `awaiting_approval` to the ingest service (409 in any other status)."""
+    return await service.approve_transfer(sessions, ingest, transfer_uuid)
+
+
+@router.post("/{transfer_uuid}/reject", response_model=TransferRead, summary="Reject a transfer")
+async def reject_transfer(
+    transfer_uuid: UUID, sessions: SessionsDep, settings: SettingsDep, caller: CallerDep,
+    body: TransferDecision | None = None,
+) -> TransferRead:
+    """Removes the placed folder of a transfer in `awaiting_approval`; the record stays with status `rejected`."""
+    return await service.reject_transfer(sessions, settings, transfer_uuid, body.reason if body else None)

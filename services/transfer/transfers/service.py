@@ -7,6 +7,7 @@ one short unit of work, the files are placed in a worker thread, and the outcome
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path, PurePosixPath
@@ -14,24 +15,28 @@ from uuid import UUID
 
 import aiofiles
 import httpx
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from clients.ingest import IngestClient, IngestCreate
 from clients.storage import StorageClient
 from clients.transfer.schemas import (
+    FINISHED_STATUSES,
     ArchiveFormat,
     TransferFromLocation,
     TransferRead,
     TransferSourceKind,
     TransferStatus,
+    TransferType,
+    TransferUpdate,
 )
 from servicekit.db import unit_of_work, utcnow
 from servicekit.http import ServiceError
 from servicekit.ids import new_id
 from servicekit.pagination import Page, PageParams
-from servicekit.problems import NotFound, Problem
+from servicekit.problems import Conflict, NotFound, Problem
 from services.transfer.settings import TransferSettings
-from services.transfer.transfers import archives, layout
+from services.transfer.transfers import archives, intake, layout
 from services.transfer.transfers.models import Transfer
 from services.transfer.transfers.repository import TransferRepository
 
@@ -54,8 +59,13 @@ async def read_transfer(session: AsyncSession, transfer_uuid: UUID) -> TransferR
     return transfer_read(transfer)
 
 
-async def list_transfers(session: AsyncSession, status: TransferStatus | None, page: PageParams) -> Page[TransferRead]:
-    items, total = await TransferRepository(session).page(status=status, limit=page.limit, offset=page.offset)
+async def list_transfers(
+    session: AsyncSession, status: TransferStatus | None, page: PageParams, *, include_hidden: bool = False,
+    name: str | None = None,
+) -> Page[TransferRead]:
+    items, total = await TransferRepository(session).page(
+        status=status, include_hidden=include_hidden, name=name, limit=page.limit, offset=page.offset
+    )
     return Page[TransferRead](
         items=[transfer_read(item) for item in items], total=total, limit=page.limit, offset=page.offset
     )
@@ -79,8 +89,26 @@ async def receive_from_location(
         source=f"{body.location_uuid}:{body.path}", created_by=caller,
     )
     target = settings.processing_dir / transfer.path
-    placement = await place(sessions, transfer, lambda: layout.copy_into_layout(source, target), cleanup=[target])
-    return await hand_off(sessions, ingest, transfer, placement)
+    staging = settings.processing_dir / "uploads" / f"{transfer.uuid}.copy"
+    options = intake_options(settings, body.transfer_type, archive=False)
+
+    def placer() -> layout.Placement:
+        try:
+            root = layout.copy_to_staging(source, staging, settings.max_transfer_bytes)
+            return intake.place_transfer(root, target, options)
+        finally:
+            layout.remove_tree(staging)
+
+    placement = await place(sessions, transfer, placer, cleanup=[staging, target])
+    return await after_placement(sessions, ingest, transfer, placement, auto_approve=body.auto_approve)
+
+
+def intake_options(
+    settings: TransferSettings, transfer_type: TransferType | None, *, archive: bool
+) -> intake.IntakeOptions:
+    return intake.IntakeOptions(
+        transfer_type=transfer_type, remove_hidden=settings.remove_hidden_files, archive=archive
+    )
 
 
 async def receive_upload(
@@ -94,33 +122,101 @@ async def receive_upload(
     chunks: AsyncIterator[bytes],
     declared_length: int | None,
     caller: str,
+    transfer_type: TransferType | None = None,
+    auto_approve: bool = True,
 ) -> TransferRead:
     """Spool an uploaded archive to disk, extract it safely into a new transfer and hand that to ingest."""
     if declared_length is not None and declared_length > settings.max_upload_bytes:
         raise upload_too_large(settings.max_upload_bytes)
-    uploads = settings.processing_dir / "uploads"
-    spool = uploads / f"{new_id().hex}.upload"
+    # The name is claimed before the body arrives, so a second upload of the same name at once is refused early.
+    transfer = await open_transfer(
+        sessions, name=name, source_kind=TransferSourceKind.upload, source=filename or name, created_by=caller
+    )
+    spool = settings.processing_dir / "uploads" / f"{new_id().hex}.upload"
     try:
-        await spool_upload(chunks, spool, settings.max_upload_bytes)
-        fmt = archive_format if archive_format is not None else await asyncio.to_thread(archives.detect_format, spool)
-        transfer = await open_transfer(
-            sessions, name=name, source_kind=TransferSourceKind.upload,
-            source=filename or f"{name}.{fmt.value}", created_by=caller,
-        )
-        target = settings.processing_dir / transfer.path
-        staging = uploads / f"{transfer.uuid}.extract"
-        limits = archives.ArchiveLimits(
-            max_expanded_bytes=settings.max_expanded_bytes, max_entries=settings.max_entries,
-            max_ratio=settings.max_ratio,
-        )
-        placement = await place(
-            sessions, transfer, lambda: archives.extract_into_layout(spool, fmt, staging, target, limits),
-            cleanup=[staging, target],
+        try:
+            await spool_upload(chunks, spool, settings.max_upload_bytes)
+            fmt = archive_format if archive_format is not None else await asyncio.to_thread(
+                archives.detect_format, spool
+            )
+        except BaseException as exc:
+            # Refused before it became a transfer: no record stays.
+            await discard_transfer(sessions, transfer.uuid)
+            if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+                raise disk_full("receiving the upload") from exc
+            raise
+        return await receive_spooled(
+            sessions, settings, ingest, spool=spool, name=name, archive_format=fmt, filename=filename,
+            caller=caller, transfer_type=transfer_type, auto_approve=auto_approve, transfer=transfer,
         )
     finally:
         # Synchronous on purpose: it must also happen when the request is cancelled, and unlinking is quick.
         spool.unlink(missing_ok=True)
-    return await hand_off(sessions, ingest, transfer, placement)
+
+
+async def discard_transfer(sessions: Sessions, transfer_uuid: UUID) -> None:
+    async with unit_of_work(sessions) as session:
+        repository = TransferRepository(session)
+        transfer = await repository.get_for_update(transfer_uuid)
+        if transfer is not None:
+            await repository.delete(transfer)
+
+
+async def receive_spooled(
+    sessions: Sessions,
+    settings: TransferSettings,
+    ingest: IngestClient,
+    *,
+    spool: Path,
+    name: str,
+    archive_format: ArchiveFormat | None,
+    filename: str | None,
+    caller: str,
+    transfer_type: TransferType | None,
+    auto_approve: bool,
+    transfer: Transfer | None = None,
+) -> TransferRead:
+    """Extract an archive already on disk into a new transfer (or the one opened for it); the caller removes
+    `spool` afterwards."""
+    try:
+        fmt = archive_format if archive_format is not None else await asyncio.to_thread(
+            archives.detect_format, spool
+        )
+    except BaseException:
+        if transfer is not None:
+            await discard_transfer(sessions, transfer.uuid)
+        raise
+    source = filename or f"{name}.{fmt.value}"
+    if transfer is None:
+        transfer = await open_transfer(
+            sessions, name=name, source_kind=TransferSourceKind.upload, source=source, created_by=caller
+        )
+    elif transfer.source != source:
+        async with unit_of_work(sessions) as session:
+            record = await TransferRepository(session).get_for_update(transfer.uuid)
+            if record is not None:
+                record.source = transfer.source = source
+    target = settings.processing_dir / transfer.path
+    staging = settings.processing_dir / "uploads" / f"{transfer.uuid}.extract"
+    limits = archives.ArchiveLimits(
+        max_expanded_bytes=min(settings.max_expanded_bytes, settings.max_transfer_bytes),
+        max_entries=settings.max_entries, max_ratio=settings.max_ratio,
+    )
+    options = intake_options(settings, transfer_type, archive=True)
+
+    def placer() -> layout.Placement:
+        try:
+            root = archives.extract_to_staging(spool, fmt, staging, limits)
+            return intake.place_transfer(root, target, options)
+        finally:
+            layout.remove_tree(staging)
+
+    placement = await place(sessions, transfer, placer, cleanup=[staging, target])
+    return await after_placement(sessions, ingest, transfer, placement, auto_approve=auto_approve)
+
+
+def disk_full(doing: str) -> Problem:
+    return Problem(507, "Insufficient storage", f"The disk filled up while {doing} (no space left on device)")
 
 
 def upload_too_large(limit: int) -> Problem:
@@ -189,9 +285,15 @@ async def open_transfer(
     transfer = Transfer(
         uuid=transfer_uuid, name=name, source_kind=source_kind, source=source, status=TransferStatus.received,
         path=f"transfers/{transfer_uuid}", created_by=created_by, created_at=now, updated_at=now,
+        step="placing", active_name=name,
     )
-    async with unit_of_work(sessions) as session:
-        TransferRepository(session).add(transfer)
+    try:
+        async with unit_of_work(sessions) as session:
+            TransferRepository(session).add(transfer)
+    except IntegrityError as exc:
+        raise Conflict(
+            f"A transfer named '{name}' is being received right now; wait for it to be placed, or use another name"
+        ) from exc
     return transfer
 
 
@@ -201,9 +303,19 @@ async def place(
     """Run the placement in a thread; on failure remove what it left and record the transfer as failed."""
     try:
         return await asyncio.to_thread(placer)
-    except Exception as exc:
+    except BaseException as exc:
         for path in cleanup:
             await asyncio.to_thread(layout.remove_tree, path)
+        if not isinstance(exc, Exception):
+            await finish(sessions, transfer.uuid, status=TransferStatus.failed, error="Placement was interrupted")
+            raise
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            problem = disk_full("placing the transfer")
+            await finish(sessions, transfer.uuid, status=TransferStatus.failed, error=problem.detail)
+            raise Problem(
+                507, problem.title, f"{problem.detail}; nothing of it was kept. Transfer {transfer.uuid} was marked "
+                "failed."
+            ) from exc
         if isinstance(exc, Problem):
             reason = exc.detail or exc.title
             await finish(sessions, transfer.uuid, status=TransferStatus.failed, error=reason)
@@ -216,6 +328,81 @@ async def place(
         raise Problem(
             500, "Transfer placement failed", f"{reason}. Transfer {transfer.uuid} was marked failed."
         ) from exc
+
+
+async def after_placement(
+    sessions: Sessions, ingest: IngestClient, transfer: Transfer, placement: layout.Placement, *, auto_approve: bool
+) -> TransferRead:
+    if auto_approve:
+        return await hand_off(sessions, ingest, transfer, placement)
+    return await finish(
+        sessions, transfer.uuid, status=TransferStatus.awaiting_approval, placement=placement,
+        step="awaiting approval",
+    )
+
+
+async def approve_transfer(sessions: Sessions, ingest: IngestClient, transfer_uuid: UUID) -> TransferRead:
+    """Hand a transfer awaiting approval to ingest; it is claimed first, so two approvals cannot both proceed."""
+    async with unit_of_work(sessions) as session:
+        transfer = await TransferRepository(session).get_for_update(transfer_uuid)
+        if transfer is None:
+            raise NotFound("Transfer", transfer_uuid)
+        if transfer.status is not TransferStatus.awaiting_approval:
+            raise Conflict(f"Transfer {transfer_uuid} is {transfer.status.value}, not awaiting approval")
+        transfer.status = TransferStatus.received
+        transfer.step = "approved; handing to ingest"
+        transfer.updated_at = utcnow()
+        placement = layout.Placement(file_count=transfer.file_count, size=transfer.size)
+        claimed = Transfer(**transfer.model_dump())
+    return await hand_off(sessions, ingest, claimed, placement)
+
+
+async def reject_transfer(
+    sessions: Sessions, settings: TransferSettings, transfer_uuid: UUID, reason: str | None
+) -> TransferRead:
+    """Reject a transfer awaiting approval: its placed folder goes, the record stays (status `rejected`)."""
+    async with unit_of_work(sessions) as session:
+        transfer = await TransferRepository(session).get_for_update(transfer_uuid)
+        if transfer is None:
+            raise NotFound("Transfer", transfer_uuid)
+        if transfer.status is not TransferStatus.awaiting_approval:
+            raise Conflict(f"Transfer {transfer_uuid} is {transfer.status.value}, not awaiting approval")
+        transfer.status = TransferStatus.received
+        transfer.step = "rejecting"
+        path = transfer.path
+    await asyncio.to_thread(layout.remove_tree, settings.processing_dir / path)
+    return await finish(
+        sessions, transfer_uuid, status=TransferStatus.rejected, step="rejected",
+        error=f"Rejected: {reason}" if reason else "Rejected",
+    )
+
+
+async def delete_transfer(sessions: Sessions, settings: TransferSettings, transfer_uuid: UUID) -> None:
+    """Forget a finished transfer; a failed or rejected one has nothing placed, an ingesting one belongs to ingest."""
+    async with unit_of_work(sessions) as session:
+        repository = TransferRepository(session)
+        transfer = await repository.get_for_update(transfer_uuid)
+        if transfer is None:
+            raise NotFound("Transfer", transfer_uuid)
+        if transfer.status not in FINISHED_STATUSES:
+            raise Conflict(f"Transfer {transfer_uuid} is {transfer.status.value}; only finished transfers go")
+        path = settings.processing_dir / transfer.path
+        remove = transfer.status is not TransferStatus.ingesting
+        await repository.delete(transfer)
+    if remove:
+        await asyncio.to_thread(layout.remove_tree, path)
+
+
+async def update_transfer(session: AsyncSession, transfer_uuid: UUID, body: TransferUpdate) -> TransferRead:
+    transfer = await TransferRepository(session).get_for_update(transfer_uuid)
+    if transfer is None:
+        raise NotFound("Transfer", transfer_uuid)
+    if body.hidden is not None:
+        if body.hidden and transfer.status not in FINISHED_STATUSES:
+            raise Conflict(f"Transfer {transfer_uuid} is {transfer.status.value}; only finished transfers hide")
+        transfer.hidden = body.hidden
+    transfer.updated_at = utcnow()
+    return transfer_read(transfer)
 
 
 async def hand_off(
@@ -241,7 +428,8 @@ async def hand_off(
             502, "Ingest service unavailable", f"{reason}. Transfer {transfer.uuid} was marked failed."
         ) from exc
     return await finish(
-        sessions, transfer.uuid, status=TransferStatus.ingesting, placement=placement, ingest_uuid=created.uuid
+        sessions, transfer.uuid, status=TransferStatus.ingesting, placement=placement, ingest_uuid=created.uuid,
+        step="handed to ingest",
     )
 
 
@@ -253,17 +441,23 @@ async def finish(
     error: str | None = None,
     placement: layout.Placement | None = None,
     ingest_uuid: UUID | None = None,
+    step: str | None = None,
 ) -> TransferRead:
     async with unit_of_work(sessions) as session:
         transfer = await TransferRepository(session).get_for_update(transfer_uuid)
         if transfer is None:
             raise NotFound("Transfer", transfer_uuid)
         transfer.status = status
+        transfer.active_name = None
+        if step is not None:
+            transfer.step = step
         # Error texts may quote file names that are not valid UTF-8; the database only takes valid text.
         transfer.error = layout.shown(error)[:MAX_ERROR] if error else None
         if placement is not None:
             transfer.file_count = placement.file_count
             transfer.size = placement.size
+            if placement.transfer_type is not None:
+                transfer.transfer_type = placement.transfer_type
         if ingest_uuid is not None:
             transfer.ingest_uuid = ingest_uuid
         transfer.updated_at = utcnow()
@@ -276,3 +470,19 @@ def declared_length(header: str | None) -> int | None:
     except ValueError:
         return None
 
+
+
+async def fail_interrupted(sessions: Sessions, settings: TransferSettings) -> int:
+    """At start-up: transfers left `received` by a stopped process are failed, their partial copies removed and
+    their names freed (a transfer is only ever received by the process that took it)."""
+    async with unit_of_work(sessions) as session:
+        stuck = await TransferRepository(session).receiving()
+        for transfer in stuck:
+            transfer.status = TransferStatus.failed
+            transfer.error = f"The transfer service stopped while the transfer was {transfer.step or 'received'}"
+            transfer.active_name = None
+            transfer.updated_at = utcnow()
+        paths = [settings.processing_dir / transfer.path for transfer in stuck]
+    for path in paths:
+        await asyncio.to_thread(layout.remove_tree, path)
+    return len(paths)
