@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from importlib.metadata import version
 from pathlib import Path
 
+import anyio
 import anyio.to_thread
 from fastapi import FastAPI
 from sqlalchemy.exc import IntegrityError
@@ -12,9 +14,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from servicekit.app import create_service_app
 from servicekit.db import unit_of_work
+from services.storage.deletions.router import router as deletions_router
+from services.storage.events import close_metadata_client, event_recorder, open_metadata_client
+from services.storage.fixity.service import scheduled_audits
+from services.storage.locations.router import audits_router
 from services.storage.locations.router import router as locations_router
 from services.storage.locations.service import default_locations, ensure_default_locations
-from services.storage.packages.router import router as packages_router
+from services.storage.packages.router import backlog_router, dips_router, packages_router
+from services.storage.packages.router import router as aips_router
+from services.storage.runtime import Runtime
 from services.storage.settings import StorageSettings
 
 
@@ -41,15 +49,35 @@ def create_app(settings: StorageSettings | None = None, engine: AsyncEngine | No
                 # Another storage process sharing the database created them at the same moment.
                 if attempt == 2:
                     raise
+        await open_metadata_client(app)
+        runtime = Runtime(
+            settings=settings, sessions=app.state.sessions, events=event_recorder(app),
+            limiter=anyio.CapacityLimiter(settings.max_parallel_checks),
+        )
+        app.state.runtime = runtime
+        if settings.fixity_audit_interval_seconds > 0:
+            runtime.spawn(scheduled_audits(runtime))
+
+    async def shutdown(app: FastAPI) -> None:
+        runtime: Runtime | None = getattr(app.state, "runtime", None)
+        if runtime is not None:
+            tasks = list(runtime.background)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        await close_metadata_client(app)
 
     return create_service_app(
         settings=settings,
         title="Amber storage",
         description="Storage spaces and locations, and the AIPs kept in them: streamed, checksummed, "
-        "laid out like the Archivematica Storage Service.",
+        "laid out like the Archivematica Storage Service; fixity checks and audits, replication, recovery and "
+        "approved deletion.",
         version=version("amber"),
-        routers=[locations_router, packages_router],
+        routers=[locations_router, audits_router, aips_router, dips_router, backlog_router, packages_router,
+                 deletions_router],
         migrations_dir=Path(__file__).parent / "migrations",
         on_startup=startup,
+        on_shutdown=shutdown,
         engine=engine,
     )

@@ -15,6 +15,14 @@ def _default_aip_store_dir(data: dict[str, Any]) -> Path:
     return Path(data["data_dir"]) / "storage" / "aips"
 
 
+def _default_dip_store_dir(data: dict[str, Any]) -> Path:
+    return Path(data["data_dir"]) / "storage" / "dips"
+
+
+def _default_backlog_dir(data: dict[str, Any]) -> Path:
+    return Path(data["data_dir"]) / "storage" / "backlog"
+
+
 def _default_transfer_source_dirs(data: dict[str, Any]) -> list[Path]:
     return [Path(data["data_dir"]) / "storage" / "transfer-source"]
 
@@ -33,4 +41,22 @@ class StorageSettings(ServiceSettings):
         default_factory=_default_transfer_source_dirs,
         description="Folders offered as transfer sources (a JSON list in the environment); "
         "default [<data_dir>/storage/transfer-source].",
+    )
+    dip_store_dir: Path = Field(
+        default_factory=_default_dip_store_dir,
+        description="Folder of the default DIP storage location; default <data_dir>/storage/dips.",
+    )
+    backlog_dir: Path = Field(
+        default_factory=_default_backlog_dir,
+        description="Folder of the default transfer backlog location; default <data_dir>/storage/backlog.",
+    )
+    seven_zip: str = Field(default="7z", description="The 7-Zip executable (lists and extracts 7z packages).")
+    fixity_audit_interval_seconds: float = Field(
+        default=7 * 24 * 3600,
+        description="Every this many seconds, every AIP storage and replicator location is audited; 0 disables "
+        "the scheduled audits (audits can still be started through the API).",
+    )
+    max_parallel_checks: int = Field(
+        default=2, ge=1, description="Fixity checks, replications and recoveries run at once (each reads a "
+        "whole package)."
     )

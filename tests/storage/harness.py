@@ -13,7 +13,12 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from clients.metadata import MetadataClient
+from clients.metadata.schemas import PackageUpsert
 from clients.storage import StorageClient
+from servicekit.db import create_engine
+from services.metadata.main import create_app as create_metadata_app
+from services.metadata.settings import MetadataSettings
 from services.storage.main import create_app
 from services.storage.settings import StorageSettings
 from tests.conftest import asgi_client
@@ -28,6 +33,7 @@ def settings_for(tmp_path: Path, **overrides: object) -> StorageSettings:
         "data_dir": tmp_path / "data",
         "internal_token": TOKEN,
         "transfer_source_dirs": [tmp_path / "sources" / "a", tmp_path / "sources" / "b"],
+        "fixity_audit_interval_seconds": 0,
     }
     values.update(overrides)
     return StorageSettings.model_validate(values)
@@ -39,6 +45,18 @@ class Storage:
     settings: StorageSettings
     http: httpx.AsyncClient
     client: StorageClient
+    metadata: MetadataClient
+
+    def as_user(self, user: str) -> StorageClient:
+        """The typed client acting for `user`, as the gateway would forward it (X-Amber-User)."""
+        return StorageClient(BASE_URL, token=TOKEN, transport=httpx.ASGITransport(app=self.app), retries=0,
+                             user=user)
+
+    async def register(self, package_uuid: object, name: str) -> None:
+        """Tell the metadata service about the package, as ingest does before storing it."""
+        import uuid as uuid_module
+
+        await self.metadata.upsert_package(uuid_module.UUID(str(package_uuid)), PackageUpsert(name=name))
 
     @property
     def aip_dir(self) -> Path:
@@ -51,18 +69,34 @@ async def running_storage(
     engine: AsyncEngine,
     wrap_transport: Callable[[httpx.AsyncBaseTransport], httpx.AsyncBaseTransport] | None = None,
 ) -> AsyncIterator[Storage]:
-    """The app with its lifespan run; `wrap_transport` may interpose on the typed client's requests."""
+    """The app with its lifespan run; `wrap_transport` may interpose on the typed client's requests.
+
+    A real metadata service (its own SQLite database) receives the PREMIS events storage records.
+    """
+    metadata_settings = MetadataSettings.model_validate(
+        {"data_dir": settings.data_dir / "metadata", "internal_token": TOKEN}
+    )
+    metadata_engine = create_engine(f"sqlite+aiosqlite:///{settings.data_dir}/metadata-test.sqlite")
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    metadata_app = create_metadata_app(metadata_settings, engine=metadata_engine)
     app = create_app(settings, engine=engine)
-    async with asgi_client(app, base_url=BASE_URL) as http:
+    metadata = MetadataClient("http://metadata", token=TOKEN, transport=httpx.ASGITransport(app=metadata_app))
+    app.state.metadata_client = metadata
+    async with (
+        metadata_app.router.lifespan_context(metadata_app),
+        asgi_client(app, base_url=BASE_URL) as http,
+    ):
         http.headers.update(AUTH)
         transport: httpx.AsyncBaseTransport = httpx.ASGITransport(app=app)
         if wrap_transport is not None:
             transport = wrap_transport(transport)
         client = StorageClient(BASE_URL, token=TOKEN, transport=transport, retries=2)
         try:
-            yield Storage(app=app, settings=settings, http=http, client=client)
+            yield Storage(app=app, settings=settings, http=http, client=client, metadata=metadata)
         finally:
             await client.aclose()
+            await metadata.aclose()
+            await metadata_engine.dispose()
 
 
 def write_random_file(path: Path, size: int) -> str:

@@ -29,9 +29,11 @@ async def test_default_locations_are_created_once_across_start_ups(db_engine: As
         (str(tmp_path / "sources" / "a"), True),
         (str(tmp_path / "sources" / "b"), False),
     ]
-    assert len(snapshots[0]) == 4
+    assert by_purpose[LocationPurpose.dip_storage] == [(str(settings.dip_store_dir), True)]
+    assert by_purpose[LocationPurpose.backlog] == [(str(settings.backlog_dir), True)]
+    assert len(snapshots[0]) == 6
     sources = [tmp_path / "sources" / "a", tmp_path / "sources" / "b"]
-    for folder in (settings.aip_store_dir, settings.processing_dir, *sources):
+    for folder in (settings.aip_store_dir, settings.processing_dir, settings.dip_store_dir, *sources):
         assert folder.is_dir()
 
 

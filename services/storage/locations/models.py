@@ -30,3 +30,12 @@ class Location(StorageModel, table=True):
     quota: int | None = Field(default=None, sa_type=BigInteger)
     used: int = Field(default=0, sa_type=BigInteger)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class LocationReplicator(StorageModel, table=True):
+    """A replicator location attached to an AIP storage location: every AIP stored there is copied to it."""
+
+    __tablename__ = "storage_location_replicators"
+
+    location_uuid: UUID = Field(foreign_key="storage_locations.uuid", primary_key=True)
+    replicator_uuid: UUID = Field(foreign_key="storage_locations.uuid", primary_key=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 from uuid import UUID
 
@@ -10,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from clients.storage.schemas import LocationPurpose
-from services.storage.locations.models import Location
+from services.storage.locations.models import Location, LocationReplicator
 from services.storage.spaces.models import Space
 
 
@@ -77,3 +78,17 @@ class LocationRepository:
         await self.session.execute(
             update(Location).where(col(Location.uuid) == location_uuid).values(used=col(Location.used) + delta)
         )
+
+    async def replicators_of(self, location_uuid: UUID) -> builtins.list[Location]:
+        rows = await self.session.execute(
+            select(Location)
+            .join(LocationReplicator, col(LocationReplicator.replicator_uuid) == col(Location.uuid))
+            .where(col(LocationReplicator.location_uuid) == location_uuid)
+            .order_by(self._path_order(), col(Location.uuid))
+        )
+        return list(rows.scalars())
+
+    async def add_replicator(self, location_uuid: UUID, replicator_uuid: UUID) -> None:
+        if await self.session.get(LocationReplicator, (location_uuid, replicator_uuid)) is None:
+            self.session.add(LocationReplicator(location_uuid=location_uuid, replicator_uuid=replicator_uuid))
+            await self.session.flush()

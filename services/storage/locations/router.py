@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, status
 
-from clients.storage.schemas import LocationBrowse, LocationPurpose, LocationRead
+from clients.storage.schemas import AuditRead, LocationBrowse, LocationCreate, LocationPurpose, LocationRead
 from servicekit.auth import CallerDep
 from servicekit.deps import SessionDep, SessionsDep
+from services.storage.fixity.service import read_audit, start_audit
 from services.storage.locations import service
+from services.storage.runtime import RuntimeDep
 
 router = APIRouter(prefix="/locations", tags=["locations"])
 
@@ -40,3 +42,44 @@ async def browse_storage_location(
 ) -> LocationBrowse:
     """Folders and files of one folder; paths leaving the location (`..`, absolute, symlinks out) are refused."""
     return await service.browse_location(sessions, location_uuid, path)
+
+
+@router.post("", response_model=LocationRead, status_code=status.HTTP_201_CREATED, summary="Create a location")
+async def create_storage_location(body: LocationCreate, sessions: SessionsDep, caller: CallerDep) -> LocationRead:
+    """A folder of the local filesystem space with a purpose; the folder is created when missing."""
+    return await service.create_location(sessions, body)
+
+
+@router.put(
+    "/{location_uuid}/replicators/{replicator_uuid}", response_model=list[LocationRead],
+    summary="Attach a replicator location to an AIP storage location",
+)
+async def attach_location_replicator(
+    location_uuid: UUID, replicator_uuid: UUID, session: SessionDep, caller: CallerDep
+) -> list[LocationRead]:
+    """Every AIP stored in the location from now on is copied there too; answers all its replicators."""
+    return await service.attach_replicator(session, location_uuid, replicator_uuid)
+
+
+@router.get(
+    "/{location_uuid}/replicators", response_model=list[LocationRead], summary="List a location's replicators"
+)
+async def list_location_replicators(location_uuid: UUID, session: SessionDep, caller: CallerDep) -> list[LocationRead]:
+    return await service.list_replicators(session, location_uuid)
+
+
+@router.post(
+    "/{location_uuid}/audits", response_model=AuditRead, status_code=status.HTTP_202_ACCEPTED,
+    summary="Start a fixity audit of every package in a location",
+)
+async def start_location_audit(location_uuid: UUID, runtime: RuntimeDep, caller: CallerDep) -> AuditRead:
+    """Runs in the background; follow it with `get_location_audit`."""
+    return await start_audit(runtime, location_uuid)
+
+
+audits_router = APIRouter(prefix="/audits", tags=["locations"])
+
+
+@audits_router.get("/{audit_uuid}", response_model=AuditRead, summary="Get a location audit's progress")
+async def get_location_audit(audit_uuid: UUID, runtime: RuntimeDep, caller: CallerDep) -> AuditRead:
+    return await read_audit(runtime, audit_uuid)

@@ -7,11 +7,19 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from uuid import UUID
 
+import anyio.to_thread
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from clients.storage.schemas import BrowseEntry, BrowseEntryType, LocationBrowse, LocationPurpose, LocationRead
+from clients.storage.schemas import (
+    BrowseEntry,
+    BrowseEntryType,
+    LocationBrowse,
+    LocationCreate,
+    LocationPurpose,
+    LocationRead,
+)
 from servicekit.db import unit_of_work
-from servicekit.problems import NotFound, Problem
+from servicekit.problems import Conflict, NotFound, Problem
 from services.storage.locations.models import Location
 from services.storage.locations.repository import LocationRepository
 from services.storage.settings import StorageSettings
@@ -32,6 +40,8 @@ def default_locations(settings: StorageSettings) -> list[DefaultLocation]:
     """The locations the settings ask for; the first of each purpose is that purpose's default."""
     wanted = [
         DefaultLocation(LocationPurpose.aip_storage, settings.aip_store_dir, "Default AIP storage", True),
+        DefaultLocation(LocationPurpose.dip_storage, settings.dip_store_dir, "Default DIP storage", True),
+        DefaultLocation(LocationPurpose.backlog, settings.backlog_dir, "Transfer backlog", True),
         DefaultLocation(
             LocationPurpose.currently_processing, settings.processing_dir, "Currently processing", True
         ),
@@ -154,3 +164,41 @@ async def browse_location(
             for entry in entries
         ],
     )
+
+
+async def create_location(sessions: async_sessionmaker[AsyncSession], body: LocationCreate) -> LocationRead:
+    """A new location in the local space; its folder is made first, outside the transaction."""
+    if not os.path.isabs(body.path):
+        raise Problem(422, "Invalid path", "A location's path is absolute")
+    path = normalized_path(Path(body.path))
+    try:
+        await anyio.to_thread.run_sync(lambda: Path(path).mkdir(parents=True, exist_ok=True))
+    except OSError as exc:
+        raise Problem(422, "Invalid path", f"The folder cannot be made: {exc}") from exc
+    async with unit_of_work(sessions) as session:
+        repo = LocationRepository(session)
+        if await repo.find(body.purpose, path) is not None:
+            raise Conflict(f"There is already a {body.purpose} location at {path}")
+        space = await ensure_local_space(session)
+        location = await repo.add(Location(space_uuid=space.uuid, purpose=body.purpose, path=path,
+                                           description=body.description, quota=body.quota))
+        if body.is_default:
+            await repo.make_sole_default(location)
+        return location_read(location)
+
+
+async def attach_replicator(session: AsyncSession, location_uuid: UUID, replicator_uuid: UUID) -> list[LocationRead]:
+    repo = LocationRepository(session)
+    location = await get_location(session, location_uuid)
+    replicator = await get_location(session, replicator_uuid)
+    if location.purpose != LocationPurpose.aip_storage:
+        raise Problem(422, "Wrong location", f"Location {location_uuid} is not an AIP storage location")
+    if replicator.purpose != LocationPurpose.replicator:
+        raise Problem(422, "Wrong location", f"Location {replicator_uuid} is not a replicator location")
+    await repo.add_replicator(location_uuid, replicator_uuid)
+    return [location_read(r) for r in await repo.replicators_of(location_uuid)]
+
+
+async def list_replicators(session: AsyncSession, location_uuid: UUID) -> list[LocationRead]:
+    await get_location(session, location_uuid)
+    return [location_read(r) for r in await LocationRepository(session).replicators_of(location_uuid)]

@@ -8,7 +8,8 @@ from urllib.parse import quote
 from fastapi.responses import StreamingResponse
 
 from servicekit.problems import Problem
-from services.storage.packages.service import DownloadSource
+from services.storage.packages.archive import tar_chunks
+from services.storage.packages.service import DownloadSource, ExtractedFile, iterate_in_thread
 
 MEDIA_TYPES = {
     "7z": "application/x-7z-compressed",
@@ -17,6 +18,8 @@ MEDIA_TYPES = {
     "tar.bz2": "application/x-bzip2",
     "tar": "application/x-tar",
     "zip": "application/zip",
+    "xml": "application/xml",
+    "txt": "text/plain",
 }
 _SINGLE_RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
 
@@ -73,6 +76,14 @@ def media_type(filename: str) -> str:
 
 
 def download_response(source: DownloadSource, range_header: str | None, if_range: str | None) -> StreamingResponse:
+    if source.tar is not None:
+        # An uncompressed package goes out as a tar made as it is sent: whole only, its length known up front.
+        return StreamingResponse(
+            iterate_in_thread(tar_chunks(source.tar)),
+            headers={"Content-Disposition": content_disposition(source.filename),
+                     "Content-Length": str(source.size)},
+            media_type="application/x-tar",
+        )
     etag = f'"{source.sha256}"' if source.sha256 else None
     headers = {
         "Accept-Ranges": "bytes",
@@ -94,4 +105,13 @@ def download_response(source: DownloadSource, range_header: str | None, if_range
         status_code=status,
         headers=headers,
         media_type=media_type(source.filename),
+    )
+
+
+def extracted_response(extracted: ExtractedFile) -> StreamingResponse:
+    return StreamingResponse(
+        extracted.chunks,
+        headers={"Content-Disposition": content_disposition(extracted.filename),
+                 "Content-Length": str(extracted.size)},
+        media_type=media_type(extracted.filename),
     )

@@ -28,3 +28,8 @@ class Package(StorageModel, table=True):
     origin: str | None = Field(default=None, max_length=255)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
     stored_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    uncompressed: bool = Field(default=False)
+    replica_of: UUID | None = Field(default=None, foreign_key="storage_packages.uuid", index=True)
+    related_package_uuid: UUID | None = Field(default=None, index=True)
+    fixity_checked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    fixity_ok: bool | None = Field(default=None)

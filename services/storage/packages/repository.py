@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy import func, select, update
@@ -56,3 +58,20 @@ class PackageRepository:
             .where(col(Package.uuid) == package_uuid, col(Package.status) == PackageStatus.pending)
             .values(status=PackageStatus.failed)
         )
+
+    async def set_fields(self, package_uuid: UUID, **values: Any) -> None:
+        await self.session.execute(update(Package).where(col(Package.uuid) == package_uuid).values(**values))
+
+    async def in_location(self, location_uuid: UUID, statuses: Sequence[PackageStatus]) -> list[UUID]:
+        rows = await self.session.execute(
+            select(col(Package.uuid))
+            .where(col(Package.location_uuid) == location_uuid, col(Package.status).in_(list(statuses)))
+            .order_by(col(Package.created_at), col(Package.uuid))
+        )
+        return list(rows.scalars())
+
+    async def replicas_of(self, package_uuid: UUID) -> list[Package]:
+        rows = await self.session.execute(
+            select(Package).where(col(Package.replica_of) == package_uuid).order_by(col(Package.created_at))
+        )
+        return list(rows.scalars())

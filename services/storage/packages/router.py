@@ -10,14 +10,28 @@ from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 from starlette.requests import ClientDisconnect
 
-from clients.storage.schemas import PackageRead, PackageStatus
+from clients.storage.schemas import (
+    AipMoveIn,
+    DeletionRequestCreate,
+    DeletionRequestRead,
+    FixityReport,
+    PackageRead,
+    PackageStatus,
+    PackageType,
+    RecoveryRead,
+)
 from servicekit.auth import CallerDep
+from servicekit.db import unit_of_work
 from servicekit.deps import SessionDep, SessionsDep
 from servicekit.openapi import internal_operation
 from servicekit.pagination import Page, PageDep
 from servicekit.problems import Problem
+from services.storage.deletions.service import request_deletion
+from services.storage.fixity.service import check_package
 from services.storage.packages import service
-from services.storage.packages.download import download_response
+from services.storage.packages.download import download_response, extracted_response
+from services.storage.packages.replication import list_replicas, recover, replicate
+from services.storage.runtime import Runtime, RuntimeDep
 
 router = APIRouter(prefix="/aips", tags=["aips"])
 
@@ -54,11 +68,41 @@ def _content_length(request: Request) -> int | None:
     return length
 
 
+async def _store(
+    request: Request,
+    runtime: Runtime,
+    store: service.StoreRequest,
+) -> tuple[PackageRead, bool]:
+    body = _request_body(request)
+    if store.uncompressed:
+        package, created = await service.store_folder(runtime.sessions, store, body)
+    else:
+        if not store.sha256:
+            raise Problem(422, "Missing checksum", "sha256 is required for a package file")
+        package, created = await service.store_aip(runtime.sessions, store, body)
+    if created and store.package_type == PackageType.aip:
+        # The AIP is stored whatever happens next; a failed copy is recorded as a failed replica and event.
+        await replicate(runtime, package.uuid)
+    return package, created
+
+
+Sha256Query = Annotated[
+    str | None,
+    Query(pattern=r"^[0-9a-fA-F]{64}$",
+          description="SHA-256 of the body; required for a package file, optional for an uncompressed package"),
+]
+UncompressedQuery = Annotated[
+    bool,
+    Query(description="The body is a tar of the bag, unpacked into the package's folder (an uncompressed "
+          "package); each file is checked against the bag's manifests"),
+]
+
+
 @router.put(
     "/{aip_uuid}",
     response_model=PackageRead,
     status_code=status.HTTP_201_CREATED,
-    summary="Store an AIP; the request body is the package file",
+    summary="Store an AIP; the request body is the package file (or a tar of the bag, when uncompressed)",
     openapi_extra=internal_operation(BINARY_BODY),
     responses={200: {"model": PackageRead, "description": "Already stored with the same SHA-256; upload dropped"}},
 )
@@ -66,10 +110,10 @@ async def store_aip_package(
     aip_uuid: UUID,
     request: Request,
     response: Response,
-    sessions: SessionsDep,
+    runtime: RuntimeDep,
     caller: CallerDep,
     name: Annotated[str, Query(min_length=1, max_length=service.NAME_MAX, description="Package name")],
-    sha256: Annotated[str, Query(pattern=r"^[0-9a-fA-F]{64}$", description="SHA-256 of the body")],
+    sha256: Sha256Query = None,
     location_uuid: Annotated[
         UUID | None, Query(description="AIP storage location; default: the default one")
     ] = None,
@@ -77,22 +121,113 @@ async def store_aip_package(
         str, Query(max_length=service.EXTENSION_MAX, description="File extension, e.g. 7z or tar.gz")
     ] = "7z",
     origin: Annotated[str | None, Query(max_length=255, description="Who or what produced the AIP")] = None,
+    uncompressed: UncompressedQuery = False,
 ) -> PackageRead:
-    """Streams the body to `<location>/<quad path>/<name>-<uuid>.<extension>`, checking its SHA-256.
+    """Streams the body to `<location>/<quad path>/<name>-<uuid>.<extension>`, checking its SHA-256; with
+    `uncompressed=true` the body is a tar unpacked into `<location>/<quad path>/<name>-<uuid>/`.
 
     Idempotent: the same UUID and SHA-256 again answers 200 with the stored package and keeps one copy;
     the same UUID with another SHA-256 is a conflict (409); a checksum mismatch is 422 and stores nothing.
+    A stored AIP is then copied to every replicator location attached to its location.
     """
     store = service.StoreRequest(
-        aip_uuid=aip_uuid,
-        name=name,
-        sha256=sha256.lower(),
-        extension=extension,
-        location_uuid=location_uuid,
-        origin=origin,
-        content_length=_content_length(request),
+        aip_uuid=aip_uuid, name=name, sha256=(sha256 or "").lower(), extension=extension,
+        location_uuid=location_uuid, origin=origin, content_length=_content_length(request),
+        uncompressed=uncompressed,
     )
-    package, created = await service.store_aip(sessions, store, _request_body(request))
+    package, created = await _store(request, runtime, store)
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return package
+
+
+@router.post(
+    "/{aip_uuid}/move-in",
+    response_model=PackageRead,
+    status_code=status.HTTP_201_CREATED,
+    summary="Store an AIP file that is already on this machine (in a currently-processing location)",
+    openapi_extra=internal_operation(),
+    responses={200: {"model": PackageRead, "description": "Already stored with the same SHA-256"}},
+)
+async def move_aip_package_in(
+    aip_uuid: UUID, body: AipMoveIn, response: Response, runtime: RuntimeDep, caller: CallerDep
+) -> PackageRead:
+    """A rename instead of an upload where the file shares the AIP location's filesystem (else a checked copy);
+    idempotent like the PUT. The source is gone afterwards when it was moved."""
+    store = service.StoreRequest(
+        aip_uuid=aip_uuid, name=body.name, sha256=body.sha256.lower(), extension=body.extension,
+        location_uuid=body.location_uuid, origin=body.origin,
+    )
+    package, created = await service.store_aip_from_path(runtime.sessions, store, body.source_path)
+    if created:
+        await replicate(runtime, package.uuid)
+    else:
+        response.status_code = status.HTTP_200_OK
+    return package
+
+
+dips_router = APIRouter(prefix="/dips", tags=["dips"])
+backlog_router = APIRouter(prefix="/backlog", tags=["backlog"])
+
+
+@dips_router.put(
+    "/{dip_uuid}",
+    response_model=PackageRead,
+    status_code=status.HTTP_201_CREATED,
+    summary="Store a DIP (package file, or a tar of the folder when uncompressed)",
+    openapi_extra=internal_operation(BINARY_BODY),
+)
+async def store_dip_package(
+    dip_uuid: UUID,
+    request: Request,
+    response: Response,
+    runtime: RuntimeDep,
+    caller: CallerDep,
+    name: Annotated[str, Query(min_length=1, max_length=service.NAME_MAX)],
+    aip_uuid: Annotated[UUID | None, Query(description="The AIP the DIP was made from")] = None,
+    sha256: Sha256Query = None,
+    location_uuid: UUID | None = None,
+    extension: Annotated[str, Query(max_length=service.EXTENSION_MAX)] = "7z",
+    origin: Annotated[str | None, Query(max_length=255)] = None,
+    uncompressed: UncompressedQuery = False,
+) -> PackageRead:
+    store = service.StoreRequest(
+        aip_uuid=dip_uuid, name=name, sha256=(sha256 or "").lower(), extension=extension,
+        location_uuid=location_uuid, origin=origin, content_length=_content_length(request),
+        package_type=PackageType.dip, related_package_uuid=aip_uuid, uncompressed=uncompressed,
+    )
+    package, created = await _store(request, runtime, store)
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return package
+
+
+@backlog_router.put(
+    "/{transfer_uuid}",
+    response_model=PackageRead,
+    status_code=status.HTTP_201_CREATED,
+    summary="Store a transfer in the backlog (a tar of the transfer folder, or a package file)",
+    openapi_extra=internal_operation(BINARY_BODY),
+)
+async def store_backlog_transfer(
+    transfer_uuid: UUID,
+    request: Request,
+    response: Response,
+    runtime: RuntimeDep,
+    caller: CallerDep,
+    name: Annotated[str, Query(min_length=1, max_length=service.NAME_MAX)],
+    sha256: Sha256Query = None,
+    location_uuid: UUID | None = None,
+    extension: Annotated[str, Query(max_length=service.EXTENSION_MAX)] = "tar",
+    origin: Annotated[str | None, Query(max_length=255)] = None,
+    uncompressed: UncompressedQuery = True,
+) -> PackageRead:
+    store = service.StoreRequest(
+        aip_uuid=transfer_uuid, name=name, sha256=(sha256 or "").lower(), extension=extension,
+        location_uuid=location_uuid, origin=origin, content_length=_content_length(request),
+        package_type=PackageType.transfer, uncompressed=uncompressed,
+    )
+    package, created = await _store(request, runtime, store)
     if not created:
         response.status_code = status.HTTP_200_OK
     return package
@@ -130,5 +265,93 @@ async def download_aip_package(
     range_header: Annotated[str | None, Header(alias="range")] = None,
     if_range: Annotated[str | None, Header(alias="if-range")] = None,
 ) -> StreamingResponse:
+    """The package file with `Content-Disposition: attachment`; an uncompressed AIP comes as a tar made on the
+    fly (whole only)."""
     source = await service.download_source(sessions, aip_uuid)
+    return download_response(source, range_header, if_range)
+
+
+@router.get(
+    "/{aip_uuid}/files/{path:path}",
+    response_class=StreamingResponse,
+    summary="One file of a stored AIP (e.g. its METS), without unpacking the AIP",
+    responses={200: {"content": BINARY_CONTENT, "description": "The file"}},
+)
+async def extract_aip_file(aip_uuid: UUID, path: str, runtime: RuntimeDep, caller: CallerDep) -> StreamingResponse:
+    """`path` is relative to the bag, e.g. `data/METS.<uuid>.xml`."""
+    extracted = await service.extract_file(runtime.sessions, runtime.settings.seven_zip, aip_uuid, path)
+    return extracted_response(extracted)
+
+
+@router.post("/{aip_uuid}/fixity", response_model=FixityReport, summary="Check an AIP's fixity now")
+async def check_aip_fixity(aip_uuid: UUID, runtime: RuntimeDep, caller: CallerDep) -> FixityReport:
+    """Full BagIt validation of the stored bag plus the package file's SHA-256; records a PREMIS
+    `fixity check` event. Works for replicas too (the event goes to the AIP they copy)."""
+    async with unit_of_work(runtime.sessions) as session:
+        await service.read_aip(session, aip_uuid)
+    return await check_package(runtime, aip_uuid)
+
+
+@router.get("/{aip_uuid}/replicas", response_model=list[PackageRead], summary="List an AIP's replicas")
+async def list_aip_replicas(aip_uuid: UUID, runtime: RuntimeDep, caller: CallerDep) -> list[PackageRead]:
+    return await list_replicas(runtime, aip_uuid)
+
+
+@router.post(
+    "/{aip_uuid}/replicate", response_model=list[PackageRead],
+    summary="Copy an AIP to the replicator locations of its location that lack a good copy",
+)
+async def replicate_aip(aip_uuid: UUID, runtime: RuntimeDep, caller: CallerDep) -> list[PackageRead]:
+    async with unit_of_work(runtime.sessions) as session:
+        await service.read_aip(session, aip_uuid)
+    return await replicate(runtime, aip_uuid)
+
+
+@router.post("/{aip_uuid}/recover", response_model=RecoveryRead, summary="Restore a damaged AIP from a replica")
+async def recover_aip(aip_uuid: UUID, runtime: RuntimeDep, caller: CallerDep) -> RecoveryRead:
+    """Only when the AIP fails its fixity check (409 otherwise); the first replica that passes is copied back."""
+    return await recover(runtime, aip_uuid, caller)
+
+
+@router.post(
+    "/{aip_uuid}/deletion-requests", response_model=DeletionRequestRead, status_code=status.HTTP_201_CREATED,
+    summary="Ask for an AIP to be deleted; another user approves or rejects",
+)
+async def request_aip_deletion(
+    aip_uuid: UUID, body: DeletionRequestCreate, runtime: RuntimeDep, caller: CallerDep
+) -> DeletionRequestRead:
+    return await request_deletion(runtime, aip_uuid, body, caller)
+
+
+packages_router = APIRouter(prefix="/packages", tags=["packages"])
+
+
+@packages_router.get("", response_model=Page[PackageRead], summary="List stored packages of a type")
+async def list_stored_packages(
+    session: SessionDep,
+    page: PageDep,
+    caller: CallerDep,
+    package_type: PackageType = PackageType.aip,
+    status_filter: Annotated[PackageStatus | None, Query(alias="status")] = None,
+) -> Page[PackageRead]:
+    return await service.list_aips(session, status_filter, page, package_type)
+
+
+@packages_router.get("/{package_uuid}", response_model=PackageRead, summary="Get any stored package's record")
+async def get_stored_package(package_uuid: UUID, session: SessionDep, caller: CallerDep) -> PackageRead:
+    return await service.read_package(session, package_uuid)
+
+
+@packages_router.get(
+    "/{package_uuid}/download", response_class=StreamingResponse, summary="Download any stored package",
+    responses={200: {"content": BINARY_CONTENT}, 206: {"content": BINARY_CONTENT}},
+)
+async def download_stored_package(
+    package_uuid: UUID,
+    sessions: SessionsDep,
+    caller: CallerDep,
+    range_header: Annotated[str | None, Header(alias="range")] = None,
+    if_range: Annotated[str | None, Header(alias="if-range")] = None,
+) -> StreamingResponse:
+    source = await service.download_source(sessions, package_uuid, None)
     return download_response(source, range_header, if_range)

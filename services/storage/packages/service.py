@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import re
+import tarfile
+import time
 import unicodedata
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path, PurePosixPath
 from typing import Any
 from uuid import UUID
 
+import anyio.to_thread
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -25,12 +30,21 @@ from servicekit.db import unit_of_work, utcnow
 from servicekit.ids import uuid_quad_path
 from servicekit.pagination import Page, PageParams
 from servicekit.problems import Conflict, NotFound, Problem
+from services.storage.fixity.bag import BagCheck
 from services.storage.locations.repository import LocationRepository
 from services.storage.locations.service import LocationTarget, location_target
+from services.storage.packages.archive import (
+    ArchiveError,
+    PackageFormat,
+    TarPlan,
+    extract_member,
+    package_format,
+    plan_tar,
+)
 from services.storage.packages.models import Package
 from services.storage.packages.repository import PackageRepository
-from services.storage.spaces.backend import IncomingFile, SpaceBackend
-from services.storage.spaces.service import backend_for
+from services.storage.packages.unpack import BodyReader, unpack_tar
+from services.storage.spaces.backend import ChecksumMismatch, IncomingFile, SpaceBackend
 
 log = logging.getLogger(__name__)
 
@@ -67,15 +81,25 @@ def package_path(name: str, package_uuid: UUID, extension: str) -> str:
     return str(uuid_quad_path(package_uuid) / package_filename(name, package_uuid, extension))
 
 
+PURPOSE_OF = {
+    PackageType.aip: LocationPurpose.aip_storage,
+    PackageType.dip: LocationPurpose.dip_storage,
+    PackageType.transfer: LocationPurpose.backlog,
+}
+
+
 @dataclass(frozen=True)
 class StoreRequest:
-    aip_uuid: UUID
+    aip_uuid: UUID  # the package's UUID, whatever its type (the name is kept for existing callers)
     name: str
     sha256: str
     extension: str = "7z"
     location_uuid: UUID | None = None
     origin: str | None = None
     content_length: int | None = None
+    package_type: PackageType = PackageType.aip
+    related_package_uuid: UUID | None = None
+    uncompressed: bool = False
 
 
 def _existing_verdict(existing: Package | None, request: StoreRequest, location_uuid: UUID) -> Package | None:
@@ -83,17 +107,19 @@ def _existing_verdict(existing: Package | None, request: StoreRequest, location_
     already stored with this very content, None to go ahead, and raises when the upload conflicts."""
     if existing is None or existing.status == PackageStatus.failed:
         return None
-    if existing.package_type != PackageType.aip:
-        raise Conflict(f"{request.aip_uuid} is a {existing.package_type} package, not an AIP")
-    if existing.status == PackageStatus.stored:
+    if existing.package_type != request.package_type:
+        raise Conflict(f"{request.aip_uuid} is a {existing.package_type} package, not a {request.package_type}")
+    if existing.uncompressed != request.uncompressed:
+        raise Conflict(f"{request.aip_uuid} is already stored {'un' if existing.uncompressed else ''}compressed")
+    if existing.status in (PackageStatus.stored, PackageStatus.verified):
         if existing.sha256 == request.sha256:
             return existing
-        raise Conflict(f"AIP {request.aip_uuid} is already stored with SHA-256 {existing.sha256}")
+        raise Conflict(f"Package {request.aip_uuid} is already stored with SHA-256 {existing.sha256}")
     if existing.status == PackageStatus.pending:
         if existing.sha256 == request.sha256 and existing.location_uuid == location_uuid:
             return None  # an interrupted or concurrent store of the same bytes: storing again completes it
-        raise Conflict(f"AIP {request.aip_uuid} is being stored with other content or in another location")
-    raise Conflict(f"AIP {request.aip_uuid} is {existing.status}")
+        raise Conflict(f"Package {request.aip_uuid} is being stored with other content or in another location")
+    raise Conflict(f"Package {request.aip_uuid} is {existing.status}")
 
 
 def _check_quota(target: LocationTarget, size: int) -> None:
@@ -110,9 +136,13 @@ async def _drain(body: AsyncIterator[bytes]) -> None:
 async def _receive(backend: SpaceBackend, request: StoreRequest, body: AsyncIterator[bytes]) -> IncomingFile:
     incoming = await backend.open_incoming(str(request.aip_uuid))
     try:
+        started = time.perf_counter()
         async for chunk in body:
             await incoming.write(chunk)
+        received = time.perf_counter()
         await incoming.finish()
+        log.info("received %d bytes of %s in %.2f s, synced to disk in %.2f s", incoming.size, request.aip_uuid,
+                 received - started, time.perf_counter() - received)
         if incoming.size == 0:
             raise Problem(422, "Empty package", "The request body (the package file) is empty")
         if request.content_length is not None and incoming.size != request.content_length:
@@ -132,7 +162,7 @@ async def _receive(backend: SpaceBackend, request: StoreRequest, body: AsyncIter
 
 
 async def _record_pending(
-    session: AsyncSession, request: StoreRequest, target: LocationTarget, incoming: IncomingFile
+    session: AsyncSession, request: StoreRequest, target: LocationTarget, incoming: IncomingFile | Received
 ) -> Package | None:
     """Record the package as pending (None), or return the record that makes this upload redundant."""
     repo = PackageRepository(session)
@@ -142,10 +172,14 @@ async def _record_pending(
         return answer
     fields: dict[str, Any] = {
         "name": request.name,
-        "package_type": PackageType.aip,
+        "package_type": request.package_type,
         "status": PackageStatus.pending,
         "location_uuid": target.uuid,
-        "current_path": package_path(request.name, request.aip_uuid, request.extension),
+        "current_path": request_path(request),
+        "uncompressed": request.uncompressed,
+        "related_package_uuid": request.related_package_uuid,
+        "fixity_checked_at": None,
+        "fixity_ok": None,
         "size": incoming.size,
         "sha256": incoming.sha256,
         "origin": request.origin,
@@ -160,8 +194,23 @@ async def _record_pending(
     return None
 
 
+@dataclass(frozen=True)
+class Received:
+    size: int
+    sha256: str
+
+
+def request_path(request: StoreRequest) -> str:
+    if request.uncompressed:
+        return str(uuid_quad_path(request.aip_uuid) / f"{request.name}-{request.aip_uuid}")
+    return package_path(request.name, request.aip_uuid, request.extension)
+
+
 async def _record_pending_retrying(
-    sessions: async_sessionmaker[AsyncSession], request: StoreRequest, target: LocationTarget, incoming: IncomingFile
+    sessions: async_sessionmaker[AsyncSession],
+    request: StoreRequest,
+    target: LocationTarget,
+    incoming: IncomingFile | Received,
 ) -> PackageRead | None:
     for attempt in (1, 2):
         try:
@@ -175,6 +224,14 @@ async def _record_pending_retrying(
     raise AssertionError("unreachable")
 
 
+async def _target(session: AsyncSession, request: StoreRequest) -> LocationTarget:
+    purpose = PURPOSE_OF[request.package_type]
+    target = await location_target(session, request.location_uuid, purpose)
+    if target.purpose != purpose:
+        raise Problem(422, "Wrong location", f"Location {target.uuid} is for {target.purpose}, not {purpose}")
+    return target
+
+
 async def store_aip(
     sessions: async_sessionmaker[AsyncSession], request: StoreRequest, body: AsyncIterator[bytes]
 ) -> tuple[PackageRead, bool]:
@@ -182,9 +239,7 @@ async def store_aip(
     check_name(request.name)
     check_extension(request.extension)
     async with unit_of_work(sessions) as session:
-        target = await location_target(session, request.location_uuid, LocationPurpose.aip_storage)
-        if target.purpose != LocationPurpose.aip_storage:
-            raise Problem(422, "Wrong location", f"Location {target.uuid} is for {target.purpose}, not AIP storage")
+        target = await _target(session, request)
         existing = await PackageRepository(session).get(request.aip_uuid)
         answer = _existing_verdict(existing, request, target.uuid)
         answer_read = package_read(answer) if answer is not None else None
@@ -206,7 +261,7 @@ async def store_aip(
         await incoming.discard()
         return answer_read, False
 
-    current_path = package_path(request.name, request.aip_uuid, request.extension)
+    current_path = request_path(request)
     try:
         await incoming.commit(current_path)
     except BaseException:
@@ -222,26 +277,208 @@ async def store_aip(
         package = await PackageRepository(session).get(request.aip_uuid)
         assert package is not None
         stored = package_read(package)
-    log.info("stored AIP %s (%d bytes) at %s", request.aip_uuid, incoming.size, current_path)
+    log.info("stored %s %s (%d bytes) at %s", request.package_type, request.aip_uuid, incoming.size, current_path)
     return stored, True
 
 
-async def _get_aip(session: AsyncSession, aip_uuid: UUID) -> Package:
+async def store_folder(
+    sessions: async_sessionmaker[AsyncSession], request: StoreRequest, body: AsyncIterator[bytes]
+) -> tuple[PackageRead, bool]:
+    """Store an uncompressed package sent as a tar stream: unpacked as it arrives, each file checked against
+    the bag's manifests; `request.sha256`, when not empty, is checked against the tar stream itself.
+
+    The package's `sha256` is then the SHA-256 of its payload manifest, which pins every payload file: the
+    same bag sent again is the same package (for a folder that is no bag, the tar stream's SHA-256).
+    """
+    check_name(request.name)
+    async with unit_of_work(sessions) as session:
+        target = await _target(session, request)
+    if request.content_length is not None:
+        _check_quota(target, request.content_length)
+    backend = target.backend()
+    incoming = await backend.open_incoming_folder(str(request.aip_uuid))
+    try:
+        reader = BodyReader(body)
+        try:
+            unpacked = await anyio.to_thread.run_sync(unpack_tar, reader, incoming.staging)
+        except (ArchiveError, tarfile.TarError, EOFError) as exc:
+            raise Problem(422, "Invalid package", f"The tar stream cannot be unpacked: {exc}") from exc
+        except (FileExistsError, IsADirectoryError, NotADirectoryError) as exc:
+            raise Problem(422, "Invalid package", f"The tar's members collide: {exc}") from exc
+        if request.content_length is not None and unpacked.stream_size != request.content_length:
+            raise Problem(400, "Incomplete upload",
+                          f"Received {unpacked.stream_size} bytes of the {request.content_length} announced")
+        if request.sha256 and unpacked.stream_sha256 != request.sha256:
+            raise Problem(422, "Checksum mismatch",
+                          f"The SHA-256 of the received tar is {unpacked.stream_sha256}, expected {request.sha256}")
+        # An AIP must be a valid bag; a DIP or a backlog transfer is checked when it is one.
+        if (unpacked.is_bag or request.package_type == PackageType.aip) and not unpacked.check.ok:
+            raise Problem(422, "Invalid bag", "The bag does not match its manifests",
+                          errors=bag_errors(unpacked.check))
+        _check_quota(target, unpacked.payload_size)
+        fingerprint = unpacked.manifest_sha256 if unpacked.is_bag else unpacked.stream_sha256
+        request = replace(request, sha256=fingerprint)
+        received = Received(size=unpacked.payload_size, sha256=fingerprint)
+        answer_read = await _record_pending_retrying(sessions, request, target, received)
+        if answer_read is not None:
+            await incoming.discard()
+            return answer_read, False
+        current_path = request_path(request)
+        try:
+            await incoming.commit(current_path, unpacked.bag_root)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                async with unit_of_work(sessions) as session:
+                    await PackageRepository(session).mark_failed(request.aip_uuid)
+            raise
+    except BaseException:
+        incoming.discard_sync()  # no await: it must complete inside a cancelled task too
+        raise
+    async with unit_of_work(sessions) as session:
+        if await PackageRepository(session).mark_stored(request.aip_uuid, utcnow()):
+            await LocationRepository(session).add_used(target.uuid, received.size)
+        package = await PackageRepository(session).get(request.aip_uuid)
+        assert package is not None
+        stored = package_read(package)
+    log.info("stored uncompressed %s %s (%d bytes) at %s", request.package_type, request.aip_uuid, received.size,
+             current_path)
+    return stored, True
+
+
+async def store_aip_from_path(
+    sessions: async_sessionmaker[AsyncSession], request: StoreRequest, source_path: str
+) -> tuple[PackageRead, bool]:
+    """Store a package file already on this machine, inside a currently-processing location: renamed into
+    place when it is on the same filesystem (no bytes copied), else copied; its SHA-256 is checked either way."""
+    check_name(request.name)
+    check_extension(request.extension)
+    if not PurePosixPath(source_path).is_absolute():
+        raise Problem(422, "Invalid source", "The source path must be absolute")
+    source = Path(await anyio.to_thread.run_sync(os.path.realpath, source_path))
+    async with unit_of_work(sessions) as session:
+        target = await _target(session, request)
+        existing = await PackageRepository(session).get(request.aip_uuid)
+        answer = _existing_verdict(existing, request, target.uuid)
+        if answer is not None:
+            return package_read(answer), False
+        processing = await LocationRepository(session).list(LocationPurpose.currently_processing)
+        folders = [location.path for location in processing]
+    roots = await anyio.to_thread.run_sync(lambda: [os.path.realpath(folder) for folder in folders])
+    if not any(str(source).startswith(root.rstrip(os.sep) + os.sep) for root in roots):
+        raise Problem(422, "Invalid source", "The source must lie inside a currently-processing location")
+    try:
+        size = await anyio.to_thread.run_sync(lambda: source.stat().st_size if source.is_file() else -1)
+    except OSError:
+        size = -1
+    if size < 0:
+        raise Problem(422, "Invalid source", f"{source_path} is not a file")
+    _check_quota(target, size)
+    received = Received(size=size, sha256=request.sha256)
+    answer_read = await _record_pending_retrying(sessions, request, target, received)
+    if answer_read is not None:
+        return answer_read, False
+    current_path = request_path(request)
+    try:
+        moved = await target.backend().move_in(source, current_path, request.sha256)
+    except BaseException as exc:
+        with contextlib.suppress(Exception):
+            async with unit_of_work(sessions) as session:
+                await PackageRepository(session).mark_failed(request.aip_uuid)
+        if isinstance(exc, ChecksumMismatch):
+            raise Problem(422, "Checksum mismatch",
+                          f"The SHA-256 of {source_path} is {exc.actual}, expected {request.sha256}") from exc
+        raise
+    async with unit_of_work(sessions) as session:
+        if await PackageRepository(session).mark_stored(request.aip_uuid, utcnow()):
+            await LocationRepository(session).add_used(target.uuid, size)
+        package = await PackageRepository(session).get(request.aip_uuid)
+        assert package is not None
+        stored = package_read(package)
+    log.info("%s %s %s (%d bytes) to %s", "moved" if moved else "copied", request.package_type, request.aip_uuid,
+             size, current_path)
+    return stored, True
+
+
+def bag_errors(check: BagCheck) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for kind, problems in (("missing", check.missing), ("changed", check.changed), ("untracked", check.untracked)):
+        found.extend({"kind": kind, **problem.model_dump()} for problem in problems)
+    found.extend({"kind": "error", "detail": error} for error in check.errors)
+    return found
+
+
+async def _get_aip(session: AsyncSession, aip_uuid: UUID, package_type: PackageType = PackageType.aip) -> Package:
     package = await PackageRepository(session).get(aip_uuid)
-    if package is None or package.package_type != PackageType.aip:
-        raise NotFound("AIP", aip_uuid)
+    if package is None or package.package_type != package_type:
+        raise NotFound(package_type.value.upper(), aip_uuid)
     return package
 
 
-async def read_aip(session: AsyncSession, aip_uuid: UUID) -> PackageRead:
-    return package_read(await _get_aip(session, aip_uuid))
+async def read_aip(
+    session: AsyncSession, aip_uuid: UUID, package_type: PackageType = PackageType.aip
+) -> PackageRead:
+    return package_read(await _get_aip(session, aip_uuid, package_type))
 
 
-async def list_aips(session: AsyncSession, status: PackageStatus | None, page: PageParams) -> Page[PackageRead]:
-    items, total = await PackageRepository(session).page(PackageType.aip, status, page.limit, page.offset)
+async def list_aips(
+    session: AsyncSession, status: PackageStatus | None, page: PageParams, package_type: PackageType = PackageType.aip
+) -> Page[PackageRead]:
+    items, total = await PackageRepository(session).page(package_type, status, page.limit, page.offset)
     return Page[PackageRead](
         items=[package_read(item) for item in items], total=total, limit=page.limit, offset=page.offset
     )
+
+
+READABLE = (PackageStatus.stored, PackageStatus.verified, PackageStatus.failed, PackageStatus.deletion_requested)
+
+
+@dataclass(frozen=True)
+class Place:
+    """A package's record and where its bytes are, detached from the session that found them."""
+
+    package: PackageRead
+    backend: SpaceBackend
+    location: LocationTarget
+
+    @property
+    def format(self) -> PackageFormat:
+        return package_format(self.package.current_path, self.package.uncompressed)
+
+    @property
+    def filename(self) -> str:
+        return self.package.current_path.rsplit("/", 1)[-1]
+
+    def local_path(self) -> Path:
+        return self.backend.local_path(self.package.current_path)
+
+
+async def place_of(
+    session: AsyncSession, package_uuid: UUID, package_type: PackageType | None = PackageType.aip
+) -> Place:
+    package = await PackageRepository(session).get(package_uuid)
+    if package is None or (package_type is not None and package.package_type != package_type):
+        raise NotFound((package_type or "package").upper(), package_uuid)
+    # The purpose only matters when no location is named; this one always is.
+    target = await location_target(session, package.location_uuid, LocationPurpose.aip_storage)
+    return Place(package=package_read(package), backend=target.backend(), location=target)
+
+
+async def readable_place(
+    sessions: async_sessionmaker[AsyncSession], package_uuid: UUID, package_type: PackageType | None = PackageType.aip
+) -> Place:
+    async with unit_of_work(sessions) as session:
+        place = await place_of(session, package_uuid, package_type)
+    if place.package.status not in READABLE:
+        what = package_type.value.upper() if package_type else "Package"
+        raise Conflict(f"{what} {package_uuid} is {place.package.status}, not stored")
+    return place
+
+
+async def read_package(session: AsyncSession, package_uuid: UUID) -> PackageRead:
+    package = await PackageRepository(session).get(package_uuid)
+    if package is None:
+        raise NotFound("Package", package_uuid)
+    return package_read(package)
 
 
 @dataclass(frozen=True)
@@ -251,27 +488,72 @@ class DownloadSource:
     size: int
     sha256: str | None
     filename: str
+    tar: TarPlan | None = None
 
 
-async def download_source(sessions: async_sessionmaker[AsyncSession], aip_uuid: UUID) -> DownloadSource:
-    """Where a stored AIP's bytes are; the unit of work ends before any of them is read."""
-    async with unit_of_work(sessions) as session:
-        package = await _get_aip(session, aip_uuid)
-        if package.status != PackageStatus.stored:
-            raise Conflict(f"AIP {aip_uuid} is {package.status}, not stored")
-        found = await LocationRepository(session).get_with_space(package.location_uuid)
-        assert found is not None  # the foreign key guarantees it
-        location, space = found
-        backend = backend_for(space.access_protocol, location.path)
-        relative_path, sha256 = package.current_path, package.sha256
-    stat = await backend.stat(relative_path)
+async def download_source(
+    sessions: async_sessionmaker[AsyncSession], aip_uuid: UUID, package_type: PackageType | None = PackageType.aip
+) -> DownloadSource:
+    """Where a stored package's bytes are; the unit of work ends before any of them is read."""
+    place = await readable_place(sessions, aip_uuid, package_type)
+    relative_path = place.package.current_path
+    if place.package.uncompressed:
+        folder = place.local_path()
+        try:
+            plan = await anyio.to_thread.run_sync(plan_tar, folder, place.filename)
+        except (FileNotFoundError, ArchiveError) as exc:
+            log.error("the folder of stored package %s is unreadable at %s: %s", aip_uuid, relative_path, exc)
+            raise Problem(500, "Package missing", f"The folder of package {aip_uuid} cannot be read") from exc
+        return DownloadSource(place.backend, relative_path, plan.size, None, place.filename + ".tar", plan)
+    stat = await place.backend.stat(relative_path)
     if stat is None:
-        log.error("the file of stored AIP %s is missing at %s", aip_uuid, relative_path)
-        raise Problem(500, "Package file missing", f"The file of AIP {aip_uuid} is missing from its location")
+        log.error("the file of stored package %s is missing at %s", aip_uuid, relative_path)
+        raise Problem(500, "Package file missing", f"The file of package {aip_uuid} is missing from its location")
     return DownloadSource(
-        backend=backend,
+        backend=place.backend,
         relative_path=relative_path,
         size=stat.size,
-        sha256=sha256,
-        filename=relative_path.rsplit("/", 1)[-1],
+        sha256=place.package.sha256,
+        filename=place.filename,
     )
+
+
+async def iterate_in_thread(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
+    """A blocking iterator consumed from worker threads, one chunk per hop; closed whatever happens."""
+    done = object()
+    try:
+        while True:
+            chunk = await anyio.to_thread.run_sync(next, chunks, done)
+            if chunk is done:
+                return
+            assert isinstance(chunk, bytes)
+            yield chunk
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            await anyio.to_thread.run_sync(close)
+
+
+@dataclass(frozen=True)
+class ExtractedFile:
+    filename: str
+    size: int
+    chunks: AsyncIterator[bytes]
+
+
+async def extract_file(
+    sessions: async_sessionmaker[AsyncSession], seven_zip: str, aip_uuid: UUID, path: str
+) -> ExtractedFile:
+    """One file of a stored AIP (path relative to the bag, e.g. `data/METS.<uuid>.xml`), streamed out of the
+    package without unpacking the rest: read in place for a folder, `7z x -so` for a 7z, a tar streamed up
+    to the member for a (compressed) tar."""
+    place = await readable_place(sessions, aip_uuid)
+    try:
+        size, chunks = await anyio.to_thread.run_sync(
+            extract_member, place.format, place.local_path(), seven_zip, path
+        )
+    except FileNotFoundError as exc:
+        raise Problem(404, "Not found", f"AIP {aip_uuid} has no file {path!r}") from exc
+    except ArchiveError as exc:
+        raise Problem(422, "Cannot extract", str(exc)) from exc
+    return ExtractedFile(filename=path.rsplit("/", 1)[-1], size=size, chunks=iterate_in_thread(chunks))

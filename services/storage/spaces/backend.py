@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Protocol
 
 
@@ -19,6 +20,12 @@ class SpaceError(Exception):
 
 class UnsafePath(SpaceError):
     """The path is absolute, climbs with '..', or leads outside the location (e.g. through a symlink)."""
+
+
+class ChecksumMismatch(SpaceError):
+    def __init__(self, actual: str) -> None:
+        super().__init__(f"the file's SHA-256 is {actual}")
+        self.actual = actual
 
 
 class PathNotFound(SpaceError):
@@ -63,11 +70,37 @@ class IncomingFile(Protocol):
         """Forget the file; safe to call at any time, more than once, and during cancellation."""
 
 
+class IncomingFolder(Protocol):
+    """A folder being received (an uncompressed package): filled in `staging`, then committed or discarded."""
+
+    staging: Path
+
+    async def commit(self, relative_path: str, source: str = "") -> None: ...
+
+    async def discard(self) -> None: ...
+
+    def discard_sync(self) -> None: ...
+
+
 class SpaceBackend(Protocol):
     async def prepare(self) -> None:
         """Make sure the location exists and can receive files."""
 
     async def open_incoming(self, label: str) -> IncomingFile: ...
+
+    async def open_incoming_folder(self, label: str) -> IncomingFolder: ...
+
+    async def move_in(self, source: Path, relative_path: str, sha256: str) -> bool:
+        """Take a file of the local machine, checked: moved when the filesystem allows (True), else copied."""
+        ...
+
+    def local_path(self, relative_path: str) -> Path:
+        """A local path to the bytes; an object store would stage a local copy (in its work dir) first."""
+        ...
+
+    def work_dir(self) -> Path:
+        """Scratch folder for long operations on the location's packages."""
+        ...
 
     def open_read(self, relative_path: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         """The bytes [start, end) of a file, in chunks."""

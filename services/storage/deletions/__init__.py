@@ -1,0 +1,1 @@
+"""Deletion requests: asked for by one user, approved or rejected by another."""

@@ -1,0 +1,1 @@
+"""Fixity: checking stored packages on demand, and audits of whole locations (also on a schedule)."""
