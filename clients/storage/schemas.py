@@ -64,7 +64,9 @@ class LocationRead(BaseModel):
 class BrowseEntry(BaseModel):
     name: str
     type: BrowseEntryType
-    size: int | None = Field(default=None, description="Size in bytes (files only).")
+    size: int | None = Field(default=None, description="Size in bytes; for a folder, of all the files inside it.")
+    file_count: int | None = Field(default=None, description="For a folder: the files inside it, at any depth.")
+    complete: bool = Field(default=True, description="False when a very large folder was only partly counted.")
 
 
 class LocationBrowse(BaseModel):

@@ -80,14 +80,16 @@ async def test_browse_lists_a_folder_and_refuses_to_leave_the_location(storage: 
 
     listing = await storage.client.browse_location(source.uuid)
     assert listing.path == ""
-    assert [(e.name, e.type.value, e.size) for e in listing.entries] == [
-        ("box", "dir", None), ("readme.md", "file", 5), ("shortcut", "dir", None)
+    # Folders come with the bytes and number of the files inside them, at any depth.
+    assert [(e.name, e.type.value, e.size, e.file_count) for e in listing.entries] == [
+        ("box", "dir", 1234, 1), ("readme.md", "file", 5, None), ("shortcut", "dir", 1234, 1)
     ]
     inner = await storage.client.browse_location(source.uuid, "box/")
     assert inner.path == "box"
-    assert [(e.name, e.type.value, e.size) for e in inner.entries] == [
-        ("inner", "dir", None), ("letter.txt", "file", 1234)
+    assert [(e.name, e.type.value, e.size, e.file_count) for e in inner.entries] == [
+        ("inner", "dir", 0, 0), ("letter.txt", "file", 1234, None)
     ]
+    assert all(e.complete for e in inner.entries)
     via_link = await storage.client.browse_location(source.uuid, "./shortcut")
     assert [e.name for e in via_link.entries] == ["inner", "letter.txt"]
 

@@ -159,7 +159,8 @@ async def browse_location(
         path=_clean_relative(path),
         entries=[
             BrowseEntry(
-                name=entry.name, type=BrowseEntryType.dir if entry.is_dir else BrowseEntryType.file, size=entry.size
+                name=entry.name, type=BrowseEntryType.dir if entry.is_dir else BrowseEntryType.file, size=entry.size,
+                file_count=entry.file_count, complete=entry.complete,
             )
             for entry in entries
         ],

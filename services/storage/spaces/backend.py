@@ -46,7 +46,9 @@ class ObjectStat:
 class FolderEntry:
     name: str
     is_dir: bool
-    size: int | None
+    size: int | None  # a folder's: the bytes of the files inside it, at any depth
+    file_count: int | None = None  # a folder's files at any depth
+    complete: bool = True  # False when a huge folder was only partly counted
 
 
 class IncomingFile(Protocol):
