@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
 
 from servicekit.settings import ServiceSettings
+
+
+class AipHandover(StrEnum):
+    auto = "auto"  # move when storage shares the filesystem, else upload
+    move = "move"
+    upload = "upload"
 
 
 class IngestSettings(ServiceSettings):
@@ -32,6 +40,10 @@ class IngestSettings(ServiceSettings):
         default=2, ge=1, description="Packages processed at once; the rest wait in line (admission control)."
     )
     admission_interval_seconds: float = Field(default=1.0, gt=0, description="How often waiting ingests are admitted.")
+    aip_handover: AipHandover = Field(
+        default=AipHandover.auto, description="How finished AIPs reach storage: moved in on a shared filesystem, "
+        "uploaded over HTTP, or `auto` (move when storage can reach the file, else upload).",
+    )
     organization_name: str = "Amber"
     organization_code: str = "amber"
     seven_zip: str = "7z"

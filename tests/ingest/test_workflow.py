@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from clients.ingest import DecisionAnswer, IngestClient, IngestCreate, IngestRead, IngestStatus
 from clients.metadata import MetadataClient
 from services.ingest.main import create_app as create_ingest_app
 from services.ingest.processing.worker import run_worker
-from services.ingest.settings import IngestSettings
+from services.ingest.settings import AipHandover, IngestSettings
 from services.metadata.main import create_app as create_metadata_app
 from services.metadata.settings import MetadataSettings
 from services.storage.main import create_app as create_storage_app
@@ -35,13 +36,15 @@ class Services:
 
 
 @asynccontextmanager
-async def running_services(data_dir: Path, temporal: WorkflowEnvironment) -> AsyncIterator[Services]:
+async def running_services(data_dir: Path, temporal: WorkflowEnvironment,
+                           handover: AipHandover = AipHandover.auto) -> AsyncIterator[Services]:
     sockets = {name: bound_socket() for name in ("ingest", "metadata", "storage")}
     urls = {f"{name}_url": f"http://127.0.0.1:{sock.getsockname()[1]}" for name, sock in sockets.items()}
     common: dict[str, Any] = {"data_dir": data_dir, "internal_token": TOKEN, **urls}
     ingest_settings = IngestSettings(
         **common, temporal_address=temporal.client.service_client.config.target_host,
         task_queue=f"workflow-test-{uuid.uuid4().hex[:8]}", batch_size=2, heartbeat_timeout_seconds=5,
+        aip_handover=handover,
     )
     async with AsyncExitStack() as stack:
         await stack.enter_async_context(serve_http(create_metadata_app(MetadataSettings(**common)),
@@ -82,7 +85,10 @@ def place_transfer(processing: Path, transfer_uuid: uuid.UUID, journal: list[dic
     return f"transfers/{transfer_uuid}"
 
 
-async def test_journal_events_reach_the_record_and_the_aip(tmp_path: Path, temporal_env: WorkflowEnvironment) -> None:
+@pytest.mark.parametrize("handover", [AipHandover.auto, AipHandover.upload])
+async def test_journal_events_reach_the_record_and_the_aip(
+    handover: AipHandover, tmp_path: Path, temporal_env: WorkflowEnvironment
+) -> None:
     transfer_uuid = uuid.uuid4()
     when = "2026-11-21T10:00:00+00:00"
     journal: list[dict[str, object]] = [
@@ -95,7 +101,7 @@ async def test_journal_events_reach_the_record_and_the_aip(tmp_path: Path, tempo
          "detail": "", "outcome": "", "outcome_note": "objects/Thumbs.db"},
     ]
     path = place_transfer(tmp_path / "processing", transfer_uuid, journal)
-    async with running_services(tmp_path, temporal_env) as services:
+    async with running_services(tmp_path, temporal_env, handover) as services:
         created = await services.ingest.create_ingest(IngestCreate(transfer_uuid=transfer_uuid, name="Box 7",
                                                                    path=path))
         ingest = await wait_for(services.ingest, created.uuid)

@@ -33,6 +33,7 @@ from clients.ingest import (
 )
 from clients.metadata import AgentRecord, EventRecord, FileRecord, MetadataClient, ObjectEventRecord, PackageUpsert
 from clients.storage import StorageClient
+from servicekit.http import ServiceError
 from servicekit.ids import derived_id
 from servicekit.logs import package_id_var
 from services.ingest.processing import decisions
@@ -43,7 +44,7 @@ from services.ingest.processing.journal import JOURNAL_NAME, JournalSplitter, lo
 from services.ingest.processing.layout import SipLayout
 from services.ingest.processing.names import sanitize_package_name
 from services.ingest.processing.params import Batch, BatchResult, IngestParams, Inventory, PackedAip, StoredAip
-from services.ingest.settings import IngestSettings
+from services.ingest.settings import AipHandover, IngestSettings
 
 log = logging.getLogger(__name__)
 AMBER_VERSION = version("amber")
@@ -394,12 +395,25 @@ class IngestActivities:
 
     @activity.defn(name="store_aip")
     async def store_aip(self, params: IngestParams, inventory: Inventory, packed: PackedAip) -> StoredAip:
-        """Stream the AIP to storage; storing the same package again is answered with the first copy."""
+        """Hand the AIP to storage; storing the same package again is answered with the first copy.
+
+        Where storage shares this worker's filesystem the file is moved in (no copy of a multi-GB AIP);
+        otherwise, or when storage cannot reach the file, it is streamed over HTTP.
+        """
+        aip_uuid, name = UUID(params.ingest_uuid), sanitize_package_name(params.name)
+        source = self.settings.processing_dir / packed.path
         async with self.job(params, "store", "Store AIP", "Store AIP"):
-            stored = await _with_heartbeat(self.storage.store_aip(
-                UUID(params.ingest_uuid), sanitize_package_name(params.name), packed.sha256,
-                self.settings.processing_dir / packed.path, extension="7z",
-            ))
+            stored = None
+            if self.settings.aip_handover != AipHandover.upload:
+                try:
+                    stored = await _with_heartbeat(self.storage.move_aip_in(aip_uuid, name, packed.sha256, source))
+                except ServiceError as exc:
+                    if self.settings.aip_handover == AipHandover.move or exc.status is None or exc.status >= 500:
+                        raise
+                    log.info("storage cannot move %s in (%s); uploading it", source, exc)
+            if stored is None:
+                stored = await _with_heartbeat(self.storage.store_aip(aip_uuid, name, packed.sha256, source,
+                                                                      extension="7z"))
         if stored.sha256 != packed.sha256:
             raise ApplicationError("storage holds a different package under this AIP's UUID", non_retryable=True)
         return StoredAip(location_uuid=str(stored.location_uuid), current_path=stored.current_path,
