@@ -45,7 +45,12 @@ async def test_migrations_match_the_models(service: str, db_engine: AsyncEngine)
 
     def differences(connection: Connection) -> list[object]:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
-        return [diff for diff in compare_metadata(context, metadata) if diff[0] != "remove_table"]
+        return [
+            diff for diff in compare_metadata(context, metadata)
+            if diff[0] != "remove_table"
+            # indexes of tables a migration builds by hand (e.g. full-text ones), which no model describes
+            and not (diff[0] == "remove_index" and diff[1].table.name not in metadata.tables)
+        ]
 
     await migrations.upgrade(db_engine, migrations_dir)
     await migrations.upgrade(db_engine, migrations_dir)  # a second run is a no-op

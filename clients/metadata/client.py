@@ -3,24 +3,41 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Literal
 from uuid import UUID
 
 import aiofiles
+import httpx
+from pydantic import BaseModel
 
 from clients.metadata.schemas import (
     MAX_BULK,
+    AipPackageRead,
+    AipPackageRecord,
     BulkResult,
+    DescriptiveRead,
+    DescriptiveRecord,
+    DirectoryRead,
     EventRead,
     EventsBulk,
     FileRead,
     FileRecord,
     FilesBulk,
+    IdentifiersRecord,
+    ImportResult,
+    IndexStatus,
     ObjectEventRecord,
     PackageRead,
     PackageUpsert,
+    RightsRead,
+    RightsRecord,
+    SearchHit,
+    StructMapRead,
+    StructMapUpload,
+    ValidationReport,
 )
 from servicekit.http import ServiceClient
 from servicekit.pagination import Page
@@ -67,18 +84,24 @@ class MetadataClient(ServiceClient):
             unchanged += result.unchanged
         return BulkResult(created=created, unchanged=unchanged)
 
-    async def list_files(self, package_uuid: UUID, *, limit: int = 100, offset: int = 0) -> Page[FileRead]:
-        response = await self.request(
-            "GET", f"/premis/packages/{package_uuid}/files", params={"limit": limit, "offset": offset}
-        )
+    async def list_files(
+        self, package_uuid: UUID, *, limit: int = 100, offset: int = 0, use: str | None = None,
+        puid: str | None = None, path_prefix: str | None = None,
+    ) -> Page[FileRead]:
+        params: dict[str, str | int] = {"limit": limit, "offset": offset}
+        params.update({k: v for k, v in (("use", use), ("puid", puid), ("path_prefix", path_prefix)) if v})
+        response = await self.request("GET", f"/premis/packages/{package_uuid}/files", params=params)
         return Page[FileRead].model_validate(response.json())
 
     async def list_events(
-        self, package_uuid: UUID, *, object_uuid: UUID | None = None, limit: int = 100, offset: int = 0
+        self, package_uuid: UUID, *, object_uuid: UUID | None = None, limit: int = 100, offset: int = 0,
+        type: str | None = None,
     ) -> Page[EventRead]:
         params: dict[str, str | int] = {"limit": limit, "offset": offset}
         if object_uuid is not None:
             params["object_uuid"] = str(object_uuid)
+        if type is not None:
+            params["type"] = type
         response = await self.request("GET", f"/premis/packages/{package_uuid}/events", params=params)
         return Page[EventRead].model_validate(response.json())
 
@@ -102,3 +125,133 @@ class MetadataClient(ServiceClient):
             partial.unlink(missing_ok=True)
             raise
         return written
+
+    # -- the record forwarded from the transfer journal (all idempotent: safe to retry) ------------------------
+
+    async def _bulk(self, url: str, key: str, records: Sequence[object], batch_size: int,
+                    extra: dict[str, object] | None = None) -> BulkResult:
+        created = unchanged = 0
+        for start in range(0, len(records), batch_size):
+            chunk = [
+                r.model_dump(mode="json") if isinstance(r, BaseModel) else r
+                for r in records[start : start + batch_size]
+            ]
+            response = await self.request("POST", url, json={**(extra or {}), key: chunk}, idempotent=True)
+            result = BulkResult.model_validate(response.json())
+            created += result.created
+            unchanged += result.unchanged
+        return BulkResult(created=created, unchanged=unchanged)
+
+    async def add_descriptive_metadata(
+        self, package_uuid: UUID, records: Sequence[DescriptiveRecord | Mapping[str, object]], *,
+        kind: Literal["dublin_core", "custom"] = "dublin_core", batch_size: int = MAX_BULK,
+    ) -> BulkResult:
+        """Journal `dublin_core` (kind dublin_core) or `custom_metadata` (kind custom) records: {path, elements}."""
+        return await self._bulk(f"/premis/packages/{package_uuid}/descriptive", "records", records, batch_size,
+                                {"kind": kind})
+
+    async def add_rights(
+        self, package_uuid: UUID, records: Sequence[RightsRecord | Mapping[str, object]], *,
+        batch_size: int = MAX_BULK,
+    ) -> BulkResult:
+        """Journal `rights` records: {path, statement} (statement: a parsed rights.csv row or our shape)."""
+        return await self._bulk(f"/premis/packages/{package_uuid}/rights", "records", records, batch_size)
+
+    async def add_identifiers(
+        self, package_uuid: UUID, records: Sequence[IdentifiersRecord | Mapping[str, object]], *,
+        batch_size: int = MAX_BULK,
+    ) -> BulkResult:
+        """Journal `identifiers` records: {path, identifiers: [{type, value}]}."""
+        return await self._bulk(f"/premis/packages/{package_uuid}/identifiers", "records", records, batch_size)
+
+    async def add_directories(
+        self, package_uuid: UUID, paths: Sequence[str], *, empty: bool = True, batch_size: int = MAX_BULK
+    ) -> BulkResult:
+        """Directories as intellectual entities; journal `empty_directory` paths with empty=True."""
+        return await self._bulk(f"/premis/packages/{package_uuid}/directories", "paths", paths, batch_size,
+                                {"empty": empty})
+
+    async def list_descriptive_metadata(
+        self, package_uuid: UUID, *, limit: int = 100, offset: int = 0
+    ) -> Page[DescriptiveRead]:
+        response = await self.request("GET", f"/premis/packages/{package_uuid}/descriptive",
+                                      params={"limit": limit, "offset": offset})
+        return Page[DescriptiveRead].model_validate(response.json())
+
+    async def list_rights(self, package_uuid: UUID, *, limit: int = 100, offset: int = 0) -> Page[RightsRead]:
+        response = await self.request("GET", f"/premis/packages/{package_uuid}/rights",
+                                      params={"limit": limit, "offset": offset})
+        return Page[RightsRead].model_validate(response.json())
+
+    async def list_directories(
+        self, package_uuid: UUID, *, limit: int = 100, offset: int = 0
+    ) -> Page[DirectoryRead]:
+        response = await self.request("GET", f"/premis/packages/{package_uuid}/directories",
+                                      params={"limit": limit, "offset": offset})
+        return Page[DirectoryRead].model_validate(response.json())
+
+    async def put_custom_structmap(
+        self, package_uuid: UUID, xml: str, *, ordinal: int = 1, label: str | None = None
+    ) -> StructMapRead:
+        """Attach a transfer's metadata/mets_structmap.xml (text). Idempotent."""
+        body = StructMapUpload(xml=xml, label=label)
+        response = await self.request("PUT", f"/premis/packages/{package_uuid}/structmaps/{ordinal}",
+                                      json=body.model_dump(mode="json"))
+        return StructMapRead.model_validate(response.json())
+
+    async def record_aip(self, package_uuid: UUID, body: AipPackageRecord) -> AipPackageRead:
+        """Mark the package stored (its AIP file, for the pointer file) and queue it for search. Idempotent."""
+        response = await self.request("PUT", f"/premis/packages/{package_uuid}/aip", json=body.model_dump(mode="json"))
+        return AipPackageRead.model_validate(response.json())
+
+    async def pointer_file(self, package_uuid: UUID) -> bytes:
+        """The compressed AIP's pointer file (small: read whole)."""
+        response = await self.request("GET", f"/mets/{package_uuid}/pointer")
+        return response.content
+
+    async def index_package(self, package_uuid: UUID) -> IndexStatus:
+        """Queue the package for search indexing (background; never fails the caller's work). Idempotent."""
+        response = await self.request("POST", f"/search/packages/{package_uuid}/index", idempotent=True)
+        return IndexStatus.model_validate(response.json())
+
+    async def index_status(self, package_uuid: UUID) -> IndexStatus:
+        response = await self.request("GET", f"/search/packages/{package_uuid}/index")
+        return IndexStatus.model_validate(response.json())
+
+    async def search(
+        self, q: str | None = None, *, limit: int = 100, offset: int = 0, sort: str = "relevance",
+        order: str = "asc", **filters: str | int | UUID | None,
+    ) -> Page[SearchHit]:
+        """GET /search: words in `q`, filters kind, package_uuid, puid, format_name, min_size, max_size,
+        date_from, date_to (ISO with zone)."""
+        params: dict[str, str | int] = {"limit": limit, "offset": offset, "sort": sort, "order": order}
+        if q:
+            params["q"] = q
+        params.update({k: str(v) for k, v in filters.items() if v is not None})
+        response = await self.request("GET", "/search", params=params)
+        return Page[SearchHit].model_validate(response.json())
+
+    async def validate_document(self, path: Path) -> ValidationReport:
+        """Validate a METS or PREMIS file (streamed up) against the vendored schemas."""
+        response = await self._upload_xml("/mets/validate", path)
+        return ValidationReport.model_validate(response.json())
+
+    async def _upload_xml(self, url: str, path: Path) -> httpx.Response:
+        async with aiofiles.open(path, "rb") as handle:
+
+            async def body() -> AsyncIterator[bytes]:
+                while chunk := await handle.read(1024 * 1024):
+                    yield chunk
+
+            return await self.request("POST", url, content=body(), headers={"Content-Type": "application/xml"})
+
+    async def import_transfer_premis(self, package_uuid: UUID, path: Path) -> ImportResult:
+        """Import a transfer's metadata/premis.xml (events and rights of its files; PREMIS 3.0 or 2.2). Idempotent;
+        call it after add_files, since objects are matched to recorded files by original name."""
+        response = await self._upload_xml(f"/premis/packages/{package_uuid}/import/premis", path)
+        return ImportResult.model_validate(response.json())
+
+    async def import_aip_mets(self, package_uuid: UUID, path: Path) -> ImportResult:
+        """Import an existing AIP's METS (every file with its PREMIS object and events). Idempotent."""
+        response = await self._upload_xml(f"/premis/packages/{package_uuid}/import/mets", path)
+        return ImportResult.model_validate(response.json())

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, Field, field_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, field_validator, model_validator
 
 MAX_BULK = 5000
 """Most records one bulk call accepts; clients split larger sets into several calls."""
@@ -56,6 +57,15 @@ class ObjectEventRecord(EventRecord):
     )
 
 
+class RelationshipRecord(BaseModel):
+    """A PREMIS relationship of a file object (e.g. an original and its preservation derivative)."""
+
+    type: str = Field(default="derivation", max_length=255)
+    subtype: str = Field(max_length=255, examples=["is source of", "has source"])
+    related_object_uuid: UUID
+    related_event_uuid: UUID | None = None
+
+
 class FileRecord(BaseModel):
     """A PREMIS file object of a package, with the events recorded about it."""
 
@@ -75,6 +85,9 @@ class FileRecord(BaseModel):
     format_basis: str | None = Field(default=None, max_length=2000, description="Why the identifier matched.")
     modified_at: AwareDatetime | None = Field(default=None, description="The file's modification time.")
     use: str = Field(default="original", max_length=64, description="The METS fileGrp USE.")
+    creating_application: str | None = Field(default=None, max_length=255, examples=["convert"])
+    creating_application_version: str | None = Field(default=None, max_length=255)
+    relationships: list[RelationshipRecord] = Field(default_factory=list)
     events: list[EventRecord] = Field(default_factory=list)
 
     @field_validator("path")
@@ -113,6 +126,9 @@ class FileRead(BaseModel):
     format_basis: str | None
     modified_at: dt.datetime | None
     use: str
+    creating_application: str | None = None
+    creating_application_version: str | None = None
+    relationships: list[RelationshipRecord] = Field(default_factory=list)
 
 
 class EventRead(BaseModel):
@@ -125,3 +141,243 @@ class EventRead(BaseModel):
     outcome: str
     outcome_note: str
     agents: list[AgentRecord]
+
+
+# -- the record forwarded from the transfer journal (keyed by path within the package) -----------------------
+
+def _package_path(path: str) -> str:
+    """`objects` (the package's content), `objects/dir` or `objects/dir/file`: relative, normalised, no `..`."""
+    path = path.strip().strip("/")
+    parts = path.split("/")
+    if not path or "\x00" in path or any(part in ("", ".", "..") for part in parts):
+        raise ValueError("must be a relative POSIX path without empty, '.' or '..' segments")
+    return path
+
+
+PackagePath = Annotated[
+    str,
+    Field(min_length=1, max_length=4096, examples=["objects", "objects/letters", "objects/letters/1901.pdf"]),
+    AfterValidator(_package_path),
+]
+
+
+class DescriptiveRecord(BaseModel):
+    """Descriptive metadata of the package (`objects`), a directory or a file, as the journal carries it.
+
+    `elements` maps a column of `metadata.csv` to its values: for Dublin Core `dc.title`, `dcterms.isPartOf`…
+    """
+
+    path: PackagePath
+    elements: dict[str, list[str]] = Field(examples=[{"dc.title": ["Hart papers"], "dc.creator": ["Hart, J."]}])
+
+    @field_validator("elements", mode="before")
+    @classmethod
+    def _listify(cls, value: object) -> object:
+        if isinstance(value, dict):
+            return {k: (v if isinstance(v, list) else [v]) for k, v in value.items()}
+        return value
+
+
+class DescriptiveBulk(BaseModel):
+    kind: Literal["dublin_core", "custom"] = Field(
+        default="dublin_core", description="`dublin_core` (METS MDTYPE DC) or `custom` (OTHER/CUSTOM)."
+    )
+    records: list[DescriptiveRecord] = Field(max_length=MAX_BULK)
+
+
+class DocumentationIdentifier(BaseModel):
+    type: str = Field(max_length=1000)
+    value: str = Field(max_length=4000)
+    role: str | None = Field(default=None, max_length=1000)
+
+
+class RightsGrant(BaseModel):
+    """A PREMIS rightsGranted: the act allowed, its restrictions and term."""
+
+    act: str = Field(min_length=1, max_length=255, examples=["disseminate", "migrate", "replicate"])
+    restrictions: list[str] = Field(default_factory=list, examples=[["Disallow"], ["Conditional"]])
+    start_date: str | None = Field(default=None, description="EDTF date (e.g. 2001-01-01)")
+    end_date: str | None = Field(default=None, description="EDTF date, or `open`")
+    note: str = Field(default="", max_length=8000)
+
+
+RIGHTS_BASES = ("Copyright", "License", "Statute", "Other", "Donor", "Policy")
+
+
+class RightsStatementRecord(BaseModel):
+    """A PREMIS rights statement. Also accepts a parsed `rights.csv` row (Archivematica's columns)."""
+
+    basis: str = Field(examples=list(RIGHTS_BASES))
+    status: str = Field(default="", max_length=255, description="Copyright status (copyrighted, public domain…)")
+    jurisdiction: str = Field(default="", max_length=255)
+    determination_date: str | None = None
+    start_date: str | None = None
+    end_date: str | None = Field(default=None, description="EDTF date, or `open`")
+    note: str = Field(default="", max_length=8000)
+    license_terms: str = Field(default="", max_length=8000)
+    statute_citation: str = Field(default="", max_length=8000)
+    other_basis: str = Field(default="", max_length=255, description="For basis Other (e.g. Donor, Policy)")
+    documentation: list[DocumentationIdentifier] = Field(default_factory=list)
+    granted: list[RightsGrant] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_rights_csv(cls, data: object) -> object:
+        if not isinstance(data, dict) or not any(key in data for key in ("grant_act", "doc_id_type", "file")):
+            return data
+        row = {str(k).strip().lower(): (v or "").strip() if isinstance(v, str) else v for k, v in data.items()}
+        basis = str(row.get("basis") or "")
+        out: dict[str, object] = {
+            "basis": basis,
+            "status": row.get("status") or "",
+            "jurisdiction": row.get("jurisdiction") or "",
+            "determination_date": row.get("determination_date") or None,
+            "start_date": row.get("start_date") or None,
+            "end_date": row.get("end_date") or None,
+            "note": row.get("note") or "",
+            "license_terms": row.get("terms") or "",
+            "statute_citation": row.get("citation") or "",
+        }
+        if row.get("doc_id_type") or row.get("doc_id_value"):
+            out["documentation"] = [{"type": row.get("doc_id_type") or "", "value": row.get("doc_id_value") or "",
+                                     "role": row.get("doc_id_role") or None}]
+        if row.get("grant_act"):
+            restriction = row.get("grant_restriction") or ""
+            out["granted"] = [{
+                "act": row["grant_act"], "restrictions": [restriction] if restriction else [],
+                "start_date": row.get("grant_start_date") or None, "end_date": row.get("grant_end_date") or None,
+                "note": row.get("grant_note") or "",
+            }]
+        return out
+
+    @field_validator("basis")
+    @classmethod
+    def _basis(cls, value: str) -> str:
+        for basis in RIGHTS_BASES:
+            if value.strip().lower() == basis.lower():
+                return basis
+        raise ValueError(f"must be one of {', '.join(RIGHTS_BASES)}")
+
+
+class RightsRecord(BaseModel):
+    path: PackagePath = Field(description="`objects` for the whole package (every file), a directory or a file")
+    statement: RightsStatementRecord
+
+
+class RightsBulk(BaseModel):
+    records: list[RightsRecord] = Field(max_length=MAX_BULK)
+
+
+class IdentifierValue(BaseModel):
+    type: str = Field(min_length=1, max_length=255, examples=["local", "hdl", "ark"])
+    value: str = Field(min_length=1, max_length=4000)
+
+
+class IdentifiersRecord(BaseModel):
+    path: PackagePath
+    identifiers: list[IdentifierValue]
+
+
+class IdentifiersBulk(BaseModel):
+    records: list[IdentifiersRecord] = Field(max_length=MAX_BULK)
+
+
+class DirectoriesBulk(BaseModel):
+    paths: list[PackagePath] = Field(max_length=MAX_BULK, examples=[["objects/empty", "objects/a/b"]])
+    empty: bool = Field(default=True, description="Recorded as empty (listed in the Normative structMap).")
+
+
+class DirectoryRead(BaseModel):
+    uuid: UUID = Field(description="The directory's intellectual-entity UUID (derived from package and path).")
+    path: str
+    empty: bool
+
+
+class StructMapUpload(BaseModel):
+    xml: str = Field(max_length=10_000_000, description="A transfer's metadata/mets_structmap.xml (a METS "
+                     "document or one mets:structMap; fptr FILEIDs are paths relative to objects/).")
+    label: str | None = Field(default=None, max_length=255)
+
+
+class StructMapRead(BaseModel):
+    ordinal: int
+    label: str | None
+    structmaps: int = Field(description="mets:structMap elements kept from the document")
+
+
+class AipPackageRecord(BaseModel):
+    """The stored AIP file of a package: what its pointer file describes."""
+
+    size: int = Field(ge=0)
+    checksum: str = Field(min_length=1, max_length=128)
+    checksum_type: str = Field(default="sha256", max_length=32)
+    compression: Literal["7z-bzip2", "7z-lzma", "7z-copy", "tar-gzip", "tar-bzip2", "none"] = "7z-bzip2"
+    program: str = Field(default="7-Zip", max_length=255)
+    program_version: str = Field(default="", max_length=255)
+    path: str = Field(default="", max_length=4096, description="Where the AIP is stored (URI or path).")
+    created_at: AwareDatetime | None = None
+
+
+class AipPackageRead(AipPackageRecord):
+    package_uuid: UUID
+
+
+class ValidationReport(BaseModel):
+    valid: bool
+    kind: str = Field(description="`mets` or `premis` (from the document's root)")
+    errors: list[str] = Field(description="Every error, `line N: message`.")
+
+
+class ImportResult(BaseModel):
+    """What an import recorded (counts of records read; recording is idempotent, so a re-import adds nothing)."""
+
+    premis_version: str = Field(default="", description="3.0 or 2.2, from the document's namespace")
+    files: int = 0
+    events: int = 0
+    rights: int = 0
+    unmatched: list[str] = Field(default_factory=list, description="Objects the package has no file for "
+                                 "(first 100)")
+
+
+# -- search -----------------------------------------------------------------------------------------------------
+
+class SearchHit(BaseModel):
+    kind: Literal["package", "file"]
+    package_uuid: UUID
+    package_name: str
+    file_uuid: UUID | None = None
+    path: str | None = None
+    name: str
+    puid: str | None = None
+    format_name: str | None = None
+    size: int | None = None
+    date: dt.datetime | None = None
+
+
+class IndexRequest(BaseModel):
+    stored: bool = Field(default=True, description="The AIP is stored (its date is the index's date).")
+
+
+class IndexStatus(BaseModel):
+    package_uuid: UUID
+    state: Literal["queued", "indexed", "failed"]
+    indexed_at: dt.datetime | None = None
+    error: str | None = None
+
+
+class DescriptiveRead(BaseModel):
+    path: str
+    kind: Literal["dublin_core", "custom"]
+    elements: dict[str, list[str]]
+
+
+class RightsRead(BaseModel):
+    uuid: UUID
+    path: str
+    statement: RightsStatementRecord
+
+
+class IdentifierRead(BaseModel):
+    path: str
+    type: str
+    value: str

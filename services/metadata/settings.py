@@ -28,3 +28,7 @@ class MetadataSettings(ServiceSettings):
     software_version: str = Field(
         default_factory=installed_version, description="Version in the `preservation system` agent identifier."
     )
+    max_xml_bytes: int = Field(
+        default=2 * 1024**3, description="Largest XML document accepted for validation or import (bytes)."
+    )
+    index_batch: int = Field(default=5000, description="Files written to the search index per statement.")

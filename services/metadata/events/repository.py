@@ -6,17 +6,19 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Table, func, select
+from sqlalchemy import ColumnElement, String, Table, cast, func, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.metadata.agents.models import Agent
 from services.metadata.db import AnyRow, MetadataTable, insert_ignoring
 from services.metadata.events.models import Event
+from services.metadata.files import models as _files  # noqa: F401  (defines the file table used below)
 
 event_table: Table = MetadataTable.metadata.tables["event"]
 link_table: Table = MetadataTable.metadata.tables["event_agent"]
 agent_table: Table = MetadataTable.metadata.tables["agent"]
+file_table: Table = MetadataTable.metadata.tables["file"]
 # Bound parameters per IN list; far below SQLite's and asyncpg's limits (32766).
 IN_CHUNK = 5000
 
@@ -46,26 +48,31 @@ async def insert(session: AsyncSession, events: Sequence[dict[str, Any]], links:
 STREAM_COLUMNS = [column for column in event_table.c if column.name != "package_uuid"]
 
 
-def _filter(package_uuid: UUID, object_uuid: UUID | None) -> list[ColumnElement[bool]]:
+def _filter(package_uuid: UUID, object_uuid: UUID | None, event_type: str | None = None) -> list[ColumnElement[bool]]:
     clauses = [event_table.c.package_uuid == package_uuid]
     if object_uuid is not None:
         clauses.append(event_table.c.object_uuid == object_uuid)
+    if event_type is not None:
+        clauses.append(event_table.c.type == event_type)
     return clauses
 
 
-async def count(session: AsyncSession, package_uuid: UUID, object_uuid: UUID | None = None) -> int:
+async def count(
+    session: AsyncSession, package_uuid: UUID, object_uuid: UUID | None = None, event_type: str | None = None
+) -> int:
     result = await session.execute(
-        select(func.count()).select_from(event_table).where(*_filter(package_uuid, object_uuid))
+        select(func.count()).select_from(event_table).where(*_filter(package_uuid, object_uuid, event_type))
     )
     return int(result.scalar_one())
 
 
 async def page(
-    session: AsyncSession, package_uuid: UUID, object_uuid: UUID | None, limit: int, offset: int
+    session: AsyncSession, package_uuid: UUID, object_uuid: UUID | None, limit: int, offset: int,
+    event_type: str | None = None,
 ) -> Sequence[Event]:
     result = await session.execute(
         select(Event)
-        .where(*_filter(package_uuid, object_uuid))
+        .where(*_filter(package_uuid, object_uuid, event_type))
         .order_by(col(Event.datetime), col(Event.uuid))
         .limit(limit)
         .offset(offset)
@@ -105,5 +112,43 @@ async def links_of_objects(session: AsyncSession, object_uuids: Sequence[UUID]) 
         .join(event_table, event_table.c.uuid == link_table.c.event_uuid)
         .where(event_table.c.object_uuid.in_(object_uuids))
         .order_by(link_table.c.agent_id)
+    )
+    return result.all()
+
+
+def _page_of_files(package_uuid: UUID, use: str | None, after_path: str | None, limit: int) -> Any:
+    """The uuids of one keyset page of the package's files (the same page `files.repository.rows_after` reads)."""
+    query = select(file_table.c.uuid).where(file_table.c.package_uuid == package_uuid)
+    if use is not None:
+        query = query.where(file_table.c.use == use)
+    if after_path is not None:
+        query = query.where(file_table.c.path > after_path)
+    return query.order_by(file_table.c.path).limit(limit)
+
+
+# Identifiers are read as the database's own text (hex on SQLite) rather than as uuid.UUID, and each event's
+# agents come aggregated into one text ("1,2,3"): a METS page holds hundreds of thousands of values, and building
+# UUID objects and link rows was the largest cost of writing a METS.
+async def stream_rows_of_page(
+    session: AsyncSession, package_uuid: UUID, use: str | None, after_path: str | None, limit: int
+) -> Sequence[AnyRow]:
+    """(uuid, object_uuid, type, datetime, detail, outcome, outcome_note, agent_ids) of the events of one keyset
+    page of files; uuids as text, agent_ids a comma-separated text or None."""
+    page = _page_of_files(package_uuid, use, after_path, limit).subquery()
+    if session.get_bind().dialect.name == "postgresql":
+        agent_ids = func.string_agg(cast(link_table.c.agent_id, String), ",")
+    else:
+        agent_ids = func.group_concat(link_table.c.agent_id)
+    result = await session.execute(
+        select(
+            type_coerce(event_table.c.uuid, String).label("uuid"),
+            type_coerce(event_table.c.object_uuid, String).label("object_uuid"),
+            event_table.c.type, event_table.c.datetime, event_table.c.detail, event_table.c.outcome,
+            event_table.c.outcome_note, agent_ids.label("agent_ids"),
+        )
+        .select_from(event_table.outerjoin(link_table, link_table.c.event_uuid == event_table.c.uuid))
+        .where(event_table.c.object_uuid.in_(select(page.c.uuid)))
+        .group_by(event_table.c.uuid)
+        .order_by(event_table.c.datetime, event_table.c.uuid)
     )
     return result.all()

@@ -31,6 +31,7 @@ async def list_premis_events(
     session: SessionDep,
     _caller: CallerDep,
     object_uuid: UUID | None = Query(default=None, description="Only the events about this file (or the package)."),
+    type: str | None = Query(default=None, max_length=100, description="Only events of this type."),
 ) -> Page[EventRead]:
     """The package's events in date order, with their agents."""
-    return await service.list_events(session, package_uuid, object_uuid, page)
+    return await service.list_events(session, package_uuid, object_uuid, page, type)

@@ -34,9 +34,11 @@ async def record_events(
     if others := [str(uuid) for uuid, package in known.items() if package != package_uuid]:
         raise Conflict(f"Events already recorded for another package: {', '.join(others[:10])}")
     new = [(object_uuid, event) for object_uuid, event in events if event.uuid not in known]
-    agent_ids = await agents.ensure(
-        session, (agent.model_dump() for _, event in new for agent in event.agents)
-    )
+    # Every event names the same few agents: dump each once, not once per event.
+    unique_agents = {
+        (agent.identifier_type, agent.identifier_value): agent for _, event in new for agent in event.agents
+    }
+    agent_ids = await agents.ensure(session, (agent.model_dump() for agent in unique_agents.values()))
     event_rows: list[dict[str, Any]] = []
     link_rows: list[dict[str, Any]] = []
     for object_uuid, event in new:
@@ -68,10 +70,11 @@ async def add_package_events(
 
 
 async def list_events(
-    session: AsyncSession, package_uuid: UUID, object_uuid: UUID | None, params: PageParams
+    session: AsyncSession, package_uuid: UUID, object_uuid: UUID | None, params: PageParams,
+    event_type: str | None = None,
 ) -> Page[EventRead]:
     await require_package(session, package_uuid)
-    rows = await repository.page(session, package_uuid, object_uuid, params.limit, params.offset)
+    rows = await repository.page(session, package_uuid, object_uuid, params.limit, params.offset, event_type)
     agents_by_event = await repository.agents_of(session, [row.uuid for row in rows])
     items = [
         EventRead(
@@ -95,5 +98,5 @@ async def list_events(
         )
         for row in rows
     ]
-    total = await repository.count(session, package_uuid, object_uuid)
+    total = await repository.count(session, package_uuid, object_uuid, event_type)
     return Page(items=items, total=total, limit=params.limit, offset=params.offset)

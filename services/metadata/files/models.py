@@ -31,3 +31,7 @@ class File(MetadataTable, table=True):
     format_basis: str | None = Field(default=None, sa_type=Text)
     modified_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     use: str = Field(default="original", max_length=64)
+    creating_application: str | None = Field(default=None, max_length=255)
+    creating_application_version: str | None = Field(default=None, max_length=255)
+    # JSON list of PREMIS relationships; read back only whole, with the file.
+    relationships: str | None = Field(default=None, sa_type=Text)

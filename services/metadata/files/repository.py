@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import ColumnElement, String, Table, func, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -42,17 +42,31 @@ async def insert(session: AsyncSession, files: Sequence[dict[str, Any]]) -> None
     await insert_ignoring(session, file_table, files, ["uuid"])
 
 
-async def count(session: AsyncSession, package_uuid: UUID) -> int:
-    result = await session.execute(
-        select(func.count()).select_from(file_table).where(file_table.c.package_uuid == package_uuid)
-    )
+def _filters(package_uuid: UUID, filters: Mapping[str, str | None] | None) -> list[ColumnElement[bool]]:
+    clauses = [file_table.c.package_uuid == package_uuid]
+    for name, value in (filters or {}).items():
+        if value is None:
+            continue
+        if name == "path_prefix":
+            # A byte-wise range rather than LIKE: no escaping, and the (package_uuid, path) index serves it.
+            clauses += [file_table.c.path >= value, file_table.c.path < value + "\U0010ffff"]
+        else:
+            clauses.append(file_table.c[name] == value)
+    return clauses
+
+
+async def count(session: AsyncSession, package_uuid: UUID, filters: Mapping[str, str | None] | None = None) -> int:
+    result = await session.execute(select(func.count()).select_from(file_table).where(*_filters(package_uuid, filters)))
     return int(result.scalar_one())
 
 
-async def page(session: AsyncSession, package_uuid: UUID, limit: int, offset: int) -> Sequence[File]:
+async def page(
+    session: AsyncSession, package_uuid: UUID, limit: int, offset: int,
+    filters: Mapping[str, str | None] | None = None,
+) -> Sequence[File]:
     result = await session.execute(
         select(File)
-        .where(col(File.package_uuid) == package_uuid)
+        .where(*_filters(package_uuid, filters))
         .order_by(col(File.path))
         .limit(limit)
         .offset(offset)
@@ -72,9 +86,14 @@ async def rows_after(
 ) -> Sequence[AnyRow]:
     """The next `limit` files of the package in byte order of path: one keyset page of a streamed METS.
 
-    Plain rows, not ORM objects: a METS of 100,000 files is built from these and the cost adds up.
+    Plain rows, not ORM objects, and the uuid as text: a METS of 100,000 files is built from these and the cost
+    adds up.
     """
-    columns = [column for column in file_table.c if column.name != "package_uuid"]
+    # The uuid as the database's text (see events.repository.stream_rows_of_page for why).
+    columns = [
+        type_coerce(column, String).label("uuid") if column.name == "uuid" else column
+        for column in file_table.c if column.name != "package_uuid"
+    ]
     query = select(*columns).where(file_table.c.package_uuid == package_uuid)
     if use is not None:
         query = query.where(file_table.c.use == use)
@@ -82,3 +101,7 @@ async def rows_after(
         query = query.where(file_table.c.path > after_path)
     result = await session.execute(query.order_by(file_table.c.path).limit(limit))
     return result.all()
+
+
+async def uuids_of_paths(session: AsyncSession, package_uuid: UUID, paths: Sequence[str]) -> dict[str, UUID]:
+    return await taken_paths(session, package_uuid, paths)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from clients.metadata.schemas import BulkResult, FileRead, FilesBulk
 from servicekit.auth import CallerDep
@@ -25,7 +25,15 @@ async def add_premis_files(package_uuid: UUID, body: FilesBulk, session: Session
 
 @router.get("", response_model=Page[FileRead])
 async def list_premis_files(
-    package_uuid: UUID, page: PageDep, session: SessionDep, _caller: CallerDep
+    package_uuid: UUID,
+    page: PageDep,
+    session: SessionDep,
+    _caller: CallerDep,
+    use: str | None = Query(default=None, max_length=64, description="Only this fileGrp USE (e.g. original)."),
+    puid: str | None = Query(default=None, max_length=64, description="Only files of this PRONOM id."),
+    path_prefix: str | None = Query(default=None, max_length=4096, description="Only paths starting so "
+                                    "(e.g. objects/letters/)."),
 ) -> Page[FileRead]:
-    """The package's file objects in byte order of path."""
-    return await service.list_files(session, package_uuid, page)
+    """The package's file objects in byte order of path, optionally filtered."""
+    return await service.list_files(session, package_uuid, page,
+                                    {"use": use, "puid": puid, "path_prefix": path_prefix})

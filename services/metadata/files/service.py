@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -40,7 +41,12 @@ async def add_files(session: AsyncSession, package_uuid: UUID, files: Sequence[F
     await repository.insert(
         session,
         [
-            {**file.model_dump(exclude={"events"}), "package_uuid": package_uuid}
+            {
+                **file.model_dump(exclude={"events", "relationships"}),
+                "relationships": json.dumps([r.model_dump(mode="json") for r in file.relationships])
+                if file.relationships else None,
+                "package_uuid": package_uuid,
+            }
             for file in new
         ],
     )
@@ -48,9 +54,16 @@ async def add_files(session: AsyncSession, package_uuid: UUID, files: Sequence[F
     return BulkResult(created=len(new), unchanged=len(known))
 
 
-async def list_files(session: AsyncSession, package_uuid: UUID, params: PageParams) -> Page[FileRead]:
+async def list_files(
+    session: AsyncSession, package_uuid: UUID, params: PageParams, filters: Mapping[str, str | None] | None = None
+) -> Page[FileRead]:
     await require_package(session, package_uuid)
-    rows = await repository.page(session, package_uuid, params.limit, params.offset)
-    total = await repository.count(session, package_uuid)
-    items = [FileRead.model_validate(row, from_attributes=True) for row in rows]
+    rows = await repository.page(session, package_uuid, params.limit, params.offset, filters)
+    total = await repository.count(session, package_uuid, filters)
+    items = [
+        FileRead.model_validate(
+            {**row.model_dump(), "relationships": json.loads(row.relationships) if row.relationships else []}
+        )
+        for row in rows
+    ]
     return Page(items=items, total=total, limit=params.limit, offset=params.offset)

@@ -1,14 +1,22 @@
-"""HTTP operations on METS documents."""
+"""HTTP operations on METS documents: the AIP METS, the pointer file, and validation of uploaded documents."""
 
 from __future__ import annotations
 
+import os
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
 from uuid import UUID
 
+import aiofiles
 from fastapi import APIRouter, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
+from clients.metadata.schemas import ValidationReport
 from servicekit.auth import CallerDep
-from services.metadata.mets import service
+from services.metadata.mets import safexml, service
+from services.metadata.mets.validation import validate_document
 
 router = APIRouter(prefix="/mets", tags=["mets"])
 
@@ -25,7 +33,56 @@ async def stream_package_mets(package_uuid: UUID, request: Request, _caller: Cal
     """
     mets = await service.open_mets(request.app.state.sessions, request.app.state.settings, package_uuid)
     return StreamingResponse(
-        mets.chunks(),
+        nonempty(mets.chunks()),
         media_type="application/xml",
         headers={"Content-Disposition": f'inline; filename="{mets.filename}"'},
     )
+
+
+async def nonempty(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    async for chunk in chunks:
+        if chunk:
+            yield chunk
+
+
+@router.get(
+    "/{package_uuid}/pointer",
+    response_class=Response,
+    responses={200: {"content": {"application/xml": {}}, "description": "The compressed AIP's pointer file."}},
+)
+async def read_package_pointer_file(package_uuid: UUID, request: Request, _caller: CallerDep) -> Response:
+    """The pointer file of a compressed AIP (recorded with PUT /premis/packages/{uuid}/aip)."""
+    xml = await service.pointer_file(request.app.state.sessions, request.app.state.settings, package_uuid)
+    return Response(
+        xml, media_type="application/xml",
+        headers={"Content-Disposition": f'inline; filename="pointer.{package_uuid}.xml"'},
+    )
+
+
+@router.post(
+    "/validate",
+    response_model=ValidationReport,
+    openapi_extra={"requestBody": {"required": True, "content": {"application/xml": {"schema": {"type": "string",
+                                                                                              "format": "binary"}}}}},
+)
+async def validate_xml_document(request: Request, _caller: CallerDep) -> ValidationReport:
+    """Validate an uploaded METS or PREMIS document (the request body) against METS 1.12.1, PREMIS 3.0 and DC.
+
+    The body is streamed to a temporary file (bounded by the service's `max_xml_bytes`); DTDs, entities and
+    network access are refused. Every schema error is reported with its line.
+    """
+    limit: int = request.app.state.settings.max_xml_bytes
+    handle, name = tempfile.mkstemp(prefix="validate-", suffix=".xml", dir=request.app.state.settings.data_dir)
+    os.close(handle)
+    path = Path(name)
+    try:
+        received = 0
+        async with aiofiles.open(path, "wb") as out:
+            async for chunk in request.stream():
+                received += len(chunk)
+                if received > limit:
+                    raise safexml.too_large(limit)
+                await out.write(chunk)
+        return await run_in_threadpool(validate_document, path, limit)
+    finally:
+        await run_in_threadpool(path.unlink, missing_ok=True)

@@ -15,6 +15,8 @@ from typing import IO, Any
 
 from lxml import etree
 
+from clients.metadata.schemas import ValidationReport
+
 SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "schemas"
 CATALOG = SCHEMAS_DIR / "catalog.xml"
 CATALOG_NS = "{urn:oasis:names:tc:entity:xmlns:xml:catalog}"
@@ -77,12 +79,20 @@ def aip_mets_schema() -> etree.XMLSchema:
     return etree.XMLSchema(driver)
 
 
-def validate_mets(source: str | os.PathLike[str] | IO[bytes]) -> list[str]:
-    """Errors of the METS document at `source` (a path or a binary file object), each with its line number.
+TREE_LIMIT_BYTES = 64 * 1024 * 1024
+"""Documents up to this size are validated as a tree, which gives every error its line. Larger ones are validated
+while streaming through the parser (memory stays flat, but libxml2 then reports schema errors without lines)."""
 
-    An empty list means the document is well-formed and valid.
+
+def validate_mets(source: str | os.PathLike[str] | IO[bytes], *, tree_limit: int = TREE_LIMIT_BYTES) -> list[str]:
+    """Errors of the METS (or PREMIS) document at `source` (a path or a binary file object), each with its line.
+
+    An empty list means the document is well-formed and valid. Entities are never resolved, no DTD is loaded and
+    nothing is fetched from the network.
     """
-    parser = etree.XMLParser(no_network=True, resolve_entities=False, huge_tree=True)
+    if isinstance(source, (str, os.PathLike)) and os.path.getsize(source) > tree_limit:
+        return _validate_streaming(os.fspath(source))
+    parser = etree.XMLParser(no_network=True, resolve_entities=False, load_dtd=False, huge_tree=True)
     try:
         document = etree.parse(os.fspath(source) if isinstance(source, os.PathLike) else source, parser)
     except etree.XMLSyntaxError as exc:
@@ -94,3 +104,55 @@ def validate_mets(source: str | os.PathLike[str] | IO[bytes]) -> list[str]:
         if schema.validate(document):
             return []
         return [f"line {error.line}: {error.message}" for error in schema.error_log]
+
+
+def _validate_streaming(path: str) -> list[str]:
+    """Schema validation during an iterparse that clears every element once read: flat memory at any size."""
+    schema = aip_mets_schema()
+    with _lock:
+        etree.clear_error_log()
+        return _stream(path, schema)
+
+
+def _stream(path: str, schema: etree.XMLSchema) -> list[str]:
+    try:
+        for _, element in etree.iterparse(path, events=("end",), schema=schema, resolve_entities=False,
+                                          no_network=True, load_dtd=False, huge_tree=True):
+            element.clear(keep_tail=False)
+    except etree.XMLSyntaxError as exc:
+        errors = [
+            f"line {error.line or '?'}: {error.message}"
+            for error in exc.error_log
+            if error.domain_name != "SCHEMASP"  # the driver's own compile-time notices, not the document's
+        ]
+        return errors or [f"line {exc.lineno}: {exc.msg}"]
+    return []
+
+
+PREMIS_V2_NS = "info:lc/xmlns/premis-v2"
+
+
+def validate_document(path: Path, max_bytes: int) -> ValidationReport:
+    """Validate a user's METS or PREMIS 3 document, refusing unsafe or malformed XML with a problem."""
+    from services.metadata.mets import safexml
+
+    root_tag = ""
+    for _, element in safexml.iterparse(path, max_bytes, events=("start",)):
+        root_tag = element.tag
+        break
+    namespace = root_tag[1:].split("}")[0] if root_tag.startswith("{") else ""
+    if namespace == "http://www.loc.gov/METS/":
+        kind = "mets"
+    elif namespace == "http://www.loc.gov/premis/v3":
+        kind = "premis"
+    elif namespace == PREMIS_V2_NS:
+        return ValidationReport(valid=False, kind="premis", errors=[
+            "line 1: PREMIS 2.2 documents are read by the import, but validated only against PREMIS 3.0"])
+    else:
+        return ValidationReport(valid=False, kind="unknown", errors=[
+            f"line 1: the root element {root_tag or '(none)'} is neither METS nor PREMIS 3"])
+    # The whole document must be well-formed before the schema speaks (a truncated upload is malformed).
+    for _, element in safexml.iterparse(path, max_bytes):
+        element.clear(keep_tail=False)
+    errors = validate_mets(path)
+    return ValidationReport(valid=not errors, kind=kind, errors=errors)

@@ -9,7 +9,7 @@ from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.metadata.db import MetadataTable, insert_ignoring
-from services.metadata.packages.models import Package
+from services.metadata.packages.models import AipPackage, Package
 
 package_table: Table = MetadataTable.metadata.tables["package"]
 
@@ -21,3 +21,20 @@ async def get(session: AsyncSession, package_uuid: UUID) -> Package | None:
 async def insert_if_absent(session: AsyncSession, values: dict[str, Any]) -> None:
     """Create the package unless a concurrent call just did."""
     await insert_ignoring(session, package_table, [values], ["uuid"])
+
+
+async def aip(session: AsyncSession, package_uuid: UUID) -> AipPackage | None:
+    return await session.get(AipPackage, package_uuid)
+
+
+async def save_aip(session: AsyncSession, values: dict[str, Any]) -> AipPackage:
+    """Record (or replace: a re-stored AIP has new bytes) the package's stored AIP file."""
+    current = await session.get(AipPackage, values["package_uuid"])
+    if current is None:
+        current = AipPackage(**values)
+        session.add(current)
+    else:
+        for key, value in values.items():
+            setattr(current, key, value)
+    await session.flush()
+    return current

@@ -6,7 +6,7 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clients.metadata.schemas import PackageRead, PackageUpsert
+from clients.metadata.schemas import AipPackageRead, AipPackageRecord, PackageRead, PackageUpsert
 from servicekit.db import utcnow
 from servicekit.problems import NotFound
 from services.metadata.events import repository as events
@@ -47,3 +47,22 @@ async def _read(session: AsyncSession, package: Package) -> PackageRead:
         file_count=await files.count(session, package.uuid),
         event_count=await events.count(session, package.uuid),
     )
+
+
+async def record_aip(session: AsyncSession, package_uuid: UUID, body: AipPackageRecord) -> AipPackageRead:
+    """Record the stored AIP file (what its pointer file describes). Repeating the call changes nothing."""
+    await require_package(session, package_uuid)
+    values = {**body.model_dump(), "package_uuid": package_uuid, "created_at": body.created_at or utcnow()}
+    current = await repository.aip(session, package_uuid)
+    if current is not None and body.created_at is None:
+        values["created_at"] = current.created_at  # a retry without a date keeps the first one
+    aip = await repository.save_aip(session, values)
+    return AipPackageRead.model_validate(aip, from_attributes=True)
+
+
+async def read_aip(session: AsyncSession, package_uuid: UUID) -> AipPackageRead:
+    await require_package(session, package_uuid)
+    aip = await repository.aip(session, package_uuid)
+    if aip is None:
+        raise NotFound("Stored AIP package of", package_uuid)
+    return AipPackageRead.model_validate(aip, from_attributes=True)

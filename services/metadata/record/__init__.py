@@ -1,0 +1,1 @@
+"""The record forwarded from the transfer: descriptive metadata, rights, identifiers, directories, structMaps."""
