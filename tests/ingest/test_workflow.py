@@ -81,6 +81,7 @@ def place_transfer(processing: Path, transfer_uuid: uuid.UUID, journal: list[dic
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content)
     (root / "logs").mkdir()
+    (root / "objects" / "empty").mkdir()
     (root / "logs" / "amber-transfer.jsonl").write_text("".join(json.dumps(r) + "\n" for r in journal))
     return f"transfers/{transfer_uuid}"
 
@@ -99,6 +100,9 @@ async def test_journal_events_reach_the_record_and_the_aip(
         {"record": "removed", "path": "objects/Thumbs.db", "reason": "junk"},
         {"record": "event", "path": "objects/Thumbs.db", "type": "file removed", "datetime": when,
          "detail": "", "outcome": "", "outcome_note": "objects/Thumbs.db"},
+        {"record": "dublin_core", "path": "objects", "elements": {"dc.title": ["Orchard ledgers"]}},
+        {"record": "empty_directory", "path": "objects/empty"},
+        {"record": "identifiers", "path": "objects/a.txt", "identifiers": [{"type": "local", "value": "A-1"}]},
     ]
     path = place_transfer(tmp_path / "processing", transfer_uuid, journal)
     async with running_services(tmp_path, temporal_env, handover) as services:
@@ -123,6 +127,17 @@ async def test_journal_events_reach_the_record_and_the_aip(
         assert "fixity check" in {e.type for e in csv_events.items}
         package_events = await services.metadata.list_events(created.uuid, object_uuid=created.uuid)
         assert [e.type for e in package_events.items] == ["file removed"]
+        described = await services.metadata.list_descriptive_metadata(created.uuid)
+        assert described.total == 1
+        directories = await services.metadata.list_directories(created.uuid)
+        assert "objects/empty" in {d.path for d in directories.items}
+        async with asyncio.timeout(10):  # indexing is asynchronous, and quick
+            while not (await services.metadata.search("Orchard")).items:
+                await asyncio.sleep(0.1)
+        hits = await services.metadata.search("Orchard")
+        assert {h.package_uuid for h in hits.items} == {created.uuid}
+        pointer = await services.metadata.pointer_file(created.uuid)
+        assert ingest.aip_sha256 is not None and ingest.aip_sha256.encode() in pointer
 
         tasks = await services.ingest.http.get(f"/ingests/{created.uuid}/tasks", params={"limit": 2})
         assert tasks.status_code == 200

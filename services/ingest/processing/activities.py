@@ -31,7 +31,15 @@ from clients.ingest import (
     TaskRecord,
     TaskStatus,
 )
-from clients.metadata import AgentRecord, EventRecord, FileRecord, MetadataClient, ObjectEventRecord, PackageUpsert
+from clients.metadata import (
+    AgentRecord,
+    AipPackageRecord,
+    EventRecord,
+    FileRecord,
+    MetadataClient,
+    ObjectEventRecord,
+    PackageUpsert,
+)
 from clients.storage import StorageClient
 from servicekit.http import ServiceError
 from servicekit.ids import derived_id
@@ -291,20 +299,44 @@ class IngestActivities:
 
     @activity.defn(name="record_transfer_metadata")
     async def record_transfer_metadata(self, params: IngestParams, inventory: Inventory) -> int:
-        """Record what intake noted about the package as a whole (and about files it removed)."""
+        """Record what intake learned: package events, descriptive metadata, rights, identifiers, empty
+        directories, and the transfer's own `mets_structmap.xml` and `premis.xml`. Every call is idempotent."""
         layout = self.layout(params)
-        package_events = JournalSplitter(layout.work).package_events
-        if not package_events.exists():
-            return 0
+        splitter = JournalSplitter(layout.work)
+        package_uuid = UUID(params.ingest_uuid)
+        recorded = 0
         async with self.job(params, "transfer-metadata", "Record transfer metadata", "Process metadata"):
-            agents = self.agents(params)
-            records = await asyncio.to_thread(lambda: [r for _n, r in read_journal(package_events)])
-            events = [
-                ObjectEventRecord(**self._journal_event(params, record, agents).model_dump(), object_uuid=None)
-                for record in records
-            ]
-            await self.metadata.add_events(UUID(params.ingest_uuid), events)
-        return len(events)
+            if splitter.package_events.exists():
+                agents = self.agents(params)
+                events = [
+                    ObjectEventRecord(**self._journal_event(params, record, agents).model_dump(), object_uuid=None)
+                    for record in await asyncio.to_thread(_journal_records, splitter.package_events)
+                ]
+                await self.metadata.add_events(package_uuid, events)
+                recorded += len(events)
+            by_kind: dict[str, list[dict[str, Any]]] = {}
+            if splitter.records.exists():
+                for record in await asyncio.to_thread(_journal_records, splitter.records):
+                    by_kind.setdefault(record["record"], []).append(record)
+            forwarders = {
+                "dublin_core": lambda rs: self.metadata.add_descriptive_metadata(package_uuid, rs),
+                "custom_metadata": lambda rs: self.metadata.add_descriptive_metadata(package_uuid, rs, kind="custom"),
+                "rights": lambda rs: self.metadata.add_rights(package_uuid, rs),
+                "identifiers": lambda rs: self.metadata.add_identifiers(package_uuid, rs),
+                "empty_directory": lambda rs: self.metadata.add_directories(package_uuid, [r["path"] for r in rs]),
+            }
+            for kind, forward in forwarders.items():
+                if by_kind.get(kind):
+                    await forward(by_kind[kind])
+                    recorded += len(by_kind[kind])
+            metadata_dir = layout.data / "objects" / "metadata" / "transfers" / transfer_label(params)
+            structmap = metadata_dir / "mets_structmap.xml"
+            if structmap.is_file():
+                await self.metadata.put_custom_structmap(package_uuid, structmap.read_text(encoding="utf-8"))
+            premis = metadata_dir / "premis.xml"
+            if premis.is_file():
+                await self.metadata.import_transfer_premis(package_uuid, premis)
+        return recorded
 
     # -- bag ---------------------------------------------------------------------------------------------------
 
@@ -364,7 +396,8 @@ class IngestActivities:
                 await self._seven_zip(layout, SEVEN_ZIP_METHODS[algorithm], int(level))
             digest = await _with_heartbeat(asyncio.to_thread(sha256_file, layout.archive))
         return PackedAip(path=str(layout.archive.relative_to(self.settings.processing_dir)),
-                         size=layout.archive.stat().st_size, sha256=digest)
+                         size=layout.archive.stat().st_size, sha256=digest,
+                         compression=f"7z-{SEVEN_ZIP_METHODS[algorithm]}")
 
     async def _seven_zip(self, layout: SipLayout, method: str, level: int) -> None:
         # One part file per attempt: an orphaned 7z of a dead worker can never write into this attempt's file.
@@ -417,11 +450,17 @@ class IngestActivities:
         if stored.sha256 != packed.sha256:
             raise ApplicationError("storage holds a different package under this AIP's UUID", non_retryable=True)
         return StoredAip(location_uuid=str(stored.location_uuid), current_path=stored.current_path,
-                         size=packed.size, sha256=packed.sha256)
+                         size=packed.size, sha256=packed.sha256, compression=packed.compression)
 
     @activity.defn(name="finish_ingest")
     async def finish_ingest(self, params: IngestParams, inventory: Inventory, stored: StoredAip) -> None:
         layout = self.layout(params)
+        # Marks the package stored in the record (pointer file data) and queues it for search; indexing is
+        # asynchronous there, so a slow or failed index never holds up or fails the ingest.
+        await self.metadata.record_aip(UUID(params.ingest_uuid), AipPackageRecord(
+            size=stored.size, checksum=stored.sha256, compression=stored.compression,
+            program_version=await seven_zip_version(self.settings.seven_zip), path=stored.current_path,
+        ))
         await self.ingest.update_ingest(UUID(params.ingest_uuid), IngestUpdate(
             status=IngestStatus.stored, current_job=None, aip_path=stored.current_path,
             aip_location_uuid=UUID(stored.location_uuid), aip_size=stored.size, aip_sha256=stored.sha256,
@@ -486,3 +525,17 @@ def _die_with_parent() -> None:
     """Children (7z) get SIGKILL when the worker dies, so a killed worker leaves no archiver running."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
+
+
+def _journal_records(path: Path) -> list[dict[str, Any]]:
+    return [record for _number, record in read_journal(path)]
+
+
+async def seven_zip_version(binary: str) -> str:
+    """The 7-Zip version, for the pointer file's creating application."""
+    process = await asyncio.create_subprocess_exec(binary, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    out, _ = await process.communicate()
+    for line in out.decode("utf-8", "replace").splitlines():
+        if line.strip().startswith("7-Zip"):
+            return line.strip()[:255]
+    return ""

@@ -47,6 +47,7 @@ class PackedAip:
     path: str  # relative to the currently-processing folder
     size: int
     sha256: str
+    compression: str = "7z-bzip2"  # as the pointer file names it
 
 
 @dataclass(frozen=True)
@@ -55,3 +56,4 @@ class StoredAip:
     current_path: str
     size: int
     sha256: str
+    compression: str = "7z-bzip2"
