@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import AsyncIterator
-from pathlib import Path
 from uuid import UUID
 
-import aiofiles
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from clients.metadata.schemas import ValidationReport
 from servicekit.auth import CallerDep
-from services.metadata.mets import safexml, service
+from services.metadata.mets import service
+from services.metadata.mets.uploads import XML_BODY, spooled
 from services.metadata.mets.validation import validate_document
 
 router = APIRouter(prefix="/mets", tags=["mets"])
@@ -62,8 +59,7 @@ async def read_package_pointer_file(package_uuid: UUID, request: Request, _calle
 @router.post(
     "/validate",
     response_model=ValidationReport,
-    openapi_extra={"requestBody": {"required": True, "content": {"application/xml": {"schema": {"type": "string",
-                                                                                              "format": "binary"}}}}},
+    openapi_extra=XML_BODY,
 )
 async def validate_xml_document(request: Request, _caller: CallerDep) -> ValidationReport:
     """Validate an uploaded METS or PREMIS document (the request body) against METS 1.12.1, PREMIS 3.0 and DC.
@@ -72,17 +68,5 @@ async def validate_xml_document(request: Request, _caller: CallerDep) -> Validat
     network access are refused. Every schema error is reported with its line.
     """
     limit: int = request.app.state.settings.max_xml_bytes
-    handle, name = tempfile.mkstemp(prefix="validate-", suffix=".xml", dir=request.app.state.settings.data_dir)
-    os.close(handle)
-    path = Path(name)
-    try:
-        received = 0
-        async with aiofiles.open(path, "wb") as out:
-            async for chunk in request.stream():
-                received += len(chunk)
-                if received > limit:
-                    raise safexml.too_large(limit)
-                await out.write(chunk)
+    async with spooled(request, "validate-") as path:
         return await run_in_threadpool(validate_document, path, limit)
-    finally:
-        await run_in_threadpool(path.unlink, missing_ok=True)
