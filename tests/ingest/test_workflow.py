@@ -226,3 +226,41 @@ async def test_rejecting_the_aip_stores_nothing_and_keeps_the_sip(tmp_path: Path
         assert (await wait_for(services.ingest, created.uuid)).status == IngestStatus.rejected
         assert not list((tmp_path / "storage").rglob("*.7z"))
         assert (tmp_path / "processing" / "sips" / str(created.uuid)).exists()
+
+
+def png(width: int, height: int) -> bytes:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    raw = b"".join(b"\x00" + b"\x10\x80\x30" * width for _ in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+async def test_files_with_a_validator_get_a_validation_event(tmp_path: Path,
+                                                              temporal_env: WorkflowEnvironment) -> None:
+    transfer_uuid = uuid.uuid4()
+    root = tmp_path / "processing" / "transfers" / str(transfer_uuid) / "objects"
+    root.mkdir(parents=True)
+    good = png(8, 8)
+    (root / "good.png").write_bytes(good)
+    damaged = bytearray(good)
+    damaged[len(good) // 2] ^= 0xFF  # inside the image data: still a PNG to Siegfried, but its CRC no longer holds
+    (root / "broken.png").write_bytes(bytes(damaged))
+    (root / "notes.txt").write_text("no validator for plain text\n")
+    async with running_services(tmp_path, temporal_env) as services:
+        created = await services.ingest.create_ingest(IngestCreate(
+            transfer_uuid=transfer_uuid, name="images", path=f"transfers/{transfer_uuid}"))
+        ingest = await wait_for(services.ingest, created.uuid)
+        assert ingest.status == IngestStatus.stored, ingest.error
+        files = {f.path: f for f in (await services.metadata.list_files(created.uuid, limit=10)).items}
+        outcomes = {}
+        for path, record in files.items():
+            events = (await services.metadata.list_events(created.uuid, object_uuid=record.uuid)).items
+            outcomes[path] = [(e.outcome, e.detail.split(";")[0]) for e in events if e.type == "validation"]
+        assert outcomes["objects/good.png"] == [("pass", 'program="pngcheck"')]
+        assert outcomes["objects/broken.png"] == [("fail", 'program="pngcheck"')]
+        assert outcomes["objects/notes.txt"] == []

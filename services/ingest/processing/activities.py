@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 from collections.abc import AsyncIterator, Awaitable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from importlib.metadata import version
 from pathlib import Path
@@ -44,6 +45,8 @@ from clients.storage import StorageClient
 from servicekit.http import ServiceError
 from servicekit.ids import derived_id
 from servicekit.logs import package_id_var
+from services.ingest.microservices.results import FileOutcome, bounded
+from services.ingest.microservices.validation import ValidationService
 from services.ingest.processing import decisions
 from services.ingest.processing.bagging import BAGIT_TXT, bag_info_lines, encode_manifest_path, write_atomically
 from services.ingest.processing.hashing import sha256_file
@@ -214,42 +217,44 @@ class IngestActivities:
     @activity.defn(name="process_batch")
     async def process_batch(self, params: IngestParams, inventory: Inventory, batch: Batch,
                             identify_formats: bool = True) -> BatchResult:
-        """Assign UUIDs, checksum and identify one batch of files, and record their PREMIS events."""
+        """Assign UUIDs, checksum, identify and validate one batch of files, and record their PREMIS events."""
         layout = self.layout(params)
         entries = await asyncio.to_thread(_read_inventory, layout.inventory, batch)
         key = f"batch-{batch.index:06d}"
         name = f"Assign UUIDs, checksums, identify formats ({batch.index + 1}/{len(inventory.batches)})"
         async with self.job(params, key, name, "Process files", files_total=len(entries)) as job:
-            results: list[Digested] = []
+            results: list[Examined] = []
             for start in range(0, len(entries), FILES_PER_THREAD_HOP):
                 chunk = entries[start:start + FILES_PER_THREAD_HOP]
-                results.extend(await asyncio.to_thread(_digest_and_identify, layout.data, chunk, identify_formats))
+                results.extend(await asyncio.to_thread(_examine, layout.data, chunk, identify_formats))
                 activity.heartbeat(start + len(chunk))
             journal_events = await asyncio.to_thread(
                 load_file_events, JournalSplitter(layout.work).file_events(batch.index)
             )
             records = [
-                self._file_record(params, entry, digest, ident, journal_events.get(entry["p"], []), identify_formats)
-                for entry, digest, ident in results
+                self._file_record(params, examined, journal_events.get(examined.entry["p"], []), identify_formats)
+                for examined in results
             ]
             await self.metadata.add_files(UUID(params.ingest_uuid), records)
             finished = datetime.now(UTC)
             await self.ingest.record_tasks(UUID(params.ingest_uuid), key, [
                 TaskRecord(path=record.path, file_uuid=record.uuid, status=TaskStatus.completed,
-                           message=f"sha256 {record.checksum}; format {record.puid or record.format_name}",
+                           message=bounded(f"sha256 {record.checksum}; format {record.puid or record.format_name}"
+                                           + (f"; {examined.validation.message}"
+                                              if examined.validation and examined.validation.events else "")),
                            started_at=job.started_at, finished_at=finished)
-                for record in records
+                for record, examined in zip(records, results, strict=True)
             ])
             await asyncio.to_thread(
                 write_atomically, layout.batch_result(batch.index),
-                (json.dumps({"p": e["p"], "sha256": d}) + "\n" for e, d, _ in results),
+                (json.dumps({"p": r.entry["p"], "sha256": r.digest}) + "\n" for r in results),
             )
             job.files_done = len(entries)
         return BatchResult(index=batch.index, files=len(entries), bytes=sum(e["s"] for e in entries))
 
-    def _file_record(self, params: IngestParams, entry: dict[str, Any], digest: str,
-                     ident: Identification, journal_events: list[dict[str, Any]],
+    def _file_record(self, params: IngestParams, examined: Examined, journal_events: list[dict[str, Any]],
                      identified_formats: bool) -> FileRecord:
+        entry, digest, ident = examined.entry, examined.digest, examined.ident
         relative: str = entry["p"]
         file_uuid = derived_id(params.ingest_uuid, "file", relative)
         agents = self.agents(params)
@@ -280,6 +285,10 @@ class IngestActivities:
                 event("ingestion", "", "", ""),
                 event("message digest calculation", 'program="python"; module="hashlib.sha256()"', "", digest),
                 *identification,
+                *(EventRecord(uuid=derived_id(file_uuid, spec.type, index), type=spec.type, datetime=spec.at,
+                              detail=spec.detail, outcome=spec.outcome, outcome_note=spec.outcome_note,
+                              agents=agents)
+                  for index, spec in enumerate(examined.validation.events if examined.validation else ())),
                 *(self._journal_event(params, record, agents) for record in journal_events),
             ],
         )
@@ -497,17 +506,29 @@ def _read_inventory(inventory: Path, batch: Batch) -> list[dict[str, Any]]:
         return [json.loads(handle.readline()) for _ in range(batch.count)]
 
 
-Digested = tuple[dict[str, Any], str, Identification]
+@dataclass(frozen=True)
+class Examined:
+    """What one pass over a file found: its digest, its format and, where a validator exists, its validity."""
+
+    entry: dict[str, Any]
+    digest: str
+    ident: Identification
+    validation: FileOutcome | None
 
 
-def _digest_and_identify(data_dir: Path, entries: list[dict[str, Any]], identify_formats: bool) -> list[Digested]:
+# One per worker process: validators keep state (jpylyzer runs in-process under a lock).
+VALIDATION = ValidationService()
+
+
+def _examine(data_dir: Path, entries: list[dict[str, Any]], identify_formats: bool) -> list[Examined]:
     results = []
     for entry in entries:
         path = data_dir / entry["p"]
         if not path.is_file():
             raise ApplicationError(f"{entry['p']} disappeared from the SIP", non_retryable=True)
         ident = identify(path, entry["s"]) if identify_formats else UNIDENTIFIED
-        results.append((entry, sha256_file(path), ident))
+        validation = VALIDATION.validate(path, ident.puid) if ident.puid else None
+        results.append(Examined(entry, sha256_file(path), ident, validation))
     return results
 
 
