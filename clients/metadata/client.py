@@ -22,10 +22,8 @@ from clients.metadata.schemas import (
     DescriptiveRecord,
     DirectoryRead,
     EventRead,
-    EventsBulk,
     FileRead,
     FileRecord,
-    FilesBulk,
     IdentifiersRecord,
     ImportResult,
     IndexStatus,
@@ -58,31 +56,13 @@ class MetadataClient(ServiceClient):
         self, package_uuid: UUID, files: Sequence[FileRecord], *, batch_size: int = MAX_BULK
     ) -> BulkResult:
         """Record files with their events, `batch_size` per call. Safe to retry: recorded uuids are skipped."""
-        created = unchanged = 0
-        for start in range(0, len(files), batch_size):
-            body = FilesBulk(files=list(files[start : start + batch_size]))
-            response = await self.request(
-                "POST", f"/premis/packages/{package_uuid}/files", json=body.model_dump(mode="json"), idempotent=True
-            )
-            result = BulkResult.model_validate(response.json())
-            created += result.created
-            unchanged += result.unchanged
-        return BulkResult(created=created, unchanged=unchanged)
+        return await self._bulk(f"/premis/packages/{package_uuid}/files", "files", files, batch_size)
 
     async def add_events(
         self, package_uuid: UUID, events: Sequence[ObjectEventRecord], *, batch_size: int = MAX_BULK
     ) -> BulkResult:
         """Record events (by default about the package itself). Safe to retry."""
-        created = unchanged = 0
-        for start in range(0, len(events), batch_size):
-            body = EventsBulk(events=list(events[start : start + batch_size]))
-            response = await self.request(
-                "POST", f"/premis/packages/{package_uuid}/events", json=body.model_dump(mode="json"), idempotent=True
-            )
-            result = BulkResult.model_validate(response.json())
-            created += result.created
-            unchanged += result.unchanged
-        return BulkResult(created=created, unchanged=unchanged)
+        return await self._bulk(f"/premis/packages/{package_uuid}/events", "events", events, batch_size)
 
     async def list_files(
         self, package_uuid: UUID, *, limit: int = 100, offset: int = 0, use: str | None = None,
