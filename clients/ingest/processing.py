@@ -1,30 +1,52 @@
 """Processing configurations and decisions, on the wire.
 
 A processing configuration answers the decision points of the chain in advance; a point left at `ask` stops the
-package until someone answers it through the API. The names follow Archivematica's processing configuration
-fields (reference §3) for the points that exist in Amber today.
+package until someone answers it through the API. The names and choices follow Archivematica's processing
+configuration fields (reference §3) for the points that exist in Amber; `infected_files` is Amber's own.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import BaseModel, Field
 
 ASK = "ask"
 
-IdentifyChoice = Literal["ask", "Yes", "No"]
+YesNo = Literal["ask", "Yes", "No"]
+InfectedChoice = Literal["ask", "Fail transfer", "Quarantine"]
+CreateSipChoice = Literal["ask", "Create single SIP and continue processing", "Reject transfer"]
+ReminderChoice = Literal["ask", "Continue"]
 CompressionChoice = Literal["ask", "7z using bzip2", "7z using lzma", "7z without compression"]
 LevelChoice = Literal["ask", "1", "3", "5", "7", "9"]
 StoreChoice = Literal["ask", "Store AIP", "Reject AIP"]
 
+CREATE_SIP: Final = "Create single SIP and continue processing"
+
 
 class ProcessingConfigFields(BaseModel):
-    """The answers to each decision point; `ask` waits for a person."""
+    """The answers to each decision point, in the order the chain meets them; `ask` waits for a person.
 
-    select_format_id_tool_transfer: IdentifyChoice = Field(
-        default="Yes", description="Identify file formats (Siegfried)?"
+    The defaults are the answers of the built-in `automated` configuration.
+    """
+
+    assign_uuids_to_directories: YesNo = Field(default="Yes", description="Assign UUIDs to directories?")
+    virus_scanning: YesNo = Field(default="Yes", description="Scan for viruses?")
+    infected_files: InfectedChoice = Field(
+        default="Fail transfer",
+        description="What to do when a file is infected: fail the transfer (nothing is stored), or move the "
+        "file to quarantine, out of the AIP, with its removal recorded as a PREMIS event.",
+    )
+    generate_transfer_structure: YesNo = Field(default="No", description="Generate transfer structure report?")
+    select_format_id_tool_transfer: YesNo = Field(default="Yes", description="Identify file formats (Siegfried)?")
+    extract_packages: YesNo = Field(default="Yes", description="Extract packages (zip, tar, gz, 7z, rar)?")
+    delete_packages: YesNo = Field(
+        default="Yes", description="Delete packages after extraction? (their removal is recorded as a PREMIS event)"
+    )
+    create_sip: CreateSipChoice = Field(default=CREATE_SIP, description="Create SIP(s)?")
+    reminder: ReminderChoice = Field(
+        default="Continue", description="Reminder: add metadata if desired (through the metadata API), then continue."
     )
     compression_algo: CompressionChoice = Field(default="7z using bzip2", description="How to compress the AIP.")
     compression_level: LevelChoice = Field(default="5", description="Compression level.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from pathlib import Path
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
@@ -44,6 +45,23 @@ class IngestSettings(ServiceSettings):
         default=AipHandover.auto, description="How finished AIPs reach storage: moved in on a shared filesystem, "
         "uploaded over HTTP, or `auto` (move when storage can reach the file, else upload).",
     )
+    clamav_database_dir: Path = Field(
+        default=Path("/var/lib/clamav"),
+        description="ClamAV signatures for the clamd each worker starts; with none there, files are recorded as "
+        "not scanned (never as clean).",
+    )
+    clamd_socket: Path | None = Field(
+        default=None, description="Use this running clamd instead of starting one per worker."
+    )
+    clamav_max_file_size_mb: int = Field(
+        default=2000, ge=1, le=2000, description="Files over this size are recorded as not scanned."
+    )
+    clamd_threads: int = Field(default=4, ge=1, le=64)
+    max_extraction_depth: int = Field(
+        default=5, ge=0, le=50, description="Packages inside extracted packages are opened down to this depth."
+    )
+    max_extracted_bytes_gb: float = Field(default=100.0, gt=0, description="Refuse a package expanding beyond this.")
+    max_extracted_entries: int = Field(default=200_000, ge=1, description="Refuse a package with more entries.")
     organization_name: str = "Amber"
     organization_code: str = "amber"
     seven_zip: str = "7z"

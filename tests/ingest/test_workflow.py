@@ -37,14 +37,14 @@ class Services:
 
 @asynccontextmanager
 async def running_services(data_dir: Path, temporal: WorkflowEnvironment,
-                           handover: AipHandover = AipHandover.auto) -> AsyncIterator[Services]:
+                           handover: AipHandover = AipHandover.auto, **worker_settings: Any) -> AsyncIterator[Services]:
     sockets = {name: bound_socket() for name in ("ingest", "metadata", "storage")}
     urls = {f"{name}_url": f"http://127.0.0.1:{sock.getsockname()[1]}" for name, sock in sockets.items()}
     common: dict[str, Any] = {"data_dir": data_dir, "internal_token": TOKEN, **urls}
     ingest_settings = IngestSettings(
         **common, temporal_address=temporal.client.service_client.config.target_host,
         task_queue=f"workflow-test-{uuid.uuid4().hex[:8]}", batch_size=2, heartbeat_timeout_seconds=5,
-        aip_handover=handover,
+        aip_handover=handover, **worker_settings,
     )
     async with AsyncExitStack() as stack:
         await stack.enter_async_context(serve_http(create_metadata_app(MetadataSettings(**common)),
@@ -119,8 +119,10 @@ async def test_journal_events_reach_the_record_and_the_aip(
                               f"objects/metadata/transfers/{label}/metadata.csv"}
         a_events = await services.metadata.list_events(created.uuid, object_uuid=files["objects/a.txt"].uuid)
         assert sorted(e.type for e in a_events.items) == [
-            "fixity check", "format identification", "ingestion", "message digest calculation",
+            "fixity check", "format identification", "ingestion", "message digest calculation", "virus check",
         ]
+        scan = next(e for e in a_events.items if e.type == "virus check")
+        assert scan.outcome == "Not scanned" and "no ClamAV signature database" in scan.outcome_note
         csv_events = await services.metadata.list_events(
             created.uuid, object_uuid=files[f"objects/metadata/transfers/{label}/metadata.csv"].uuid
         )
@@ -186,6 +188,7 @@ async def test_the_default_configuration_waits_for_each_decision(tmp_path: Path,
             transfer_uuid=transfer_uuid, name="decide", path=path, processing_config="default"))
         waiting = await wait_for_decision(services.ingest, created.uuid, "select_format_id_tool_transfer")
         assert waiting.decision is not None and waiting.decision.choices == ["Yes", "No"]
+        assert waiting.status == IngestStatus.awaiting_decision
         http = services.ingest.http
         wrong = await http.post(f"/ingests/{created.uuid}/decisions", json={"point": "store_aip", "choice": "Yes"})
         assert wrong.status_code == 409
@@ -198,17 +201,21 @@ async def test_the_default_configuration_waits_for_each_decision(tmp_path: Path,
         again = await http.post(f"/ingests/{created.uuid}/decisions",
                                 json={"point": "select_format_id_tool_transfer", "choice": "No"})
         assert again.status_code == 409
-
-        await wait_for_decision(services.ingest, created.uuid, "store_aip")
-        store = await http.post(f"/ingests/{created.uuid}/decisions",
-                                json={"point": "store_aip", "choice": "Store AIP"})
-        assert store.status_code == 202
+        # Every other point `default` leaves open stops the package in turn, in the order the chain meets them.
+        for point, choice in [("extract_packages", "Yes"), ("delete_packages", "No"),
+                              ("create_sip", "Create single SIP and continue processing"),
+                              ("reminder", "Continue"), ("store_aip", "Store AIP")]:
+            await wait_for_decision(services.ingest, created.uuid, point)
+            answer = await http.post(f"/ingests/{created.uuid}/decisions", json={"point": point, "choice": choice})
+            assert answer.status_code == 202, answer.text
         ingest = await wait_for(services.ingest, created.uuid)
         assert ingest.status == IngestStatus.stored, ingest.error
         files = (await services.metadata.list_files(created.uuid, limit=10)).items
         events = await services.metadata.list_events(created.uuid, object_uuid=files[0].uuid)
         assert "format identification" not in {e.type for e in events.items}  # the archivist said No
         assert {f.format_name for f in files} == {"Unknown"}
+        # `default` generates the transfer structure report, kept with the transfer's metadata.
+        assert f"objects/metadata/transfers/decide-{transfer_uuid}/directory_tree.txt" in {f.path for f in files}
 
 
 async def test_rejecting_the_aip_stores_nothing_and_keeps_the_sip(tmp_path: Path,

@@ -274,6 +274,15 @@ def event_detail(version_reply: str) -> str:
     return f'program="ClamAV (clamd)"; version="{version}"; virusDefinitions="{definitions}"'
 
 
+NOT_SCANNED = "Not scanned"
+
+
+def not_scanned(path: Path, reason: str, detail: str = 'program="ClamAV (clamd)"') -> FileOutcome:
+    """A file the scanner did not judge: reported as such, with a `virus check` event whose outcome says so."""
+    return FileOutcome(path, Status.SKIPPED, (EventSpec("virus check", detail, NOT_SCANNED, reason),),
+                       f"not scanned: {reason}")
+
+
 class VirusScanner:
     """Scans files through a clamd; thread-safe (one connection per file)."""
 
@@ -295,8 +304,9 @@ class VirusScanner:
             return FileOutcome(path, Status.ERROR, message=f"scan error: {exc.strerror or exc}")
         limit = self.limits.scannable_size
         if size > limit:
-            # Archivematica records no event for a file it skips; the message says why it is not clean.
-            return FileOutcome(path, Status.SKIPPED, message=f"not scanned: over {limit} bytes ({size} bytes)")
+            # Archivematica records nothing for a file it skips; we say so in the record, so that no reader of
+            # the AIP can take silence for a clean result.
+            return not_scanned(path, f"over the scanner's limit of {limit} bytes ({size} bytes)", self.detail)
         try:
             answer = self.client.instream(path)
         except OSError as exc:
@@ -304,7 +314,7 @@ class VirusScanner:
         if answer.error is not None:
             return FileOutcome(path, Status.ERROR, message=f"scan error: {answer.error}")
         if answer.signature is not None and answer.signature.startswith(LIMITS_EXCEEDED):
-            return FileOutcome(path, Status.SKIPPED, message=f"not scanned: clamd limit reached ({answer.signature})")
+            return not_scanned(path, f"clamd limit reached ({answer.signature})", self.detail)
         if answer.signature is not None:
             event = EventSpec("virus check", self.detail, "Fail", answer.signature)
             return FileOutcome(path, Status.FAILED, (event,), f"infected: {answer.signature}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import dataclasses
 import json
 import logging
 import os
@@ -35,6 +36,7 @@ from clients.ingest import (
 from clients.metadata import (
     AgentRecord,
     AipPackageRecord,
+    CharacteristicsRecord,
     EventRecord,
     FileRecord,
     MetadataClient,
@@ -45,16 +47,37 @@ from clients.storage import StorageClient
 from servicekit.http import ServiceError
 from servicekit.ids import derived_id
 from servicekit.logs import package_id_var
-from services.ingest.microservices.results import FileOutcome, bounded
-from services.ingest.microservices.validation import ValidationService
+from services.ingest.microservices.extraction import ExtractionLimits, extract_package
+from services.ingest.microservices.results import EventSpec, Status, bounded
+from services.ingest.microservices.structure_report import write_structure_report
 from services.ingest.processing import decisions
 from services.ingest.processing.bagging import BAGIT_TXT, bag_info_lines, encode_manifest_path, write_atomically
+from services.ingest.processing.examine import Examined, examine
 from services.ingest.processing.hashing import sha256_file
-from services.ingest.processing.identification import UNIDENTIFIED, Identification, identify, siegfried_version
-from services.ingest.processing.journal import JOURNAL_NAME, JournalSplitter, load_file_events, read_journal
+from services.ingest.processing.identification import siegfried_version
+from services.ingest.processing.inventory import read_batch, write_inventory
+from services.ingest.processing.journal import (
+    JOURNAL_NAME,
+    JournalSplitter,
+    distribute_events,
+    load_file_events,
+    read_journal,
+)
 from services.ingest.processing.layout import SipLayout
 from services.ingest.processing.names import sanitize_package_name
-from services.ingest.processing.params import Batch, BatchResult, IngestParams, Inventory, PackedAip, StoredAip
+from services.ingest.processing.params import (
+    Batch,
+    BatchResult,
+    Extracted,
+    FileOptions,
+    IngestParams,
+    Inventory,
+    PackedAip,
+    StoredAip,
+)
+from services.ingest.processing.renaming import changed_files, rename_events, sanitize_tree
+from services.ingest.processing.tools import WorkerTools
+from services.ingest.processing_configs.processing_mcp import decisions_from_processing_mcp
 from services.ingest.settings import AipHandover, IngestSettings
 
 log = logging.getLogger(__name__)
@@ -63,6 +86,9 @@ FILES_PER_THREAD_HOP = 25
 OUTPUT_LIMIT = 4000
 T = TypeVar("T")
 SEVEN_ZIP_METHODS = {"7z using bzip2": "bzip2", "7z using lzma": "lzma", "7z without compression": "copy"}
+PROCESSING_MCP = "processingMCP.xml"
+STRUCTURE_REPORT = "directory_tree.txt"
+MAX_LISTED = 50
 
 
 def aip_name(params: IngestParams) -> str:
@@ -81,8 +107,9 @@ def journal_path(layout: SipLayout, params: IngestParams) -> Path:
 class IngestActivities:
     """Activities bound to one worker's settings and HTTP clients."""
 
-    def __init__(self, settings: IngestSettings) -> None:
+    def __init__(self, settings: IngestSettings, tools: WorkerTools) -> None:
         self.settings = settings
+        self.tools = tools
         token = settings.resolved_internal_token()
         self.ingest = IngestClient(settings.ingest_url, token=token)
         self.metadata = MetadataClient(settings.metadata_url, token=token, timeout=300)
@@ -93,9 +120,9 @@ class IngestActivities:
             await client.aclose()
 
     def all(self) -> list[Any]:
-        return [self.prepare_sip, self.process_batch, self.record_transfer_metadata, self.build_bag,
-                self.compress_aip, self.store_aip, self.finish_ingest, self.mark_ingest_failed,
-                self.await_decision, self.reject_ingest]
+        return [self.read_processing_mcp, self.prepare_sip, self.process_batch, self.open_extracted,
+                self.record_transfer_metadata, self.build_bag, self.compress_aip, self.store_aip,
+                self.finish_ingest, self.mark_ingest_failed, self.await_decision, self.reject_ingest]
 
     def layout(self, params: IngestParams) -> SipLayout:
         return SipLayout(self.settings.processing_dir, params.ingest_uuid, aip_name(params))
@@ -136,8 +163,22 @@ class IngestActivities:
 
     # -- prepare -----------------------------------------------------------------------------------------------
 
+    @activity.defn(name="read_processing_mcp")
+    async def read_processing_mcp(self, params: IngestParams) -> dict[str, str] | None:
+        """The answers of a processingMCP.xml shipped in the transfer, which replace the configuration's."""
+        transfer = self.settings.processing_dir / params.transfer_path
+        kept = self.layout(params).data / "objects" / "metadata" / "transfers" / transfer_label(params)
+        for candidate in (transfer / PROCESSING_MCP, kept / PROCESSING_MCP):
+            if candidate.is_file():
+                try:
+                    return decisions_from_processing_mcp(candidate.read_bytes())
+                except ValueError as exc:
+                    raise ApplicationError(f"the transfer's {PROCESSING_MCP} is unusable: {exc}",
+                                           non_retryable=True) from exc
+        return None
+
     @activity.defn(name="prepare_sip")
-    async def prepare_sip(self, params: IngestParams) -> Inventory:
+    async def prepare_sip(self, params: IngestParams, structure_report: bool = False) -> Inventory:
         layout = self.layout(params)
         async with self.job(params, "prepare", "Create SIP from transfer", "Create SIP"):
             await asyncio.to_thread(self._arrange, params, layout)
@@ -145,6 +186,9 @@ class IngestActivities:
                 UUID(params.ingest_uuid),
                 PackageUpsert(name=sanitize_package_name(params.name), transfer_uuid=UUID(params.transfer_uuid)),
             )
+            if structure_report:
+                await asyncio.to_thread(self._structure_report, params, layout)
+        async with self.job(params, "filenames", "Change object and directory filenames", "Clean up names"):
             inventory = await asyncio.to_thread(self._inventory, params, layout)
         await self.ingest.update_ingest(UUID(params.ingest_uuid), IngestUpdate(file_count=inventory.file_count))
         return inventory
@@ -173,87 +217,189 @@ class IngestActivities:
             entry.rename(target)
         transfer.rmdir()
 
+    def _structure_report(self, params: IngestParams, layout: SipLayout) -> None:
+        """`tree`-style listing of the objects as they arrived (before renaming), kept with the transfer's metadata."""
+        kept = layout.data / "objects" / "metadata" / "transfers" / transfer_label(params)
+        kept.mkdir(parents=True, exist_ok=True)
+        report = kept / STRUCTURE_REPORT
+        if not report.exists():
+            layout.work.mkdir(parents=True, exist_ok=True)
+            partial = layout.work / (STRUCTURE_REPORT + ".part")  # outside the tree it describes
+            write_structure_report(layout.data / "objects", partial, label="objects")
+            partial.replace(report)
+
     def _inventory(self, params: IngestParams, layout: SipLayout) -> Inventory:
         layout.work.mkdir(parents=True, exist_ok=True)
-        temp = layout.inventory.with_name("inventory.jsonl.part")
-        batches: list[Batch] = []
-        batch_of: dict[str, int] = {}
-        count = total = offset = 0
-        refused: list[str] = []
-        with temp.open("wb") as out:
-            for root, dirs, files in os.walk(layout.data / "objects"):
-                dirs.sort()
-                for name in sorted(files):
-                    path = Path(root) / name
-                    relative = path.relative_to(layout.data).as_posix()
-                    stat = path.lstat()
-                    if not path.is_file() or path.is_symlink():
-                        refused.append(relative)
-                        continue
-                    if count % params.batch_size == 0:
-                        batches.append(Batch(index=len(batches), offset=offset, count=0))
-                    line = json.dumps({"p": relative, "s": stat.st_size, "m": stat.st_mtime}).encode() + b"\n"
-                    out.write(line)
-                    batch_of[relative] = len(batches) - 1
-                    offset += len(line)
-                    count += 1
-                    total += stat.st_size
-                    last = batches[-1]
-                    batches[-1] = Batch(index=last.index, offset=last.offset, count=last.count + 1)
-            out.flush()
-            os.fsync(out.fileno())
-        if refused:
-            raise ApplicationError(f"not regular files (links, devices): {', '.join(refused[:20])}",
-                                   non_retryable=True)
-        temp.replace(layout.inventory)
+        changes = sanitize_tree(layout.data / "objects", layout.rename_plan)
+        found = write_inventory(layout.inventory, layout.data, [layout.data / "objects"],
+                                batch_size=params.batch_size, first_index=0, round_=0,
+                                original_of=changed_files(changes, "objects"))
+        renamed = {f"objects/{c.old}": f"objects/{c.new}" for c in changes}
         journal = journal_path(layout, params)
         if journal.exists():
-            JournalSplitter(layout.work).split(journal, batch_of, transfer_label(params))
+            JournalSplitter(layout.work).split(journal, found.batch_of, transfer_label(params), renamed)
+        distribute_events(rename_events(params.ingest_uuid, changes, "objects"), found.batch_of, layout.file_events)
         return Inventory(sip_dir=str(layout.bag.relative_to(self.settings.processing_dir)),
-                         aip_name=layout.aip_name, file_count=count, total_bytes=total, batches=batches)
+                         aip_name=layout.aip_name, file_count=found.count, total_bytes=found.total,
+                         batches=found.batches)
+
+    @activity.defn(name="open_extracted")
+    async def open_extracted(self, params: IngestParams, round_: int, extracted: list[Extracted],
+                             first_index: int, extracted_at: str) -> Inventory:
+        """Sanitize the names inside the folders the last round's packages went to, and list their files as the
+        next round, each with its `unpacking` event."""
+        layout = self.layout(params)
+        async with self.job(params, f"extracted-{round_:02d}", f"Process extracted files (level {round_})",
+                            "Extract packages"):
+            return await asyncio.to_thread(self._open_extracted, params, layout, round_, extracted, first_index,
+                                           extracted_at)
+
+    def _open_extracted(self, params: IngestParams, layout: SipLayout, round_: int, extracted: list[Extracted],
+                        first_index: int, extracted_at: str) -> Inventory:
+        original_of: dict[str, str] = {}
+        events: list[dict[str, Any]] = []
+        for number, opened in enumerate(extracted):
+            changes = sanitize_tree(layout.data / opened.directory,
+                                    layout.work / f"renames-{round_:02d}-{number:06d}.json")
+            original_of.update(changed_files(changes, opened.directory))
+            events.extend(rename_events(params.ingest_uuid, changes, opened.directory))
+        found = write_inventory(layout.round_inventory(round_), layout.data,
+                                [layout.data / opened.directory for opened in extracted],
+                                batch_size=params.batch_size, first_index=first_index, round_=round_,
+                                original_of=original_of)
+        for opened in extracted:
+            detail = f"Unpacked from: %transferDirectory%{opened.package} ({opened.package_uuid})"
+            prefix = opened.directory + "/"
+            events.extend(
+                {"path": path, "uuid": str(derived_id(params.ingest_uuid, "unpacking", path)), "type": "unpacking",
+                 "datetime": extracted_at, "detail": detail, "outcome": "", "outcome_note": ""}
+                for path in found.batch_of if path.startswith(prefix)
+            )
+        distribute_events(events, found.batch_of, layout.file_events)
+        return Inventory(sip_dir=str(layout.bag.relative_to(self.settings.processing_dir)),
+                         aip_name=layout.aip_name, file_count=found.count, total_bytes=found.total,
+                         batches=found.batches)
 
     # -- files -------------------------------------------------------------------------------------------------
 
     @activity.defn(name="process_batch")
     async def process_batch(self, params: IngestParams, inventory: Inventory, batch: Batch,
-                            identify_formats: bool = True) -> BatchResult:
-        """Assign UUIDs, checksum, identify and validate one batch of files, and record their PREMIS events."""
+                            options: FileOptions) -> BatchResult:
+        """Run the per-file micro-services over one batch and record each file with its PREMIS events.
+
+        Files leave the SIP (a package deleted after extraction, an infected file quarantined) only after the
+        batch's results are written, so a retried batch always finds what it examined.
+        """
         layout = self.layout(params)
-        entries = await asyncio.to_thread(_read_inventory, layout.inventory, batch)
+        if layout.batch_summary(batch.index).exists():
+            summary = json.loads(layout.batch_summary(batch.index).read_text(encoding="utf-8"))
+            await asyncio.to_thread(self._remove, layout, summary["removals"])
+            return _batch_result(summary["result"])
+        entries = await asyncio.to_thread(read_batch, layout.round_inventory(batch.round), batch)
         key = f"batch-{batch.index:06d}"
-        name = f"Assign UUIDs, checksums, identify formats ({batch.index + 1}/{len(inventory.batches)})"
+        level = f", level {batch.round}" if batch.round else ""
+        name = f"Process files: scan, identify, validate, characterize (batch {batch.index + 1}{level})"
+        open_packages = options.extract and batch.round < params.max_extraction_depth
         async with self.job(params, key, name, "Process files", files_total=len(entries)) as job:
             results: list[Examined] = []
             for start in range(0, len(entries), FILES_PER_THREAD_HOP):
                 chunk = entries[start:start + FILES_PER_THREAD_HOP]
-                results.extend(await asyncio.to_thread(_examine, layout.data, chunk, identify_formats))
+                results.extend(await asyncio.to_thread(examine, self.tools, layout.data, chunk, options,
+                                                       open_packages))
                 activity.heartbeat(start + len(chunk))
-            journal_events = await asyncio.to_thread(
-                load_file_events, JournalSplitter(layout.work).file_events(batch.index)
-            )
-            records = [
-                self._file_record(params, examined, journal_events.get(examined.entry["p"], []), identify_formats)
-                for examined in results
-            ]
-            await self.metadata.add_files(UUID(params.ingest_uuid), records)
+            extractions = await self._extract(params, layout, results, options)
+            journal_events: dict[str, list[dict[str, Any]]] = {}
+            for events_file in (JournalSplitter(layout.work).file_events(batch.index),
+                                layout.file_events(batch.index)):
+                for path, found in (await asyncio.to_thread(load_file_events, events_file)).items():
+                    journal_events.setdefault(path, []).extend(found)
+            removals: list[dict[str, str]] = []
+            records, tasks = [], []
             finished = datetime.now(UTC)
-            await self.ingest.record_tasks(UUID(params.ingest_uuid), key, [
-                TaskRecord(path=record.path, file_uuid=record.uuid, status=TaskStatus.completed,
-                           message=bounded(f"sha256 {record.checksum}; format {record.puid or record.format_name}"
-                                           + (f"; {examined.validation.message}"
-                                              if examined.validation and examined.validation.events else "")),
-                           started_at=job.started_at, finished_at=finished)
-                for record, examined in zip(records, results, strict=True)
-            ])
+            for examined in results:
+                relative = examined.entry["p"]
+                extraction = extractions.get(relative)
+                removal = self._removal(params, examined, extraction, options)
+                if removal is not None:
+                    removals.append(removal)
+                record = self._file_record(params, examined, journal_events.get(relative, []), options,
+                                           extraction, removal)
+                records.append(record)
+                failed = examined.infected or (extraction is not None and extraction.status is Status.FAILED)
+                tasks.append(TaskRecord(
+                    path=relative, file_uuid=record.uuid, status=TaskStatus.failed if failed else TaskStatus.completed,
+                    exit_code=1 if failed else 0, message=_task_message(examined, extraction, removal),
+                    started_at=job.started_at, finished_at=finished,
+                ))
+            await self.metadata.add_files(UUID(params.ingest_uuid), records)
+            await self.ingest.record_tasks(UUID(params.ingest_uuid), key, tasks)
+            removed = {r["p"] for r in removals}
             await asyncio.to_thread(
                 write_atomically, layout.batch_result(batch.index),
-                (json.dumps({"p": r.entry["p"], "sha256": r.digest}) + "\n" for r in results),
+                (json.dumps({"p": r.entry["p"], "sha256": r.digest, "s": r.entry["s"]}) + "\n"
+                 for r in results if r.entry["p"] not in removed),
             )
+            result = BatchResult(
+                index=batch.index, files=len(entries), bytes=sum(e["s"] for e in entries),
+                infected=[r.entry["p"] for r in results if r.infected][:MAX_LISTED],
+                extracted=[Extracted(directory=e.directory, package=path,
+                                     package_uuid=str(derived_id(params.ingest_uuid, "file", path)))
+                           for path, e in sorted(extractions.items()) if e.directory is not None],
+                failed_tasks=sum(1 for t in tasks if t.status is TaskStatus.failed),
+            )
+            await asyncio.to_thread(write_atomically, layout.batch_summary(batch.index),
+                                    [json.dumps({"result": dataclasses.asdict(result), "removals": removals})])
             job.files_done = len(entries)
-        return BatchResult(index=batch.index, files=len(entries), bytes=sum(e["s"] for e in entries))
+        await asyncio.to_thread(self._remove, layout, removals)
+        return result
+
+    async def _extract(self, params: IngestParams, layout: SipLayout, results: list[Examined],
+                       options: FileOptions) -> dict[str, Extraction]:
+        """Open the batch's packages next to themselves; a broken one fails alone, with the reason."""
+        limits = ExtractionLimits(max_entries=self.settings.max_extracted_entries,
+                                  max_total_bytes=int(self.settings.max_extracted_bytes_gb * 1024**3))
+        extractions: dict[str, Extraction] = {}
+        for examined in results:
+            if examined.package_kind is None:
+                continue
+            relative = examined.entry["p"]
+            package_uuid = str(derived_id(params.ingest_uuid, "file", relative))
+            extraction = await _with_heartbeat(asyncio.to_thread(
+                extract_package, layout.data / relative, package_uuid, kind=examined.package_kind,
+                at=datetime.fromisoformat(options.extracted_at), event_path=relative, limits=limits,
+            ))
+            directory = (extraction.directory.relative_to(layout.data).as_posix()
+                         if extraction.directory is not None else None)
+            status, message = extraction.package.status, extraction.package.message
+            if status is Status.FAILED and not message.startswith("extraction failed"):
+                message = f"extraction failed: {message}"
+            extractions[relative] = Extraction(status, message, directory, len(extraction.files))
+        return extractions
+
+    def _removal(self, params: IngestParams, examined: Examined, extraction: Extraction | None,
+                 options: FileOptions) -> dict[str, str] | None:
+        relative = examined.entry["p"]
+        if examined.infected and options.quarantine:
+            return {"p": relative, "action": "quarantine",
+                    "note": f"infected ({examined.signature}); moved to quarantine/{params.ingest_uuid}/{relative}"}
+        if extraction is not None and extraction.directory is not None and options.delete_packages:
+            return {"p": relative, "action": "delete", "note": f"extracted to {extraction.directory}"}
+        return None
+
+    def _remove(self, layout: SipLayout, removals: list[dict[str, str]]) -> None:
+        for removal in removals:
+            source = layout.data / removal["p"]
+            if removal["action"] == "quarantine":
+                target = layout.quarantine / removal["p"]
+                if source.exists():
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    source.rename(target)
+            else:
+                source.unlink(missing_ok=True)
 
     def _file_record(self, params: IngestParams, examined: Examined, journal_events: list[dict[str, Any]],
-                     identified_formats: bool) -> FileRecord:
+                     options: FileOptions, extraction: Extraction | None,
+                     removal: dict[str, str] | None) -> FileRecord:
         entry, digest, ident = examined.entry, examined.digest, examined.ident
         relative: str = entry["p"]
         file_uuid = derived_id(params.ingest_uuid, "file", relative)
@@ -268,11 +414,25 @@ class IngestActivities:
         identification = [
             event("format identification", f'program="Siegfried"; version="{siegfried_version()}"',
                   "Positive" if identified else "Not identified", ident.puid or "No Matching Format"),
-        ] if identified_formats else []
+        ] if options.identify else []
+        specs: list[EventSpec] = [
+            *(examined.scan.events if examined.scan else ()),
+            *(examined.validation.events if examined.validation else ()),
+        ]
+        if extraction is not None and extraction.status is Status.FAILED:
+            specs.append(EventSpec("unpacking", f'program="{extraction_program(examined.package_kind)}"', "Fail",
+                                   extraction.message))
+        if removal is not None:
+            detail = "quarantined: infected" if removal["action"] == "quarantine" else "removed after extraction"
+            specs.append(EventSpec("file removed", detail, "", removal["note"]))
+        characteristics = [
+            CharacteristicsRecord(tool=o.tool, version=o.version, xml=o.text, truncated=o.truncated)
+            for o in examined.characterization.outputs
+        ]
         return FileRecord(
             uuid=file_uuid,
             path=relative,
-            original_name=f"%transferDirectory%{relative}",
+            original_name=f"%transferDirectory%{entry.get('o', relative)}",
             size=entry["s"],
             checksum_type="sha256",
             checksum=digest,
@@ -281,6 +441,8 @@ class IngestActivities:
             puid=ident.puid,
             format_basis=ident.basis,
             modified_at=datetime.fromtimestamp(entry["m"], UTC),
+            use="deleted" if removal is not None else "original",
+            characteristics=characteristics,
             events=[
                 event("ingestion", "", "", ""),
                 event("message digest calculation", 'program="python"; module="hashlib.sha256()"', "", digest),
@@ -288,16 +450,18 @@ class IngestActivities:
                 *(EventRecord(uuid=derived_id(file_uuid, spec.type, index), type=spec.type, datetime=spec.at,
                               detail=spec.detail, outcome=spec.outcome, outcome_note=spec.outcome_note,
                               agents=agents)
-                  for index, spec in enumerate(examined.validation.events if examined.validation else ())),
+                  for index, spec in enumerate(specs)),
                 *(self._journal_event(params, record, agents) for record in journal_events),
             ],
         )
 
     def _journal_event(self, params: IngestParams, record: dict[str, Any],
                        agents: list[AgentRecord]) -> EventRecord:
-        """An event intake performed, with an identity fixed by its place in the journal."""
+        """An event intake performed (its identity fixed by its place in the journal), or one Amber added before
+        the file was processed (renames, unpacking), which carries its own."""
         return EventRecord(
-            uuid=derived_id(params.ingest_uuid, "journal", record["line"]),
+            uuid=UUID(record["uuid"]) if "uuid" in record else derived_id(params.ingest_uuid, "journal",
+                                                                           record["line"]),
             type=record["type"],
             datetime=datetime.fromisoformat(record["datetime"]),
             detail=record.get("detail") or "",
@@ -307,7 +471,8 @@ class IngestActivities:
         )
 
     @activity.defn(name="record_transfer_metadata")
-    async def record_transfer_metadata(self, params: IngestParams, inventory: Inventory) -> int:
+    async def record_transfer_metadata(self, params: IngestParams, inventory: Inventory,
+                                       directory_uuids: bool = False) -> int:
         """Record what intake learned: package events, descriptive metadata, rights, identifiers, empty
         directories, and the transfer's own `mets_structmap.xml` and `premis.xml`. Every call is idempotent."""
         layout = self.layout(params)
@@ -338,6 +503,10 @@ class IngestActivities:
                 if by_kind.get(kind):
                     await forward(by_kind[kind])
                     recorded += len(by_kind[kind])
+            if directory_uuids:
+                directories = await asyncio.to_thread(_directories, layout.data)
+                await self.metadata.add_directories(package_uuid, directories, empty=False)
+                recorded += len(directories)
             metadata_dir = layout.data / "objects" / "metadata" / "transfers" / transfer_label(params)
             structmap = metadata_dir / "mets_structmap.xml"
             if structmap.is_file():
@@ -366,13 +535,20 @@ class IngestActivities:
         extra = [layout.mets, *sorted(p for p in (layout.data / "logs").rglob("*") if p.is_file())]
         extra_digests = [(p.relative_to(layout.bag).as_posix(), sha256_file(p), p.stat().st_size) for p in extra]
 
+        # Payload-Oxum counts what the bag holds: files removed from the SIP are in no batch result.
+        payload = [0, 0]
+
         def manifest_lines() -> Any:
             for batch in inventory.batches:
                 with layout.batch_result(batch.index).open(encoding="utf-8") as handle:
                     for line in handle:
                         row = json.loads(line)
+                        payload[0] += row["s"]
+                        payload[1] += 1
                         yield f"{row['sha256']}  {encode_manifest_path('data/' + row['p'])}\n"
-            for relative, digest, _size in extra_digests:
+            for relative, digest, size in extra_digests:
+                payload[0] += size
+                payload[1] += 1
                 yield f"{digest}  {encode_manifest_path(relative)}\n"
 
         manifest_digest = write_atomically(layout.bag / "manifest-sha256.txt", manifest_lines())
@@ -380,8 +556,8 @@ class IngestActivities:
         info = bag_info_lines(
             software=f"Amber {AMBER_VERSION}",
             external_identifier=params.ingest_uuid,
-            payload_bytes=inventory.total_bytes + sum(size for _, _, size in extra_digests),
-            payload_files=inventory.file_count + len(extra_digests),
+            payload_bytes=payload[0],
+            payload_files=payload[1],
             bagging_date=date.today(),
         )
         info_digest = write_atomically(layout.bag / "bag-info.txt", info)
@@ -500,36 +676,37 @@ class IngestActivities:
         ))
 
 
-def _read_inventory(inventory: Path, batch: Batch) -> list[dict[str, Any]]:
-    with inventory.open("rb") as handle:
-        handle.seek(batch.offset)
-        return [json.loads(handle.readline()) for _ in range(batch.count)]
-
-
 @dataclass(frozen=True)
-class Examined:
-    """What one pass over a file found: its digest, its format and, where a validator exists, its validity."""
+class Extraction:
+    """What opening one package did, reduced to what the records and the next round need."""
 
-    entry: dict[str, Any]
-    digest: str
-    ident: Identification
-    validation: FileOutcome | None
-
-
-# One per worker process: validators keep state (jpylyzer runs in-process under a lock).
-VALIDATION = ValidationService()
+    status: Status
+    message: str
+    directory: str | None  # relative to the bag's data/
+    files: int
 
 
-def _examine(data_dir: Path, entries: list[dict[str, Any]], identify_formats: bool) -> list[Examined]:
-    results = []
-    for entry in entries:
-        path = data_dir / entry["p"]
-        if not path.is_file():
-            raise ApplicationError(f"{entry['p']} disappeared from the SIP", non_retryable=True)
-        ident = identify(path, entry["s"]) if identify_formats else UNIDENTIFIED
-        validation = VALIDATION.validate(path, ident.puid) if ident.puid else None
-        results.append(Examined(entry, sha256_file(path), ident, validation))
-    return results
+def extraction_program(kind: str | None) -> str:
+    return "7z" if kind in ("zip", "7z") else "unar"
+
+
+def _task_message(examined: Examined, extraction: Extraction | None, removal: dict[str, str] | None) -> str:
+    parts = [f"sha256 {examined.digest}"]
+    if examined.scan is not None:
+        parts.append(f"virus check: {examined.scan.message or examined.scan.status.value}")
+    parts.append(f"format: {examined.ident.puid or examined.ident.format_name}")
+    if examined.validation is not None and examined.validation.events:
+        parts.append(examined.validation.message)
+    parts.append(examined.characterization.outcome.message)
+    if extraction is not None:
+        parts.append(extraction.message)
+    if removal is not None:
+        parts.append(f"removed from the SIP: {removal['note']}")
+    return bounded("; ".join(p for p in parts if p))
+
+
+def _batch_result(data: dict[str, Any]) -> BatchResult:
+    return BatchResult(**{**data, "extracted": [Extracted(**e) for e in data["extracted"]]})
 
 
 async def _with_heartbeat(awaitable: Awaitable[T]) -> T:
@@ -546,6 +723,15 @@ def _die_with_parent() -> None:
     """Children (7z) get SIGKILL when the worker dies, so a killed worker leaves no archiver running."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
+
+
+def _directories(data: Path) -> list[str]:
+    """Every folder under objects/ (paths relative to the bag's data/), for their UUIDs."""
+    found: list[str] = []
+    for dirpath, dirs, _files in os.walk(data / "objects"):
+        dirs.sort()
+        found.extend((Path(dirpath) / name).relative_to(data).as_posix() for name in dirs)
+    return found
 
 
 def _journal_records(path: Path) -> list[dict[str, Any]]:

@@ -21,6 +21,9 @@ POINTS = tuple(ProcessingConfigFields.model_fields)
 BUILTIN_CONFIGS: dict[str, ProcessingConfigFields] = {
     # Archivematica's `automated`: every point answered, nothing waits.
     "automated": ProcessingConfigFields(),
-    # Archivematica's `default`: a person decides whether to identify formats and whether to store the AIP.
-    "default": ProcessingConfigFields(select_format_id_tool_transfer="ask", store_aip="ask"),
+    # Archivematica's `default`: a person answers the points that shape the AIP.
+    "default": ProcessingConfigFields(
+        assign_uuids_to_directories="No", generate_transfer_structure="Yes", select_format_id_tool_transfer="ask",
+        extract_packages="ask", delete_packages="ask", create_sip="ask", reminder="ask", store_aip="ask",
+    ),
 }

@@ -8,7 +8,7 @@ rest (package events, events about removed files) and every non-event record go 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -58,8 +58,13 @@ class JournalSplitter:
         for handle in self.handles.values():
             handle.close()
 
-    def split(self, journal: Path, batch_of: dict[str, int], transfer_label: str) -> int:
-        """Sort the journal; returns how many records it held. Rewrites everything, so it is safe to repeat."""
+    def split(self, journal: Path, batch_of: dict[str, int], transfer_label: str,
+              renamed: Mapping[str, str] | None = None) -> int:
+        """Sort the journal; returns how many records it held. Rewrites everything, so it is safe to repeat.
+
+        `renamed` maps SIP paths to the names sanitization gave them, so intake's records follow their files.
+        """
+        renamed = renamed or {}
         for stale in self.work.glob("events-*.jsonl"):
             stale.unlink()
         count = 0
@@ -68,7 +73,8 @@ class JournalSplitter:
                 count += 1
                 record["line"] = number
                 if record.get("path"):
-                    record["path"] = transfer_path_to_sip(record["path"], transfer_label)
+                    sip_path = transfer_path_to_sip(record["path"], transfer_label)
+                    record["path"] = renamed.get(sip_path, sip_path)
                 if record.get("record") != "event":
                     self.write(self.records, record)
                 elif record.get("path") in batch_of:
@@ -81,6 +87,19 @@ class JournalSplitter:
             if not target.exists():
                 target.touch()
         return count
+
+
+def distribute_events(records: Iterable[dict[str, Any]], batch_of: Mapping[str, int],
+                      target: Callable[[int], Path]) -> None:
+    """Write events keyed by `path` to the files of their batches, replacing those files (unknown paths dropped)."""
+    splitter = JournalSplitter(Path())
+    try:
+        for record in records:
+            batch = batch_of.get(record["path"])
+            if batch is not None:
+                splitter.write(target(batch), record)
+    finally:
+        splitter.close()
 
 
 def load_file_events(path: Path) -> dict[str, list[dict[str, Any]]]:

@@ -33,8 +33,29 @@ class SipLayout:
     def inventory(self) -> Path:
         return self.work / "inventory.jsonl"
 
+    def round_inventory(self, round_: int) -> Path:
+        """The files of a round: the transfer's own (0), then those extracted from the previous round's packages."""
+        return self.inventory if round_ == 0 else self.work / f"inventory-{round_:02d}.jsonl"
+
     def batch_result(self, index: int) -> Path:
         return self.work / f"batch-{index:06d}.jsonl"
+
+    def batch_summary(self, index: int) -> Path:
+        """Written last by a batch: its presence means every side effect but the removals is done."""
+        return self.work / f"batch-{index:06d}.summary.json"
+
+    def file_events(self, index: int) -> Path:
+        """Events Amber itself adds to a batch's files before they are processed (renames, unpacking)."""
+        return self.work / f"amber-events-{index:06d}.jsonl"
+
+    @property
+    def rename_plan(self) -> Path:
+        return self.work / "renames.json"
+
+    @property
+    def quarantine(self) -> Path:
+        """Infected files taken out of the SIP; kept, never deleted, outside every AIP."""
+        return self.processing_dir / "quarantine" / self.ingest_uuid
 
     @property
     def mets(self) -> Path:

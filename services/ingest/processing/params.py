@@ -15,15 +15,38 @@ class IngestParams:
     batch_size: int = 500
     max_concurrent_batches: int = 4
     heartbeat_timeout_seconds: int = 20
+    max_extraction_depth: int = 5
     # Processing-configuration answers by decision point; "ask" waits for a person.
     decisions: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
+class FileOptions:
+    """What the processing configuration asked of the per-file micro-services."""
+
+    identify: bool = True
+    scan: bool = True
+    quarantine: bool = False  # else an infected file fails the transfer once every batch is done
+    extract: bool = True
+    delete_packages: bool = False
+    extracted_at: str = ""  # ISO time naming the `<package>-<date>` folders, fixed by the workflow for retries
+
+
+@dataclass(frozen=True)
 class Batch:
-    index: int
-    offset: int  # byte offset of the batch's first line in the inventory
+    index: int  # unique across rounds
+    offset: int  # byte offset of the batch's first line in its round's inventory
     count: int
+    round: int = 0  # 0: the transfer's own files; n: files extracted from packages found in round n - 1
+
+
+@dataclass(frozen=True)
+class Extracted:
+    """A package opened by a batch: the folder its contents went to, relative to the bag's `data/`."""
+
+    directory: str
+    package: str
+    package_uuid: str
 
 
 @dataclass(frozen=True)
@@ -40,6 +63,9 @@ class BatchResult:
     index: int
     files: int
     bytes: int
+    infected: list[str] = field(default_factory=list)
+    extracted: list[Extracted] = field(default_factory=list)
+    failed_tasks: int = 0
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from temporalio.worker import Worker
 from servicekit.logs import configure_logging
 from services.ingest.processing.activities import IngestActivities
 from services.ingest.processing.temporal import connect
+from services.ingest.processing.tools import WorkerTools
 from services.ingest.processing.workflow import IngestWorkflow
 from services.ingest.settings import IngestSettings
 
@@ -20,7 +21,9 @@ log = logging.getLogger(__name__)
 
 async def run_worker(settings: IngestSettings, stop: asyncio.Event | None = None) -> None:
     client = await connect(settings)
-    activities = IngestActivities(settings)
+    # Started on this (the caller's) thread, so clamd dies with the worker however the worker ends.
+    tools = WorkerTools.start(settings)
+    activities = IngestActivities(settings, tools)
     stop = stop or asyncio.Event()
     worker = Worker(
         client,
@@ -36,6 +39,7 @@ async def run_worker(settings: IngestSettings, stop: asyncio.Event | None = None
             await stop.wait()
     finally:
         await activities.aclose()
+        tools.close()
 
 
 def main(settings: IngestSettings | None = None) -> None:

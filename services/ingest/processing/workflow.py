@@ -1,8 +1,10 @@
 """The ingest workflow: thin and deterministic; every piece of I/O happens in an activity.
 
-Order: prepare the SIP (move the transfer into bag layout, inventory it) → per batch of files: UUIDs, checksums,
-format identification and their PREMIS events → bag (METS from the metadata service, manifests) → compress →
-store → finish. A failure anywhere marks the ingest failed with the reason and leaves the files where they are.
+Order: prepare the SIP (move the transfer into bag layout, structure report, sanitize names, inventory) → per batch
+of files: UUIDs, checksum, virus scan, format identification, validation, characterization, package extraction,
+with their PREMIS events → the files extracted from packages, as a new round of batches, down to the depth limit →
+transfer metadata → create SIP → bag (METS from the metadata service, manifests) → compress → store → finish.
+A failure anywhere marks the ingest failed with the reason and leaves the files where they are.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from clients.ingest.processing import ASK
+    from clients.ingest.processing import ASK, CREATE_SIP
     from services.ingest.processing.params import (
         Batch,
         BatchResult,
+        Extracted,
+        FileOptions,
         IngestParams,
         Inventory,
         PackedAip,
@@ -41,6 +45,7 @@ class IngestWorkflow:
         self._batches_total = 0
         self._answers: dict[str, str] = {}
         self._awaiting: str | None = None
+        self._decisions: dict[str, str] = {}
 
     @workflow.signal
     def decide(self, point: str, choice: str) -> None:
@@ -57,27 +62,41 @@ class IngestWorkflow:
             "awaiting_decision": self._awaiting,
         }
 
+    @workflow.query
+    def configured_decisions(self) -> dict[str, str]:
+        """The answers in force: the configuration's, or those of the transfer's own processingMCP.xml."""
+        return dict(self._decisions)
+
     @workflow.run
     async def run(self, params: IngestParams) -> StoredAip | None:
         try:
             return await self._run(params)
-        except ActivityError as err:
+        except (ActivityError, _Failure) as err:
             reason = _reason(err)
             await self._activity("mark_ingest_failed", params, reason, timeout=60)
             raise ApplicationError(reason, non_retryable=True) from err
 
     async def _run(self, params: IngestParams) -> StoredAip | None:
+        self._decisions = dict(params.decisions)
         self._stage = "prepare"
-        inventory: Inventory = await self._activity("prepare_sip", params, timeout=3600, heartbeat=True,
+        bundled: dict[str, str] | None = await self._activity("read_processing_mcp", params, timeout=120,
+                                                               result_type=dict)
+        if bundled is not None:
+            self._decisions = bundled
+        structure = await self._decide(params, "generate_transfer_structure") == "Yes"
+        inventory: Inventory = await self._activity("prepare_sip", params, structure, timeout=3600, heartbeat=True,
                                                     result_type=Inventory)
-        self._files_total = inventory.file_count
-        self._batches_total = len(inventory.batches)
-
-        identify = await self._decide(params, "select_format_id_tool_transfer") == "Yes"
+        options = await self._file_options(params)
         self._stage = "files"
-        await self._process_batches(params, inventory, identify)
+        inventory = await self._process_files(params, inventory, options)
 
-        await self._activity("record_transfer_metadata", params, inventory, timeout=3600, heartbeat=True)
+        directory_uuids = await self._decide(params, "assign_uuids_to_directories") == "Yes"
+        await self._activity("record_transfer_metadata", params, inventory, directory_uuids, timeout=3600,
+                             heartbeat=True)
+        if await self._decide(params, "create_sip") != CREATE_SIP:
+            await self._reject(params, "The transfer was rejected at SIP creation")
+            return None
+        await self._decide(params, "reminder")
         self._stage = "bag"
         await self._activity("build_bag", params, inventory, timeout=6 * 3600, heartbeat=True)
         algorithm = await self._decide(params, "compression_algo")
@@ -86,8 +105,7 @@ class IngestWorkflow:
         packed: PackedAip = await self._activity("compress_aip", params, inventory, algorithm, level,
                                                  timeout=24 * 3600, heartbeat=True, result_type=PackedAip)
         if await self._decide(params, "store_aip") != "Store AIP":
-            self._stage = "rejected"
-            await self._activity("reject_ingest", params, "The AIP was rejected at the store decision", timeout=60)
+            await self._reject(params, "The AIP was rejected at the store decision")
             return None
         self._stage = "store"
         stored: StoredAip = await self._activity("store_aip", params, inventory, packed, timeout=24 * 3600,
@@ -97,9 +115,51 @@ class IngestWorkflow:
         self._stage = "stored"
         return stored
 
+    async def _reject(self, params: IngestParams, reason: str) -> None:
+        self._stage = "rejected"
+        await self._activity("reject_ingest", params, reason, timeout=60)
+
+    async def _file_options(self, params: IngestParams) -> FileOptions:
+        scan = await self._decide(params, "virus_scanning") == "Yes"
+        quarantine = scan and await self._decide(params, "infected_files") == "Quarantine"
+        identify = await self._decide(params, "select_format_id_tool_transfer") == "Yes"
+        extract = await self._decide(params, "extract_packages") == "Yes"
+        delete = extract and await self._decide(params, "delete_packages") == "Yes"
+        return FileOptions(identify=identify, scan=scan, quarantine=quarantine, extract=extract,
+                           delete_packages=delete, extracted_at=workflow.now().replace(microsecond=0).isoformat())
+
+    async def _process_files(self, params: IngestParams, inventory: Inventory, options: FileOptions) -> Inventory:
+        """Every round of batches: the transfer's files, then what each round's packages held. Returns the
+        inventory of all rounds."""
+        batches, files, total = list(inventory.batches), inventory.file_count, inventory.total_bytes
+        current = inventory.batches
+        infected: list[str] = []
+        round_ = 0
+        while current:
+            results = await self._process_batches(params, inventory, current, options)
+            infected.extend(path for result in results for path in result.infected)
+            extracted: list[Extracted] = [e for result in results for e in result.extracted]
+            if not extracted:
+                break
+            round_ += 1
+            opened: Inventory = await self._activity("open_extracted", params, round_, extracted, len(batches),
+                                                     options.extracted_at, timeout=3600, heartbeat=True,
+                                                     result_type=Inventory)
+            current = opened.batches
+            batches.extend(current)
+            files += opened.file_count
+            total += opened.total_bytes
+            self._files_total = files
+            self._batches_total = len(batches)
+        if infected and not options.quarantine:
+            listed = ", ".join(infected[:20]) + (f" and {len(infected) - 20} more" if len(infected) > 20 else "")
+            raise _Failure(f"Virus scan: infected files found ({listed}); the transfer failed as configured")
+        return Inventory(sip_dir=inventory.sip_dir, aip_name=inventory.aip_name, file_count=files,
+                         total_bytes=total, batches=batches)
+
     async def _decide(self, params: IngestParams, point: str) -> str:
         """The configuration's answer, or a person's: the package waits, visibly, until one is given."""
-        configured = params.decisions.get(point, ASK)
+        configured = self._decisions.get(point, ASK)
         if configured != ASK:
             return configured
         self._awaiting = point
@@ -108,23 +168,25 @@ class IngestWorkflow:
         self._awaiting = None
         return self._answers[point]
 
-    async def _process_batches(self, params: IngestParams, inventory: Inventory, identify: bool) -> None:
+    async def _process_batches(self, params: IngestParams, inventory: Inventory, batches: list[Batch],
+                               options: FileOptions) -> list[BatchResult]:
         # A bounded number of batches in flight: enough to keep several workers busy without flooding them.
-        pending: list[Batch] = list(inventory.batches)
+        pending: list[Batch] = list(batches)
         running: set[asyncio.Task[BatchResult]] = set()
+        results: list[BatchResult] = []
         while pending or running:
             while pending and len(running) < params.max_concurrent_batches:
                 batch = pending.pop(0)
                 running.add(asyncio.ensure_future(
-                    self._activity("process_batch", params, inventory, batch, identify, timeout=6 * 3600,
-                                   heartbeat=True,
-                                   result_type=BatchResult)
+                    self._activity("process_batch", params, inventory, batch, options, timeout=6 * 3600,
+                                   heartbeat=True, result_type=BatchResult)
                 ))
             done, still_running = await workflow.wait(running, return_when=asyncio.FIRST_COMPLETED)
             running = set(still_running)
             for task in done:
-                task.result()  # re-raises a failed batch
+                results.append(task.result())  # re-raises a failed batch
                 self._batches_done += 1
+        return sorted(results, key=lambda result: result.index)
 
     async def _activity(self, name: str, *args: object, timeout: int, heartbeat: bool = False,
                         result_type: type | None = None) -> Any:
@@ -138,6 +200,10 @@ class IngestWorkflow:
             retry_policy=RETRY,
             result_type=result_type,
         )
+
+
+class _Failure(Exception):
+    """A verdict of the workflow itself (not of an activity) that ends the ingest as failed."""
 
 
 def _reason(err: BaseException) -> str:

@@ -12,6 +12,7 @@ import pytest
 
 from services.ingest.microservices.results import Status
 from services.ingest.microservices.virus_scan import Clamd, ClamdClient, ClamdLimits, VirusScanner, parse_reply
+from tests.signatures import write_test_signatures
 
 EICAR = r"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 LIMIT = 4096
@@ -72,8 +73,8 @@ def test_scan_results_and_events(clamd: Clamd, samples: dict[str, Path]) -> None
 
     big = results["big"]
     assert big.status is Status.SKIPPED
-    assert big.events == ()
-    assert big.message.startswith(f"not scanned: over {LIMIT} bytes")
+    assert [(e.type, e.outcome) for e in big.events] == [("virus check", "Not scanned")]
+    assert big.message.startswith(f"not scanned: over the scanner's limit of {LIMIT} bytes")
 
     zipped = results["zip"]
     assert zipped.status is Status.FAILED
@@ -116,25 +117,12 @@ def test_clamd_without_database_fails_with_reason(tmp_path: Path) -> None:
 
 
 CORPUS = Path(__file__).resolve().parents[3] / ".." / "shared" / "corpus" / "transfers" / "virusTests"
-# Not ClamAV's official Win.Trojan.Nukem-1 (no official database offline): a test-only body signature on the
-# 48 bytes the sample files carry, so the corpus's Nukem files are found as ClamAV would find them.
-NUKEM_BODY = (
-    "4e756b655f654d0000909090e8782600"
-    "0084d284d27e05e860260000c3909090"
-    "558bec83c4d853e85d2600008bda8945"
-)
 
 
 @pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus/transfers/virusTests is absent")
 def test_corpus_virus_tests() -> None:
     with tempfile.TemporaryDirectory(prefix="amber-clamd-") as base:
-        db = Path(base) / "db"
-        db.mkdir()
-        (db / "custom.hdb").write_text("44d88612fea8a8f36de82e1278abb02f:68:Eicar-Test-Signature\n")
-        (db / "custom.ndb").write_text(
-            "Eicar-NDB-Custom:0:*:" + b"EICAR-STANDARD-ANTIVIRUS-TEST-FILE".hex() + "\n"
-            f"Win.Trojan.Nukem-Custom:0:*:{NUKEM_BODY}\n"
-        )
+        db = write_test_signatures(Path(base) / "db", nukem=True)
         limits = ClamdLimits(max_file_size=4 * 1024 * 1024, max_scan_size=8 * 1024 * 1024,
                              stream_max_length=4 * 1024 * 1024)
         with Clamd(Path(base) / "run", db, limits, max_threads=2) as daemon:
@@ -150,7 +138,9 @@ def test_corpus_virus_tests() -> None:
         "test.zero.byte.no-virus": Status.PASSED,
         "test.zip.eicar.with-virus.zip": Status.FAILED,
     }
-    assert results["test.30M.null.no-virus"].events == ()
+    skipped = results["test.30M.null.no-virus"].events
+    assert [(e.type, e.outcome) for e in skipped] == [("virus check", "Not scanned")]
+    assert "over the scanner's limit" in skipped[0].outcome_note
     assert "not scanned" in results["test.30M.nukem.with-virus"].message
     assert results["test.1M.nukem.with-virus"].events[0].outcome_note == "Win.Trojan.Nukem-Custom.UNOFFICIAL"
 

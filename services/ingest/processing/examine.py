@@ -1,0 +1,66 @@
+"""One pass of the per-file micro-services over a file: checksum, virus scan, identification, validation,
+characterization, and whether it is a package to open. Runs in a worker thread; the tools are the worker's."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from temporalio.exceptions import ApplicationError
+
+from services.ingest.microservices.characterization import Characterization
+from services.ingest.microservices.extraction import package_kind
+from services.ingest.microservices.results import FileOutcome, Status
+from services.ingest.microservices.virus_scan import not_scanned
+from services.ingest.processing.hashing import sha256_file
+from services.ingest.processing.identification import UNIDENTIFIED, Identification, identify
+from services.ingest.processing.params import FileOptions
+from services.ingest.processing.tools import WorkerTools
+
+
+@dataclass(frozen=True)
+class Examined:
+    entry: dict[str, Any]
+    digest: str
+    ident: Identification
+    scan: FileOutcome | None
+    validation: FileOutcome | None
+    characterization: Characterization
+    package_kind: str | None
+
+    @property
+    def infected(self) -> bool:
+        return self.scan is not None and self.scan.status is Status.FAILED
+
+    @property
+    def signature(self) -> str:
+        return self.scan.events[0].outcome_note if self.scan is not None and self.scan.events else ""
+
+
+def examine(tools: WorkerTools, data_dir: Path, entries: list[dict[str, Any]], options: FileOptions,
+            open_packages: bool) -> list[Examined]:
+    results = []
+    for entry in entries:
+        path = data_dir / entry["p"]
+        if not path.is_file():
+            raise ApplicationError(f"{entry['p']} disappeared from the SIP", non_retryable=True)
+        digest = sha256_file(path)
+        scan = _scan(tools, path) if options.scan else None
+        ident = identify(path, entry["s"]) if options.identify else UNIDENTIFIED
+        validation = tools.validation.validate(path, ident.puid) if ident.puid else None
+        characterization = tools.characterizer.characterize(path, ident.puid, ident.format_name)
+        infected = scan is not None and scan.status is Status.FAILED
+        kind = package_kind(path, ident.puid) if open_packages and not infected and entry["s"] > 0 else None
+        results.append(Examined(entry, digest, ident, scan, validation, characterization, kind))
+    return results
+
+
+def _scan(tools: WorkerTools, path: Path) -> FileOutcome:
+    if tools.scanner is None:
+        return not_scanned(path, tools.no_scanner_reason)
+    outcome = tools.scanner.scan(path)
+    if outcome.status is Status.ERROR:
+        # A dead or restarting clamd, or an unreadable file: retried by Temporal, never recorded as a result.
+        raise ApplicationError(f"virus scan of {path.name} failed: {outcome.message}")
+    return outcome

@@ -1,0 +1,177 @@
+"""The per-file micro-services in the workflow, on the real tools: names sanitized, packages opened (recursively),
+viruses found (a clamd started by the worker on a test signature database), files characterized, and every file
+that leaves the SIP still recorded."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import uuid
+from pathlib import Path
+
+from lxml import etree
+from temporalio.testing import WorkflowEnvironment
+
+from clients.ingest import IngestCreate, IngestStatus, ProcessingConfigFields
+from tests.ingest.test_workflow import Services, png, running_services, wait_for
+from tests.signatures import EICAR, write_test_signatures
+
+METS = "{http://www.loc.gov/METS/}"
+PREMIS = "{http://www.loc.gov/premis/v3}"
+
+
+def zip_of(target: Path, members: dict[str, bytes]) -> Path:
+    """A zip made by 7-Zip from a staging folder holding `members`."""
+    staging = target.with_name(target.name + ".staging")
+    for name, data in members.items():
+        (staging / name).parent.mkdir(parents=True, exist_ok=True)
+        (staging / name).write_bytes(data)
+    subprocess.run(["7z", "a", "-tzip", "-bd", "-y", str(target.absolute()), "."], cwd=staging, check=True,
+                   capture_output=True)
+    subprocess.run(["rm", "-rf", str(staging)], check=True)
+    return target
+
+
+def place(processing: Path, transfer_uuid: uuid.UUID) -> Path:
+    objects = processing / "transfers" / str(transfer_uuid) / "objects"
+    objects.mkdir(parents=True)
+    return objects
+
+
+async def configure(services: Services, name: str, **answers: str) -> None:
+    fields = ProcessingConfigFields.model_validate(answers)
+    await services.ingest.put_processing_config(name, fields)
+
+
+async def events_by_path(services: Services, ingest_uuid: uuid.UUID) -> dict[str, list[tuple[str, str, str, str]]]:
+    files = (await services.metadata.list_files(ingest_uuid, limit=100)).items
+    found = {}
+    for record in files:
+        events = (await services.metadata.list_events(ingest_uuid, object_uuid=record.uuid, limit=100)).items
+        found[record.path] = [(e.type, e.detail, e.outcome, e.outcome_note) for e in events]
+    return found
+
+
+async def test_names_packages_viruses_and_characterization(tmp_path: Path,
+                                                          temporal_env: WorkflowEnvironment) -> None:
+    transfer_uuid = uuid.uuid4()
+    objects = place(tmp_path / "processing", transfer_uuid)
+    (objects / "Café menu (v2)!.txt").write_text("soup of the day\n")
+    (objects / "picture.png").write_bytes(png(4, 4))
+    (objects / "eicar.com").write_text(EICAR)
+    inner = zip_of(tmp_path / "inner.zip", {"deep note.txt": b"at the bottom\n"})
+    zip_of(objects / "bundle.zip", {"docs/read me.txt": b"hello\n", "docs/inner.zip": inner.read_bytes()})
+    (objects / "broken.zip").write_bytes(b"PK\x03\x04" + b"\x00" * 40)  # a zip signature, then nothing usable
+
+    database = write_test_signatures(tmp_path / "signatures")
+    async with running_services(tmp_path, temporal_env, clamav_database_dir=database) as services:
+        await configure(services, "quarantine", infected_files="Quarantine", delete_packages="Yes")
+        created = await services.ingest.create_ingest(IngestCreate(
+            transfer_uuid=transfer_uuid, name="chain", path=f"transfers/{transfer_uuid}",
+            processing_config="quarantine"))
+        ingest = await wait_for(services.ingest, created.uuid, timeout=120)
+        assert ingest.status == IngestStatus.stored, ingest.error
+
+        files = {f.path: f for f in (await services.metadata.list_files(created.uuid, limit=100)).items}
+        events = await events_by_path(services, created.uuid)
+        extracted = next(p for p in files if p.startswith("objects/bundle.zip-") and p.endswith("read_me.txt"))
+        folder = extracted.split("/")[1]
+        nested = next(p for p in files if p.endswith("/deep_note.txt"))
+        assert nested.startswith(f"objects/{folder}/docs/inner.zip-")
+
+        # Sanitized, with the original name kept.
+        renamed = files["objects/Cafe_menu_(v2)_.txt"]
+        assert renamed.original_name == "%transferDirectory%objects/Café menu (v2)!.txt"
+        change = next(e for e in events[renamed.path] if e[0] == "filename change")
+        assert change[3] == ('Original name="%transferDirectory%objects/Café menu (v2)!.txt"; '
+                             'new name="%transferDirectory%objects/Cafe_menu_(v2)_.txt"')
+        assert files[extracted].original_name == f"%transferDirectory%objects/{folder}/docs/read me.txt"
+
+        # Extracted recursively; each extracted file says where it came from; the package is gone but recorded.
+        bundle = files["objects/bundle.zip"]
+        unpacking = [e for e in events[extracted] if e[0] == "unpacking"]
+        assert unpacking == [("unpacking", f"Unpacked from: %transferDirectory%objects/bundle.zip ({bundle.uuid})",
+                              "", "")]
+        assert any(e[0] == "unpacking" for e in events[nested])
+        assert bundle.use == "deleted"
+        assert ("file removed", "removed after extraction") in {e[:2] for e in events["objects/bundle.zip"]}
+
+        # A broken package fails alone, with the reason, and stays in the AIP.
+        broken = [e for e in events["objects/broken.zip"] if e[0] == "unpacking"]
+        assert len(broken) == 1 and broken[0][2] == "Fail" and broken[0][3]
+        assert files["objects/broken.zip"].use == "original"
+
+        # The infected file: found, quarantined, recorded.
+        scan = [e for e in events["objects/eicar.com"] if e[0] == "virus check"]
+        assert [e[2] for e in scan] == ["Fail"] and scan[0][3].startswith("Eicar-")
+        assert files["objects/eicar.com"].use == "deleted"
+        assert (tmp_path / "processing" / "quarantine" / str(created.uuid) / "objects" / "eicar.com").read_text() \
+            == EICAR
+        clean = [e for e in events["objects/picture.png"] if e[0] == "virus check"]
+        assert [e[2] for e in clean] == ["Pass"]
+        assert 'program="ClamAV (clamd)"' in clean[0][1]
+
+        # Tasks: one per file, failures say which file and why.
+        tasks = (await services.ingest.http.get(f"/ingests/{created.uuid}/tasks",
+                                                params={"limit": 100})).json()["items"]
+        failed = {t["path"]: t["message"] for t in tasks if t["status"] == "failed"}
+        assert set(failed) == {"objects/eicar.com", "objects/broken.zip"}
+        assert "infected: Eicar-" in failed["objects/eicar.com"]
+        assert "extraction failed" in failed["objects/broken.zip"]
+
+        # The METS: characterization output, removed files in their own group, the bag without them.
+        mets_path = tmp_path / "mets.xml"
+        await services.metadata.download_mets(created.uuid, mets_path)
+        tree = etree.parse(str(mets_path))
+        deleted = tree.find(f".//{METS}fileGrp[@USE='deleted']")
+        assert deleted is not None
+        inner_zip = files[f"objects/{folder}/docs/inner.zip"]
+        assert {f.get("ID") for f in deleted} == {f"file-{r.uuid}" for r in (bundle, inner_zip,
+                                                                            files["objects/eicar.com"])}
+        assert deleted.find(f".//{METS}FLocat") is None
+        extensions = tree.findall(f".//{PREMIS}objectCharacteristicsExtension")
+        assert extensions and any(ext.find(".//{*}ExifToolVersion") is not None or len(ext) for ext in extensions)
+
+        aip = next((tmp_path / "storage").rglob("*.7z"))
+        listing = (await asyncio.to_thread(subprocess.run, ["7z", "l", "-ba", "-slt", str(aip)],
+                                           capture_output=True, text=True, check=True)).stdout
+        assert "eicar.com" not in listing and "bundle.zip\n" not in listing
+        assert "deep_note.txt" in listing and "broken.zip" in listing
+
+
+async def test_an_infected_file_fails_the_transfer_by_default(tmp_path: Path,
+                                                              temporal_env: WorkflowEnvironment) -> None:
+    transfer_uuid = uuid.uuid4()
+    objects = place(tmp_path / "processing", transfer_uuid)
+    (objects / "fine.txt").write_text("nothing to see\n")
+    zip_of(objects / "carrier.zip", {"eicar.com": EICAR.encode()})
+    database = write_test_signatures(tmp_path / "signatures")
+    async with running_services(tmp_path, temporal_env, clamav_database_dir=database) as services:
+        created = await services.ingest.create_ingest(IngestCreate(
+            transfer_uuid=transfer_uuid, name="infected", path=f"transfers/{transfer_uuid}"))
+        ingest = await wait_for(services.ingest, created.uuid, timeout=120)
+        assert ingest.status == IngestStatus.failed
+        assert ingest.error is not None and "objects/carrier.zip" in ingest.error and "infected" in ingest.error
+        assert not list((tmp_path / "storage").rglob("*.7z"))
+        # Nothing was opened or moved: the infected package is where it was.
+        sip = tmp_path / "processing" / "sips" / str(created.uuid)
+        assert list(sip.rglob("carrier.zip")) and not list(sip.rglob("carrier.zip-*"))
+
+
+async def test_files_over_the_scan_limit_are_reported_not_scanned(tmp_path: Path,
+                                                                   temporal_env: WorkflowEnvironment) -> None:
+    transfer_uuid = uuid.uuid4()
+    objects = place(tmp_path / "processing", transfer_uuid)
+    (objects / "big.bin").write_bytes(b"\0" * (2 * 1024 * 1024))
+    (objects / "small.txt").write_text("small\n")
+    database = write_test_signatures(tmp_path / "signatures")
+    async with running_services(tmp_path, temporal_env, clamav_database_dir=database,
+                                clamav_max_file_size_mb=1) as services:
+        created = await services.ingest.create_ingest(IngestCreate(
+            transfer_uuid=transfer_uuid, name="limits", path=f"transfers/{transfer_uuid}"))
+        ingest = await wait_for(services.ingest, created.uuid, timeout=120)
+        assert ingest.status == IngestStatus.stored, ingest.error
+        events = await events_by_path(services, created.uuid)
+        big = [e for e in events["objects/big.bin"] if e[0] == "virus check"]
+        assert [e[2] for e in big] == ["Not scanned"] and "limit" in big[0][3]
+        assert [e[2] for e in events["objects/small.txt"] if e[0] == "virus check"] == ["Pass"]
