@@ -1,9 +1,12 @@
 from clients.metadata.client import MetadataClient
 from clients.metadata.schemas import (
+    DELETED_USE,
     MAX_BULK,
+    MAX_CHARACTERISTICS_BYTES,
     AgentRecord,
     AipPackageRecord,
     BulkResult,
+    CharacteristicsRecord,
     DescriptiveRecord,
     EventRead,
     EventRecord,
@@ -23,10 +26,13 @@ from clients.metadata.schemas import (
 )
 
 __all__ = [
+    "DELETED_USE",
     "MAX_BULK",
+    "MAX_CHARACTERISTICS_BYTES",
     "AgentRecord",
     "AipPackageRecord",
     "BulkResult",
+    "CharacteristicsRecord",
     "DescriptiveRecord",
     "EventRead",
     "EventRecord",

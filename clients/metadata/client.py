@@ -40,6 +40,23 @@ from clients.metadata.schemas import (
 from servicekit.http import ServiceClient
 from servicekit.pagination import Page
 
+CHARACTERISTICS_PER_CALL = 32 * 1024 * 1024
+"""Tool output (characters) sent in one add_files call at most, unless one file alone has more: at up to 1 MiB per
+tool and file, 5000 characterized files could make a request of gigabytes."""
+
+
+def _by_characteristics(files: Sequence[FileRecord]) -> list[Sequence[FileRecord]]:
+    groups: list[Sequence[FileRecord]] = []
+    start = chars = 0
+    for index, file in enumerate(files):
+        size = sum(len(record.xml) for record in file.characteristics)
+        if index > start and chars + size > CHARACTERISTICS_PER_CALL:
+            groups.append(files[start:index])
+            start, chars = index, 0
+        chars += size
+    groups.append(files[start:])
+    return groups
+
 
 class MetadataClient(ServiceClient):
     service = "metadata"
@@ -55,8 +72,14 @@ class MetadataClient(ServiceClient):
     async def add_files(
         self, package_uuid: UUID, files: Sequence[FileRecord], *, batch_size: int = MAX_BULK
     ) -> BulkResult:
-        """Record files with their events, `batch_size` per call. Safe to retry: recorded uuids are skipped."""
-        return await self._bulk(f"/premis/packages/{package_uuid}/files", "files", files, batch_size)
+        """Record files with their events and characteristics, `batch_size` per call (fewer when their tool
+        output would exceed CHARACTERISTICS_PER_CALL). Safe to retry: recorded uuids are skipped."""
+        created = unchanged = 0
+        for group in _by_characteristics(files):
+            result = await self._bulk(f"/premis/packages/{package_uuid}/files", "files", group, batch_size)
+            created += result.created
+            unchanged += result.unchanged
+        return BulkResult(created=created, unchanged=unchanged)
 
     async def add_events(
         self, package_uuid: UUID, events: Sequence[ObjectEventRecord], *, batch_size: int = MAX_BULK

@@ -10,6 +10,11 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, field_vali
 
 MAX_BULK = 5000
 """Most records one bulk call accepts; clients split larger sets into several calls."""
+MAX_CHARACTERISTICS_BYTES = 1024 * 1024
+"""Largest tool output (UTF-8 bytes) one characteristics record carries; `CharacteristicsRecord.bounded` cuts to it."""
+DELETED_USE = "deleted"
+"""The `use` of a file removed from the SIP (an extracted package deleted, an infected file quarantined): its
+PREMIS object and events stay in the record and the METS, its bytes are not in the AIP."""
 
 
 class PackageUpsert(BaseModel):
@@ -22,7 +27,9 @@ class PackageRead(BaseModel):
     name: str
     transfer_uuid: UUID | None
     created_at: dt.datetime
-    file_count: int = Field(description="PREMIS file objects recorded for the package.")
+    file_count: int = Field(description="PREMIS file objects recorded for the package, removed ones included.")
+    deleted_file_count: int = Field(default=0, description="Of these, files removed from the SIP (use `deleted`): "
+                                    "in the record and the METS, not in the AIP.")
     event_count: int = Field(description="PREMIS events recorded for the package, file- and package-level.")
 
 
@@ -66,6 +73,36 @@ class RelationshipRecord(BaseModel):
     related_event_uuid: UUID | None = None
 
 
+class CharacteristicsRecord(BaseModel):
+    """A characterization tool's XML output about a file, kept in the METS (premis:objectCharacteristicsExtension)."""
+
+    tool: str = Field(min_length=1, max_length=255, examples=["ExifTool", "MediaInfo", "FFprobe"])
+    version: str = Field(max_length=255, examples=["12.76", "24.01"])
+    xml: str = Field(max_length=MAX_CHARACTERISTICS_BYTES,
+                     description="The tool's XML output, at most 1 MiB of UTF-8. Output that does not parse (or was "
+                     "truncated) is kept as text in the METS.")
+    truncated: bool = Field(default=False, description="`xml` is the beginning of a longer output.")
+
+    @field_validator("xml")
+    @classmethod
+    def _bounded(cls, xml: str) -> str:
+        # max_length counts characters; the bound that matters for storage and the METS is bytes.
+        if len(xml) * 4 > MAX_CHARACTERISTICS_BYTES and len(xml.encode()) > MAX_CHARACTERISTICS_BYTES:
+            raise ValueError(f"must be at most {MAX_CHARACTERISTICS_BYTES} bytes of UTF-8")
+        return xml
+
+    @classmethod
+    def bounded(cls, tool: str, version: str, output: str | bytes) -> CharacteristicsRecord:
+        """A record of `output` cut to MAX_CHARACTERISTICS_BYTES (at a character boundary), `truncated` if cut."""
+        # Decoding first: replacement characters can make undecodable output longer than it was.
+        text = output.decode("utf-8", errors="replace") if isinstance(output, bytes) else output
+        data = text.encode(errors="replace")
+        truncated = len(data) > MAX_CHARACTERISTICS_BYTES
+        # `ignore` drops only a character the cut went through: the rest is valid UTF-8 (lone surrogates are gone).
+        text = data[:MAX_CHARACTERISTICS_BYTES].decode("utf-8", errors="ignore")
+        return cls(tool=tool, version=version, xml=text, truncated=truncated)
+
+
 class FileRecord(BaseModel):
     """A PREMIS file object of a package, with the events recorded about it."""
 
@@ -84,10 +121,20 @@ class FileRecord(BaseModel):
     puid: str | None = Field(default=None, max_length=64, description="PRONOM identifier, e.g. fmt/43.")
     format_basis: str | None = Field(default=None, max_length=2000, description="Why the identifier matched.")
     modified_at: AwareDatetime | None = Field(default=None, description="The file's modification time.")
-    use: str = Field(default="original", max_length=64, description="The METS fileGrp USE.")
+    use: str = Field(
+        default="original", max_length=64,
+        description="The METS fileGrp USE (`original`, `preservation`, `submissionDocumentation`…). `deleted` marks a "
+        "file removed from the SIP (a package deleted after extraction, an infected file quarantined): its bytes "
+        "are not in the AIP, but its PREMIS object and events are, in a fileGrp USE=\"deleted\" with no FLocat, "
+        "outside the structMaps and the search index.",
+        examples=["original", "preservation", DELETED_USE],
+    )
     creating_application: str | None = Field(default=None, max_length=255, examples=["convert"])
     creating_application_version: str | None = Field(default=None, max_length=255)
     relationships: list[RelationshipRecord] = Field(default_factory=list)
+    characteristics: list[CharacteristicsRecord] = Field(
+        default_factory=list, description="Characterization tools' outputs, in the order the METS lists them."
+    )
     events: list[EventRecord] = Field(default_factory=list)
 
     @field_validator("path")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import BigInteger, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Integer, Text, UniqueConstraint
 from sqlmodel import Field
 
 from servicekit.db import UTCDateTime
@@ -35,3 +35,19 @@ class File(MetadataTable, table=True):
     creating_application_version: str | None = Field(default=None, max_length=255)
     # JSON list of PREMIS relationships; read back only whole, with the file.
     relationships: str | None = Field(default=None, sa_type=Text)
+
+
+class FileCharacteristics(MetadataTable, table=True):
+    """A characterization tool's XML output about a file (CharacteristicsRecord), in the order it was sent.
+
+    Keyed by (file, ordinal) so that a retried batch inserts nothing twice; read only while writing a METS.
+    """
+
+    __tablename__ = "file_characteristics"
+
+    file_uuid: UUID = Field(foreign_key="file.uuid", primary_key=True)
+    ordinal: int = Field(sa_type=Integer, primary_key=True)
+    tool: str = Field(max_length=255)
+    version: str = Field(max_length=255)
+    xml: str = Field(sa_type=Text, nullable=False)
+    truncated: bool = Field(default=False)

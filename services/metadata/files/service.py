@@ -42,12 +42,18 @@ async def add_files(session: AsyncSession, package_uuid: UUID, files: Sequence[F
         session,
         [
             {
-                **file.model_dump(exclude={"events", "relationships"}),
+                **file.model_dump(exclude={"events", "relationships", "characteristics"}),
                 "relationships": json.dumps([r.model_dump(mode="json") for r in file.relationships])
                 if file.relationships else None,
                 "package_uuid": package_uuid,
             }
             for file in new
+        ],
+        # Only with a new file: a recorded file's outputs are left as they were, like the file itself.
+        [
+            {**record.model_dump(), "file_uuid": file.uuid, "ordinal": ordinal}
+            for file in new
+            for ordinal, record in enumerate(file.characteristics)
         ],
     )
     await record_events(session, package_uuid, [(file.uuid, event) for file in files for event in file.events])

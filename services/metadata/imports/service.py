@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from clients.metadata.schemas import (
+    DELETED_USE,
     AgentRecord,
     EventRecord,
     FileRecord,
@@ -259,9 +260,11 @@ async def import_aip_mets(sessions: Sessions, package_uuid: UUID, path: Path, ma
         group = element.getparent()
         flocat = child(element, "FLocat")
         admid = element.get("ADMID") or ""
+        use = group.get("USE") if group is not None and group.get("USE") else "original"
         if flocat is not None and admid:
-            use = group.get("USE") if group is not None and group.get("USE") else "original"
             files_of[admid.split()[0]] = (unquote(flocat.get(XLINK_HREF) or ""), use)
+        elif admid and use == DELETED_USE:  # no bytes, so no FLocat: the path comes from the object's originalName
+            files_of[admid.split()[0]] = ("", use)
         element.clear(keep_tail=False)
     batch: list[FileRecord] = []
     for _, element in safexml.iterparse(path, max_bytes, tag=f"{METS}amdSec"):
@@ -288,6 +291,7 @@ def _file_from_amd_sec(element: Any, target: tuple[str, str], package_uuid: UUID
     if obj is None:
         return None
     result.premis_version = result.premis_version or _premis_version(obj.tag)
+    href = href or _object_path(obj)
     agents = {}
     for agent_element in (a for a in element.iter() if local(a) == "agent"):
         if agent := agent_record(agent_element):

@@ -79,13 +79,13 @@ def _reject_dtd(tree: etree._ElementTree) -> None:
         raise unsafe("Document type declarations are not accepted")
 
 
-def parse_bytes(data: bytes, max_bytes: int) -> etree._Element:
-    """Parse a small document held in memory (e.g. a structMap of a few MB)."""
+def parse_bytes(data: bytes, max_bytes: int, **options: Any) -> etree._Element:
+    """Parse a small document held in memory (e.g. a structMap of a few MB); `options` go to the parser."""
     if len(data) > max_bytes:
         raise too_large(max_bytes)
     check_prolog(data[:PROLOG_BYTES])
     try:
-        root = etree.fromstring(data, parser())
+        root = etree.fromstring(data, parser(**options))
     except etree.XMLSyntaxError as exc:
         raise malformed(syntax_errors(exc)) from exc
     _reject_dtd(root.getroottree())

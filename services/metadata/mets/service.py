@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import AsyncIterator, Sequence
@@ -20,6 +21,7 @@ from services.metadata.files import repository as files_repository
 from services.metadata.mets.writer import (
     METS_NS,
     MetsAgent,
+    MetsCharacteristics,
     MetsEvent,
     MetsFile,
     MetsRights,
@@ -40,6 +42,9 @@ CHUNK_FILES = 2000
 """Files read (with their events) per short database session while streaming."""
 PART_CHARS = 512 * 1024
 """The document is sent on in parts of about this many characters."""
+CHARACTERISTICS_CHARS = 8 * 1024 * 1024
+"""Characterization output read at once while writing amdSecs (more only when one file alone has more): at up to
+1 MiB per tool and file, a whole chunk of files' outputs could run to gigabytes."""
 log = logging.getLogger(__name__)
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -131,7 +136,7 @@ class MetsStream:
         # so the n-th file entry's ADMID is amdSec_n without remembering anything per file.
         for use in self.uses:
             async for files, events, extra in self._files(use=use, with_events=True):
-                for file in files:
+                async for file in self._characterized(files):
                     writer.file_amd_sec(file, events.get(str(file.uuid), ()), extra.get(file.path))
                     if data := parts.take(PART_CHARS):
                         yield data
@@ -208,12 +213,13 @@ class MetsStream:
         """Files and directories merged in byte order of `path` (files) and `path/` (directories).
 
         Both structMaps point at the files (Archivematica's rules require an fptr in every Item div); only the
-        normative one lists empty directories.
+        normative one lists empty directories. Files removed from the SIP are in neither: the AIP has no bytes of
+        theirs to point at.
         """
         builder.dmd_for = self.dmd_of.get  # implicit directories get their dmdSecs too
         directories = self._directories() if self.has_directories else None
         pending = await anext(directories, None) if directories else None
-        async for files, _, _ in self._files(use=None, with_events=False):
+        async for files, _, _ in self._files(use=None, with_events=False, in_aip=True):
             for file in files:
                 while pending is not None and pending.path + "/" < file.path:
                     if normative or not pending.empty:
@@ -239,14 +245,14 @@ class MetsStream:
             after = rows[-1].path + "/"
 
     async def _files(
-        self, *, use: str | None, with_events: bool
+        self, *, use: str | None, with_events: bool, in_aip: bool = False
     ) -> AsyncIterator[tuple[list[MetsFile], dict[str, list[MetsEvent]], dict[str, PathMetadata]]]:
         """Keyset pages of the package's files in byte order of path, each read in its own short session."""
         after: str | None = None
         while True:
             async with self.sessions() as session:
                 rows = await files_repository.rows_after(
-                    session, self.package.uuid, after_path=after, limit=CHUNK_FILES, use=use
+                    session, self.package.uuid, after_path=after, limit=CHUNK_FILES, use=use, in_aip=in_aip
                 )
                 if not rows:
                     return
@@ -262,6 +268,30 @@ class MetsStream:
             if len(rows) < CHUNK_FILES:
                 return
             after = rows[-1].path
+
+    async def _characterized(self, files: Sequence[MetsFile]) -> AsyncIterator[MetsFile]:
+        """The files, each with its characterization outputs, read in batches of about CHARACTERISTICS_CHARS."""
+        async with self.sessions() as session:
+            sizes = await files_repository.characteristics_sizes(session, [UUID(str(f.uuid)) for f in files])
+        start = 0
+        while start < len(files):
+            end, chars = start, 0
+            while end < len(files) and (end == start or chars + sizes.get(str(files[end].uuid), 0)
+                                        <= CHARACTERISTICS_CHARS):
+                chars += sizes.get(str(files[end].uuid), 0)
+                end += 1
+            batch = files[start:end]
+            found: dict[str, list[MetsCharacteristics]] = {}
+            if wanted := [UUID(str(f.uuid)) for f in batch if str(f.uuid) in sizes]:
+                async with self.sessions() as session:
+                    for row in await files_repository.characteristics_of(session, wanted):
+                        found.setdefault(str(row.file_uuid), []).append(
+                            MetsCharacteristics(row.tool, row.version, row.xml, row.truncated)
+                        )
+            for file in batch:
+                records = found.get(str(file.uuid))
+                yield dataclasses.replace(file, characteristics=tuple(records)) if records else file
+            start = end
 
     async def _path_metadata(self, session: AsyncSession, paths: Sequence[str]) -> dict[str, PathMetadata]:
         """Identifiers of these files, and the rights statements about them or any directory above them."""
@@ -296,12 +326,14 @@ class MetsStream:
             if fileid := fptr.get("FILEID"):
                 paths.add(fileid if fileid.startswith("objects/") else f"objects/{fileid}")
         async with self.sessions() as session:
-            known = await files_repository.uuids_of_paths(session, self.package.uuid, sorted(paths))
+            # A file removed from the SIP has no FLocat for an fptr to lead to: left out like an unknown one.
+            known = await files_repository.uuids_of_paths(session, self.package.uuid, sorted(paths), in_aip=True)
         for fptr in list(root.iter(f"{{{METS_NS}}}fptr")):
             fileid = fptr.get("FILEID") or ""
             file_uuid = known.get(fileid if fileid.startswith("objects/") else f"objects/{fileid}")
             if file_uuid is None:
-                log.warning("custom structMap of %s names an unknown file %r; left out", self.package.uuid, fileid)
+                log.warning("custom structMap of %s names a file not in the AIP, %r; left out",
+                            self.package.uuid, fileid)
                 parent = fptr.getparent()
                 if parent is not None:
                     parent.remove(fptr)

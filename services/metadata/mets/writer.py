@@ -22,6 +22,12 @@ from typing import Any
 from urllib.parse import quote
 from uuid import UUID
 
+from lxml import etree
+
+from clients.metadata.schemas import DELETED_USE, MAX_CHARACTERISTICS_BYTES
+from servicekit.problems import Problem
+from services.metadata.mets import safexml
+
 METS_NS = "http://www.loc.gov/METS/"
 PREMIS_NS = "http://www.loc.gov/premis/v3"
 XLINK_NS = "http://www.w3.org/1999/xlink"
@@ -31,6 +37,15 @@ DCTERMS_NS = "http://purl.org/dc/terms/"
 METS_SCHEMA_LOCATION = f"{METS_NS} http://www.loc.gov/standards/mets/version1121/mets.xsd"
 PREMIS_SCHEMA_LOCATION = f"{PREMIS_NS} http://www.loc.gov/standards/premis/v3/premis.xsd"
 DCTERMS_SCHEMA_LOCATION = f"{DCTERMS_NS} http://dublincore.org/schemas/xmls/qdc/2008/02/11/dcterms.xsd"
+XML_NS = "http://www.w3.org/XML/1998/namespace"
+# Our own vocabulary, for tool output that cannot be embedded as XML. No schema describes it, so the PREMIS
+# extension's lax wildcard lets it through unchecked.
+AMBER_NS = "https://amber.example/xmlns/characterization"
+# Vocabularies the AIP METS is validated against. The extension's lax wildcard checks any element of theirs it
+# meets, at any depth, so tool output using them (or xsi:type, or xml:id, which must be unique document-wide)
+# could make the METS invalid: such output is kept as text instead.
+VALIDATED_NAMESPACES = frozenset({METS_NS, PREMIS_NS, XLINK_NS, DC_NS, DCTERMS_NS, "http://purl.org/dc/dcmitype/"})
+UNSAFE_ATTRIBUTES = frozenset({f"{{{XSI_NS}}}type", f"{{{XSI_NS}}}nil", f"{{{XML_NS}}}id"})
 
 # Archivematica's fileGrp order; any other use follows, alphabetically.
 FILE_GROUP_ORDER = (
@@ -121,6 +136,14 @@ class MetsEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class MetsCharacteristics:
+    tool: str
+    version: str
+    xml: str
+    truncated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class MetsFile:
     uuid: UUID | str
     path: str
@@ -138,6 +161,7 @@ class MetsFile:
     creating_application_version: str | None = None
     relationships: tuple[Mapping[str, Any], ...] = ()
     composition_level: int = 0
+    characteristics: tuple[MetsCharacteristics, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,8 +179,10 @@ class PathMetadata:
 
 
 def ordered_uses(uses: Sequence[str]) -> list[str]:
+    """Archivematica's fileGrp order, then other uses alphabetically, then `deleted` (files not in the AIP)."""
     rank = {use: index for index, use in enumerate(FILE_GROUP_ORDER)}
-    return sorted(set(uses), key=lambda use: (rank.get(use, len(rank)), use))
+    rank[DELETED_USE] = len(rank) + 1
+    return sorted(set(uses), key=lambda use: (rank.get(use, len(FILE_GROUP_ORDER)), use))
 
 
 def mets_date(value: dt.datetime) -> str:
@@ -363,6 +389,7 @@ class MetsWriter:
             for kind, value in identifiers
         )
         relationships = "".join(_relationship(r) for r in file.relationships)
+        extensions = "".join(characteristics_extension(record) for record in file.characteristics)
         return (
             f'<premis:object xsi:type="premis:file" {PREMIS_ROOT_ATTRS}>'
             "<premis:objectIdentifier><premis:objectIdentifierType>UUID</premis:objectIdentifierType>"
@@ -371,7 +398,7 @@ class MetsWriter:
             f"<premis:compositionLevel>{file.composition_level}</premis:compositionLevel>"
             f"<premis:fixity>{_leaf('premis:messageDigestAlgorithm', file.checksum_type)}"
             f"{_leaf('premis:messageDigest', file.checksum)}</premis:fixity>"
-            f"<premis:size>{file.size}</premis:size><premis:format>{fmt}</premis:format>{application}"
+            f"<premis:size>{file.size}</premis:size><premis:format>{fmt}</premis:format>{application}{extensions}"
             f"</premis:objectCharacteristics>{_leaf('premis:originalName', file.original_name)}"
             f"{relationships}</premis:object>"
         )
@@ -443,9 +470,12 @@ class MetsWriter:
             if relationship.get("subtype") == "has source":
                 group = relationship["related_object_uuid"]
                 break
+        head = f'<mets:file ID="file-{file.uuid}" GROUPID="Group-{group}" ADMID="amdSec_{self.file_entries}"'
+        if file.use == DELETED_USE:  # removed from the SIP: there are no bytes in the AIP to locate
+            self.out(f"{head}/>\n")
+            return
         self.out(
-            f'<mets:file ID="file-{file.uuid}" GROUPID="Group-{group}" ADMID="amdSec_{self.file_entries}">'
-            f'<mets:FLocat xlink:href="{attr(quote(file.path, safe=HREF_SAFE))}" LOCTYPE="OTHER" '
+            f'{head}><mets:FLocat xlink:href="{attr(quote(file.path, safe=HREF_SAFE))}" LOCTYPE="OTHER" '
             'OTHERLOCTYPE="SYSTEM"/></mets:file>\n'
         )
 
@@ -517,6 +547,37 @@ class StructMapBuilder:
 
     def close_all(self) -> None:
         self._close(0)
+
+
+def characteristics_extension(record: MetsCharacteristics) -> str:
+    """A premis:objectCharacteristicsExtension holding the tool's XML root element, or, when that cannot be
+    embedded (truncated, not well-formed, unsafe, or using a validated vocabulary), the output as escaped text in
+    an element of our own namespace: the METS stays valid either way and nothing of the output is lost."""
+    embedded = None if record.truncated else _tool_root(record.xml)
+    if embedded is None:
+        embedded = (
+            f'<amber:toolOutput xmlns:amber="{AMBER_NS}" tool="{attr(record.tool)}" version="{attr(record.version)}" '
+            f'truncated="{"true" if record.truncated else "false"}">{esc(record.xml)}</amber:toolOutput>'
+        )
+    return f"<premis:objectCharacteristicsExtension>{embedded}</premis:objectCharacteristicsExtension>"
+
+
+def _tool_root(xml: str) -> str | None:
+    """The output's root element, re-serialized; None if it does not parse safely or could break validation."""
+    try:
+        # The text is already decoded: an encoding its declaration names no longer applies.
+        root = safexml.parse_bytes(xml.encode(errors="replace"), MAX_CHARACTERISTICS_BYTES, encoding="utf-8")
+    except Problem:
+        return None
+    for element in root.iter():
+        if not isinstance(element.tag, str):  # comments and processing instructions
+            continue
+        if etree.QName(element).namespace in VALIDATED_NAMESPACES:
+            return None
+        for name in element.attrib:
+            if name in UNSAFE_ATTRIBUTES or (name.startswith("{") and name[1:].split("}")[0] in VALIDATED_NAMESPACES):
+                return None
+    return etree.tostring(root, encoding="unicode")
 
 
 def _relationship(relationship: Mapping[str, Any]) -> str:

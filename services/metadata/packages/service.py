@@ -6,7 +6,7 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clients.metadata.schemas import AipPackageRead, AipPackageRecord, PackageRead, PackageUpsert
+from clients.metadata.schemas import DELETED_USE, AipPackageRead, AipPackageRecord, PackageRead, PackageUpsert
 from servicekit.db import utcnow
 from servicekit.problems import NotFound
 from services.metadata.events import repository as events
@@ -45,6 +45,7 @@ async def _read(session: AsyncSession, package: Package) -> PackageRead:
         transfer_uuid=package.transfer_uuid,
         created_at=package.created_at,
         file_count=await files.count(session, package.uuid),
+        deleted_file_count=await files.count(session, package.uuid, {"use": DELETED_USE}),
         event_count=await events.count(session, package.uuid),
     )
 

@@ -81,7 +81,8 @@ async def index_package(session: AsyncSession, package_uuid: UUID, batch: int) -
     count = 0
     after: str | None = None
     while True:
-        rows = await files_repository.rows_after(session, package_uuid, after_path=after, limit=batch)
+        # A hit promises a file the AIP holds: files removed from the SIP are left out.
+        rows = await files_repository.rows_after(session, package_uuid, after_path=after, limit=batch, in_aip=True)
         if not rows:
             break
         uuids = [UUID(str(row.uuid)) for row in rows]  # read as text by rows_after
