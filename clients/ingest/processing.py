@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 ASK = "ask"
 
 YesNo = Literal["ask", "Yes", "No"]
+IdentifyToolChoice = Literal["ask", "Siegfried", "FIDO"]
 InfectedChoice = Literal["ask", "Fail transfer", "Quarantine"]
 CreateSipChoice = Literal["ask", "Create single SIP and continue processing", "Reject transfer"]
 ReminderChoice = Literal["ask", "Continue"]
@@ -39,7 +40,8 @@ class ProcessingConfigFields(BaseModel):
         "file to quarantine, out of the AIP, with its removal recorded as a PREMIS event.",
     )
     generate_transfer_structure: YesNo = Field(default="No", description="Generate transfer structure report?")
-    select_format_id_tool_transfer: YesNo = Field(default="Yes", description="Identify file formats (Siegfried)?")
+    select_format_id_tool_transfer: YesNo = Field(default="Yes", description="Identify file formats?")
+    format_id_tool: IdentifyToolChoice = Field(default="Siegfried", description="Which tool identifies formats?")
     extract_packages: YesNo = Field(default="Yes", description="Extract packages (zip, tar, gz, 7z, rar)?")
     delete_packages: YesNo = Field(
         default="Yes", description="Delete packages after extraction? (their removal is recorded as a PREMIS event)"

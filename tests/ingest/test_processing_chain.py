@@ -175,3 +175,23 @@ async def test_files_over_the_scan_limit_are_reported_not_scanned(tmp_path: Path
         big = [e for e in events["objects/big.bin"] if e[0] == "virus check"]
         assert [e[2] for e in big] == ["Not scanned"] and "limit" in big[0][3]
         assert [e[2] for e in events["objects/small.txt"] if e[0] == "virus check"] == ["Pass"]
+
+
+async def test_fido_can_be_chosen_to_identify_formats(tmp_path: Path, temporal_env: WorkflowEnvironment) -> None:
+    transfer_uuid = uuid.uuid4()
+    objects = place(tmp_path / "processing", transfer_uuid)
+    (objects / "picture.png").write_bytes(png(4, 4))
+    (objects / "notes.txt").write_text("plain words\n")
+    async with running_services(tmp_path, temporal_env) as services:
+        await configure(services, "fido", format_id_tool="FIDO")
+        created = await services.ingest.create_ingest(IngestCreate(
+            transfer_uuid=transfer_uuid, name="fido", path=f"transfers/{transfer_uuid}", processing_config="fido"))
+        ingest = await wait_for(services.ingest, created.uuid, timeout=120)
+        assert ingest.status == IngestStatus.stored, ingest.error
+        files = {f.path: f for f in (await services.metadata.list_files(created.uuid, limit=100)).items}
+        assert files["objects/picture.png"].puid == "fmt/11"
+        assert files["objects/notes.txt"].puid == "x-fmt/111"  # by extension: FIDO says so in the basis
+        assert (files["objects/notes.txt"].format_basis or "").startswith("extension")
+        events = await events_by_path(services, created.uuid)
+        identification = [e for e in events["objects/picture.png"] if e[0] == "format identification"]
+        assert [(e[1].split(";")[0], e[2], e[3]) for e in identification] == [('program="Fido"', "Positive", "fmt/11")]

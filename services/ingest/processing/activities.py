@@ -54,7 +54,7 @@ from services.ingest.processing import decisions
 from services.ingest.processing.bagging import BAGIT_TXT, bag_info_lines, encode_manifest_path, write_atomically
 from services.ingest.processing.examine import Examined, examine
 from services.ingest.processing.hashing import sha256_file
-from services.ingest.processing.identification import siegfried_version
+from services.ingest.processing.identification import fido_version, siegfried_version
 from services.ingest.processing.inventory import read_batch, write_inventory
 from services.ingest.processing.journal import (
     JOURNAL_NAME,
@@ -412,7 +412,7 @@ class IngestActivities:
 
         identified = ident.puid is not None
         identification = [
-            event("format identification", f'program="Siegfried"; version="{siegfried_version()}"',
+            event("format identification", identification_detail(options.identify_tool),
                   "Positive" if identified else "Not identified", ident.puid or "No Matching Format"),
         ] if options.identify else []
         specs: list[EventSpec] = [
@@ -684,6 +684,12 @@ class Extraction:
     message: str
     directory: str | None  # relative to the bag's data/
     files: int
+
+
+def identification_detail(tool: str) -> str:
+    if tool == "FIDO":
+        return f'program="Fido"; version="{fido_version()}"'
+    return f'program="Siegfried"; version="{siegfried_version()}"'
 
 
 def extraction_program(kind: str | None) -> str:

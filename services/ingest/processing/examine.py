@@ -14,7 +14,7 @@ from services.ingest.microservices.extraction import package_kind
 from services.ingest.microservices.results import FileOutcome, Status
 from services.ingest.microservices.virus_scan import not_scanned
 from services.ingest.processing.hashing import sha256_file
-from services.ingest.processing.identification import UNIDENTIFIED, Identification, identify
+from services.ingest.processing.identification import UNIDENTIFIED, Identification, identify, identify_with_fido
 from services.ingest.processing.params import FileOptions
 from services.ingest.processing.tools import WorkerTools
 
@@ -41,13 +41,14 @@ class Examined:
 def examine(tools: WorkerTools, data_dir: Path, entries: list[dict[str, Any]], options: FileOptions,
             open_packages: bool) -> list[Examined]:
     results = []
+    identifier = identify_with_fido if options.identify_tool == "FIDO" else identify
     for entry in entries:
         path = data_dir / entry["p"]
         if not path.is_file():
             raise ApplicationError(f"{entry['p']} disappeared from the SIP", non_retryable=True)
         digest = sha256_file(path)
         scan = _scan(tools, path) if options.scan else None
-        ident = identify(path, entry["s"]) if options.identify else UNIDENTIFIED
+        ident = identifier(path, entry["s"]) if options.identify else UNIDENTIFIED
         validation = tools.validation.validate(path, ident.puid) if ident.puid else None
         characterization = tools.characterizer.characterize(path, ident.puid, ident.format_name)
         infected = scan is not None and scan.status is Status.FAILED

@@ -25,6 +25,7 @@ class FileOptions:
     """What the processing configuration asked of the per-file micro-services."""
 
     identify: bool = True
+    identify_tool: str = "Siegfried"  # or "FIDO"
     scan: bool = True
     quarantine: bool = False  # else an infected file fails the transfer once every batch is done
     extract: bool = True

@@ -123,9 +123,10 @@ class IngestWorkflow:
         scan = await self._decide(params, "virus_scanning") == "Yes"
         quarantine = scan and await self._decide(params, "infected_files") == "Quarantine"
         identify = await self._decide(params, "select_format_id_tool_transfer") == "Yes"
+        tool = await self._decide(params, "format_id_tool") if identify else "Siegfried"
         extract = await self._decide(params, "extract_packages") == "Yes"
         delete = extract and await self._decide(params, "delete_packages") == "Yes"
-        return FileOptions(identify=identify, scan=scan, quarantine=quarantine, extract=extract,
+        return FileOptions(identify=identify, identify_tool=tool, scan=scan, quarantine=quarantine, extract=extract,
                            delete_packages=delete, extracted_at=workflow.now().replace(microsecond=0).isoformat())
 
     async def _process_files(self, params: IngestParams, inventory: Inventory, options: FileOptions) -> Inventory:
