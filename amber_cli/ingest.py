@@ -17,12 +17,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from clients.ingest import DecisionAnswer, IngestClient, IngestRead, IngestStatus
+from clients.ingest.schemas import DEFAULT_PROCESSING_CONFIG
 from clients.storage import StorageClient
 from clients.transfer import TransferClient, TransferFromLocation, TransferRead, TransferStatus
 from clients.transfer.schemas import ArchiveFormat
 from servicekit.http import ServiceError
 
-TERMINAL = {IngestStatus.stored, IngestStatus.failed, IngestStatus.rejected}
+TERMINAL = {IngestStatus.stored, IngestStatus.failed, IngestStatus.rejected, IngestStatus.backlogged}
 ARCHIVE_SUFFIXES = {".tar.gz": ArchiveFormat.tar_gz, ".tgz": ArchiveFormat.tar_gz, ".zip": ArchiveFormat.zip,
                     ".tar": ArchiveFormat.tar}
 
@@ -37,17 +38,19 @@ def archive_format(path: Path) -> ArchiveFormat | None:
 
 
 async def start_transfer(transfers: TransferClient, path: Path | None, name: str, location: str | None,
-                         location_path: str | None) -> TransferRead:
+                         location_path: str | None, processing_config: str = DEFAULT_PROCESSING_CONFIG,
+                         ) -> TransferRead:
     if location is not None:
-        body = TransferFromLocation(name=name, location_uuid=UUID(location), path=location_path or "")
+        body = TransferFromLocation(name=name, location_uuid=UUID(location), path=location_path or "",
+                                    processing_config=processing_config)
         return await transfers.create_transfer_from_location(body)
     assert path is not None
     if await asyncio.to_thread(path.is_dir):
-        return await transfers.upload_transfer(name, path)
+        return await transfers.upload_transfer(name, path, processing_config=processing_config)
     kind = archive_format(path)
     if kind is None:
         raise IngestCommandError(f"{path} is neither a folder nor a .zip/.tar/.tar.gz/.tgz archive")
-    return await transfers.upload_transfer(name, path, kind)
+    return await transfers.upload_transfer(name, path, kind, processing_config=processing_config)
 
 
 async def follow(transfers: TransferClient, ingests: IngestClient, transfer: TransferRead,
@@ -85,15 +88,17 @@ async def follow(transfers: TransferClient, ingests: IngestClient, transfer: Tra
 
 
 async def run_ingest(*, url: str, key: str, path: Path | None, name: str, location: str | None,
-                     location_path: str | None, wait: bool, as_json: bool, timeout: float) -> int:
+                     location_path: str | None, wait: bool, as_json: bool, timeout: float,
+                     processing_config: str = DEFAULT_PROCESSING_CONFIG) -> int:
     console = None if as_json else Console(stderr=True)
     api = f"{url.rstrip('/')}/api/v1"
     transfers = TransferClient(api, token=key)
     ingests = IngestClient(api, token=key)
     storage = StorageClient(api, token=key)
     try:
-        transfer = await start_transfer(transfers, path, name, location, location_path)
+        transfer = await start_transfer(transfers, path, name, location, location_path, processing_config)
         result: dict[str, Any] = {"transfer_id": str(transfer.uuid), "name": transfer.name,
+                                  "processing_config": transfer.processing_config,
                                   "aip_id": str(transfer.ingest_uuid) if transfer.ingest_uuid else None,
                                   "status": transfer.status.value}
         if wait:

@@ -17,13 +17,14 @@ ASK = "ask"
 YesNo = Literal["ask", "Yes", "No"]
 IdentifyToolChoice = Literal["ask", "Siegfried", "FIDO"]
 InfectedChoice = Literal["ask", "Fail transfer", "Quarantine"]
-CreateSipChoice = Literal["ask", "Create single SIP and continue processing", "Reject transfer"]
+CreateSipChoice = Literal["ask", "Create single SIP and continue processing", "Send to backlog", "Reject transfer"]
 ReminderChoice = Literal["ask", "Continue"]
 CompressionChoice = Literal["ask", "7z using bzip2", "7z using lzma", "7z without compression"]
 LevelChoice = Literal["ask", "1", "3", "5", "7", "9"]
 StoreChoice = Literal["ask", "Store AIP", "Reject AIP"]
 
 CREATE_SIP: Final = "Create single SIP and continue processing"
+SEND_TO_BACKLOG: Final = "Send to backlog"
 
 
 class ProcessingConfigFields(BaseModel):

@@ -10,6 +10,10 @@ from pydantic import BaseModel, Field
 
 from clients.ingest.processing import DecisionRead
 
+# Names of processing configurations: they appear in URLs and in the transfer record, so no spaces or slashes.
+PROCESSING_CONFIG_NAME = r"^[A-Za-z0-9_.-]{1,100}$"
+DEFAULT_PROCESSING_CONFIG = "automated"
+
 
 class IngestStatus(StrEnum):
     queued = "queued"
@@ -18,6 +22,7 @@ class IngestStatus(StrEnum):
     stored = "stored"
     failed = "failed"
     rejected = "rejected"
+    backlogged = "backlogged"  # the processed transfer went to the storage backlog instead of becoming an AIP
 
 
 class JobStatus(StrEnum):
@@ -32,7 +37,7 @@ class IngestCreate(BaseModel):
     path: str = Field(description="The transfer's folder, relative to the currently-processing location.")
     created_by: str = Field(default="system", description="User who started the transfer.")
     processing_config: str = Field(
-        default="automated", pattern=r"^[A-Za-z0-9_.-]{1,100}$",
+        default=DEFAULT_PROCESSING_CONFIG, pattern=PROCESSING_CONFIG_NAME,
         description="The processing configuration answering the decision points (`automated` answers all).",
     )
 

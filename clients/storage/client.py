@@ -239,6 +239,15 @@ class StorageClient(ServiceClient):
         """Store an uncompressed AIP: the bag folder is sent as a tar made on the fly and unpacked by the
         service, which checks every file against the bag's manifests. Retried from the start when the
         connection drops (the PUT is idempotent)."""
+        return await self._put_folder(f"/aips/{aip_uuid}", name, folder, location_uuid)
+
+    async def store_backlog_transfer(
+        self, transfer_uuid: UUID, name: str, folder: Path, location_uuid: UUID | None = None
+    ) -> PackageRead:
+        """Store a processed transfer in the backlog (unpacked there as a folder); idempotent like an AIP's store."""
+        return await self._put_folder(f"/backlog/{transfer_uuid}", name, folder, location_uuid)
+
+    async def _put_folder(self, url: str, name: str, folder: Path, location_uuid: UUID | None) -> PackageRead:
         params = {"name": name, "uncompressed": "true"}
         if location_uuid is not None:
             params["location_uuid"] = str(location_uuid)
@@ -246,7 +255,7 @@ class StorageClient(ServiceClient):
         for attempt in range(1, attempts + 1):
             try:
                 response = await self._http.put(
-                    f"/aips/{aip_uuid}", params=params, content=_tar_of_folder(folder),
+                    url, params=params, content=_tar_of_folder(folder),
                     headers=self._headers({"Content-Type": "application/x-tar"}), timeout=TRANSFER_TIMEOUT,
                 )
             except TRANSIENT_ERRORS as exc:

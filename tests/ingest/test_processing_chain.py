@@ -195,3 +195,23 @@ async def test_fido_can_be_chosen_to_identify_formats(tmp_path: Path, temporal_e
         events = await events_by_path(services, created.uuid)
         identification = [e for e in events["objects/picture.png"] if e[0] == "format identification"]
         assert [(e[1].split(";")[0], e[2], e[3]) for e in identification] == [('program="Fido"', "Positive", "fmt/11")]
+
+
+async def test_a_transfer_can_be_sent_to_the_backlog(tmp_path: Path, temporal_env: WorkflowEnvironment) -> None:
+    transfer_uuid = uuid.uuid4()
+    objects = place(tmp_path / "processing", transfer_uuid)
+    (objects / "letter.txt").write_text("dear archivist\n")
+    async with running_services(tmp_path, temporal_env) as services:
+        await configure(services, "backlog", create_sip="Send to backlog")
+        created = await services.ingest.create_ingest(IngestCreate(
+            transfer_uuid=transfer_uuid, name="later", path=f"transfers/{transfer_uuid}",
+            processing_config="backlog"))
+        ingest = await wait_for(services.ingest, created.uuid, timeout=120)
+        assert ingest.status == IngestStatus.backlogged, ingest.error
+        assert not list((tmp_path / "storage").rglob("*.7z"))
+        stored = [p for p in (tmp_path / "storage").rglob("letter.txt")]
+        assert len(stored) == 1 and stored[0].read_text() == "dear archivist\n"
+        assert not (tmp_path / "processing" / "sips" / str(created.uuid)).exists()
+        # The record keeps the file with its checksum and events, for SIP creation later.
+        files = (await services.metadata.list_files(created.uuid, limit=10)).items
+        assert [f.path for f in files] == ["objects/letter.txt"]

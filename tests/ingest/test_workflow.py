@@ -68,7 +68,8 @@ async def wait_for(client: IngestClient, ingest_uuid: uuid.UUID, timeout: float 
     async with asyncio.timeout(timeout):
         while True:
             ingest = await client.get_ingest(ingest_uuid)
-            if ingest.status in (IngestStatus.stored, IngestStatus.failed, IngestStatus.rejected):
+            if ingest.status in (IngestStatus.stored, IngestStatus.failed, IngestStatus.rejected,
+                                 IngestStatus.backlogged):
                 return ingest
             await asyncio.sleep(0.2)
 

@@ -13,7 +13,7 @@ from clients.ingest.schemas import IngestStatus
 from services.ingest.ingests.models import Ingest
 from services.ingest.jobs.models import Job
 
-FINISHED = (IngestStatus.stored, IngestStatus.failed, IngestStatus.rejected)
+FINISHED = (IngestStatus.stored, IngestStatus.failed, IngestStatus.rejected, IngestStatus.backlogged)
 # A package waiting for a person gives up its slot, as in Archivematica, so others are not held up.
 NOT_HOLDING_A_SLOT = (*FINISHED, IngestStatus.awaiting_decision)
 

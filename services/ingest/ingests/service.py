@@ -20,7 +20,7 @@ from services.ingest.processing.temporal import workflow_id
 from services.ingest.processing_configs import service as processing_configs
 from services.ingest.settings import IngestSettings
 
-TERMINAL = frozenset({IngestStatus.stored, IngestStatus.failed, IngestStatus.rejected})
+TERMINAL = frozenset({IngestStatus.stored, IngestStatus.failed, IngestStatus.rejected, IngestStatus.backlogged})
 
 
 def ingest_read(ingest: Ingest, files_done: int, queue_position: int | None = None) -> IngestRead:

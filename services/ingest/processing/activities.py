@@ -122,7 +122,8 @@ class IngestActivities:
     def all(self) -> list[Any]:
         return [self.read_processing_mcp, self.prepare_sip, self.process_batch, self.open_extracted,
                 self.record_transfer_metadata, self.build_bag, self.compress_aip, self.store_aip,
-                self.finish_ingest, self.mark_ingest_failed, self.await_decision, self.reject_ingest]
+                self.finish_ingest, self.mark_ingest_failed, self.await_decision, self.reject_ingest,
+                self.send_to_backlog]
 
     def layout(self, params: IngestParams) -> SipLayout:
         return SipLayout(self.settings.processing_dir, params.ingest_uuid, aip_name(params))
@@ -651,6 +652,20 @@ class IngestActivities:
             aip_location_uuid=UUID(stored.location_uuid), aip_size=stored.size, aip_sha256=stored.sha256,
         ))
         # The stored copy was verified by its sha256 on arrival, so the working copy can go.
+        await asyncio.to_thread(shutil.rmtree, layout.base, True)
+
+    @activity.defn(name="send_to_backlog")
+    async def send_to_backlog(self, params: IngestParams) -> None:
+        """The processed transfer (objects, metadata, logs; every file already recorded with its checksum) goes to
+        the storage backlog as a folder, for SIP creation later."""
+        layout = self.layout(params)
+        async with self.job(params, "backlog", "Send to backlog", "Create SIP"):
+            stored = await _with_heartbeat(self.storage.store_backlog_transfer(
+                UUID(params.transfer_uuid), sanitize_package_name(params.name), layout.bag,
+            ))
+        log.info("transfer %s stored in the backlog at %s", params.transfer_uuid, stored.current_path)
+        await self.ingest.update_ingest(UUID(params.ingest_uuid), IngestUpdate(status=IngestStatus.backlogged,
+                                                                               current_job=None))
         await asyncio.to_thread(shutil.rmtree, layout.base, True)
 
     @activity.defn(name="await_decision")

@@ -18,7 +18,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from clients.ingest.processing import ASK, CREATE_SIP
+    from clients.ingest.processing import ASK, CREATE_SIP, SEND_TO_BACKLOG
     from services.ingest.processing.params import (
         Batch,
         BatchResult,
@@ -93,7 +93,13 @@ class IngestWorkflow:
         directory_uuids = await self._decide(params, "assign_uuids_to_directories") == "Yes"
         await self._activity("record_transfer_metadata", params, inventory, directory_uuids, timeout=3600,
                              heartbeat=True)
-        if await self._decide(params, "create_sip") != CREATE_SIP:
+        sip = await self._decide(params, "create_sip")
+        if sip == SEND_TO_BACKLOG:
+            self._stage = "backlog"
+            await self._activity("send_to_backlog", params, timeout=24 * 3600, heartbeat=True)
+            self._stage = "backlogged"
+            return None
+        if sip != CREATE_SIP:
             await self._reject(params, "The transfer was rejected at SIP creation")
             return None
         await self._decide(params, "reminder")
