@@ -7,11 +7,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     AMBER_DATA_DIR=/data
 
-# 7-Zip packs and unpacks archives. More preservation tools (see the docs) can be added at build time:
-#   docker build --build-arg EXTRA_APT_PACKAGES="libimage-exiftool-perl mediainfo ffmpeg" .
+# The tools of the processing chain: 7-Zip and unar (packages), ClamAV (clamd, started by each worker), ExifTool,
+# MediaInfo and FFmpeg (characterization), MediaConch, pngcheck and qpdf (validation). More at build time:
+#   docker build --build-arg EXTRA_APT_PACKAGES="imagemagick ghostscript" .
 ARG EXTRA_APT_PACKAGES=""
 RUN apt-get update \
-    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends p7zip-full ${EXTRA_APT_PACKAGES} \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends p7zip-full unar clamav \
+       clamav-daemon clamav-freshclam libimage-exiftool-perl mediainfo mediaconch ffmpeg pngcheck qpdf \
+       ${EXTRA_APT_PACKAGES} \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
