@@ -156,6 +156,11 @@ def ingest(
     wait: Annotated[bool, typer.Option(help="Follow the ingest until the AIP is stored or it fails.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")] = False,
     timeout: Annotated[float, typer.Option(help="Seconds --wait waits at most.")] = 24 * 3600.0,
+    processing_config: Annotated[str, typer.Option(
+        "--processing-config", metavar="NAME",
+        help="The processing configuration answering the decision points (`automated` answers all; "
+        "`default` waits for a person at several).",
+    )] = "automated",
     data_dir: DataDirOption = None,
 ) -> None:
     """Start a transfer through the gateway; with --wait, show progress until the AIP is stored."""
@@ -175,6 +180,7 @@ def ingest(
         code = asyncio.run(run_ingest(
             url=url, key=key, path=local, name=name or default_name, location=location,
             location_path=path if location else None, wait=wait, as_json=as_json, timeout=timeout,
+            processing_config=processing_config,
         ))
     except IngestCommandError as exc:
         if as_json:

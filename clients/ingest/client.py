@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from urllib.parse import quote
 
 from clients.ingest.processing import (
     DecisionAnswer,
@@ -52,6 +53,24 @@ class IngestClient(ServiceClient):
     async def put_processing_config(self, name: str, fields: ProcessingConfigFields) -> ProcessingConfigRead:
         body = ProcessingConfigWrite(fields=fields)
         response = await self.request("PUT", f"/processing-configurations/{name}", json=body.model_dump())
+        return ProcessingConfigRead.model_validate(response.json())
+
+    async def get_processing_config(self, name: str) -> ProcessingConfigRead:
+        """Raises ServiceError with status 404 when there is no configuration of that name."""
+        response = await self.request("GET", f"/processing-configurations/{quote(name, safe='')}")
+        return ProcessingConfigRead.model_validate(response.json())
+
+    async def export_processing_config_xml(self, name: str) -> str:
+        """The configuration as the processingMCP.xml Archivematica would read."""
+        response = await self.request("GET", f"/processing-configurations/{quote(name, safe='')}/processingMCP.xml")
+        return response.text
+
+    async def import_processing_config_xml(self, name: str, xml: bytes) -> ProcessingConfigRead:
+        """Create or replace the configuration `name` from an Archivematica processingMCP.xml."""
+        response = await self.request(
+            "POST", f"/processing-configurations/{quote(name, safe='')}/import", content=xml,
+            headers={"Content-Type": "application/xml"}, idempotent=True,
+        )
         return ProcessingConfigRead.model_validate(response.json())
 
     async def record_tasks(self, ingest_uuid: uuid.UUID, key: str, tasks: list[TaskRecord]) -> int:

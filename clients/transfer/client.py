@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 
+from clients.ingest.schemas import DEFAULT_PROCESSING_CONFIG
 from clients.transfer.schemas import (
     ArchiveFormat,
     TransferDecision,
@@ -50,10 +51,13 @@ class TransferClient(ServiceClient):
         filename: str | None = None,
         transfer_type: TransferType | None = None,
         auto_approve: bool = True,
+        processing_config: str = DEFAULT_PROCESSING_CONFIG,
     ) -> TransferRead:
         """Upload an archive file, a folder (sent as a tar stream of the folder), or a stream of archive bytes.
 
-        Nothing is held in memory; the format is detected by the service when not given.
+        Nothing is held in memory; the format is detected by the service when not given. `processing_config` names
+        the ingest service's processing configuration (an unknown one is refused before the service reads
+        the bytes).
         """
         headers = {"Content-Type": "application/octet-stream"}
         content: AsyncIterator[bytes]
@@ -68,7 +72,7 @@ class TransferClient(ServiceClient):
                 content = file_stream(source)
         else:
             content = source
-        params: dict[str, str] = {"name": name}
+        params: dict[str, str] = {"name": name, "processing_config": processing_config}
         if archive_format is not None:
             params["archive_format"] = archive_format.value
         if filename:
@@ -169,13 +173,14 @@ class TransferClient(ServiceClient):
     async def upload_resumable(
         self, name: str, path: Path, archive_format: ArchiveFormat | None = None, *,
         transfer_type: TransferType | None = None, auto_approve: bool = True,
+        processing_config: str = DEFAULT_PROCESSING_CONFIG,
     ) -> TransferRead:
         """Open a session for the archive `path` (its SHA-256 computed here, streamed) and send it whole."""
         size = (await asyncio.to_thread(path.stat)).st_size
         digest = await asyncio.to_thread(sha256_file, path)
         session = await self.create_upload_session(UploadSessionCreate(
             name=name, size=size, sha256=digest, archive_format=archive_format, filename=path.name,
-            transfer_type=transfer_type, auto_approve=auto_approve,
+            transfer_type=transfer_type, auto_approve=auto_approve, processing_config=processing_config,
         ))
         return await self.resume_upload(path, session)
 

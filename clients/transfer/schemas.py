@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Annotated
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from clients.ingest.schemas import DEFAULT_PROCESSING_CONFIG, PROCESSING_CONFIG_NAME
 
 
 class TransferSourceKind(StrEnum):
@@ -47,6 +50,12 @@ class TransferType(StrEnum):
 
 # Names end up in METS/PREMIS XML and in folder names: no control characters.
 NAME_PATTERN = r"^[^\x00-\x1f\x7f]+$"
+# One definition for every way a transfer is created, so the name rules cannot drift between them.
+ProcessingConfigName = Annotated[str, Field(
+    pattern=PROCESSING_CONFIG_NAME,
+    description="The ingest service's processing configuration answering the decision points (`automated` "
+    "answers all, `default` asks a person at several); an unknown name is refused (422).",
+)]
 
 
 class TransferFromLocation(BaseModel):
@@ -62,6 +71,7 @@ class TransferFromLocation(BaseModel):
     auto_approve: bool = Field(
         default=True, description="Hand the transfer to ingest at once; otherwise it waits in `awaiting_approval`."
     )
+    processing_config: ProcessingConfigName = DEFAULT_PROCESSING_CONFIG
 
 
 class TransferRead(BaseModel):
@@ -82,6 +92,7 @@ class TransferRead(BaseModel):
     ingest_uuid: UUID | None = Field(description="The ingest processing this transfer, once handed over.")
     file_count: int = Field(description="Files placed (known once placement is done).")
     size: int = Field(description="Bytes placed (known once placement is done).")
+    processing_config: str = Field(description="The processing configuration handed to ingest.")
     created_by: str
     created_at: datetime
     updated_at: datetime
@@ -105,6 +116,7 @@ class UploadSessionCreate(BaseModel):
     filename: str | None = Field(default=None, max_length=1024, pattern=NAME_PATTERN)
     transfer_type: TransferType | None = None
     auto_approve: bool = True
+    processing_config: ProcessingConfigName = DEFAULT_PROCESSING_CONFIG
 
 
 class UploadSessionRead(BaseModel):
@@ -118,6 +130,7 @@ class UploadSessionRead(BaseModel):
     filename: str | None
     transfer_type: TransferType | None
     auto_approve: bool
+    processing_config: str
     offset: int = Field(description="Bytes received so far; the next chunk starts here.")
     transfer_uuid: UUID | None = Field(description="The transfer made from the upload, once completed.")
     created_by: str

@@ -13,9 +13,12 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.testing import WorkflowEnvironment
 
+from clients.ingest import IngestClient
 from clients.transfer import ArchiveFormat, TransferSourceKind, TransferStatus
 from servicekit.http import ServiceError
 from tests.transfer.harness import (
+    INTERNAL_TOKEN,
+    dead_url,
     files_under,
     folders_under,
     journal_of,
@@ -252,22 +255,45 @@ async def test_not_an_archive_is_refused_without_a_record(
         assert stack.leftovers() == []
 
 
-async def test_ingest_service_unreachable_marks_the_transfer_failed(
+async def test_ingest_service_unreachable_refuses_the_transfer_before_receiving_it(
     db_engine: AsyncEngine, tmp_path: Path, temporal_env: WorkflowEnvironment
 ) -> None:
     async with transfer_stack(db_engine, tmp_path, temporal_env, ingest_reachable=False) as stack:
         response = await stack.http.post(
             "/transfers/upload", params={"name": "orphan"}, content=make_zip({"a.txt": b"a"})
         )
+        # Its processing configuration cannot be checked, so nothing is received that ingest might not take.
+        assert response.status_code == 503
+        assert response.json()["title"] == "Ingest service unavailable"
+        assert "unreachable" in response.json()["detail"]
+        assert (await stack.client.list_transfers()).items == []
+        assert stack.leftovers() == []
+
+
+async def test_ingest_service_lost_at_hand_off_marks_the_transfer_failed(
+    db_engine: AsyncEngine, tmp_path: Path, temporal_env: WorkflowEnvironment
+) -> None:
+    async with transfer_stack(db_engine, tmp_path, temporal_env) as stack:
+        waiting = await stack.client.upload_transfer("orphan", _once(make_zip({"a.txt": b"a"})), auto_approve=False)
+        assert waiting.status is TransferStatus.awaiting_approval
+        # The ingest service goes away between intake and approval.
+        reachable = stack.app.state.ingest_client
+        stack.app.state.ingest_client = IngestClient(dead_url(), token=INTERNAL_TOKEN, retries=1)
+        await reachable.aclose()
+        response = await stack.http.post(f"/transfers/{waiting.uuid}/approve")
         assert response.status_code == 502
         assert response.json()["title"] == "Ingest service unavailable"
-        (failed,) = (await stack.client.list_transfers()).items
+        failed = await stack.client.get_transfer(waiting.uuid)
         assert failed.status is TransferStatus.failed
         assert failed.ingest_uuid is None
         assert "ingest" in (failed.error or "") and "unreachable" in (failed.error or "")
         assert failed.file_count == 1
         # The placed material stays for a later retry.
         assert files_under(stack.transfer_dir(failed.uuid)) == {"objects/a.txt": b"a"}
+
+
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    yield data
 
 
 async def _chunks(data: bytes, size: int) -> AsyncIterator[bytes]:

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response, status
+from fastapi import APIRouter, Path, Request, Response, status
 
 from clients.ingest.processing import ProcessingConfigRead, ProcessingConfigWrite
+from clients.ingest.schemas import PROCESSING_CONFIG_NAME
 from servicekit.auth import CallerDep
 from servicekit.deps import SessionDep
+from servicekit.problems import Problem
 from services.ingest.processing_configs import service
+from services.ingest.processing_configs.processing_mcp import MAX_BYTES
 
 router = APIRouter(prefix="/processing-configurations", tags=["processing configurations"])
-ConfigName = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.-]{1,100}$")]
+ConfigName = Annotated[str, Path(pattern=PROCESSING_CONFIG_NAME)]
+XML = "application/xml"
+XML_DOCUMENT = {"content": {XML: {"schema": {"type": "string"}}}}
 
 
 @router.get("", response_model=list[ProcessingConfigRead], summary="List processing configurations")
@@ -39,3 +44,34 @@ async def put_processing_configuration(name: ConfigName, body: ProcessingConfigW
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a processing configuration")
 async def delete_processing_configuration(name: ConfigName, session: SessionDep, caller: CallerDep) -> None:
     await service.delete_config(session, name)
+
+
+@router.get(
+    "/{name}/processingMCP.xml", response_class=Response, summary="Export as Archivematica's processingMCP.xml",
+    responses={200: {**XML_DOCUMENT, "description": "The configuration's answered points"}},
+)
+async def export_processing_config_xml(name: ConfigName, session: SessionDep, caller: CallerDep) -> Response:
+    """Points left at `ask`, and those Archivematica does not have (`infected_files`), are left out: Archivematica
+    waits for a person where the file is silent."""
+    return Response(await service.export_xml(session, name), media_type=XML)
+
+
+@router.post(
+    "/{name}/import", response_model=ProcessingConfigRead,
+    summary="Create or replace a processing configuration from a processingMCP.xml",
+    responses={201: {"model": ProcessingConfigRead, "description": "Created"}},
+    openapi_extra={"requestBody": {"required": True, **XML_DOCUMENT}},
+)
+async def import_processing_config_xml(name: ConfigName, request: Request, response: Response,
+                                       session: SessionDep, caller: CallerDep) -> ProcessingConfigRead:
+    """Archivematica's reading: every point the file does not answer asks a person; links Amber has no point for
+    are ignored. Malformed XML, a document type declaration or more than 1 MiB is refused (422/413)."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BYTES:
+            raise Problem(413, "Document too large", f"processingMCP.xml is accepted up to {MAX_BYTES} bytes")
+    config, created = await service.import_xml(session, name, bytes(body))
+    if created:
+        response.status_code = status.HTTP_201_CREATED
+    return config

@@ -6,9 +6,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clients.ingest.processing import ProcessingConfigFields, ProcessingConfigRead
 from servicekit.db import utcnow
-from servicekit.problems import Conflict, NotFound
+from servicekit.problems import Conflict, NotFound, Problem
 from services.ingest.processing.decisions import BUILTIN_CONFIGS
 from services.ingest.processing_configs.models import ProcessingConfig
+from services.ingest.processing_configs.processing_mcp import decisions_from_processing_mcp, render_processing_mcp
 from services.ingest.processing_configs.repository import ProcessingConfigRepository
 
 
@@ -61,6 +62,20 @@ async def put_config(session: AsyncSession, name: str, fields: ProcessingConfigF
         config.updated_at = now
     await repo.flush()
     return config_read(config), created
+
+
+async def export_xml(session: AsyncSession, name: str) -> str:
+    return render_processing_mcp(await get_fields(session, name))
+
+
+async def import_xml(session: AsyncSession, name: str, data: bytes) -> tuple[ProcessingConfigRead, bool]:
+    """Create or replace `name` from a processingMCP.xml; what the file leaves unanswered asks a person, as it
+    would in Archivematica."""
+    try:
+        decisions = decisions_from_processing_mcp(data)
+    except ValueError as exc:
+        raise Problem(422, "Invalid processingMCP.xml", str(exc)) from exc
+    return await put_config(session, name, ProcessingConfigFields.model_validate(decisions))
 
 
 async def delete_config(session: AsyncSession, name: str) -> None:

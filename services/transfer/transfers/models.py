@@ -35,6 +35,8 @@ class Transfer(TransferModel, table=True):
     active_name: str | None = Field(default=None, max_length=255, unique=True)
     path: str = Field(max_length=1024, description="Relative to the currently-processing folder.")
     ingest_uuid: UUID | None = Field(default=None)
+    # Checked against the ingest service when the transfer is created; handed to it with the transfer.
+    processing_config: str = Field(default="automated", max_length=100)
     file_count: int = Field(default=0, sa_type=BigInteger)
     size: int = Field(default=0, sa_type=BigInteger)
     created_by: str = Field(max_length=150)

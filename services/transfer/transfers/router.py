@@ -7,9 +7,11 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Request, Response, status
 
+from clients.ingest.schemas import DEFAULT_PROCESSING_CONFIG
 from clients.transfer.schemas import (
     NAME_PATTERN,
     ArchiveFormat,
+    ProcessingConfigName,
     TransferDecision,
     TransferFromLocation,
     TransferRead,
@@ -44,8 +46,10 @@ async def create_transfer_from_location(
 ) -> TransferRead:
     """Copies the folder into the currently-processing area (answering once done) and starts its ingest.
 
-    Links, devices, FIFOs and sockets in the folder are refused (422, listed). When the ingest service cannot be
-    reached the transfer is marked failed and the answer is 502.
+    Links, devices, FIFOs and sockets in the folder are refused (422, listed). An unknown `processing_config` is
+    refused (422) before anything is copied, and so is any transfer while the ingest service cannot be asked
+    (503). When the ingest service cannot be reached at hand-off the transfer is marked failed and the answer
+    is 502.
     """
     return await service.receive_from_location(sessions, settings, storage, ingest, body, caller)
 
@@ -67,17 +71,19 @@ async def upload_transfer(
     auto_approve: Annotated[
         bool, Query(description="Hand to ingest at once; otherwise wait in `awaiting_approval`")
     ] = True,
+    processing_config: Annotated[ProcessingConfigName, Query()] = DEFAULT_PROCESSING_CONFIG,
 ) -> TransferRead:
     """Streams the body to disk (413 beyond the upload limit), extracts it safely and starts its ingest.
 
     An archive whose entries all sit under one top-level folder has that folder as its root. Absolute or `..`
     paths, links, devices, FIFOs, control characters in names, and archives beyond the entry, size or expansion
-    ratio limits are refused (422) and leave nothing behind.
+    ratio limits are refused (422) and leave nothing behind. An unknown `processing_config` is refused (422)
+    before the body is read.
     """
     return await service.receive_upload(
         sessions, settings, ingest, name=name, archive_format=archive_format, filename=filename,
         chunks=request.stream(), declared_length=service.declared_length(request.headers.get("content-length")),
-        caller=caller, transfer_type=transfer_type, auto_approve=auto_approve,
+        caller=caller, transfer_type=transfer_type, auto_approve=auto_approve, processing_config=processing_config,
     )
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from clients.ingest import IngestClient, IngestCreate
+from clients.ingest.schemas import DEFAULT_PROCESSING_CONFIG
 from clients.storage import StorageClient
 from clients.transfer.schemas import (
     FINISHED_STATUSES,
@@ -83,10 +84,11 @@ async def receive_from_location(
     caller: str,
 ) -> TransferRead:
     """Copy a folder of a transfer-source location into a new transfer and hand it to the ingest service."""
+    await require_processing_config(ingest, body.processing_config)
     source = await resolve_location_path(storage, body.location_uuid, body.path)
     transfer = await open_transfer(
         sessions, name=body.name, source_kind=TransferSourceKind.location,
-        source=f"{body.location_uuid}:{body.path}", created_by=caller,
+        source=f"{body.location_uuid}:{body.path}", created_by=caller, processing_config=body.processing_config,
     )
     target = settings.processing_dir / transfer.path
     staging = settings.processing_dir / "uploads" / f"{transfer.uuid}.copy"
@@ -124,13 +126,17 @@ async def receive_upload(
     caller: str,
     transfer_type: TransferType | None = None,
     auto_approve: bool = True,
+    processing_config: str = DEFAULT_PROCESSING_CONFIG,
 ) -> TransferRead:
     """Spool an uploaded archive to disk, extract it safely into a new transfer and hand that to ingest."""
     if declared_length is not None and declared_length > settings.max_upload_bytes:
         raise upload_too_large(settings.max_upload_bytes)
+    # Before the body is read: a transfer ingest could not process is refused before it costs an upload.
+    await require_processing_config(ingest, processing_config)
     # The name is claimed before the body arrives, so a second upload of the same name at once is refused early.
     transfer = await open_transfer(
-        sessions, name=name, source_kind=TransferSourceKind.upload, source=filename or name, created_by=caller
+        sessions, name=name, source_kind=TransferSourceKind.upload, source=filename or name, created_by=caller,
+        processing_config=processing_config,
     )
     spool = settings.processing_dir / "uploads" / f"{new_id().hex}.upload"
     try:
@@ -147,7 +153,8 @@ async def receive_upload(
             raise
         return await receive_spooled(
             sessions, settings, ingest, spool=spool, name=name, archive_format=fmt, filename=filename,
-            caller=caller, transfer_type=transfer_type, auto_approve=auto_approve, transfer=transfer,
+            caller=caller, transfer_type=transfer_type, auto_approve=auto_approve,
+            processing_config=processing_config, transfer=transfer,
         )
     finally:
         # Synchronous on purpose: it must also happen when the request is cancelled, and unlinking is quick.
@@ -174,6 +181,7 @@ async def receive_spooled(
     caller: str,
     transfer_type: TransferType | None,
     auto_approve: bool,
+    processing_config: str,
     transfer: Transfer | None = None,
 ) -> TransferRead:
     """Extract an archive already on disk into a new transfer (or the one opened for it); the caller removes
@@ -189,7 +197,8 @@ async def receive_spooled(
     source = filename or f"{name}.{fmt.value}"
     if transfer is None:
         transfer = await open_transfer(
-            sessions, name=name, source_kind=TransferSourceKind.upload, source=source, created_by=caller
+            sessions, name=name, source_kind=TransferSourceKind.upload, source=source, created_by=caller,
+            processing_config=processing_config,
         )
     elif transfer.source != source:
         async with unit_of_work(sessions) as session:
@@ -274,18 +283,45 @@ async def resolve_location_path(storage: StorageClient, location_uuid: UUID, pat
     return candidate
 
 
+async def require_processing_config(ingest: IngestClient, name: str) -> None:
+    """Refuse a processing configuration the ingest service does not have, before anything is received.
+
+    An unreachable ingest service is said to be so (503) rather than guessed past: the transfer would only fail
+    at hand-off, after the whole placement.
+    """
+    try:
+        await ingest.get_processing_config(name)
+    except ServiceError as exc:
+        if exc.status == 404:
+            raise Problem(
+                422, "Unknown processing configuration",
+                f"The ingest service has no processing configuration named '{name}'; see the ones it has with "
+                "GET /processing-configurations",
+                errors=[{"loc": ["processing_config"], "msg": "unknown processing configuration", "input": name}],
+            ) from exc
+        if exc.status is None:
+            raise Problem(
+                503, "Ingest service unavailable",
+                f"Could not check processing configuration '{name}': the ingest service is unreachable ({exc})",
+            ) from exc
+        raise Problem(
+            502, "Ingest service unavailable", f"Could not check processing configuration '{name}': {exc}"
+        ) from exc
+
+
 # --- the record's life ---------------------------------------------------------------------------------------
 
 
 async def open_transfer(
-    sessions: Sessions, *, name: str, source_kind: TransferSourceKind, source: str, created_by: str
+    sessions: Sessions, *, name: str, source_kind: TransferSourceKind, source: str, created_by: str,
+    processing_config: str,
 ) -> Transfer:
     transfer_uuid = new_id()
     now = utcnow()
     transfer = Transfer(
         uuid=transfer_uuid, name=name, source_kind=source_kind, source=source, status=TransferStatus.received,
         path=f"transfers/{transfer_uuid}", created_by=created_by, created_at=now, updated_at=now,
-        step="placing", active_name=name,
+        step="placing", active_name=name, processing_config=processing_config,
     )
     try:
         async with unit_of_work(sessions) as session:
@@ -410,7 +446,8 @@ async def hand_off(
 ) -> TransferRead:
     """Ask the ingest service to process the placed transfer; record the outcome either way."""
     body = IngestCreate(
-        transfer_uuid=transfer.uuid, name=transfer.name, path=transfer.path, created_by=transfer.created_by
+        transfer_uuid=transfer.uuid, name=transfer.name, path=transfer.path, created_by=transfer.created_by,
+        processing_config=transfer.processing_config,
     )
     try:
         created = await ingest.create_ingest(body)
@@ -424,8 +461,12 @@ async def hand_off(
         await finish(
             sessions, transfer.uuid, status=TransferStatus.failed, error=reason, placement=placement
         )
+        # A refusal (e.g. the processing configuration was deleted since the transfer was created) is about the
+        # transfer, not an outage: sending it again unchanged would not help.
+        refused = isinstance(exc, ServiceError) and exc.status in (404, 422)
         raise Problem(
-            502, "Ingest service unavailable", f"{reason}. Transfer {transfer.uuid} was marked failed."
+            422 if refused else 502, "Ingest refused the transfer" if refused else "Ingest service unavailable",
+            f"{reason}. Transfer {transfer.uuid} was marked failed.",
         ) from exc
     return await finish(
         sessions, transfer.uuid, status=TransferStatus.ingesting, placement=placement, ingest_uuid=created.uuid,

@@ -31,6 +31,7 @@ class UploadSession(TransferModel, table=True):
         default=None, sa_type=SAEnum(TransferType, native_enum=False, length=32)
     )
     auto_approve: bool = Field(default=True)
+    processing_config: str = Field(default="automated", max_length=100)
     transfer_uuid: UUID | None = Field(default=None)
     created_by: str = Field(max_length=150)
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

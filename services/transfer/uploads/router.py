@@ -29,10 +29,13 @@ CHUNK_BODY = {
     summary="Open a resumable upload",
 )
 async def create_upload_session(
-    body: UploadSessionCreate, session: SessionDep, settings: SettingsDep, caller: CallerDep
+    body: UploadSessionCreate, session: SessionDep, settings: SettingsDep, ingest: IngestDep, caller: CallerDep
 ) -> UploadSessionRead:
-    """Declares the archive's size and SHA-256; send it with PUT in chunks, then complete it."""
-    return await service.create_upload_session(session, settings, body, caller)
+    """Declares the archive's size and SHA-256; send it with PUT in chunks, then complete it.
+
+    An unknown `processing_config` is refused (422), and so is any session while the ingest service cannot be
+    asked (503)."""
+    return await service.create_upload_session(session, settings, ingest, body, caller)
 
 
 @router.get("/{upload_uuid}", response_model=UploadSessionRead, summary="Get a resumable upload and its offset")

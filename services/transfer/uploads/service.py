@@ -52,15 +52,16 @@ async def session_read(settings: TransferSettings, upload: UploadSession) -> Upl
 
 
 async def create_upload_session(
-    session: AsyncSession, settings: TransferSettings, body: UploadSessionCreate, caller: str
+    session: AsyncSession, settings: TransferSettings, ingest: IngestClient, body: UploadSessionCreate, caller: str
 ) -> UploadSessionRead:
     if body.size > settings.max_upload_bytes:
         raise transfers.upload_too_large(settings.max_upload_bytes)
+    await transfers.require_processing_config(ingest, body.processing_config)
     now = utcnow()
     upload = UploadSession(
         uuid=new_id(), name=body.name, size=body.size, sha256=body.sha256.lower(), archive_format=body.archive_format,
-        filename=body.filename, transfer_type=body.transfer_type, auto_approve=body.auto_approve, created_by=caller,
-        created_at=now, updated_at=now,
+        filename=body.filename, transfer_type=body.transfer_type, auto_approve=body.auto_approve,
+        processing_config=body.processing_config, created_by=caller, created_at=now, updated_at=now,
     )
     part = part_path(settings, upload.uuid)
     await asyncio.to_thread(part.parent.mkdir, parents=True, exist_ok=True)
@@ -173,6 +174,8 @@ async def complete_upload(
         if upload.transfer_uuid is not None:
             raise Conflict(f"Upload {upload_uuid} was completed already: transfer {upload.transfer_uuid}")
         details = upload.model_dump()
+    # Again here: the configuration may have been deleted while the bytes were arriving.
+    await transfers.require_processing_config(ingest, details["processing_config"])
     lock = _locks.setdefault(upload_uuid, asyncio.Lock())
     if lock.locked():
         raise Conflict(f"A chunk of upload {upload_uuid} is being written; complete it once that is done")
@@ -199,7 +202,7 @@ async def complete_upload(
                 sessions, settings, ingest, spool=spool, name=details["name"],
                 archive_format=details["archive_format"], filename=details["filename"],
                 caller=details["created_by"], transfer_type=details["transfer_type"],
-                auto_approve=details["auto_approve"],
+                auto_approve=details["auto_approve"], processing_config=details["processing_config"],
             )
         except BaseException:
             # The verified bytes stay, so completing can be tried again (e.g. once the name is free).
