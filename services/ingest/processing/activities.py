@@ -182,15 +182,15 @@ class IngestActivities:
     async def prepare_sip(self, params: IngestParams, structure_report: bool = False) -> Inventory:
         layout = self.layout(params)
         async with self.job(params, "prepare", "Create SIP from transfer", "Create SIP"):
-            await asyncio.to_thread(self._arrange, params, layout)
+            await _with_heartbeat(asyncio.to_thread(self._arrange, params, layout))
             await self.metadata.upsert_package(
                 UUID(params.ingest_uuid),
                 PackageUpsert(name=sanitize_package_name(params.name), transfer_uuid=UUID(params.transfer_uuid)),
             )
             if structure_report:
-                await asyncio.to_thread(self._structure_report, params, layout)
+                await _with_heartbeat(asyncio.to_thread(self._structure_report, params, layout))
         async with self.job(params, "filenames", "Change object and directory filenames", "Clean up names"):
-            inventory = await asyncio.to_thread(self._inventory, params, layout)
+            inventory = await _with_heartbeat(asyncio.to_thread(self._inventory, params, layout))
         await self.ingest.update_ingest(UUID(params.ingest_uuid), IngestUpdate(file_count=inventory.file_count))
         return inventory
 
@@ -252,8 +252,8 @@ class IngestActivities:
         layout = self.layout(params)
         async with self.job(params, f"extracted-{round_:02d}", f"Process extracted files (level {round_})",
                             "Extract packages"):
-            return await asyncio.to_thread(self._open_extracted, params, layout, round_, extracted, first_index,
-                                           extracted_at)
+            return await _with_heartbeat(asyncio.to_thread(self._open_extracted, params, layout, round_, extracted,
+                                                           first_index, extracted_at))
 
     def _open_extracted(self, params: IngestParams, layout: SipLayout, round_: int, extracted: list[Extracted],
                         first_index: int, extracted_at: str) -> Inventory:
@@ -305,8 +305,8 @@ class IngestActivities:
             results: list[Examined] = []
             for start in range(0, len(entries), FILES_PER_THREAD_HOP):
                 chunk = entries[start:start + FILES_PER_THREAD_HOP]
-                results.extend(await asyncio.to_thread(examine, self.tools, layout.data, chunk, options,
-                                                       open_packages))
+                results.extend(await _with_heartbeat(asyncio.to_thread(examine, self.tools, layout.data, chunk,
+                                                                       options, open_packages)))
                 activity.heartbeat(start + len(chunk))
             extractions = await self._extract(params, layout, results, options)
             journal_events: dict[str, list[dict[str, Any]]] = {}
@@ -335,11 +335,11 @@ class IngestActivities:
             await self.metadata.add_files(UUID(params.ingest_uuid), records)
             await self.ingest.record_tasks(UUID(params.ingest_uuid), key, tasks)
             removed = {r["p"] for r in removals}
-            await asyncio.to_thread(
+            await _with_heartbeat(asyncio.to_thread(
                 write_atomically, layout.batch_result(batch.index),
                 (json.dumps({"p": r.entry["p"], "sha256": r.digest, "s": r.entry["s"]}) + "\n"
                  for r in results if r.entry["p"] not in removed),
-            )
+            ))
             result = BatchResult(
                 index=batch.index, files=len(entries), bytes=sum(e["s"] for e in entries),
                 infected=[r.entry["p"] for r in results if r.infected][:MAX_LISTED],
@@ -505,7 +505,7 @@ class IngestActivities:
                     await forward(by_kind[kind])
                     recorded += len(by_kind[kind])
             if directory_uuids:
-                directories = await asyncio.to_thread(_directories, layout.data)
+                directories = await _with_heartbeat(asyncio.to_thread(_directories, layout.data))
                 await self.metadata.add_directories(package_uuid, directories, empty=False)
                 recorded += len(directories)
             metadata_dir = layout.data / "objects" / "metadata" / "transfers" / transfer_label(params)
@@ -528,7 +528,7 @@ class IngestActivities:
             await self.metadata.download_mets(UUID(params.ingest_uuid), partial)
             partial.replace(layout.mets)
             activity.heartbeat("mets")
-            await asyncio.to_thread(self._write_bag, params, inventory, layout)
+            await _with_heartbeat(asyncio.to_thread(self._write_bag, params, inventory, layout))
 
     def _write_bag(self, params: IngestParams, inventory: Inventory, layout: SipLayout) -> None:
         import bagit
