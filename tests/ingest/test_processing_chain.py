@@ -215,3 +215,39 @@ async def test_a_transfer_can_be_sent_to_the_backlog(tmp_path: Path, temporal_en
         # The record keeps the file with its checksum and events, for SIP creation later.
         files = (await services.metadata.list_files(created.uuid, limit=10)).items
         assert [f.path for f in files] == ["objects/letter.txt"]
+
+
+async def test_a_bundled_processing_mcp_replaces_the_configuration(tmp_path: Path,
+                                                                   temporal_env: WorkflowEnvironment) -> None:
+    """An Archivematica processingMCP.xml in the transfer wins over the named configuration; an empty one (as in
+    the corpus's ZippedDirectoryTransfer) asks at every point Archivematica has."""
+    transfer_uuid = uuid.uuid4()
+    objects = place(tmp_path / "processing", transfer_uuid)
+    (objects / "page.txt").write_text("one page\n")
+    (objects.parent / "processingMCP.xml").write_text("<processingMCP><preconfiguredChoices/></processingMCP>\n")
+    preferred = {"create_sip": "Create single SIP and continue processing", "store_aip": "Store AIP",
+                 "compression_level": "1"}
+    async with running_services(tmp_path, temporal_env) as services:
+        created = await services.ingest.create_ingest(IngestCreate(
+            transfer_uuid=transfer_uuid, name="bundled", path=f"transfers/{transfer_uuid}"))
+        asked: list[str] = []
+        async with asyncio.timeout(120):
+            while True:
+                ingest = await services.ingest.get_ingest(created.uuid)
+                if ingest.status in (IngestStatus.stored, IngestStatus.failed, IngestStatus.rejected):
+                    break
+                if ingest.status == IngestStatus.awaiting_decision and ingest.decision is not None:
+                    point = ingest.decision.point
+                    if not asked or asked[-1] != point:
+                        asked.append(point)
+                        choice = preferred.get(point, ingest.decision.choices[0])
+                        await services.ingest.http.post(f"/ingests/{created.uuid}/decisions",
+                                                        json={"point": point, "choice": choice})
+                await asyncio.sleep(0.1)
+        assert ingest.status == IngestStatus.stored, ingest.error
+        assert asked == ["generate_transfer_structure", "virus_scanning", "select_format_id_tool_transfer",
+                         "extract_packages", "delete_packages", "assign_uuids_to_directories", "create_sip",
+                         "reminder", "compression_algo", "compression_level", "store_aip"]
+        # Amber's own points (what to do with infected files, which identification tool) kept the
+        # configuration's answers: no Archivematica file speaks to them.
+        assert "infected_files" not in asked and "format_id_tool" not in asked

@@ -82,7 +82,8 @@ class IngestWorkflow:
         bundled: dict[str, str] | None = await self._activity("read_processing_mcp", params, timeout=120,
                                                                result_type=dict)
         if bundled is not None:
-            self._decisions = bundled
+            # The transfer's own file replaces the configuration at every point Archivematica has.
+            self._decisions.update(bundled)
         structure = await self._decide(params, "generate_transfer_structure") == "Yes"
         inventory: Inventory = await self._activity("prepare_sip", params, structure, timeout=3600, heartbeat=True,
                                                     result_type=Inventory)

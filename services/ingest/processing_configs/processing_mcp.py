@@ -152,13 +152,15 @@ def _answers(root: etree._Element) -> dict[str, str]:
 
 
 def decisions_from_processing_mcp(data: bytes) -> dict[str, str]:
-    """Our answer for every field of ProcessingConfigFields from a processingMCP.xml; `ask` where it has none.
+    """Our answer for every point Archivematica also has (MAPPED_FIELDS) from a processingMCP.xml; `ask` where the
+    file has none. Amber's own points (`infected_files`, `format_id_tool`) are not in the result: the caller keeps
+    its configuration's answers for them, since no Archivematica file can speak to them.
 
     Links Amber has no point for are ignored. A known link whose choice Amber cannot follow (e.g. an uncompressed
     AIP) leaves its field at `ask`, as do virus-scanning links answered in contradiction (Amber scans or
     not, once). Raises ValueError for malformed, oversized or unsafe XML.
     """
-    decisions = dict.fromkeys(ProcessingConfigFields.model_fields, ASK)
+    decisions = dict.fromkeys(sorted(MAPPED_FIELDS), ASK)
     found: dict[str, set[str]] = {}
     for link_id, target in _answers(_parse(data)).items():
         link = _BY_LINK.get(link_id)

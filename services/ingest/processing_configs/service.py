@@ -70,12 +70,13 @@ async def export_xml(session: AsyncSession, name: str) -> str:
 
 async def import_xml(session: AsyncSession, name: str, data: bytes) -> tuple[ProcessingConfigRead, bool]:
     """Create or replace `name` from a processingMCP.xml; what the file leaves unanswered asks a person, as it
-    would in Archivematica."""
+    would in Archivematica, and Amber's own points take the answers of `automated`."""
     try:
         decisions = decisions_from_processing_mcp(data)
     except ValueError as exc:
         raise Problem(422, "Invalid processingMCP.xml", str(exc)) from exc
-    return await put_config(session, name, ProcessingConfigFields.model_validate(decisions))
+    return await put_config(session, name, ProcessingConfigFields.model_validate(
+        {**ProcessingConfigFields().model_dump(), **decisions}))
 
 
 async def delete_config(session: AsyncSession, name: str) -> None:
