@@ -127,7 +127,7 @@ def test_killed_worker_mid_ingest_leaves_one_aip_and_no_duplicates(stack: Stack,
         premis_files = http.get(f"/api/v1/premis/packages/{aip_id}/files", params={"limit": 1}).json()
         assert premis_files["total"] == len(files)
         events = http.get(f"/api/v1/premis/packages/{aip_id}/events", params={"limit": 1}).json()
-        assert events["total"] == 3 * len(files)
+        assert events["total"] == 4 * len(files)  # ingestion, message digest, identification, virus check
         aips = http.get("/api/v1/aips", params={"limit": 1000}).json()
         assert [a["uuid"] for a in aips["items"]].count(aip_id) == 1
         stored_files = list((stack.data_dir / "storage" / "aips").rglob(f"*{aip_id}*"))
@@ -169,8 +169,40 @@ def test_every_component_killed_and_restarted_mid_ingest_loses_and_duplicates_no
         assert state["status"] == "stored", state
         assert state["files_done"] == len(files)
         assert http.get(f"/api/v1/premis/packages/{aip_id}/files", params={"limit": 1}).json()["total"] == len(files)
-        assert http.get(f"/api/v1/premis/packages/{aip_id}/events", params={"limit": 1}).json()["total"] == 3 * len(
+        assert http.get(f"/api/v1/premis/packages/{aip_id}/events", params={"limit": 1}).json()["total"] == 4 * len(
             files
         )
         aips = http.get("/api/v1/aips", params={"limit": 1000}).json()
         assert [a["uuid"] for a in aips["items"]].count(aip_id) == 1
+
+
+def test_the_default_configuration_is_answered_through_the_gateway(stack: Stack, tmp_path: Path) -> None:
+    """`default` stops the package at each point it leaves open; `amber decide` (the gateway's decisions
+    endpoint) answers each, and the AIP is stored."""
+    source = tmp_path / "decided"
+    make_tree(source, 5)
+    started = json.loads(stack.amber("ingest", str(source), "--processing-config", "default", "--json").stdout)
+    transfer_id = started["transfer_id"]
+    answers = {"select_format_id_tool_transfer": "Yes", "extract_packages": "Yes", "delete_packages": "No",
+               "create_sip": "Create single SIP and continue processing", "reminder": "Continue",
+               "store_aip": "Store AIP"}
+    asked: list[str] = []
+    deadline = time.monotonic() + 180
+    with stack.client() as http:
+        while time.monotonic() < deadline:
+            transfer = http.get(f"/api/v1/transfers/{transfer_id}").json()
+            ingest_id = transfer.get("ingest_uuid")
+            if ingest_id:
+                ingest = http.get(f"/api/v1/ingests/{ingest_id}").json()
+                if ingest["status"] in ("stored", "failed", "rejected"):
+                    break
+                decision = ingest.get("decision")
+                if ingest["status"] == "awaiting_decision" and decision and decision["point"] not in asked:
+                    assert decision["choices"] and decision["question"]
+                    asked.append(decision["point"])
+                    stack.amber("decide", ingest_id, decision["point"], answers[decision["point"]])
+            time.sleep(0.3)
+        else:
+            pytest.fail(f"the ingest did not finish; asked so far: {asked}")
+    assert ingest["status"] == "stored", ingest.get("error")
+    assert asked == list(answers)
