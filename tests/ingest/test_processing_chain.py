@@ -62,6 +62,9 @@ async def test_names_packages_viruses_and_characterization(tmp_path: Path,
     inner = zip_of(tmp_path / "inner.zip", {"deep note.txt": b"at the bottom\n"})
     zip_of(objects / "bundle.zip", {"docs/read me.txt": b"hello\n", "docs/inner.zip": inner.read_bytes()})
     (objects / "broken.zip").write_bytes(b"PK\x03\x04" + b"\x00" * 40)  # a zip signature, then nothing usable
+    documentation = objects.parent / "metadata" / "submissionDocumentation"
+    documentation.mkdir(parents=True)
+    (documentation / "deed of gift.txt").write_text("given freely\n")
 
     database = write_test_signatures(tmp_path / "signatures")
     async with running_services(tmp_path, temporal_env, clamav_database_dir=database) as services:
@@ -78,6 +81,11 @@ async def test_names_packages_viruses_and_characterization(tmp_path: Path,
         folder = extracted.split("/")[1]
         nested = next(p for p in files if p.endswith("/deep_note.txt"))
         assert nested.startswith(f"objects/{folder}/docs/inner.zip-")
+
+        # Submission documentation kept apart, in its own fileGrp.
+        deed = files[f"objects/submissionDocumentation/transfer-chain-{transfer_uuid}/deed_of_gift.txt"]
+        assert deed.use == "submissionDocumentation"
+        assert files["objects/picture.png"].use == "original"
 
         # Sanitized, with the original name kept.
         renamed = files["objects/Cafe_menu_(v2)_.txt"]
@@ -123,6 +131,8 @@ async def test_names_packages_viruses_and_characterization(tmp_path: Path,
         mets_path = tmp_path / "mets.xml"
         await services.metadata.download_mets(created.uuid, mets_path)
         tree = etree.parse(str(mets_path))
+        groups = [group.get("USE") for group in tree.iter(f"{METS}fileGrp")]
+        assert groups == ["original", "submissionDocumentation", "deleted"]
         deleted = tree.find(f".//{METS}fileGrp[@USE='deleted']")
         assert deleted is not None
         inner_zip = files[f"objects/{folder}/docs/inner.zip"]

@@ -128,6 +128,7 @@ async def test_journal_events_reach_the_record_and_the_aip(
             created.uuid, object_uuid=files[f"objects/metadata/transfers/{label}/metadata.csv"].uuid
         )
         assert "fixity check" in {e.type for e in csv_events.items}
+        assert files[f"objects/metadata/transfers/{label}/metadata.csv"].use == "metadata"
         package_events = await services.metadata.list_events(created.uuid, object_uuid=created.uuid)
         assert [e.type for e in package_events.items] == ["file removed"]
         described = await services.metadata.list_descriptive_metadata(created.uuid)

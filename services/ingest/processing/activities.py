@@ -58,6 +58,7 @@ from services.ingest.processing.identification import fido_version, siegfried_ve
 from services.ingest.processing.inventory import read_batch, write_inventory
 from services.ingest.processing.journal import (
     JOURNAL_NAME,
+    SUBMISSION_DOCUMENTATION,
     JournalSplitter,
     distribute_events,
     load_file_events,
@@ -208,6 +209,14 @@ class IngestActivities:
             return
         kept_metadata = objects / "metadata" / "transfers" / transfer_label(params)
         kept_logs = layout.data / "logs" / "transfers" / transfer_label(params)
+        documentation = transfer / "metadata" / SUBMISSION_DOCUMENTATION
+        if documentation.is_dir():
+            # Kept apart from the objects and from the other metadata, in its own fileGrp, as Archivematica does.
+            target = objects / SUBMISSION_DOCUMENTATION / f"transfer-{transfer_label(params)}"
+            if target.exists():
+                raise ApplicationError(f"cannot place submission documentation: {target} exists", non_retryable=True)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            documentation.rename(target)
         for entry in sorted(transfer.iterdir()):
             target = kept_logs / "logs" if entry.name == "logs" else kept_metadata / entry.name
             if entry.name == "metadata":
@@ -442,7 +451,7 @@ class IngestActivities:
             puid=ident.puid,
             format_basis=ident.basis,
             modified_at=datetime.fromtimestamp(entry["m"], UTC),
-            use="deleted" if removal is not None else "original",
+            use="deleted" if removal is not None else file_use(relative),
             characteristics=characteristics,
             events=[
                 event("ingestion", "", "", ""),
@@ -699,6 +708,15 @@ class Extraction:
     message: str
     directory: str | None  # relative to the bag's data/
     files: int
+
+
+def file_use(relative: str) -> str:
+    """The METS fileGrp of a file, by where it sits in the SIP."""
+    if relative.startswith(f"objects/{SUBMISSION_DOCUMENTATION}/"):
+        return SUBMISSION_DOCUMENTATION
+    if relative.startswith("objects/metadata/"):
+        return "metadata"
+    return "original"
 
 
 def identification_detail(tool: str) -> str:

@@ -15,8 +15,16 @@ from typing import Any
 JOURNAL_NAME = "amber-transfer.jsonl"
 
 
+SUBMISSION_DOCUMENTATION = "submissionDocumentation"
+
+
 def transfer_path_to_sip(path: str, transfer_label: str) -> str:
-    """Where a transfer path sits in the SIP: `metadata/…` moves under `objects/metadata/transfers/<label>/`."""
+    """Where a transfer path sits in the SIP: `metadata/submissionDocumentation/…` moves to
+    `objects/submissionDocumentation/transfer-<label>/`, the rest of `metadata/…` under
+    `objects/metadata/transfers/<label>/`."""
+    documentation = f"metadata/{SUBMISSION_DOCUMENTATION}"
+    if path == documentation or path.startswith(documentation + "/"):
+        return f"objects/{SUBMISSION_DOCUMENTATION}/transfer-{transfer_label}{path[len(documentation):]}"
     if path == "metadata" or path.startswith("metadata/"):
         return f"objects/metadata/transfers/{transfer_label}{path[len('metadata'):]}"
     return path
