@@ -1,101 +1,491 @@
-"""Benchmark: a folder of N small files → stored AIP through the gateway, against a same-run baseline.
+"""Benchmark: a transfer of N small files of mixed formats → stored AIP, Amber against a3m in the same run.
 
-The baseline is the unavoidable work done by standard tools on the same folder: `sha256sum` of every file,
-then `7z` with the same settings the AIP uses. `ratio` = Amber's wall time / the baseline's.
+The transfer is made here: a handful of seed files written by real tools (ffmpeg for PNG, JPEG, GIF, TIFF and
+WAV; PDF written by hand and checked with qpdf when it is installed), then N files of those formats and of
+text, CSV, XML, JSON, HTML and ZIP (2 or 3 members), each with content of its own (a PNG text chunk, a JPEG
+comment, a GIF comment, changed samples, …) so that every file has its own checksum, about 250 per folder in
+nested folders.
+
+Amber: the whole stack on free ports (`amber_cli.ephemeral`), the worker's clamd loaded with a signature
+database holding the public EICAR signature (there is no official ClamAV database offline);
+`amber ingest FOLDER --wait` with the `automated` processing configuration, timed from submission to stored
+AIP (`amber_s`); `peak_rss_mb` is the peak of the summed RSS of every stack process and its children.
+
+a3m (PyPI `a3m`, "lightweight Archivematica"), the baseline: its own virtualenv at bench/.a3m-venv (made with
+the system python3 when missing), `a3m --name X --no-input -p normalize=no file:///FOLDER` with its embedded
+server and its data in the run's temporary directory, plus `A3M_AS_AMBER` where a3m's defaults differ from
+Amber's `automated` (7z bzip2 level 5, no OCR). a3m has no virus-scan
+micro-service, so nothing is set up for ClamAV there; `clamscan_s`, the time clamscan takes over the folder
+with the same EICAR database, is reported beside it for reference. `a3m_s` is its wall clock, embedded server
+start-up included (`a3m_startup_s` of it until the package is accepted). `speedup_vs_a3m` = a3m_s / amber_s.
+
+The sha256sum + 7z time of the same folder is reported too (`floor_s`): the unavoidable work.
 Ends with one JSON line.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
+import os
+import re
+import shutil
+import struct
 import subprocess
+import sys
 import tempfile
 import threading
 import time
+import zipfile
+import zlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 
-from amber_cli.ephemeral import EphemeralStack, ephemeral_stack
+from amber_cli.ephemeral import ephemeral_stack
+
+BENCH = Path(__file__).resolve().parent
+A3M_VENV = BENCH / ".a3m-venv"
+A3M_APT = {"atool": "atool", "tree": "tree", "7z": "p7zip-full"}
+# a3m's defaults where they differ from Amber's `automated`: it compresses with 7z copy (Amber: 7z bzip2 level
+# 5) and OCRs images with Tesseract (Amber has no transcription; Tesseract is not installed here, so each task
+# would only fail). Amber also deletes packages after extracting them; a3m 0.7.14 stalls for good at "Policy
+# checks for originals" when told to (delete_packages_after_extraction=yes), so a3m keeps them.
+A3M_AS_AMBER = ("-p", "aip_compression_algorithm=6", "-p", "aip_compression_level=5", "-p", "transcribe_files=no")
+A3M_STALL_S = 300  # a3m and its children idle this long: it has dropped the package
+PER_FOLDER = 250
+EICAR_MD5 = "44d88612fea8a8f36de82e1278abb02f:68:Eicar-Test-Signature-Custom\n"
+# Kinds in the order of a cycle of 100 files: mostly text and images, a few PDF, WAV and ZIP.
+MIX = ([("txt", 15), ("csv", 10), ("xml", 10), ("json", 10), ("html", 8), ("png", 12), ("jpg", 12), ("gif", 6),
+        ("tif", 5), ("pdf", 8), ("wav", 2), ("zip", 2)])
+WORDS = ("archive", "accession", "fonds", "series", "box", "folder", "item", "record", "letter", "ledger", "survey",
+         "minutes", "report", "photograph", "map", "plan", "deed", "register", "diary")
 
 
-def make_files(root: Path, count: int, size: int) -> int:
-    total = 0
+# --- the transfer ---------------------------------------------------------------------------------------------
+
+def run_tool(args: list[str]) -> None:
+    try:
+        subprocess.run(args, check=True, capture_output=True, text=True)
+    except FileNotFoundError as exc:
+        raise SystemExit(f"{args[0]} is needed to make the test files (apt-get install {args[0]})") from exc
+    except subprocess.CalledProcessError as exc:
+        raise SystemExit(f"{' '.join(args)} failed: {exc.stderr[-2000:]}") from exc
+
+
+def make_seeds(seeds: Path) -> dict[str, list[bytes]]:
+    """Four seeds per image format and one WAV, made by ffmpeg from its test patterns."""
+    seeds.mkdir(parents=True, exist_ok=True)
+    out: dict[str, list[bytes]] = {}
+    for ext in ("png", "jpg", "gif", "tif"):
+        out[ext] = []
+        for n, pattern in enumerate(("testsrc", "testsrc2", "smptebars", "rgbtestsrc")):
+            path = seeds / f"seed{n}.{ext}"
+            run_tool(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"{pattern}=size=80x60:rate=1",
+                      "-frames:v", "1", str(path)])
+            out[ext].append(path.read_bytes())
+    wav = seeds / "seed.wav"
+    run_tool(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=8000:duration=0.25",
+              "-ac", "1", "-c:a", "pcm_s16le", str(wav)])
+    out["wav"] = [wav.read_bytes()]
+    pdf = seeds / "seed.pdf"
+    pdf.write_bytes(make_pdf("seed"))
+    if shutil.which("qpdf"):
+        run_tool(["qpdf", "--check", str(pdf)])
+    return out
+
+
+def sentence(index: int) -> str:
+    return " ".join(WORDS[(index * (k + 3) + k) % len(WORDS)] for k in range(8 + index % 9))
+
+
+def make_pdf(text: str) -> bytes:
+    """A one-page PDF 1.4 showing `text`, with a correct cross-reference table."""
+    stream = f"BT /F1 12 Tf 36 100 Td ({text}) Tj ET".encode()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 300 144] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = io.BytesIO()
+    out.write(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(out.tell())
+        out.write(b"%d 0 obj\n%s\nendobj\n" % (number, body))
+    xref = out.tell()
+    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
+    for offset in offsets:
+        out.write(b"%010d 00000 n \n" % offset)
+    out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref))
+    return out.getvalue()
+
+
+def png_with_text(seed: bytes, text: str) -> bytes:
+    """The seed with a tEXt chunk before IEND."""
+    data = b"Comment\0" + text.encode()
+    chunk = struct.pack(">I", len(data)) + b"tEXt" + data + struct.pack(">I", zlib.crc32(b"tEXt" + data))
+    iend = seed.rindex(b"IEND") - 4
+    return seed[:iend] + chunk + seed[iend:]
+
+
+def jpeg_with_comment(seed: bytes, text: str) -> bytes:
+    """The seed with a COM segment after SOI and the JFIF APP0 segment that must follow it."""
+    data = text.encode()
+    at = 2
+    if seed[2:4] == b"\xff\xe0":
+        at = 4 + struct.unpack(">H", seed[4:6])[0]
+    return seed[:at] + b"\xff\xfe" + struct.pack(">H", len(data) + 2) + data + seed[at:]
+
+
+def gif_with_comment(seed: bytes, text: str) -> bytes:
+    """The seed with a comment extension before the trailer."""
+    data = text.encode()[:255]
+    return seed[:-1] + b"\x21\xfe" + bytes([len(data)]) + data + b"\x00" + seed[-1:]
+
+
+def wav_with_samples(seed: bytes, index: int) -> bytes:
+    """The seed with its last four samples replaced (the header and sizes unchanged)."""
+    return seed[:-8] + struct.pack("<4h", *((index >> (4 * k)) & 0x7FFF for k in range(4)))
+
+
+def make_file(kind: str, index: int, seeds: dict[str, list[bytes]]) -> bytes:
+    words = sentence(index)
+    label = f"item {index:06d}: {words}"
+    if kind == "txt":
+        return (f"{label}\n" + f"{words}.\n" * (3 + index % 40)).encode()
+    if kind == "csv":
+        rows = "".join(f"{index}-{row},{WORDS[(index + row) % len(WORDS)]},{index * row % 977}\n"
+                       for row in range(2 + index % 30))
+        return f"id,term,count\n{rows}".encode()
+    if kind == "xml":
+        items = "".join(f"  <item n=\"{n}\">{WORDS[(index + n) % len(WORDS)]}</item>\n" for n in range(1 + index % 20))
+        return (f"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<record id=\"{index}\">\n"
+                f"  <title>{words}</title>\n{items}</record>\n").encode()
+    if kind == "json":
+        return json.dumps({"id": index, "title": words, "terms": WORDS[: 1 + index % len(WORDS)]}, indent=1).encode()
+    if kind == "html":
+        paragraphs = "".join(f"<p>{words} ({n})</p>\n" for n in range(1 + index % 12))
+        return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Item {index}</title>"
+                f"</head>\n<body>\n<h1>{label}</h1>\n{paragraphs}</body></html>\n").encode()
+    if kind == "pdf":
+        return make_pdf(label)
+    if kind == "wav":
+        return wav_with_samples(seeds["wav"][0], index)
+    if kind == "zip":
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr(f"item-{index}/notes.txt", f"{label}\n")
+            archive.writestr(f"item-{index}/list.csv", make_file("csv", index, seeds))
+            if index % 2:
+                archive.writestr(f"item-{index}/scan.png", png_with_text(seeds["png"][index % 4], label))
+        return buffer.getvalue()
+    seed = seeds[kind][index % len(seeds[kind])]
+    if kind == "png":
+        return png_with_text(seed, label)
+    if kind == "jpg":
+        return jpeg_with_comment(seed, label)
+    if kind == "gif":
+        return gif_with_comment(seed, label)
+    if kind == "tif":
+        # Bytes after the last IFD (ffmpeg writes it at the end): ignored by readers, unique per file.
+        return seed + f"\0{label}\0".encode()
+    raise ValueError(kind)
+
+
+def make_transfer(folder: Path, count: int, seeds: dict[str, list[bytes]]) -> tuple[int, dict[str, int]]:
+    cycle = [kind for kind, weight in MIX for _ in range(weight)]
+    total, kinds = 0, dict.fromkeys((kind for kind, _ in MIX), 0)
+    made: set[Path] = set()
     for index in range(count):
-        path = root / f"d{index % 20:02d}" / f"e{index % 7}" / f"file-{index:06d}.txt"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        content = (f"record {index} ".encode() * (size // 8 + 1))[:size]
-        path.write_bytes(content)
+        kind = cycle[(index * 37) % len(cycle)]  # 37 is prime to 100: every kind spread over every folder
+        box = index // PER_FOLDER
+        parent = folder / f"series-{box // 4:02d}" / f"box-{box:03d}"
+        if parent not in made:
+            parent.mkdir(parents=True, exist_ok=True)
+            made.add(parent)
+        content = make_file(kind, index, seeds)
+        (parent / f"item-{index:06d}.{kind}").write_bytes(content)
         total += len(content)
-    return total
+        kinds[kind] += 1
+    return total, kinds
 
 
-def baseline(folder: Path, work: Path) -> float:
+def eicar_database(path: Path) -> Path:
+    """The signature database the tests use: the public EICAR test file's MD5, nothing else."""
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "custom.hdb").write_text(EICAR_MD5)
+    return path
+
+
+@dataclass
+class Run:
+    seconds: float
+    peak_rss: int
+    aip_bytes: int
+    startup: float = 0.0
+    objects: int = 0
+    version: str = ""
+
+
+# --- measuring ------------------------------------------------------------------------------------------------
+
+class RssSampler(threading.Thread):
+    """Peak of the summed RSS of the processes `roots` names and all their descendants."""
+
+    def __init__(self, roots: Callable[[], Iterable[int]]) -> None:
+        super().__init__(daemon=True)
+        self.roots, self.peak, self.stop = roots, 0, threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            seen: dict[int, int] = {}
+            for pid in self.roots():
+                try:
+                    process = psutil.Process(pid)
+                    for member in (process, *process.children(recursive=True)):
+                        seen[member.pid] = member.memory_info().rss
+                except psutil.Error:
+                    pass
+            self.peak = max(self.peak, sum(seen.values()))
+            time.sleep(0.2)
+
+    def __enter__(self) -> RssSampler:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.join()
+
+
+def floor(folder: Path, work: Path) -> float:
     started = time.perf_counter()
     subprocess.run(f"find . -type f -print0 | xargs -0 sha256sum > {work / 'sums'}", shell=True, cwd=folder,
                    check=True)
     subprocess.run(["7z", "a", "-bd", "-t7z", "-y", "-m0=bzip2", "-mx=5", "-mmt=on", "-mf=off",
-                    str(work / "baseline.7z"), folder.name], cwd=folder.parent, check=True,
-                   capture_output=True)
+                    str(work / "floor.7z"), folder.name], cwd=folder.parent, check=True, capture_output=True)
+    seconds = time.perf_counter() - started
+    (work / "floor.7z").unlink()
+    return seconds
+
+
+def clamscan(folder: Path, database: Path) -> float | None:
+    if not shutil.which("clamscan"):
+        return None
+    started = time.perf_counter()
+    done = subprocess.run(["clamscan", "--no-summary", "--infected", "-r", f"--database={database}", str(folder)],
+                          capture_output=True, text=True)
+    if done.returncode not in (0, 1):
+        print(f"clamscan failed ({done.returncode}): {done.stderr[-500:]}")
+        return None
     return time.perf_counter() - started
 
 
-class RssSampler(threading.Thread):
-    """Peak of the summed RSS of every stack process (services, gateway, worker, Temporal)."""
+def alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
-    def __init__(self, stack: EphemeralStack) -> None:
-        super().__init__(daemon=True)
-        self.stack, self.peak, self.stop = stack, 0, threading.Event()
 
-    def run(self) -> None:
-        while not self.stop.is_set():
-            total = 0
-            for pid in self.stack.pids().values():
-                try:
-                    process = psutil.Process(pid)
-                    total += process.memory_info().rss
-                    total += sum(child.memory_info().rss for child in process.children(recursive=True))
-                except psutil.Error:
-                    pass
-            self.peak = max(self.peak, total)
-            time.sleep(0.2)
+def stack_logs(data_dir: Path) -> str:
+    return "".join(f"\n--- {p.name}\n{p.read_text(errors='replace')[-3000:]}"
+                   for p in sorted((data_dir / "logs").glob("*.log")))
 
+
+def run_amber(folder: Path, work: Path, database: Path) -> Run:
+    data_dir = work / "amber-data"
+    env = {"AMBER_INGEST_CLAMAV_DATABASE_DIR": str(database)}
+    with ephemeral_stack(data_dir, extra_env=env) as stack:
+        pids = stack.pids()
+        with RssSampler(lambda: stack.pids().values()) as sampler:
+            started = time.perf_counter()
+            process = subprocess.Popen([sys.executable, "-m", "amber_cli", "ingest", str(folder), "--wait", "--json"],
+                                       env=stack.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            try:
+                while process.poll() is None:
+                    # A stack process that dies (a worker that cannot start, say) would leave --wait waiting.
+                    dead = [name for name, pid in pids.items() if not alive(pid)]
+                    if dead:
+                        raise SystemExit(f"Amber's {', '.join(dead)} died during the ingest{stack_logs(data_dir)}")
+                    time.sleep(1)
+            finally:
+                if process.poll() is None:
+                    process.kill()
+                stdout, stderr = process.communicate()
+            seconds = time.perf_counter() - started
+        lines = stdout.strip().splitlines()
+        try:
+            summary = json.loads(lines[-1])
+        except (IndexError, json.JSONDecodeError):
+            summary = {"status": "failed", "error": f"no JSON from amber ingest: {stdout[-1000:]}"}
+        if process.returncode != 0 or summary.get("status") != "stored":
+            raise SystemExit(f"Amber did not store an AIP (exit {process.returncode}): {summary}\n"
+                             f"{stderr[-2000:]}{stack_logs(data_dir)}")
+        aip = Path(str(summary.get("aip_file") or ""))
+        if not aip.is_file():
+            raise SystemExit(f"Amber reported {summary} but the AIP file is not there")
+        return Run(seconds, sampler.peak, aip.stat().st_size)
+
+
+# --- a3m ------------------------------------------------------------------------------------------------------
+
+def ensure_a3m() -> Path:
+    """bench/.a3m-venv with a3m (made with the system python3 when missing) and the Debian tools a3m calls."""
+    missing = sorted({package for tool, package in A3M_APT.items() if not shutil.which(tool)})
+    if missing:
+        apt = [] if os.geteuid() == 0 else ["sudo"]
+        print(f"installing {' '.join(missing)} for a3m")
+        subprocess.run([*apt, "apt-get", "update", "-qq"], check=True)
+        subprocess.run([*apt, "apt-get", "install", "-y", "-qq", *missing], check=True,
+                       env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    a3m = A3M_VENV / "bin" / "a3m"
+    if not a3m.exists():
+        python = shutil.which("python3", path="/usr/bin") or "python3"
+        print(f"making {A3M_VENV} with {python} and installing a3m")
+        subprocess.run([python, "-m", "venv", str(A3M_VENV)], check=True)
+        subprocess.run([str(A3M_VENV / "bin" / "pip"), "install", "-q", "a3m"], check=True)
+    return a3m
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds used by a process and its live children."""
+    total = 0.0
+    try:
+        process = psutil.Process(pid)
+        for member in (process, *process.children(recursive=True)):
+            times = member.cpu_times()
+            total += times.user + times.system + times.children_user + times.children_system
+    except psutil.Error:
+        pass
+    return total
+
+
+def a3m_version() -> str:
+    done = subprocess.run([str(A3M_VENV / "bin" / "python"), "-c",
+                           "import importlib.metadata as m; print(m.version('a3m'))"], capture_output=True, text=True)
+    return done.stdout.strip() or "?"
+
+
+def run_a3m(a3m: Path, folder: Path, work: Path) -> Run:
+    home = work / "a3m"
+    share = home / "share"
+    env = {
+        **os.environ,
+        "A3M_SHARED_DIRECTORY": f"{share}/",
+        "A3M_TEMP_DIR": f"{share}/tmp/",
+        "A3M_PROCESSING_DIRECTORY": f"{share}/currentlyProcessing/",
+        "A3M_REJECTED_DIRECTORY": f"{share}/rejected/",
+        "A3M_DB_NAME": str(home / "db.sqlite"),
+        "HOME": str(home),
+    }
+    home.mkdir(parents=True, exist_ok=True)
+    name = "bench-a3m"
+    command = [str(a3m), "--name", name, "--no-input", "-p", "normalize=no", *A3M_AS_AMBER, folder.as_uri()]
+    output: list[str] = []
+    accepted: list[float] = []
+    started = time.perf_counter()
+    process = subprocess.Popen(command, env=env, cwd=home, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True)
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            output.append(line)
+            if not accepted and "is being generated" in line:
+                accepted.append(time.perf_counter() - started)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    with RssSampler(lambda: [process.pid]) as sampler:
+        busy, busy_at = -1.0, time.perf_counter()
+        while process.poll() is None:
+            time.sleep(2)
+            now, cpu = time.perf_counter(), tree_cpu(process.pid)
+            if cpu > busy:
+                busy, busy_at = cpu, now
+            elif now - busy_at > A3M_STALL_S:
+                process.kill()
+                process.wait()
+                raise SystemExit(f"a3m stalled: no CPU used for {A3M_STALL_S} s (it has dropped the package)\n"
+                                 f"{''.join(output)[-3000:]}")
+        code = process.wait()
+        seconds = time.perf_counter() - started
+    reader.join()
+    text = "".join(output)
+    match = re.search(r"AIP ([0-9a-f-]{36}) is being generated", text)
+    aips = sorted((share / "completed").glob(f"{name}-*.7z")) if (share / "completed").is_dir() else []
+    if code != 0 or match is None or not aips:
+        failed = sorted(p.name for p in (share / "failed").rglob("*")) if (share / "failed").is_dir() else []
+        raise SystemExit(f"a3m produced no AIP (exit {code}; AIPs found: {aips}; failed: {failed[:10]}):\n"
+                         f"{text[-6000:]}")
+    aip = aips[-1]
+    listing = subprocess.run(["7z", "l", "-ba", str(aip)], capture_output=True, text=True, check=True).stdout
+    mets = f"data/METS.{match.group(1)}.xml"
+    if mets not in listing:
+        raise SystemExit(f"a3m's AIP {aip} has no {mets}")
+    members = sum(1 for line in listing.splitlines() if "/data/objects/" in line and not line[20:25].startswith("D"))
+    return Run(seconds, sampler.peak, aip.stat().st_size, accepted[0] if accepted else 0.0, members, a3m_version())
+
+
+# --- main -----------------------------------------------------------------------------------------------------
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--files", type=int, default=1000)
-    parser.add_argument("--size", type=int, default=2048, help="bytes per file")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (transfer, AIPs, logs)")
+    parser.add_argument("--skip-a3m", action="store_true", help="run Amber only")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="amber-bench-") as tmp:
-        root = Path(tmp)
-        folder = root / "bench-transfer"
-        total = make_files(folder, args.files, args.size)
-        print(f"made {args.files} files, {total / 1e6:.1f} MB")
-        base = baseline(folder, root)
-        print(f"baseline (sha256sum + 7z bzip2): {base:.2f} s")
-        with ephemeral_stack(root / "data") as stack:
-            sampler = RssSampler(stack)
-            sampler.start()
-            started = time.perf_counter()
-            result = stack.amber("ingest", str(folder), "--wait", "--json", timeout=24 * 3600)
-            seconds = time.perf_counter() - started
-            sampler.stop.set()
-            sampler.join()
-            summary = json.loads(result.stdout.strip().splitlines()[-1])
-        print(f"amber ingest: {seconds:.2f} s, status {summary['status']}, {args.files / seconds:.0f} files/s")
-        figures = {
-            "bench": "ingest",
-            "files": args.files,
-            "bytes": total,
-            "status": summary["status"],
-            "seconds": round(seconds, 3),
-            "files_per_s": round(args.files / seconds, 1),
-            "baseline_seconds": round(base, 3),
-            "ratio": round(seconds / base, 2),
-            "peak_rss_mb": round(sampler.peak / 1e6, 1),
+    a3m = None if args.skip_a3m else ensure_a3m()
+    work = Path(tempfile.mkdtemp(prefix="amber-bench-"))
+    try:
+        folder = work / "bench-transfer"
+        started = time.perf_counter()
+        total, kinds = make_transfer(folder, args.files, make_seeds(work / "seeds"))
+        made_s = time.perf_counter() - started
+        print(f"made {args.files} files, {total / 1e6:.1f} MB in {made_s:.1f} s: "
+              + ", ".join(f"{count} {kind}" for kind, count in kinds.items()))
+        database = eicar_database(work / "clamav-db")
+        floor_s = floor(folder, work)
+        print(f"floor (sha256sum + 7z bzip2 -mx5): {floor_s:.2f} s")
+        scan_s = clamscan(folder, database)
+        if scan_s is not None:
+            print(f"clamscan of the folder (EICAR database): {scan_s:.2f} s")
+
+        amber = run_amber(folder, work, database)
+        print(f"amber: {amber.seconds:.2f} s to a stored AIP, {args.files / amber.seconds:.1f} files/s, "
+              f"peak RSS {amber.peak_rss / 1e6:.0f} MB, AIP {amber.aip_bytes / 1e6:.1f} MB")
+        figures: dict[str, object] = {
+            "bench": "ingest", "files": args.files, "bytes": total,
+            "amber_s": round(amber.seconds, 3), "amber_files_per_s": round(args.files / amber.seconds, 1),
+            "peak_rss_mb": round(amber.peak_rss / 1e6, 1),
+            "floor_s": round(floor_s, 3), "ratio_vs_floor": round(amber.seconds / floor_s, 2),
+            "clamscan_s": None if scan_s is None else round(scan_s, 3),
         }
+        if a3m is not None:
+            base = run_a3m(a3m, folder, work)
+            print(f"a3m {base.version}: {base.seconds:.2f} s (start-up {base.startup:.1f} s), "
+                  f"{args.files / base.seconds:.1f} files/s, peak RSS {base.peak_rss / 1e6:.0f} MB, "
+                  f"AIP {base.aip_bytes / 1e6:.1f} MB with {base.objects} objects")
+            print(f"speedup vs a3m: {base.seconds / amber.seconds:.2f}x")
+            figures.update({
+                "a3m_s": round(base.seconds, 3), "a3m_files_per_s": round(args.files / base.seconds, 1),
+                "a3m_startup_s": round(base.startup, 2), "a3m_peak_rss_mb": round(base.peak_rss / 1e6, 1),
+                "speedup_vs_a3m": round(base.seconds / amber.seconds, 2), "a3m_version": base.version,
+            })
+        if args.keep:
+            print(f"kept {work}", file=sys.stderr)
         print(json.dumps(figures))
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
