@@ -560,10 +560,6 @@ def test_virus_tests_quarantine_keeps_infected_files_out_of_the_aip_with_their_e
     assert not in_bag & set(INFECTED)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "product bug: a transfer without objects/ has its top-level metadata/ moved under objects/ "
-    "(services/transfer/transfers/layout.py plan_layout; Archivematica keeps metadata/ and logs/), so "
-    "metadata/checksum.md5 becomes objects/metadata/checksum.md5 and is never verified: no fixity check events"))
 def test_virus_tests_checksum_md5_verifies_all_eight_entries(ingested: dict[str, Ingested]) -> None:
     result = ingested["virusTestsQuarantine"]
     recorded = result.by_original()
@@ -617,6 +613,7 @@ def test_extension_only_files_empty_ones_unidentified_text_ones_as_siegfried_say
         entry = recorded[f"objects/{inner}"]
         assert entry.size == 0 and entry.puid is None, inner
         assert entry.one("format identification").outcome == "Not identified"
+        assert entry.basis == "empty file", inner  # flagged as empty, in the METS's premis:formatNote
     identified = {}
     for inner in text:
         entry = recorded[f"objects/{inner}"]

@@ -101,9 +101,9 @@ async def test_tar_without_top_folder_and_tar_gz_already_laid_out(
     )
     async with transfer_stack(db_engine, tmp_path, temporal_env) as stack:
         first = await stack.client.upload_transfer("Flat", _chunks(flat, 4096), ArchiveFormat.tar)
-        # Without objects/ the whole content goes under objects/, metadata/ included.
+        # Without objects/ the content goes under objects/, but metadata/ is a reserved name and stays.
         assert files_under(stack.transfer_dir(first.uuid)) == {
-            "objects/alpha.bin": ALPHA, "objects/metadata/m.csv": BETA,
+            "objects/alpha.bin": ALPHA, "metadata/m.csv": BETA,
         }
         second = await stack.client.upload_transfer("Laid out", _chunks(laid_out, 4096))
         assert second.source == "Laid out.tar.gz"

@@ -449,7 +449,8 @@ class IngestActivities:
             format_name=ident.format_name,
             format_version=ident.format_version,
             puid=ident.puid,
-            format_basis=ident.basis,
+            # Why nothing matched (an empty file, an unreadable one) is worth a formatNote as much as why one did.
+            format_basis=ident.basis or ident.warning,
             modified_at=datetime.fromtimestamp(entry["m"], UTC),
             use="deleted" if removal is not None else file_use(relative),
             characteristics=characteristics,

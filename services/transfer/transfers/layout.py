@@ -80,8 +80,9 @@ def mode_problem(mode: int) -> str | None:
 def plan_layout(root: Path) -> list[tuple[Path, PurePosixPath]]:
     """Where each top-level item of a transfer root goes: (item, destination relative to the transfer folder).
 
-    With an `objects/` folder the root is already laid out: `objects/`, `metadata/` and `logs/` stay, anything
-    else joins `objects/` (as Archivematica's restructuring does). Without it, everything goes under `objects/`.
+    `objects/`, `metadata/` and `logs/` are reserved names at the top: those folders stay where they are, and
+    anything else joins `objects/` (as Archivematica's restructuring does), so the checksum files and metadata of a
+    transfer sent without an `objects/` folder are still read as such.
     """
     with os.scandir(root) as scan:
         items = sorted(scan, key=lambda entry: entry.name)
@@ -89,7 +90,7 @@ def plan_layout(root: Path) -> list[tuple[Path, PurePosixPath]]:
     kept: list[tuple[Path, PurePosixPath]] = []
     plan: list[tuple[Path, PurePosixPath]] = []
     for item in items:
-        if (laid_out and item.name in STANDARD_FOLDERS and item.is_dir(follow_symlinks=False)) or (
+        if (item.name in STANDARD_FOLDERS and item.is_dir(follow_symlinks=False)) or (
             item.name == PROCESSING_CONFIGURATION and item.is_file(follow_symlinks=False)
         ):
             kept.append((Path(item.path), PurePosixPath(item.name)))
