@@ -301,14 +301,17 @@ class IngestActivities:
         batch's results are written, so a retried batch always finds what it examined.
         """
         layout = self.layout(params)
-        if layout.batch_summary(batch.index).exists():
-            summary = json.loads(layout.batch_summary(batch.index).read_text(encoding="utf-8"))
-            await asyncio.to_thread(self._remove, layout, summary["removals"])
-            return _batch_result(summary["result"])
-        entries = await asyncio.to_thread(read_batch, layout.round_inventory(batch.round), batch)
         key = f"batch-{batch.index:06d}"
         level = f", level {batch.round}" if batch.round else ""
         name = f"Process files: scan, identify, validate, characterize (batch {batch.index + 1}{level})"
+        if layout.batch_summary(batch.index).exists():
+            # Done before, by an attempt that died before it could say so: say so now, finish the removals.
+            summary = json.loads(layout.batch_summary(batch.index).read_text(encoding="utf-8"))
+            async with self.job(params, key, name, "Process files", files_total=batch.count) as job:
+                job.files_done = batch.count
+            await asyncio.to_thread(self._remove, layout, summary["removals"])
+            return _batch_result(summary["result"])
+        entries = await asyncio.to_thread(read_batch, layout.round_inventory(batch.round), batch)
         open_packages = options.extract and batch.round < params.max_extraction_depth
         async with self.job(params, key, name, "Process files", files_total=len(entries)) as job:
             results: list[Examined] = []
