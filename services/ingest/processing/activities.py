@@ -55,7 +55,7 @@ from services.ingest.processing.bagging import BAGIT_TXT, bag_info_lines, encode
 from services.ingest.processing.examine import Examined, examine
 from services.ingest.processing.hashing import sha256_file
 from services.ingest.processing.identification import fido_version, siegfried_version
-from services.ingest.processing.inventory import read_batch, write_inventory
+from services.ingest.processing.inventory import RoundInventory, read_batch, write_inventory
 from services.ingest.processing.journal import (
     JOURNAL_NAME,
     SUBMISSION_DOCUMENTATION,
@@ -99,6 +99,11 @@ def aip_name(params: IngestParams) -> str:
 def transfer_label(params: IngestParams) -> str:
     """The transfer's folder name inside the SIP's metadata and logs, as Archivematica names it."""
     return f"{sanitize_package_name(params.name)}-{params.transfer_uuid}"
+
+
+def kept_metadata(layout: SipLayout, params: IngestParams) -> Path:
+    """Where the transfer's `metadata/` (and anything else beside `objects/`) is kept inside the SIP."""
+    return layout.data / "objects" / "metadata" / "transfers" / transfer_label(params)
 
 
 def journal_path(layout: SipLayout, params: IngestParams) -> Path:
@@ -169,7 +174,7 @@ class IngestActivities:
     async def read_processing_mcp(self, params: IngestParams) -> dict[str, str] | None:
         """The answers of a processingMCP.xml shipped in the transfer, which replace the configuration's."""
         transfer = self.settings.processing_dir / params.transfer_path
-        kept = self.layout(params).data / "objects" / "metadata" / "transfers" / transfer_label(params)
+        kept = kept_metadata(self.layout(params), params)
         for candidate in (transfer / PROCESSING_MCP, kept / PROCESSING_MCP):
             if candidate.is_file():
                 try:
@@ -207,7 +212,7 @@ class IngestActivities:
             (transfer / "objects").rename(objects)
         if not transfer.exists():
             return
-        kept_metadata = objects / "metadata" / "transfers" / transfer_label(params)
+        metadata = kept_metadata(layout, params)
         kept_logs = layout.data / "logs" / "transfers" / transfer_label(params)
         documentation = transfer / "metadata" / SUBMISSION_DOCUMENTATION
         if documentation.is_dir():
@@ -218,9 +223,9 @@ class IngestActivities:
             target.parent.mkdir(parents=True, exist_ok=True)
             documentation.rename(target)
         for entry in sorted(transfer.iterdir()):
-            target = kept_logs / "logs" if entry.name == "logs" else kept_metadata / entry.name
+            target = kept_logs / "logs" if entry.name == "logs" else metadata / entry.name
             if entry.name == "metadata":
-                target = kept_metadata
+                target = metadata
             if target.exists():
                 raise ApplicationError(f"cannot place transfer {entry.name}: {target} exists", non_retryable=True)
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -229,7 +234,7 @@ class IngestActivities:
 
     def _structure_report(self, params: IngestParams, layout: SipLayout) -> None:
         """`tree`-style listing of the objects as they arrived (before renaming), kept with the transfer's metadata."""
-        kept = layout.data / "objects" / "metadata" / "transfers" / transfer_label(params)
+        kept = kept_metadata(layout, params)
         kept.mkdir(parents=True, exist_ok=True)
         report = kept / STRUCTURE_REPORT
         if not report.exists():
@@ -249,6 +254,9 @@ class IngestActivities:
         if journal.exists():
             JournalSplitter(layout.work).split(journal, found.batch_of, transfer_label(params), renamed)
         distribute_events(rename_events(params.ingest_uuid, changes, "objects"), found.batch_of, layout.file_events)
+        return self._inventory_of(layout, found)
+
+    def _inventory_of(self, layout: SipLayout, found: RoundInventory) -> Inventory:
         return Inventory(sip_dir=str(layout.bag.relative_to(self.settings.processing_dir)),
                          aip_name=layout.aip_name, file_count=found.count, total_bytes=found.total,
                          batches=found.batches)
@@ -286,9 +294,7 @@ class IngestActivities:
                 for path in found.batch_of if path.startswith(prefix)
             )
         distribute_events(events, found.batch_of, layout.file_events)
-        return Inventory(sip_dir=str(layout.bag.relative_to(self.settings.processing_dir)),
-                         aip_name=layout.aip_name, file_count=found.count, total_bytes=found.total,
-                         batches=found.batches)
+        return self._inventory_of(layout, found)
 
     # -- files -------------------------------------------------------------------------------------------------
 
@@ -521,7 +527,7 @@ class IngestActivities:
                 directories = await _with_heartbeat(asyncio.to_thread(_directories, layout.data))
                 await self.metadata.add_directories(package_uuid, directories, empty=False)
                 recorded += len(directories)
-            metadata_dir = layout.data / "objects" / "metadata" / "transfers" / transfer_label(params)
+            metadata_dir = kept_metadata(layout, params)
             structmap = metadata_dir / "mets_structmap.xml"
             if structmap.is_file():
                 await self.metadata.put_custom_structmap(package_uuid, structmap.read_text(encoding="utf-8"))
