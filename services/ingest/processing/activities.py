@@ -299,8 +299,7 @@ class IngestActivities:
     # -- files -------------------------------------------------------------------------------------------------
 
     @activity.defn(name="process_batch")
-    async def process_batch(self, params: IngestParams, inventory: Inventory, batch: Batch,
-                            options: FileOptions) -> BatchResult:
+    async def process_batch(self, params: IngestParams, batch: Batch, options: FileOptions) -> BatchResult:
         """Run the per-file micro-services over one batch and record each file with its PREMIS events.
 
         Files leave the SIP (a package deleted after extraction, an infected file quarantined) only after the

@@ -31,7 +31,7 @@ class Examined:
 
     @property
     def infected(self) -> bool:
-        return self.scan is not None and self.scan.status is Status.FAILED
+        return _infected(self.scan)
 
     @property
     def signature(self) -> str:
@@ -51,10 +51,14 @@ def examine(tools: WorkerTools, data_dir: Path, entries: list[dict[str, Any]], o
         ident = identifier(path, entry["s"]) if options.identify else UNIDENTIFIED
         validation = tools.validation.validate(path, ident.puid) if ident.puid else None
         characterization = tools.characterizer.characterize(path, ident.puid, ident.format_name)
-        infected = scan is not None and scan.status is Status.FAILED
-        kind = package_kind(path, ident.puid) if open_packages and not infected and entry["s"] > 0 else None
+        # An infected package is never opened: its contents would only spread what the scan found.
+        kind = package_kind(path, ident.puid) if open_packages and not _infected(scan) and entry["s"] > 0 else None
         results.append(Examined(entry, digest, ident, scan, validation, characterization, kind))
     return results
+
+
+def _infected(scan: FileOutcome | None) -> bool:
+    return scan is not None and scan.status is Status.FAILED
 
 
 def _scan(tools: WorkerTools, path: Path) -> FileOutcome:

@@ -144,7 +144,9 @@ class IngestWorkflow:
         infected: list[str] = []
         round_ = 0
         while current:
-            results = await self._process_batches(params, inventory, current, options)
+            self._files_total = files
+            self._batches_total = len(batches)
+            results = await self._process_batches(params, current, options)
             infected.extend(path for result in results for path in result.infected)
             extracted: list[Extracted] = [e for result in results for e in result.extracted]
             if not extracted:
@@ -157,8 +159,6 @@ class IngestWorkflow:
             batches.extend(current)
             files += opened.file_count
             total += opened.total_bytes
-            self._files_total = files
-            self._batches_total = len(batches)
         if infected and not options.quarantine:
             listed = ", ".join(infected[:20]) + (f" and {len(infected) - 20} more" if len(infected) > 20 else "")
             raise _Failure(f"Virus scan: infected files found ({listed}); the transfer failed as configured")
@@ -176,7 +176,7 @@ class IngestWorkflow:
         self._awaiting = None
         return self._answers[point]
 
-    async def _process_batches(self, params: IngestParams, inventory: Inventory, batches: list[Batch],
+    async def _process_batches(self, params: IngestParams, batches: list[Batch],
                                options: FileOptions) -> list[BatchResult]:
         # A bounded number of batches in flight: enough to keep several workers busy without flooding them.
         pending: list[Batch] = list(batches)
@@ -186,7 +186,7 @@ class IngestWorkflow:
             while pending and len(running) < params.max_concurrent_batches:
                 batch = pending.pop(0)
                 running.add(asyncio.ensure_future(
-                    self._activity("process_batch", params, inventory, batch, options, timeout=6 * 3600,
+                    self._activity("process_batch", params, batch, options, timeout=6 * 3600,
                                    heartbeat=True, result_type=BatchResult)
                 ))
             done, still_running = await workflow.wait(running, return_when=asyncio.FIRST_COMPLETED)
