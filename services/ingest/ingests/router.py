@@ -13,6 +13,7 @@ from servicekit.auth import CallerDep
 from servicekit.deps import SessionDep
 from servicekit.openapi import internal_operation
 from servicekit.pagination import Page, PageDep
+from servicekit.roles import Role, role_operation
 from services.ingest.ingests import service
 
 router = APIRouter(prefix="/ingests", tags=["ingests"])
@@ -46,7 +47,7 @@ async def create_ingest(
     return await service.read_ingest(session, ingest_uuid)
 
 
-@router.get("", response_model=Page[IngestRead], summary="List ingests")
+@router.get("", response_model=Page[IngestRead], summary="List ingests", openapi_extra=role_operation(Role.reader))
 async def list_ingests(
     session: SessionDep, page: PageDep, caller: CallerDep,
     status_filter: Annotated[IngestStatus | None, Query(alias="status")] = None,
@@ -54,7 +55,10 @@ async def list_ingests(
     return await service.list_ingests(session, status_filter, page)
 
 
-@router.get("/{ingest_uuid}", response_model=IngestRead, summary="Get an ingest and its progress")
+@router.get(
+    "/{ingest_uuid}", response_model=IngestRead, summary="Get an ingest and its progress",
+    openapi_extra=role_operation(Role.reader),
+)
 async def get_ingest(ingest_uuid: UUID, session: SessionDep, caller: CallerDep) -> IngestRead:
     return await service.read_ingest(session, ingest_uuid)
 
@@ -62,6 +66,7 @@ async def get_ingest(ingest_uuid: UUID, session: SessionDep, caller: CallerDep) 
 @router.post(
     "/{ingest_uuid}/decisions", response_model=IngestRead, status_code=status.HTTP_202_ACCEPTED,
     summary="Answer the decision an ingest is waiting for",
+    openapi_extra=role_operation(Role.archivist),
 )
 async def answer_ingest_decision(
     ingest_uuid: UUID, body: DecisionAnswer, request: Request, session: SessionDep, caller: CallerDep

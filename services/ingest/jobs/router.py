@@ -12,6 +12,7 @@ from servicekit.auth import CallerDep
 from servicekit.deps import SessionDep
 from servicekit.openapi import internal_operation
 from servicekit.pagination import Page, PageDep
+from servicekit.roles import Role, role_operation
 from services.ingest.jobs import service
 
 router = APIRouter(prefix="/ingests/{ingest_uuid}/jobs", tags=["jobs"])
@@ -19,7 +20,10 @@ router = APIRouter(prefix="/ingests/{ingest_uuid}/jobs", tags=["jobs"])
 JobKey = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.-]{1,100}$")]
 
 
-@router.get("", response_model=Page[JobRead], summary="List the micro-service jobs of an ingest")
+@router.get(
+    "", response_model=Page[JobRead], summary="List the micro-service jobs of an ingest",
+    openapi_extra=role_operation(Role.reader),
+)
 async def list_ingest_jobs(ingest_uuid: UUID, session: SessionDep, page: PageDep, caller: CallerDep) -> Page[JobRead]:
     return await service.list_jobs(session, ingest_uuid, page)
 
@@ -47,7 +51,10 @@ async def upsert_ingest_job(
 tasks_router = APIRouter(prefix="/ingests/{ingest_uuid}/tasks", tags=["jobs"])
 
 
-@tasks_router.get("", response_model=Page[TaskRead], summary="List the per-file tasks of an ingest")
+@tasks_router.get(
+    "", response_model=Page[TaskRead], summary="List the per-file tasks of an ingest",
+    openapi_extra=role_operation(Role.reader),
+)
 async def list_ingest_tasks(
     ingest_uuid: UUID, session: SessionDep, page: PageDep, caller: CallerDep,
     job: Annotated[str | None, Query(description="Only the tasks of this job (its key).")] = None,

@@ -11,6 +11,7 @@ from clients.ingest.schemas import PROCESSING_CONFIG_NAME
 from servicekit.auth import CallerDep
 from servicekit.deps import SessionDep
 from servicekit.problems import Problem
+from servicekit.roles import Role, role_operation
 from services.ingest.processing_configs import service
 from services.ingest.processing_configs.processing_mcp import MAX_BYTES
 
@@ -20,19 +21,28 @@ XML = "application/xml"
 XML_DOCUMENT = {"content": {XML: {"schema": {"type": "string"}}}}
 
 
-@router.get("", response_model=list[ProcessingConfigRead], summary="List processing configurations")
+@router.get(
+    "", response_model=list[ProcessingConfigRead], summary="List processing configurations",
+    openapi_extra=role_operation(Role.reader),
+)
 async def list_processing_configurations(session: SessionDep, caller: CallerDep) -> list[ProcessingConfigRead]:
     return await service.list_configs(session)
 
 
-@router.get("/{name}", response_model=ProcessingConfigRead, summary="Get a processing configuration")
+@router.get(
+    "/{name}", response_model=ProcessingConfigRead, summary="Get a processing configuration",
+    openapi_extra=role_operation(Role.reader),
+)
 async def get_processing_configuration(name: ConfigName, session: SessionDep,
                                        caller: CallerDep) -> ProcessingConfigRead:
     return await service.read_config(session, name)
 
 
-@router.put("/{name}", response_model=ProcessingConfigRead, summary="Create or replace a processing configuration",
-            responses={201: {"model": ProcessingConfigRead, "description": "Created"}})
+@router.put(
+    "/{name}", response_model=ProcessingConfigRead, summary="Create or replace a processing configuration",
+    responses={201: {"model": ProcessingConfigRead, "description": "Created"}},
+    openapi_extra=role_operation(Role.admin),
+)
 async def put_processing_configuration(name: ConfigName, body: ProcessingConfigWrite, response: Response,
                                        session: SessionDep, caller: CallerDep) -> ProcessingConfigRead:
     config, created = await service.put_config(session, name, body.fields)
@@ -41,7 +51,10 @@ async def put_processing_configuration(name: ConfigName, body: ProcessingConfigW
     return config
 
 
-@router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a processing configuration")
+@router.delete(
+    "/{name}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a processing configuration",
+    openapi_extra=role_operation(Role.admin),
+)
 async def delete_processing_configuration(name: ConfigName, session: SessionDep, caller: CallerDep) -> None:
     await service.delete_config(session, name)
 
@@ -49,6 +62,7 @@ async def delete_processing_configuration(name: ConfigName, session: SessionDep,
 @router.get(
     "/{name}/processingMCP.xml", response_class=Response, summary="Export as Archivematica's processingMCP.xml",
     responses={200: {**XML_DOCUMENT, "description": "The configuration's answered points"}},
+    openapi_extra=role_operation(Role.reader),
 )
 async def export_processing_config_xml(name: ConfigName, session: SessionDep, caller: CallerDep) -> Response:
     """Points left at `ask`, and those Archivematica does not have (`infected_files`), are left out: Archivematica
@@ -60,7 +74,7 @@ async def export_processing_config_xml(name: ConfigName, session: SessionDep, ca
     "/{name}/import", response_model=ProcessingConfigRead,
     summary="Create or replace a processing configuration from a processingMCP.xml",
     responses={201: {"model": ProcessingConfigRead, "description": "Created"}},
-    openapi_extra={"requestBody": {"required": True, **XML_DOCUMENT}},
+    openapi_extra=role_operation(Role.admin, {"requestBody": {"required": True, **XML_DOCUMENT}}),
 )
 async def import_processing_config_xml(name: ConfigName, request: Request, response: Response,
                                        session: SessionDep, caller: CallerDep) -> ProcessingConfigRead:

@@ -11,6 +11,7 @@ from servicekit.auth import CallerDep
 from servicekit.deps import SessionDep
 from servicekit.openapi import internal_operation
 from servicekit.pagination import Page, PageDep
+from servicekit.roles import Role, role_operation
 from services.metadata.events import service
 
 router = APIRouter(prefix="/premis/packages/{package_uuid}/events", tags=["premis"])
@@ -24,7 +25,7 @@ async def add_premis_events(
     return await service.add_package_events(session, package_uuid, body.events)
 
 
-@router.get("", response_model=Page[EventRead])
+@router.get("", response_model=Page[EventRead], openapi_extra=role_operation(Role.reader))
 async def list_premis_events(
     package_uuid: UUID,
     page: PageDep,

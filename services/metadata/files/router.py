@@ -11,6 +11,7 @@ from servicekit.auth import CallerDep
 from servicekit.deps import SessionDep
 from servicekit.openapi import internal_operation
 from servicekit.pagination import Page, PageDep
+from servicekit.roles import Role, role_operation
 from services.metadata.files import service
 
 router = APIRouter(prefix="/premis/packages/{package_uuid}/files", tags=["premis"])
@@ -23,7 +24,7 @@ async def add_premis_files(package_uuid: UUID, body: FilesBulk, session: Session
     return await service.add_files(session, package_uuid, body.files)
 
 
-@router.get("", response_model=Page[FileRead])
+@router.get("", response_model=Page[FileRead], openapi_extra=role_operation(Role.reader))
 async def list_premis_files(
     package_uuid: UUID,
     page: PageDep,

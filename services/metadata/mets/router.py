@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from clients.metadata.schemas import ValidationReport
 from servicekit.auth import CallerDep
+from servicekit.roles import Role, role_operation
 from services.metadata.mets import service
 from services.metadata.mets.uploads import XML_BODY, spooled
 from services.metadata.mets.validation import validate_document
@@ -22,6 +23,7 @@ router = APIRouter(prefix="/mets", tags=["mets"])
     "/{package_uuid}",
     response_class=StreamingResponse,
     responses={200: {"content": {"application/xml": {}}, "description": "The AIP METS document."}},
+    openapi_extra=role_operation(Role.reader),
 )
 async def stream_package_mets(package_uuid: UUID, request: Request, _caller: CallerDep) -> StreamingResponse:
     """The package's AIP METS (METS 1.12.1, PREMIS 3.0), generated and streamed from the PREMIS records.
@@ -46,6 +48,7 @@ async def nonempty(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     "/{package_uuid}/pointer",
     response_class=Response,
     responses={200: {"content": {"application/xml": {}}, "description": "The compressed AIP's pointer file."}},
+    openapi_extra=role_operation(Role.reader),
 )
 async def read_package_pointer_file(package_uuid: UUID, request: Request, _caller: CallerDep) -> Response:
     """The pointer file of a compressed AIP (recorded with PUT /premis/packages/{uuid}/aip)."""
@@ -56,10 +59,11 @@ async def read_package_pointer_file(package_uuid: UUID, request: Request, _calle
     )
 
 
+# Reader: validation changes nothing and keeps nothing; it only reads the body sent.
 @router.post(
     "/validate",
     response_model=ValidationReport,
-    openapi_extra=XML_BODY,
+    openapi_extra=role_operation(Role.reader, XML_BODY),
 )
 async def validate_xml_document(request: Request, _caller: CallerDep) -> ValidationReport:
     """Validate an uploaded METS or PREMIS document (the request body) against METS 1.12.1, PREMIS 3.0 and DC.

@@ -11,6 +11,7 @@ from servicekit.auth import CallerDep
 from servicekit.db import unit_of_work
 from servicekit.deps import SessionDep, SessionsDep
 from servicekit.openapi import internal_operation
+from servicekit.roles import Role, role_operation
 from services.metadata.packages import service
 from services.metadata.search import service as search_service
 
@@ -25,7 +26,7 @@ async def upsert_premis_package(
     return await service.upsert_package(session, package_uuid, body)
 
 
-@router.get("/{package_uuid}", response_model=PackageRead)
+@router.get("/{package_uuid}", response_model=PackageRead, openapi_extra=role_operation(Role.reader))
 async def read_premis_package(package_uuid: UUID, session: SessionDep, _caller: CallerDep) -> PackageRead:
     """The package with the number of file objects and events recorded for it."""
     return await service.read_package(session, package_uuid)
@@ -44,7 +45,7 @@ async def record_premis_aip_package(
     return aip
 
 
-@router.get("/{package_uuid}/aip", response_model=AipPackageRead)
+@router.get("/{package_uuid}/aip", response_model=AipPackageRead, openapi_extra=role_operation(Role.reader))
 async def read_premis_aip_package(package_uuid: UUID, session: SessionDep, _caller: CallerDep) -> AipPackageRead:
     """The recorded AIP file of the package."""
     return await service.read_aip(session, package_uuid)

@@ -22,6 +22,7 @@ from servicekit.auth import CallerDep
 from servicekit.deps import SessionDep
 from servicekit.openapi import internal_operation
 from servicekit.pagination import Page, PageDep
+from servicekit.roles import Role, role_operation
 from services.metadata.record import service
 
 router = APIRouter(prefix="/premis/packages/{package_uuid}", tags=["premis"])
@@ -36,7 +37,7 @@ async def add_premis_descriptive_metadata(
     return await service.add_descriptive(session, package_uuid, body.kind, body.records)
 
 
-@router.get("/descriptive", response_model=Page[DescriptiveRead])
+@router.get("/descriptive", response_model=Page[DescriptiveRead], openapi_extra=role_operation(Role.reader))
 async def list_premis_descriptive_metadata(
     package_uuid: UUID, page: PageDep, session: SessionDep, _caller: CallerDep
 ) -> Page[DescriptiveRead]:
@@ -52,7 +53,7 @@ async def add_premis_rights(
     return await service.add_rights(session, package_uuid, body.records)
 
 
-@router.get("/rights", response_model=Page[RightsRead])
+@router.get("/rights", response_model=Page[RightsRead], openapi_extra=role_operation(Role.reader))
 async def list_premis_rights(
     package_uuid: UUID, page: PageDep, session: SessionDep, _caller: CallerDep
 ) -> Page[RightsRead]:
@@ -77,7 +78,7 @@ async def add_premis_directories(
     return await service.add_directories(session, package_uuid, body.paths, empty=body.empty)
 
 
-@router.get("/directories", response_model=Page[DirectoryRead])
+@router.get("/directories", response_model=Page[DirectoryRead], openapi_extra=role_operation(Role.reader))
 async def list_premis_directories(
     package_uuid: UUID, page: PageDep, session: SessionDep, _caller: CallerDep
 ) -> Page[DirectoryRead]:

@@ -14,6 +14,7 @@ from servicekit.db import unit_of_work
 from servicekit.deps import SessionDep, SessionsDep
 from servicekit.openapi import internal_operation
 from servicekit.pagination import Page, PageDep
+from servicekit.roles import Role, role_operation
 from services.metadata.search import service
 
 router = APIRouter(prefix="/search", tags=["search"])
@@ -31,13 +32,13 @@ async def index_search_package(
     return status
 
 
-@router.get("/packages/{package_uuid}/index", response_model=IndexStatus)
+@router.get("/packages/{package_uuid}/index", response_model=IndexStatus, openapi_extra=role_operation(Role.reader))
 async def read_search_index_status(package_uuid: UUID, session: SessionDep, _caller: CallerDep) -> IndexStatus:
     """Whether the package is indexed (or queued, or failed with the error)."""
     return await service.read_status(session, package_uuid)
 
 
-@router.get("", response_model=Page[SearchHit])
+@router.get("", response_model=Page[SearchHit], openapi_extra=role_operation(Role.reader))
 async def search_packages_and_files(
     session: SessionDep,
     page: PageDep,

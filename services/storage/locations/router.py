@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, status
 from clients.storage.schemas import AuditRead, LocationBrowse, LocationCreate, LocationPurpose, LocationRead
 from servicekit.auth import CallerDep
 from servicekit.deps import SessionDep, SessionsDep
+from servicekit.roles import Role, role_operation
 from services.storage.fixity.service import read_audit, start_audit
 from services.storage.locations import service
 from services.storage.runtime import RuntimeDep
@@ -17,7 +18,10 @@ from services.storage.runtime import RuntimeDep
 router = APIRouter(prefix="/locations", tags=["locations"])
 
 
-@router.get("", response_model=list[LocationRead], summary="List storage locations")
+@router.get(
+    "", response_model=list[LocationRead], summary="List storage locations",
+    openapi_extra=role_operation(Role.reader),
+)
 async def list_storage_locations(
     session: SessionDep,
     caller: CallerDep,
@@ -26,13 +30,18 @@ async def list_storage_locations(
     return await service.list_locations(session, purpose)
 
 
-@router.get("/{location_uuid}", response_model=LocationRead, summary="Get a storage location")
+@router.get(
+    "/{location_uuid}", response_model=LocationRead, summary="Get a storage location",
+    openapi_extra=role_operation(Role.reader),
+)
 async def get_storage_location(location_uuid: UUID, session: SessionDep, caller: CallerDep) -> LocationRead:
     return service.location_read(await service.get_location(session, location_uuid))
 
 
+# Archivist, not reader: it lists the server's folders, which only matters for choosing a transfer source.
 @router.get(
-    "/{location_uuid}/browse", response_model=LocationBrowse, summary="List a folder inside a storage location"
+    "/{location_uuid}/browse", response_model=LocationBrowse, summary="List a folder inside a storage location",
+    openapi_extra=role_operation(Role.archivist),
 )
 async def browse_storage_location(
     location_uuid: UUID,
@@ -44,7 +53,10 @@ async def browse_storage_location(
     return await service.browse_location(sessions, location_uuid, path)
 
 
-@router.post("", response_model=LocationRead, status_code=status.HTTP_201_CREATED, summary="Create a location")
+@router.post(
+    "", response_model=LocationRead, status_code=status.HTTP_201_CREATED, summary="Create a location",
+    openapi_extra=role_operation(Role.admin),
+)
 async def create_storage_location(body: LocationCreate, sessions: SessionsDep, caller: CallerDep) -> LocationRead:
     """A folder of the local filesystem space with a purpose; the folder is created when missing."""
     return await service.create_location(sessions, body)
@@ -53,6 +65,7 @@ async def create_storage_location(body: LocationCreate, sessions: SessionsDep, c
 @router.put(
     "/{location_uuid}/replicators/{replicator_uuid}", response_model=list[LocationRead],
     summary="Attach a replicator location to an AIP storage location",
+    openapi_extra=role_operation(Role.admin),
 )
 async def attach_location_replicator(
     location_uuid: UUID, replicator_uuid: UUID, session: SessionDep, caller: CallerDep
@@ -62,15 +75,18 @@ async def attach_location_replicator(
 
 
 @router.get(
-    "/{location_uuid}/replicators", response_model=list[LocationRead], summary="List a location's replicators"
+    "/{location_uuid}/replicators", response_model=list[LocationRead], summary="List a location's replicators",
+    openapi_extra=role_operation(Role.reader),
 )
 async def list_location_replicators(location_uuid: UUID, session: SessionDep, caller: CallerDep) -> list[LocationRead]:
     return await service.list_replicators(session, location_uuid)
 
 
+# Archivist: an audit is the fixity check of every package in the location; it changes nothing.
 @router.post(
     "/{location_uuid}/audits", response_model=AuditRead, status_code=status.HTTP_202_ACCEPTED,
     summary="Start a fixity audit of every package in a location",
+    openapi_extra=role_operation(Role.archivist),
 )
 async def start_location_audit(location_uuid: UUID, runtime: RuntimeDep, caller: CallerDep) -> AuditRead:
     """Runs in the background; follow it with `get_location_audit`."""
@@ -80,6 +96,9 @@ async def start_location_audit(location_uuid: UUID, runtime: RuntimeDep, caller:
 audits_router = APIRouter(prefix="/audits", tags=["locations"])
 
 
-@audits_router.get("/{audit_uuid}", response_model=AuditRead, summary="Get a location audit's progress")
+@audits_router.get(
+    "/{audit_uuid}", response_model=AuditRead, summary="Get a location audit's progress",
+    openapi_extra=role_operation(Role.reader),
+)
 async def get_location_audit(audit_uuid: UUID, runtime: RuntimeDep, caller: CallerDep) -> AuditRead:
     return await read_audit(runtime, audit_uuid)

@@ -26,6 +26,7 @@ from servicekit.deps import SessionDep, SessionsDep
 from servicekit.openapi import internal_operation
 from servicekit.pagination import Page, PageDep
 from servicekit.problems import Problem
+from servicekit.roles import Role, role_operation
 from services.storage.deletions.service import request_deletion
 from services.storage.fixity.service import check_package
 from services.storage.packages import service
@@ -233,7 +234,7 @@ async def store_backlog_transfer(
     return package
 
 
-@router.get("", response_model=Page[PackageRead], summary="List AIPs")
+@router.get("", response_model=Page[PackageRead], summary="List AIPs", openapi_extra=role_operation(Role.reader))
 async def list_aip_packages(
     session: SessionDep,
     page: PageDep,
@@ -243,7 +244,10 @@ async def list_aip_packages(
     return await service.list_aips(session, status_filter, page)
 
 
-@router.get("/{aip_uuid}", response_model=PackageRead, summary="Get an AIP's record")
+@router.get(
+    "/{aip_uuid}", response_model=PackageRead, summary="Get an AIP's record",
+    openapi_extra=role_operation(Role.reader),
+)
 async def get_aip_package(aip_uuid: UUID, session: SessionDep, caller: CallerDep) -> PackageRead:
     return await service.read_aip(session, aip_uuid)
 
@@ -257,6 +261,7 @@ async def get_aip_package(aip_uuid: UUID, session: SessionDep, caller: CallerDep
         206: {"content": BINARY_CONTENT, "description": "The requested byte range"},
         416: {"description": "The range lies outside the file"},
     },
+    openapi_extra=role_operation(Role.reader),
 )
 async def download_aip_package(
     aip_uuid: UUID,
@@ -276,6 +281,7 @@ async def download_aip_package(
     response_class=StreamingResponse,
     summary="One file of a stored AIP (e.g. its METS), without unpacking the AIP",
     responses={200: {"content": BINARY_CONTENT, "description": "The file"}},
+    openapi_extra=role_operation(Role.reader),
 )
 async def extract_aip_file(aip_uuid: UUID, path: str, runtime: RuntimeDep, caller: CallerDep) -> StreamingResponse:
     """`path` is relative to the bag, e.g. `data/METS.<uuid>.xml`."""
@@ -283,7 +289,10 @@ async def extract_aip_file(aip_uuid: UUID, path: str, runtime: RuntimeDep, calle
     return extracted_response(extracted)
 
 
-@router.post("/{aip_uuid}/fixity", response_model=FixityReport, summary="Check an AIP's fixity now")
+@router.post(
+    "/{aip_uuid}/fixity", response_model=FixityReport, summary="Check an AIP's fixity now",
+    openapi_extra=role_operation(Role.archivist),
+)
 async def check_aip_fixity(aip_uuid: UUID, runtime: RuntimeDep, caller: CallerDep) -> FixityReport:
     """Full BagIt validation of the stored bag plus the package file's SHA-256; records a PREMIS
     `fixity check` event. Works for replicas too (the event goes to the AIP they copy)."""
@@ -292,14 +301,19 @@ async def check_aip_fixity(aip_uuid: UUID, runtime: RuntimeDep, caller: CallerDe
     return await check_package(runtime, aip_uuid)
 
 
-@router.get("/{aip_uuid}/replicas", response_model=list[PackageRead], summary="List an AIP's replicas")
+@router.get(
+    "/{aip_uuid}/replicas", response_model=list[PackageRead], summary="List an AIP's replicas",
+    openapi_extra=role_operation(Role.reader),
+)
 async def list_aip_replicas(aip_uuid: UUID, runtime: RuntimeDep, caller: CallerDep) -> list[PackageRead]:
     return await list_replicas(runtime, aip_uuid)
 
 
+# Admin: replication writes to other locations, which admins manage.
 @router.post(
     "/{aip_uuid}/replicate", response_model=list[PackageRead],
     summary="Copy an AIP to the replicator locations of its location that lack a good copy",
+    openapi_extra=role_operation(Role.admin),
 )
 async def replicate_aip(aip_uuid: UUID, runtime: RuntimeDep, caller: CallerDep) -> list[PackageRead]:
     async with unit_of_work(runtime.sessions) as session:
@@ -307,7 +321,11 @@ async def replicate_aip(aip_uuid: UUID, runtime: RuntimeDep, caller: CallerDep) 
     return await replicate(runtime, aip_uuid)
 
 
-@router.post("/{aip_uuid}/recover", response_model=RecoveryRead, summary="Restore a damaged AIP from a replica")
+# Admin: recovery overwrites stored package files with a replica's.
+@router.post(
+    "/{aip_uuid}/recover", response_model=RecoveryRead, summary="Restore a damaged AIP from a replica",
+    openapi_extra=role_operation(Role.admin),
+)
 async def recover_aip(aip_uuid: UUID, runtime: RuntimeDep, caller: CallerDep) -> RecoveryRead:
     """Only when the AIP fails its fixity check (409 otherwise); the first replica that passes is copied back."""
     return await recover(runtime, aip_uuid, caller)
@@ -316,6 +334,7 @@ async def recover_aip(aip_uuid: UUID, runtime: RuntimeDep, caller: CallerDep) ->
 @router.post(
     "/{aip_uuid}/deletion-requests", response_model=DeletionRequestRead, status_code=status.HTTP_201_CREATED,
     summary="Ask for an AIP to be deleted; another user approves or rejects",
+    openapi_extra=role_operation(Role.archivist),
 )
 async def request_aip_deletion(
     aip_uuid: UUID, body: DeletionRequestCreate, runtime: RuntimeDep, caller: CallerDep
@@ -326,7 +345,10 @@ async def request_aip_deletion(
 packages_router = APIRouter(prefix="/packages", tags=["packages"])
 
 
-@packages_router.get("", response_model=Page[PackageRead], summary="List stored packages of a type")
+@packages_router.get(
+    "", response_model=Page[PackageRead], summary="List stored packages of a type",
+    openapi_extra=role_operation(Role.reader),
+)
 async def list_stored_packages(
     session: SessionDep,
     page: PageDep,
@@ -337,7 +359,10 @@ async def list_stored_packages(
     return await service.list_aips(session, status_filter, page, package_type)
 
 
-@packages_router.get("/{package_uuid}", response_model=PackageRead, summary="Get any stored package's record")
+@packages_router.get(
+    "/{package_uuid}", response_model=PackageRead, summary="Get any stored package's record",
+    openapi_extra=role_operation(Role.reader),
+)
 async def get_stored_package(package_uuid: UUID, session: SessionDep, caller: CallerDep) -> PackageRead:
     return await service.read_package(session, package_uuid)
 
@@ -345,6 +370,7 @@ async def get_stored_package(package_uuid: UUID, session: SessionDep, caller: Ca
 @packages_router.get(
     "/{package_uuid}/download", response_class=StreamingResponse, summary="Download any stored package",
     responses={200: {"content": BINARY_CONTENT}, 206: {"content": BINARY_CONTENT}},
+    openapi_extra=role_operation(Role.reader),
 )
 async def download_stored_package(
     package_uuid: UUID,

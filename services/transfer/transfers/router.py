@@ -22,6 +22,7 @@ from clients.transfer.schemas import (
 from servicekit.auth import CallerDep
 from servicekit.deps import SessionDep, SessionsDep
 from servicekit.pagination import Page, PageDep
+from servicekit.roles import Role, role_operation
 from services.transfer.deps import IngestDep, SettingsDep, StorageDep
 from services.transfer.transfers import service
 
@@ -39,6 +40,7 @@ ARCHIVE_BODY = {
 @router.post(
     "", response_model=TransferRead, status_code=status.HTTP_201_CREATED,
     summary="Start a transfer from a folder of a transfer-source location",
+    openapi_extra=role_operation(Role.archivist),
 )
 async def create_transfer_from_location(
     body: TransferFromLocation, sessions: SessionsDep, settings: SettingsDep, storage: StorageDep,
@@ -56,7 +58,7 @@ async def create_transfer_from_location(
 
 @router.post(
     "/upload", response_model=TransferRead, status_code=status.HTTP_201_CREATED,
-    summary="Start a transfer from an uploaded archive", openapi_extra=ARCHIVE_BODY,
+    summary="Start a transfer from an uploaded archive", openapi_extra=role_operation(Role.archivist, ARCHIVE_BODY),
 )
 async def upload_transfer(
     request: Request, sessions: SessionsDep, settings: SettingsDep, ingest: IngestDep, caller: CallerDep,
@@ -87,7 +89,10 @@ async def upload_transfer(
     )
 
 
-@router.get("", response_model=Page[TransferRead], summary="List transfers, newest first")
+@router.get(
+    "", response_model=Page[TransferRead], summary="List transfers, newest first",
+    openapi_extra=role_operation(Role.reader),
+)
 async def list_transfers(
     session: SessionDep, page: PageDep, caller: CallerDep,
     status_filter: Annotated[
@@ -99,13 +104,19 @@ async def list_transfers(
     return await service.list_transfers(session, status_filter, page, include_hidden=include_hidden, name=name)
 
 
-@router.get("/{transfer_uuid}", response_model=TransferRead, summary="Get a transfer")
+@router.get(
+    "/{transfer_uuid}", response_model=TransferRead, summary="Get a transfer",
+    openapi_extra=role_operation(Role.reader),
+)
 async def get_transfer(transfer_uuid: UUID, session: SessionDep, caller: CallerDep) -> TransferRead:
     """Includes `ingest_uuid`, through which the ingest's progress can be followed."""
     return await service.read_transfer(session, transfer_uuid)
 
 
-@router.patch("/{transfer_uuid}", response_model=TransferRead, summary="Hide or show a finished transfer")
+@router.patch(
+    "/{transfer_uuid}", response_model=TransferRead, summary="Hide or show a finished transfer",
+    openapi_extra=role_operation(Role.archivist),
+)
 async def update_transfer(
     transfer_uuid: UUID, body: TransferUpdate, session: SessionDep, caller: CallerDep
 ) -> TransferRead:
@@ -116,6 +127,7 @@ async def update_transfer(
 @router.delete(
     "/{transfer_uuid}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response,
     summary="Delete a finished transfer",
+    openapi_extra=role_operation(Role.archivist),
 )
 async def delete_transfer(
     transfer_uuid: UUID, sessions: SessionsDep, settings: SettingsDep, caller: CallerDep
@@ -126,7 +138,11 @@ async def delete_transfer(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/{transfer_uuid}/approve", response_model=TransferRead, summary="Approve a transfer")
+# Archivist: approving a transfer is an intake decision, like the ingest's decision points.
+@router.post(
+    "/{transfer_uuid}/approve", response_model=TransferRead, summary="Approve a transfer",
+    openapi_extra=role_operation(Role.archivist),
+)
 async def approve_transfer(
     transfer_uuid: UUID, sessions: SessionsDep, ingest: IngestDep, caller: CallerDep
 ) -> TransferRead:
@@ -134,7 +150,10 @@ async def approve_transfer(
     return await service.approve_transfer(sessions, ingest, transfer_uuid)
 
 
-@router.post("/{transfer_uuid}/reject", response_model=TransferRead, summary="Reject a transfer")
+@router.post(
+    "/{transfer_uuid}/reject", response_model=TransferRead, summary="Reject a transfer",
+    openapi_extra=role_operation(Role.archivist),
+)
 async def reject_transfer(
     transfer_uuid: UUID, sessions: SessionsDep, settings: SettingsDep, caller: CallerDep,
     body: TransferDecision | None = None,

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Header, Query, Request, Response, status
 from clients.transfer.schemas import TransferRead, UploadSessionCreate, UploadSessionRead
 from servicekit.auth import CallerDep
 from servicekit.deps import SessionDep, SessionsDep
+from servicekit.roles import Role, role_operation
 from services.transfer.deps import IngestDep, SettingsDep
 from services.transfer.uploads import service
 
@@ -27,6 +28,7 @@ CHUNK_BODY = {
 @router.post(
     "", response_model=UploadSessionRead, status_code=status.HTTP_201_CREATED,
     summary="Open a resumable upload",
+    openapi_extra=role_operation(Role.archivist),
 )
 async def create_upload_session(
     body: UploadSessionCreate, session: SessionDep, settings: SettingsDep, ingest: IngestDep, caller: CallerDep
@@ -38,7 +40,10 @@ async def create_upload_session(
     return await service.create_upload_session(session, settings, ingest, body, caller)
 
 
-@router.get("/{upload_uuid}", response_model=UploadSessionRead, summary="Get a resumable upload and its offset")
+@router.get(
+    "/{upload_uuid}", response_model=UploadSessionRead, summary="Get a resumable upload and its offset",
+    openapi_extra=role_operation(Role.reader),
+)
 async def get_upload_session(
     upload_uuid: UUID, session: SessionDep, settings: SettingsDep, caller: CallerDep
 ) -> UploadSessionRead:
@@ -48,7 +53,7 @@ async def get_upload_session(
 
 @router.put(
     "/{upload_uuid}", response_model=UploadSessionRead, summary="Send a chunk of a resumable upload",
-    openapi_extra=CHUNK_BODY,
+    openapi_extra=role_operation(Role.archivist, CHUNK_BODY),
 )
 async def put_upload_chunk(
     upload_uuid: UUID, request: Request, sessions: SessionsDep, settings: SettingsDep, caller: CallerDep,
@@ -65,6 +70,7 @@ async def put_upload_chunk(
 @router.post(
     "/{upload_uuid}/complete", response_model=TransferRead, status_code=status.HTTP_201_CREATED,
     summary="Complete a resumable upload and start its transfer",
+    openapi_extra=role_operation(Role.archivist),
 )
 async def complete_upload_session(
     upload_uuid: UUID, sessions: SessionsDep, settings: SettingsDep, ingest: IngestDep, caller: CallerDep
@@ -77,6 +83,7 @@ async def complete_upload_session(
 @router.delete(
     "/{upload_uuid}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response,
     summary="Abandon a resumable upload",
+    openapi_extra=role_operation(Role.archivist),
 )
 async def delete_upload_session(
     upload_uuid: UUID, sessions: SessionsDep, settings: SettingsDep, caller: CallerDep
