@@ -11,6 +11,7 @@ from gateway.schemas import UserRead
 from servicekit.auth import unauthorized
 from servicekit.db import session_scope
 from servicekit.problems import Problem
+from servicekit.roles import Role, required_role
 
 AUTH_HINT = "Send 'Authorization: ApiKey <username>:<key>' or 'Authorization: Bearer <key>'"
 
@@ -45,11 +46,25 @@ async def current_user(request: Request) -> UserRead:
     return user
 
 
-async def admin_user(user: Annotated[UserRead, Depends(current_user)]) -> UserRead:
-    if not user.is_admin:
-        raise Problem(403, "Forbidden", "Only administrators manage API keys")
+CurrentUserDep = Annotated[UserRead, Depends(current_user)]
+
+
+def forbidden(user: UserRead, needed: Role, what: str) -> Problem:
+    return Problem(403, "Forbidden", f"{what} needs role {needed.value}; {user.username} has role {user.role.value}")
+
+
+def authorize(user: UserRead, needed: Role, what: str) -> None:
+    if not user.role.allows(needed):
+        raise forbidden(user, needed, what)
+
+
+async def authorized_user(request: Request, user: CurrentUserDep) -> UserRead:
+    """The caller, if their role allows the gateway operation called: the role is read from the operation's own
+    `openapi_extra` (`servicekit.roles.role_operation`), so it is declared once, where /openapi.json shows it."""
+    route = request.scope.get("route")
+    authorize(user, required_role(getattr(route, "openapi_extra", None) or {}), f"{request.method} {request.url.path}")
     return user
 
 
-CurrentUserDep = Annotated[UserRead, Depends(current_user)]
-AdminDep = Annotated[UserRead, Depends(admin_user)]
+# For routers: every operation of the router is checked against its declared role.
+AUTHORIZED = [Depends(authorized_user)]

@@ -8,6 +8,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from servicekit.roles import Role
+
 USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,149}$"
 
 
@@ -16,8 +18,22 @@ class UserRead(BaseModel):
 
     id: uuid.UUID
     username: str
-    is_admin: bool
+    role: Role
     created_at: datetime
+    disabled_at: datetime | None = Field(description="When the user was disabled; their keys stop working then.")
+    disabled_by: str | None = Field(description="The administrator who disabled the user.")
+
+
+class UserCreate(BaseModel):
+    username: str = Field(pattern=USERNAME_PATTERN)
+    role: Role = Role.reader
+
+
+class UserUpdate(BaseModel):
+    role: Role | None = Field(default=None, description="The user's new role.")
+    disabled: bool | None = Field(
+        default=None, description="true disables the user (their keys are refused at once); false enables them."
+    )
 
 
 class KeyCreate(BaseModel):
@@ -26,6 +42,11 @@ class KeyCreate(BaseModel):
         default=None,
         pattern=USERNAME_PATTERN,
         description="Owner of the new key (created if missing); the caller when omitted.",
+    )
+    role: Role | None = Field(
+        default=None,
+        description="Role of the owner when the key creates them (reader when omitted); for an existing owner it "
+        "must be their role, which PATCH /api/v1/users/{username} changes.",
     )
 
 

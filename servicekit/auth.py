@@ -12,6 +12,8 @@ from fastapi import Depends, Request
 from servicekit.problems import Problem
 
 INTERNAL_USER_HEADER = "X-Amber-User"
+# The acting user's role (servicekit.roles.Role), asserted by the gateway beside the user, for rules that need it.
+INTERNAL_ROLE_HEADER = "X-Amber-Role"
 
 
 def generate_key() -> str:

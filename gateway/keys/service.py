@@ -14,7 +14,8 @@ from gateway.users import service as users
 from gateway.users.models import User
 from servicekit.auth import generate_key, hash_key
 from servicekit.db import utcnow
-from servicekit.problems import Problem
+from servicekit.problems import Conflict, Problem
+from servicekit.roles import Role
 
 ADMIN_USERNAME = "admin"
 # Recording every use would turn each read into a write; a minute is precise enough to spot stale keys.
@@ -42,9 +43,18 @@ async def issue(session: AsyncSession, user: User, name: str) -> KeyCreated:
     return KeyCreated(**to_read(key, user).model_dump(), key=clear)
 
 
-async def create_for_username(session: AsyncSession, username: str, name: str) -> KeyCreated:
-    """A new key for `username`, creating the user (not an administrator) if it does not exist yet."""
-    user = await users.get_or_create(session, username)
+async def create_for_username(
+    session: AsyncSession, username: str, name: str, role: Role | None = None
+) -> KeyCreated:
+    """A new key for `username`, creating the user with `role` (reader when None) if it does not exist yet.
+
+    For an existing user `role` must be theirs: a key is not the place to change a role, silently or otherwise.
+    """
+    user = await users.get_or_create(session, username, role=role or Role.reader)
+    if role is not None and user.role != role.value:
+        raise Conflict(f"{username} has role {user.role}, not {role.value}; change it on the user first")
+    if user.disabled_at is not None:
+        raise Conflict(f"{username} is disabled; a key would not work")
     return await issue(session, user, name)
 
 
@@ -52,17 +62,20 @@ async def bootstrap_admin(session: AsyncSession) -> KeyCreated | None:
     """The first user of a stack: "admin" and one key, only while there is no user at all."""
     if await users.has_users(session):
         return None
-    admin = await users.get_or_create(session, ADMIN_USERNAME, is_admin=True)
+    admin = await users.get_or_create(session, ADMIN_USERNAME, role=Role.admin)
     return await issue(session, admin, "initial administrator key")
 
 
 async def authenticate(session: AsyncSession, clear_key: str, username: str | None) -> UserRead | None:
-    """The user a presented key belongs to, or None when the key is unknown, revoked or not that user's."""
+    """The user a presented key belongs to, or None when the key is unknown, revoked, not that user's, or the user
+    is disabled."""
     found = await repository.find_by_hash(session, hash_key(clear_key))
     if found is None:
         return None
     key, user = found
-    if key.revoked_at is not None or (username is not None and user.username != username):
+    if key.revoked_at is not None or user.disabled_at is not None:
+        return None
+    if username is not None and user.username != username:
         return None
     now = utcnow()
     if key.last_used_at is None or now - key.last_used_at >= TOUCH_INTERVAL:

@@ -15,6 +15,7 @@ import httpx
 
 from gateway.openapi.merge import HTTP_METHODS
 from servicekit.openapi import is_internal
+from servicekit.roles import DEFAULT_ROLE, Role, required_role
 
 log = logging.getLogger(__name__)
 
@@ -54,18 +55,35 @@ def template_pattern(template: str) -> re.Pattern[str]:
     return re.compile(f"{regex}/?")
 
 
+def deep_pattern(template: str) -> re.Pattern[str] | None:
+    """For a template ending in a `{param}`: a regex letting that parameter span several segments, or None.
+
+    OpenAPI writes a Starlette `{param:path}` as `{param}`, so a document cannot tell which trailing parameters
+    take a path (e.g. `/aips/{aip_uuid}/files/{path}`); for roles every such template is assumed to.
+    """
+    parts = re.split(r"(\{[^/{}]*\})", template.rstrip("/"))
+    if len(parts) < 2 or parts[-1] != "" or not parts[-2].startswith("{"):
+        return None
+    regex = "".join("[^/]+" if part.startswith("{") else re.escape(part) for part in parts[:-2])
+    return re.compile(f"{regex}[^/]+(?:/[^/]*)*")
+
+
 @dataclass(frozen=True)
 class _Template:
     pattern: re.Pattern[str]
+    deep: re.Pattern[str] | None
     internal: frozenset[str]
     public: frozenset[str]
+    roles: Mapping[str, Role]
 
 
-class InternalOperations:
-    """The operations the services mark internal (`servicekit.openapi`), matched against request paths.
+class Operations:
+    """The services' operations, matched against request paths: which are internal, and which role each needs.
 
-    Paths are service-relative. A path matching several templates is refused if any of them holds the method as
-    internal: which one the service would pick depends on its route order, so the cautious answer is taken.
+    Paths are service-relative. A path matching several templates gets the cautious answer, since which one the
+    service picks depends on its route order: refused if any of them holds the method as internal, and the most
+    demanding of their roles. A (method, path) that no template has needs DEFAULT_ROLE (admin); the service would
+    answer 404 or 405 anyway, so only administrators learn that.
     """
 
     def __init__(self, docs: Mapping[str, Mapping[str, Any]]) -> None:
@@ -76,20 +94,45 @@ class InternalOperations:
                     method.upper(): item[method] for method in HTTP_METHODS if isinstance(item.get(method), dict)
                 }
                 internal = frozenset(method for method, operation in operations.items() if is_internal(operation))
-                if internal:
-                    self._templates.append(
-                        _Template(template_pattern(template), internal, frozenset(operations) - internal)
-                    )
+                # Internal operations are refused before any role is asked for, so only public ones declare roles.
+                roles = {
+                    method: required_role(operation) for method, operation in operations.items()
+                    if method not in internal
+                }
+                self._templates.append(_Template(
+                    template_pattern(template), deep_pattern(template), internal, frozenset(operations) - internal,
+                    roles,
+                ))
+
+    @staticmethod
+    def _candidates(path: str) -> set[str]:
+        """`path` as sent (escapes kept) and as the service decodes it before routing."""
+        return {re.sub("/{2,}", "/", candidate) for candidate in (path, unquote(path))}
 
     def _matching(self, path: str) -> list[_Template]:
-        """Templates matching `path` as sent (escapes kept) or as the service decodes it before routing."""
-        candidates = {re.sub("/{2,}", "/", candidate) for candidate in (path, unquote(path))}
-        return [t for t in self._templates if any(t.pattern.fullmatch(c) for c in candidates)]
+        candidates = self._candidates(path)
+        return [t for t in self._templates if t.internal and any(t.pattern.fullmatch(c) for c in candidates)]
 
     def hides(self, method: str, path: str) -> bool:
         """Whether `method` on the service-relative `path` (percent-escapes included) is an internal operation."""
         methods = {method.upper(), "GET"} if method.upper() == "HEAD" else {method.upper()}
         return any(template.internal & methods for template in self._matching(path))
+
+    def required_role(self, method: str, path: str) -> Role:
+        """The role `method` on the service-relative `path` needs: the most demanding of the matching templates'.
+
+        HEAD is answered by GET routes, so it needs what GET needs.
+        """
+        wanted = "GET" if method.upper() == "HEAD" else method.upper()
+        candidates = self._candidates(path)
+        needed = [
+            template.roles[wanted] for template in self._templates
+            if wanted in template.roles and any(
+                template.pattern.fullmatch(c) or (template.deep is not None and template.deep.fullmatch(c))
+                for c in candidates
+            )
+        ]
+        return max(needed, key=lambda role: role.rank) if needed else DEFAULT_ROLE
 
     def allowed_methods(self, allow: str, path: str) -> str | None:
         """A service's 405 `Allow` for `path` with the internal methods taken out (or as it was if none match).
@@ -108,7 +151,7 @@ class InternalOperations:
 
 
 class ServiceRegistry:
-    """The services' documents and what is derived from them: the routing table and the internal operations.
+    """The services' documents and what is derived from them: the routing table and the operations.
 
     Loaded at start-up (retrying services that are not up yet) and re-loaded lazily when a path is unknown or a
     service is missing, at most once per `refresh_interval` so unknown paths cannot hammer the services.
@@ -129,7 +172,7 @@ class ServiceRegistry:
         self.reserved = frozenset(reserved)
         self.docs: dict[str, dict[str, Any]] = {}
         self.routes: dict[str, str] = {}
-        self.internal = InternalOperations({})
+        self.operations = Operations({})
         self._http = http
         self._fetch_timeout = fetch_timeout
         self._refresh_interval = refresh_interval
@@ -184,10 +227,10 @@ class ServiceRegistry:
         ordered = {service: docs[service] for service in self.urls if service in docs}
         routes = build_routing_table(ordered, self.reserved)
         if ordered != self.docs:
-            internal = InternalOperations(ordered)
+            operations = Operations(ordered)
             if self._on_change is not None:
                 self._on_change(ordered)
-            self.docs, self.routes, self.internal = ordered, routes, internal
+            self.docs, self.routes, self.operations = ordered, routes, operations
 
     async def _fetch_one(self, service: str) -> dict[str, Any] | None:
         url = f"{self.urls[service]}/openapi.json"

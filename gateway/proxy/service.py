@@ -13,13 +13,14 @@ from starlette.background import BackgroundTask
 from starlette.requests import ClientDisconnect
 from starlette.responses import StreamingResponse
 
-from gateway.proxy.registry import InternalOperations
+from gateway.proxy.registry import Operations
 from gateway.schemas import ServiceHealth, ServiceStatus, StackHealth, StackStatus
 from gateway.settings import API_PREFIX, GatewaySettings
-from servicekit.auth import INTERNAL_USER_HEADER
+from servicekit.auth import INTERNAL_ROLE_HEADER, INTERNAL_USER_HEADER
 from servicekit.http import REQUEST_ID_HEADER
 from servicekit.logs import request_id_var
 from servicekit.problems import Problem, problem_response
+from servicekit.roles import Role
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,8 @@ HOP_BY_HOP = frozenset(
 )
 # Set by the gateway itself: the caller's credentials stay here, identity and request id are asserted anew.
 REPLACED_REQUEST_HEADERS = frozenset(
-    {"host", "authorization", "expect", INTERNAL_USER_HEADER.lower(), REQUEST_ID_HEADER.lower()}
+    {"host", "authorization", "expect", INTERNAL_USER_HEADER.lower(), INTERNAL_ROLE_HEADER.lower(),
+     REQUEST_ID_HEADER.lower()}
 )
 # The gateway's RequestIdMiddleware adds the id to every response; the service's copy would duplicate it.
 REPLACED_RESPONSE_HEADERS = frozenset({REQUEST_ID_HEADER.lower()})
@@ -57,13 +59,16 @@ def _connection_tokens(headers: list[tuple[bytes, bytes]]) -> set[str]:
     return {token.strip().lower() for value in values for token in value.split(",") if token.strip()}
 
 
-def upstream_headers(request: Request, username: str, internal_token: str | None) -> list[tuple[bytes, bytes]]:
+def upstream_headers(
+    request: Request, username: str, role: Role, internal_token: str | None
+) -> list[tuple[bytes, bytes]]:
     raw = request.headers.raw
     dropped = HOP_BY_HOP | REPLACED_REQUEST_HEADERS | _connection_tokens(raw)
     headers = [(k, v) for k, v in raw if k.decode("latin-1").lower() not in dropped]
     if internal_token:
         headers.append((b"authorization", f"Bearer {internal_token}".encode("latin-1")))
     headers.append((INTERNAL_USER_HEADER.lower().encode(), username.encode("latin-1")))
+    headers.append((INTERNAL_ROLE_HEADER.lower().encode(), role.value.encode()))
     request_id = request_id_var.get()
     if request_id:
         headers.append((REQUEST_ID_HEADER.lower().encode(), request_id.encode("latin-1")))
@@ -129,12 +134,13 @@ async def forward(
     service_url: str,
     http: httpx.AsyncClient,
     username: str,
+    role: Role,
     internal_token: str | None,
 ) -> StreamingResponse:
     outgoing = http.build_request(
         request.method,
         upstream_url(service_url, request),
-        headers=upstream_headers(request, username, internal_token),
+        headers=upstream_headers(request, username, role, internal_token),
         content=_request_body(request) if _has_body(request) else None,
     )
     try:
@@ -168,7 +174,7 @@ def not_found(path: str) -> Response:
     return problem_response(404, "Not found", "Not Found", instance=unquote(path))
 
 
-async def hide_internal_methods(response: StreamingResponse, internal: InternalOperations, path: str) -> Response:
+async def hide_internal_methods(response: StreamingResponse, internal: Operations, path: str) -> Response:
     """A service's 405 without the internal methods its `Allow` would name, or a 404 if it names nothing else."""
     listed = response.headers.get("allow", "")
     allow = internal.allowed_methods(listed, path)

@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from gateway.users.models import User
+from servicekit.roles import Role
 
 
 async def get_by_username(session: AsyncSession, username: str) -> User | None:
@@ -19,7 +20,26 @@ async def count(session: AsyncSession) -> int:
     return int(result.scalar_one())
 
 
+async def count_enabled_admins(session: AsyncSession) -> int:
+    query = select(func.count()).select_from(User).where(
+        col(User.role) == Role.admin.value, col(User.disabled_at).is_(None)
+    )
+    return int((await session.execute(query)).scalar_one())
+
+
+async def page(session: AsyncSession, *, limit: int, offset: int) -> tuple[list[User], int]:
+    total = await count(session)
+    query = select(User).order_by(col(User.created_at), col(User.id)).offset(offset).limit(limit)
+    return list((await session.execute(query)).scalars().all()), total
+
+
 async def add(session: AsyncSession, user: User) -> User:
+    session.add(user)
+    await session.flush()
+    return user
+
+
+async def save(session: AsyncSession, user: User) -> User:
     session.add(user)
     await session.flush()
     return user

@@ -23,10 +23,13 @@ from servicekit.app import create_service_app
 from servicekit.auth import CallerDep
 from servicekit.openapi import internal_operation
 from servicekit.problems import NotFound
+from servicekit.roles import Role, role_operation
 from servicekit.settings import ServiceSettings
 from tests.conftest import asgi_client, serve_http
 
 INTERNAL_TOKEN = "internal-test-token"
+READER = role_operation(Role.reader)
+ARCHIVIST = role_operation(Role.archivist)
 CHUNK = 64 * 1024
 
 
@@ -61,7 +64,7 @@ def upstream_app(data_dir: Path, *, name: str = "widgets") -> FastAPI:
     """A small service built like Amber's own (servicekit app, internal token, problems), standing for any."""
     router = APIRouter(tags=[name])
 
-    @router.get("/widgets", response_model=list[Widget])
+    @router.get("/widgets", response_model=list[Widget], openapi_extra=READER)
     async def list_widgets(_caller: CallerDep) -> list[Widget]:
         return [Widget(id=1, name="one")]
 
@@ -75,13 +78,13 @@ def upstream_app(data_dir: Path, *, name: str = "widgets") -> FastAPI:
     async def restock_widget(widget_id: int, body: Restock, _caller: CallerDep) -> Widget:
         return Widget(id=widget_id, name=f"{body.count} in stock")
 
-    @router.get("/widgets/{widget_id}", response_model=Widget)
+    @router.get("/widgets/{widget_id}", response_model=Widget, openapi_extra=READER)
     async def get_widget(widget_id: int, _caller: CallerDep) -> Widget:
         if widget_id != 1:
             raise NotFound("Widget", widget_id)
         return Widget(id=1, name="one")
 
-    @router.post("/widgets", status_code=201, response_model=Widget)
+    @router.post("/widgets", status_code=201, response_model=Widget, openapi_extra=ARCHIVIST)
     async def create_widget(body: Widget, response: Response, _caller: CallerDep) -> Widget:
         response.headers["Location"] = f"/widgets/{body.id}"
         return body
@@ -96,15 +99,15 @@ def upstream_app(data_dir: Path, *, name: str = "widgets") -> FastAPI:
             "body": (await request.body()).decode(),
         }
 
-    @router.get("/echo/{rest:path}")
+    @router.get("/echo/{rest:path}", openapi_extra=READER)
     async def echo_request(rest: str, request: Request, caller: CallerDep) -> dict[str, Any]:
         return await echo(request, caller)
 
-    @router.patch("/echo/{rest:path}")
+    @router.patch("/echo/{rest:path}", openapi_extra=ARCHIVIST)
     async def echo_patch_request(rest: str, request: Request, caller: CallerDep) -> dict[str, Any]:
         return await echo(request, caller)
 
-    @router.post("/uploads", response_model=UploadDigest)
+    @router.post("/uploads", response_model=UploadDigest, openapi_extra=ARCHIVIST)
     async def receive_upload(request: Request, _caller: CallerDep) -> UploadDigest:
         digest, size = hashlib.sha256(), 0
         async for chunk in request.stream():
@@ -115,7 +118,7 @@ def upstream_app(data_dir: Path, *, name: str = "widgets") -> FastAPI:
             transfer_encoding=request.headers.get("transfer-encoding"),
         )
 
-    @router.get("/downloads/{size}")
+    @router.get("/downloads/{size}", openapi_extra=READER)
     async def send_download(size: int, _caller: CallerDep) -> StreamingResponse:
         async def body() -> AsyncIterator[bytes]:
             for chunk in pattern_chunks(size):

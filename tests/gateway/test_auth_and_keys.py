@@ -44,7 +44,7 @@ async def test_apikey_and_bearer_schemes_identify_the_user(db_engine: AsyncEngin
     async with gateway_stack(tmp_path, db_engine) as stack:
         me = await stack.client.get("/api/v1/me", headers=stack.admin)
         assert me.status_code == 200, me.text
-        assert me.json()["username"] == "admin" and me.json()["is_admin"] is True
+        assert me.json()["username"] == "admin" and me.json()["role"] == "admin"
         bearer = await stack.client.get("/api/v1/me", headers={"Authorization": f"Bearer {stack.admin_key}"})
         assert bearer.json() == me.json()
         lower = await stack.client.get("/api/v1/me", headers={"Authorization": f"apikey admin:{stack.admin_key}"})
@@ -63,7 +63,7 @@ async def test_key_lifecycle_over_http(db_engine: AsyncEngine, tmp_path: Path) -
         alice = {"Authorization": f"ApiKey alice:{alice_key}"}
 
         me = await client.get("/api/v1/me", headers=alice)
-        assert me.json()["username"] == "alice" and me.json()["is_admin"] is False
+        assert me.json()["username"] == "alice" and me.json()["role"] == "reader"
         # Key management is for administrators.
         assert_problem(await client.get("/api/v1/keys", headers=alice), 403)
         assert_problem(await client.post("/api/v1/keys", json={"name": "x"}, headers=alice), 403)

@@ -12,7 +12,7 @@ from starlette.types import ASGIApp, Message
 
 from gateway.keys.admin import ensure_admin
 from gateway.main import create_app
-from gateway.proxy.registry import InternalOperations
+from gateway.proxy.registry import Operations
 from servicekit.openapi import INTERNAL_EXTENSION, internal_operation
 from tests.conftest import asgi_client, serve_http
 from tests.gateway.harness import INTERNAL_TOKEN, gateway_settings, gateway_stack, upstream_app
@@ -151,7 +151,7 @@ def test_matching_paths_against_internal_templates() -> None:
         }},
         "storage": {"paths": {"/aips/{aip_uuid}": {"put": {INTERNAL_EXTENSION: True}, "get": {}}}},
     }
-    internal = InternalOperations(docs)
+    internal = Operations(docs)
     hidden = [
         ("POST", "/ingests"), ("post", "/ingests/"), ("PATCH", "/ingests/abc"), ("PUT", "/ingests/abc/jobs/k.1"),
         ("PUT", "/ingests/abc%2Fjobs%2Fk"), ("PUT", "//ingests/abc/jobs/k"), ("PUT", "/aips/abc"),
