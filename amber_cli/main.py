@@ -19,6 +19,9 @@ app = typer.Typer(help="Amber digital preservation: run the stack, ingest materi
                   no_args_is_help=True)
 keys_app = typer.Typer(help="Manage API keys of the gateway.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+users_app = typer.Typer(help="Manage users of the gateway and their roles (reader, archivist, admin).",
+                        no_args_is_help=True)
+app.add_typer(users_app, name="users")
 console = Console()
 
 DataDirOption = Annotated[Path | None, typer.Option("--data-dir", envvar="AMBER_DATA_DIR",
@@ -215,14 +218,98 @@ def decide(
 def keys_create(
     user: Annotated[str, typer.Option(help="User the key belongs to (created if missing).")] = "admin",
     name: Annotated[str, typer.Option(help="A label for the key.")] = "cli",
+    role: Annotated[str | None, typer.Option(
+        help="Role of the user if the key creates them (reader, archivist, admin; default reader).")] = None,
     data_dir: DataDirOption = None,
 ) -> None:
     """Create an API key; its value is shown once."""
     from gateway.keys.admin import create_key
 
-    key = asyncio.run(create_key(_gateway_settings(stack_settings(data_dir)), user, name))
+    settings = _gateway_settings(stack_settings(data_dir))
+    key = _run_admin(create_key(settings, user, name, role=_role(role) if role else None))
     console.print(f"API key for [bold]{user}[/]: {key}")
     console.print("Use it as `Authorization: Bearer <key>` or `Authorization: ApiKey <user>:<key>`.")
+
+
+def _role(value: str):  # type: ignore[no-untyped-def]
+    from servicekit.roles import Role
+
+    try:
+        return Role(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(role.value for role in Role)}") from None
+
+
+def _run_admin(call):  # type: ignore[no-untyped-def]
+    """Run a gateway admin call; a refusal (unknown user, last administrator, ...) is printed, exit status 1."""
+    from servicekit.problems import Problem
+
+    try:
+        return asyncio.run(call)
+    except Problem as exc:
+        Console(stderr=True).print(f"[red]{exc.detail or exc.title}[/]")
+        raise typer.Exit(1) from exc
+
+
+def _print_user(user) -> None:  # type: ignore[no-untyped-def]
+    state = f"disabled {user.disabled_at:%Y-%m-%d %H:%M} by {user.disabled_by}" if user.disabled_at else "enabled"
+    console.print(f"{user.username}: {user.role.value}, {state}")
+
+
+def _update_user(data_dir: Path | None, username: str, **changes: object) -> None:
+    import getpass
+
+    from gateway.keys.admin import update_user
+    from gateway.schemas import UserUpdate
+
+    settings = _gateway_settings(stack_settings(data_dir))
+    body = UserUpdate.model_validate(changes)
+    _print_user(_run_admin(update_user(settings, username, body, actor=f"cli:{getpass.getuser()}")))
+
+
+@users_app.command("create")
+def users_create(
+    username: Annotated[str, typer.Argument(help="The new user's name.")],
+    role: Annotated[str, typer.Option(help="reader, archivist or admin.")] = "reader",
+    data_dir: DataDirOption = None,
+) -> None:
+    """Create a user (give them a key with `amber keys create --user NAME`)."""
+    from gateway.keys.admin import create_user
+
+    _print_user(_run_admin(create_user(_gateway_settings(stack_settings(data_dir)), username, _role(role))))
+
+
+@users_app.command("list")
+def users_list(data_dir: DataDirOption = None) -> None:
+    """List users with their roles, disabled ones included."""
+    from gateway.keys.admin import list_users
+
+    table = Table(show_header=True)
+    for column in ("user", "role", "created", "disabled", "disabled by"):
+        table.add_column(column)
+    for user in asyncio.run(list_users(_gateway_settings(stack_settings(data_dir)))):
+        table.add_row(user.username, user.role.value, str(user.created_at), str(user.disabled_at or "-"),
+                      user.disabled_by or "-")
+    console.print(table)
+
+
+@users_app.command("set-role")
+def users_set_role(username: Annotated[str, typer.Argument()], role: Annotated[str, typer.Argument()],
+                   data_dir: DataDirOption = None) -> None:
+    """Give a user another role (the last enabled administrator keeps theirs)."""
+    _update_user(data_dir, username, role=_role(role))
+
+
+@users_app.command("disable")
+def users_disable(username: Annotated[str, typer.Argument()], data_dir: DataDirOption = None) -> None:
+    """Disable a user: their keys are refused from the next request on."""
+    _update_user(data_dir, username, disabled=True)
+
+
+@users_app.command("enable")
+def users_enable(username: Annotated[str, typer.Argument()], data_dir: DataDirOption = None) -> None:
+    """Enable a disabled user again; their keys that were not revoked work again."""
+    _update_user(data_dir, username, disabled=False)
 
 
 @keys_app.command("list")

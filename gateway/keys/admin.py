@@ -1,4 +1,8 @@
-"""Key management without HTTP, for the `amber` CLI: each call migrates the database first, then commits."""
+"""Key and user management without HTTP, for the `amber` CLI: each call migrates the database first, then commits.
+
+Whoever can run these can read the gateway's database anyway, so they act as an administrator; the rules the API
+applies (a role for new users, at least one enabled administrator) hold here too.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from gateway.keys import service
 from gateway.migrations import MIGRATIONS_DIR
-from gateway.schemas import KeyRead
+from gateway.schemas import KeyRead, UserRead, UserUpdate
 from gateway.settings import GatewaySettings
+from gateway.users import service as users
 from servicekit import migrations
 from servicekit.db import create_engine, session_factory, session_scope
+from servicekit.roles import Role
+
+PAGE = 1000
 
 
 @asynccontextmanager
@@ -44,11 +52,15 @@ async def ensure_admin(settings: GatewaySettings, *, engine: AsyncEngine | None 
 
 
 async def create_key(
-    settings: GatewaySettings, username: str, name: str, *, engine: AsyncEngine | None = None
+    settings: GatewaySettings, username: str, name: str, *, role: Role | None = None,
+    engine: AsyncEngine | None = None,
 ) -> str:
-    """Issue a key for `username` (created, not as an administrator, if missing); returns the clear key."""
+    """Issue a key for `username` (created with `role`, reader when None, if missing); returns the clear key.
+
+    Raises servicekit.problems.Problem (409) when `role` is not an existing user's, or the user is disabled.
+    """
     async with _session(settings, engine) as session:
-        created = await service.create_for_username(session, username, name)
+        created = await service.create_for_username(session, username, name, role)
     return created.key
 
 
@@ -56,11 +68,11 @@ async def list_keys(settings: GatewaySettings, *, engine: AsyncEngine | None = N
     """Every key, revoked ones included, oldest first."""
     keys: list[KeyRead] = []
     async with _session(settings, engine) as session:
-        offset, limit = 0, 1000
+        offset = 0
         while True:
-            page, total = await service.list_page(session, limit=limit, offset=offset)
+            page, total = await service.list_page(session, limit=PAGE, offset=offset)
             keys.extend(page)
-            offset += limit
+            offset += PAGE
             if offset >= total or not page:
                 return keys
 
@@ -75,3 +87,33 @@ async def revoke_key(
     async with _session(settings, engine) as session:
         revoked = await service.revoke_by_id_or_prefix(session, key_id_or_prefix)
     return revoked is not None
+
+
+async def create_user(
+    settings: GatewaySettings, username: str, role: Role, *, engine: AsyncEngine | None = None
+) -> UserRead:
+    """Raises servicekit.problems.Problem (409) when the user exists."""
+    async with _session(settings, engine) as session:
+        return await users.create(session, username, role)
+
+
+async def list_users(settings: GatewaySettings, *, engine: AsyncEngine | None = None) -> list[UserRead]:
+    """Every user, disabled ones included, oldest first."""
+    found: list[UserRead] = []
+    async with _session(settings, engine) as session:
+        offset = 0
+        while True:
+            page, total = await users.list_page(session, limit=PAGE, offset=offset)
+            found.extend(page)
+            offset += PAGE
+            if offset >= total or not page:
+                return found
+
+
+async def update_user(
+    settings: GatewaySettings, username: str, changes: UserUpdate, *, actor: str,
+    engine: AsyncEngine | None = None,
+) -> UserRead:
+    """Change a role or disable/enable; raises Problem 404 for an unknown user, 409 for the last administrator."""
+    async with _session(settings, engine) as session:
+        return await users.update(session, username, changes, actor=actor)

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from servicekit.openapi import is_internal
+from servicekit.roles import required_role
 
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 SCHEMA_REF = "#/components/schemas/"
@@ -73,6 +74,21 @@ def _reachable_schemas(doc: Mapping[str, Any]) -> set[str]:
             reachable.add(name)
             frontier |= _schema_refs(schemas[name])
     return reachable
+
+
+def role_sentence(operation: Mapping[str, Any]) -> str:
+    return f"Requires role: {required_role(operation).value}."
+
+
+def _describe_role(operation: dict[str, Any]) -> None:
+    """Say in the operation's description which role it needs, for readers of /docs who never see extensions.
+
+    The `x-amber-role` marker itself is kept as the service declared it (an operation without one needs admin).
+    """
+    description = operation.get("description") or ""
+    sentence = role_sentence(operation)
+    if sentence not in description:
+        operation["description"] = f"{description}\n\n{sentence}" if description else sentence
 
 
 def public_operations(doc: Mapping[str, Any]) -> dict[str, Any]:
@@ -148,7 +164,7 @@ def merge_documents(
     Schemas defined identically by several sources are shared; names defined differently are prefixed with the
     source's name (e.g. `TransferFileRead`) and that source's references rewritten. Each service's own security
     declarations give way to the gateway's API key schemes. Internal operations are left out, with the paths and
-    schemas only they had.
+    schemas only they had. Each operation's description ends with the role it needs (`servicekit.roles`).
     """
     sources = {source: public_operations(doc) for source, doc in {GATEWAY: gateway, **services}.items()}
     renames = _schema_renames(sources)
@@ -178,6 +194,7 @@ def merge_documents(
                     continue
                 operation["tags"] = [source, *(tag for tag in operation.get("tags", []) if tag != source)]
                 operation.pop("security", None)
+                _describe_role(operation)
                 operation_id = operation.get("operationId")
                 if operation_id:
                     if operation_id in operation_ids:
