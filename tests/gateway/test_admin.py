@@ -81,3 +81,33 @@ def test_settings_read_the_gateway_prefix_and_the_stack_wide_values(monkeypatch:
     assert settings.port == 9000
     assert settings.service_urls()["storage"] == "http://storage:8004"
     assert settings.resolved_internal_token() == "t0ken"
+
+
+def test_users_from_the_cli(tmp_path: Path) -> None:
+    """`amber users …` and `amber keys create --role`, against the gateway database as the CLI reaches it."""
+    from typer.testing import CliRunner
+
+    from amber_cli.main import app as cli
+
+    runner = CliRunner()
+
+    def amber(*args: str) -> tuple[int, str]:
+        result = runner.invoke(cli, [*args, "--data-dir", str(tmp_path)])
+        return result.exit_code, result.output
+
+    assert amber("users", "create", "rita") == (0, "rita: reader, enabled\n")
+    assert amber("users", "create", "rita")[0] == 1
+    assert amber("users", "create", "ada", "--role", "admin") == (0, "ada: admin, enabled\n")
+    assert amber("users", "create", "x", "--role", "owner")[0] == 2
+    code, output = amber("keys", "create", "--user", "arne", "--role", "archivist")
+    assert code == 0 and "API key for arne" in output
+    assert amber("keys", "create", "--user", "arne", "--role", "admin")[0] == 1
+    assert amber("users", "set-role", "rita", "archivist") == (0, "rita: archivist, enabled\n")
+    code, output = amber("users", "disable", "rita")
+    assert code == 0 and output.startswith("rita: archivist, disabled ") and " by cli:" in output
+    assert amber("users", "enable", "rita") == (0, "rita: archivist, enabled\n")
+    # ada is the only administrator: the CLI keeps the rule the API keeps.
+    assert amber("users", "disable", "ada")[0] == 1
+    assert amber("users", "set-role", "nobody", "reader")[0] == 1
+    code, output = amber("users", "list")
+    assert code == 0 and all(name in output for name in ("rita", "ada", "arne"))
