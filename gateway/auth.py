@@ -32,7 +32,7 @@ def parse_authorization(header: str | None) -> tuple[str | None, str]:
 
 
 async def current_user(request: Request) -> UserRead:
-    """Look the key up on every request (nothing cached: a revocation takes effect at once).
+    """Look the key up on every request (nothing cached: a revocation or a disabled user takes effect at once).
 
     The session is opened and committed here rather than through SessionDep so that no transaction stays
     open while a proxied body streams.
@@ -42,7 +42,7 @@ async def current_user(request: Request) -> UserRead:
     async for session in session_scope(request.app.state.sessions):
         user = await keys.authenticate(session, key, username)
     if user is None:
-        raise unauthorized("The API key is unknown, revoked, or not this user's")
+        raise unauthorized("The API key is unknown, revoked, or not this user's, or its user is disabled")
     return user
 
 

@@ -12,6 +12,7 @@ from gateway.main import create_app
 from gateway.openapi.merge import MergeConflict, merge_documents
 from gateway.proxy.registry import RoutingConflict, build_routing_table
 from servicekit.openapi import is_internal
+from servicekit.roles import ROLE_EXTENSION
 from tests.conftest import asgi_client, serve_http
 from tests.gateway.harness import gateway_settings, gateway_stack, upstream_app
 
@@ -210,6 +211,10 @@ def test_the_real_services_merge_into_one_document(tmp_path: Path, monkeypatch: 
     for service in docs:
         assert internal.get(service, set()) <= declared - operation_ids, service
         assert public[service] <= operation_ids, service
+    # Every public operation, the gateway's own included, declares the role it needs.
+    undeclared = [op["operationId"] for item in merged["paths"].values() for op in item.values()
+                  if ROLE_EXTENSION not in op]
+    assert undeclared == []
     # Exactly the operations marked internal are left out.
     assert declared - operation_ids == {
         op["operationId"] for doc in docs.values() for item in doc["paths"].values() for op in item.values()
