@@ -21,10 +21,14 @@ async def count(session: AsyncSession) -> int:
 
 
 async def count_enabled_admins(session: AsyncSession) -> int:
-    query = select(func.count()).select_from(User).where(
-        col(User.role) == Role.admin.value, col(User.disabled_at).is_(None)
+    """Counted with the rows locked (PostgreSQL), so that two administrators demoting each other at once cannot
+    both see the other still enabled; SQLite serializes writers anyway."""
+    query = (
+        select(col(User.id))
+        .where(col(User.role) == Role.admin.value, col(User.disabled_at).is_(None))
+        .with_for_update()
     )
-    return int((await session.execute(query)).scalar_one())
+    return len((await session.execute(query)).all())
 
 
 async def page(session: AsyncSession, *, limit: int, offset: int) -> tuple[list[User], int]:

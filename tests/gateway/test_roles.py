@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import sqlalchemy as sa
 from alembic import command
 from sqlalchemy import text
@@ -19,9 +20,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gateway.migrations import MIGRATIONS_DIR
 from gateway.openapi.merge import merge_documents
 from gateway.proxy.registry import Operations
+from gateway.schemas import UserUpdate
+from gateway.users import service as users
 from servicekit import migrations
+from servicekit.db import session_factory
 from servicekit.openapi import internal_operation
+from servicekit.problems import Problem
 from servicekit.roles import ROLE_EXTENSION, Role, role_operation
+from tests.conftest import database_engine
 from tests.gateway.harness import Stack, gateway_stack
 from tests.gateway.test_auth_and_keys import assert_problem
 
@@ -236,3 +242,29 @@ async def test_migration_maps_administrators_to_admin_and_other_users_to_archivi
     async with db_engine.connect() as conn:
         rows = (await conn.execute(text("SELECT username, role, disabled_at FROM users ORDER BY username"))).all()
     assert [tuple(row) for row in rows] == [("alice", "archivist", None), ("root", "admin", None)]
+
+
+@pytest.mark.postgres
+async def test_two_administrators_demoting_each_other_at_once_leave_one(tmp_path: Path) -> None:
+    """The second demotion waits for the first to commit, then counts again (PostgreSQL; SQLite has one writer)."""
+    async with database_engine("postgres", tmp_path) as (engine, _url):
+        await migrations.upgrade(engine, MIGRATIONS_DIR)
+        sessions = session_factory(engine)
+        async with sessions() as session, session.begin():
+            for username in ("admin", "ada"):
+                await users.create(session, username, Role.admin)
+        demote = UserUpdate(role=Role.reader)
+        async with sessions() as first, sessions() as second:
+            await first.begin()
+            await users.update(first, "ada", demote, actor="admin")
+            await second.begin()
+            racing = asyncio.create_task(users.update(second, "admin", demote, actor="ada"))
+            await asyncio.sleep(0.5)  # the second is now waiting for the first's rows, if it locks them
+            await first.commit()
+            with pytest.raises(Problem) as refused:
+                await racing
+            assert refused.value.status == 409
+            await second.rollback()
+        async with sessions() as session:
+            assert [user.username for user in (await users.list_page(session, limit=10, offset=0))[0]
+                    if user.role is Role.admin] == ["admin"]
