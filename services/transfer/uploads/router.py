@@ -10,7 +10,7 @@ from fastapi import APIRouter, Header, Query, Request, Response, status
 from clients.transfer.schemas import TransferRead, UploadSessionCreate, UploadSessionRead
 from servicekit.auth import CallerDep
 from servicekit.deps import SessionDep, SessionsDep
-from services.transfer.deps import IngestDep, SettingsDep
+from services.transfer.deps import IngestDep, LeasesDep, SettingsDep
 from services.transfer.uploads import service
 
 router = APIRouter(prefix="/uploads", tags=["uploads"])
@@ -67,11 +67,12 @@ async def put_upload_chunk(
     summary="Complete a resumable upload and start its transfer",
 )
 async def complete_upload_session(
-    upload_uuid: UUID, sessions: SessionsDep, settings: SettingsDep, ingest: IngestDep, caller: CallerDep
+    upload_uuid: UUID, sessions: SessionsDep, settings: SettingsDep, ingest: IngestDep, leases: LeasesDep,
+    caller: CallerDep,
 ) -> TransferRead:
     """Verifies the size and the SHA-256 (422 naming expected and actual), then extracts the archive as
     POST /transfers/upload does."""
-    return await service.complete_upload(sessions, settings, ingest, upload_uuid)
+    return await service.complete_upload(sessions, settings, ingest, leases, upload_uuid)
 
 
 @router.delete(
