@@ -27,7 +27,8 @@ TERMINAL = frozenset({IngestStatus.stored, IngestStatus.failed, IngestStatus.rej
 
 def ingest_read(ingest: Ingest, files_done: int, queue_position: int | None = None) -> IngestRead:
     return IngestRead.model_validate(
-        {**ingest.model_dump(), "files_done": files_done, "queue_position": queue_position}
+        {**ingest.model_dump(), "files_done": files_done, "queue_position": queue_position,
+         "warnings": ingest.warnings or []}
     )
 
 
@@ -107,6 +108,8 @@ async def update_ingest(session: AsyncSession, ingest_uuid: UUID, body: IngestUp
     changes = body.model_dump(exclude_unset=True)
     if "decision" in changes:
         changes["decision"] = body.decision.model_dump() if body.decision else None
+    if "warnings" in changes:
+        changes["warnings"] = [warning.model_dump() for warning in body.warnings] if body.warnings else None
     changes.pop("files_done", None)  # derived from the batch jobs, never stored
     new_status = changes.get("status")
     if ingest.status in TERMINAL and new_status is not None and new_status != ingest.status:
