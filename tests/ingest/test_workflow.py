@@ -257,6 +257,41 @@ async def test_an_answer_that_cannot_reach_the_workflow_is_not_recorded(tmp_path
         assert ingest.decision is None
 
 
+async def test_a_decide_signal_of_an_older_ingest_service_still_counts(tmp_path: Path,
+                                                                      temporal_env: WorkflowEnvironment) -> None:
+    """Ingest services before the `answer_decision` update signalled `decide`: such a signal still answers, its
+    history replays on the current workflow code, and the workflow itself refuses a second answer."""
+    from temporalio.client import WorkflowUpdateFailedError
+    from temporalio.worker import Replayer
+
+    from services.ingest.processing.workflow import IngestWorkflow
+
+    transfer_uuid = uuid.uuid4()
+    path = place_transfer(tmp_path / "processing", transfer_uuid, [])
+    async with running_services(tmp_path, temporal_env) as services:
+        put = await services.ingest.http.put("/processing-configurations/ask-identify",
+                                             json={"fields": {"select_format_id_tool_transfer": "ask"}})
+        assert put.status_code == 201, put.text
+        created = await services.ingest.create_ingest(IngestCreate(
+            transfer_uuid=transfer_uuid, name="signalled", path=path, processing_config="ask-identify"))
+        await wait_for_decision(services.ingest, created.uuid, "select_format_id_tool_transfer")
+        handle = temporal_env.client.get_workflow_handle(created.workflow_id)
+        await handle.signal("decide", args=["select_format_id_tool_transfer", "No"])
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await handle.execute_update(IngestWorkflow.answer_decision, args=["select_format_id_tool_transfer", "Yes"])
+        assert "is not waiting for 'select_format_id_tool_transfer'" in str(refused.value.cause)
+        # Whether or not the workflow has reported moving on yet, the answer it already has is not taken again.
+        again = await services.ingest.http.post(f"/ingests/{created.uuid}/decisions",
+                                                json={"point": "select_format_id_tool_transfer", "choice": "Yes"})
+        assert again.status_code == 409, again.text
+        ingest = await wait_for(services.ingest, created.uuid)
+        assert ingest.status == IngestStatus.stored, ingest.error
+        events = (await services.metadata.list_files(created.uuid, limit=10)).items
+        assert {f.format_name for f in events} == {"Unknown"}  # the signalled "No": no identification
+        history = await handle.fetch_history()
+        await Replayer(workflows=[IngestWorkflow]).replay_workflow(history)
+
+
 async def test_rejecting_the_aip_stores_nothing_and_keeps_the_sip(tmp_path: Path,
                                                                  temporal_env: WorkflowEnvironment) -> None:
     transfer_uuid = uuid.uuid4()
