@@ -69,8 +69,13 @@ async def follow(transfers: TransferClient, ingests: IngestClient, transfer: Tra
     with progress:
         task = progress.add_task("queued", total=None)
         announced: set[str] = set()
+        warned = 0
         while True:
             ingest = await ingests.get_ingest(transfer.ingest_uuid)
+            if console is not None:
+                for warning in ingest.warnings[warned:]:
+                    console.print(f"[yellow]Warning:[/] {warning.message}")
+            warned = len(ingest.warnings)
             waiting = f"queued, number {ingest.queue_position} in line" if ingest.queue_position else None
             if ingest.decision is not None and ingest.decision.point not in announced:
                 announced.add(ingest.decision.point)
@@ -111,7 +116,7 @@ async def run_ingest(*, url: str, key: str, path: Path | None, name: str, locati
                     aip_id=str(ingest.uuid), status=ingest.status.value, aip_path=ingest.aip_path,
                     aip_location_uuid=str(ingest.aip_location_uuid) if ingest.aip_location_uuid else None,
                     aip_size=ingest.aip_size, aip_sha256=ingest.aip_sha256, files=ingest.file_count,
-                    error=ingest.error,
+                    error=ingest.error, warnings=[warning.message for warning in ingest.warnings],
                 )
                 if ingest.status == IngestStatus.stored and ingest.aip_location_uuid and ingest.aip_path:
                     location_read = await storage.get_location(ingest.aip_location_uuid)

@@ -42,6 +42,18 @@ class IngestCreate(BaseModel):
     )
 
 
+class IngestWarning(BaseModel):
+    """Something about how the ingest was processed that a person should know, e.g. a choice of the transfer's
+    processingMCP.xml that Amber does not follow."""
+
+    source: str = Field(description="Where it comes from, e.g. `processingMCP.xml`.")
+    message: str = Field(max_length=2000)
+    link: str | None = Field(default=None, description="The Archivematica decision link (`appliesTo`).")
+    link_name: str | None = Field(default=None, description="Archivematica's name of that link, where known.")
+    choice: str | None = Field(default=None, description="The choice made there (`goToChain`).")
+    choice_name: str | None = Field(default=None, description="Archivematica's name of that choice, where known.")
+
+
 class IngestUpdate(BaseModel):
     status: IngestStatus | None = None
     current_job: str | None = None
@@ -53,6 +65,7 @@ class IngestUpdate(BaseModel):
     aip_size: int | None = None
     aip_sha256: str | None = None
     decision: DecisionRead | None = Field(default=None, description="The decision awaited; null clears it.")
+    warnings: list[IngestWarning] | None = Field(default=None, description="Replaces the ingest's warnings.")
 
 
 class IngestRead(BaseModel):
@@ -72,6 +85,11 @@ class IngestRead(BaseModel):
     workflow_id: str
     processing_config: str
     decision: DecisionRead | None = Field(default=None, description="The decision the ingest is waiting for.")
+    warnings: list[IngestWarning] = Field(
+        default_factory=list,
+        description="What a person should know about how the ingest was processed, e.g. choices of the "
+        "transfer's processingMCP.xml that Amber does not implement and ignored.",
+    )
     queue_position: int | None = Field(
         default=None, description="Place in line while waiting for a processing slot (1 = next); null once admitted."
     )

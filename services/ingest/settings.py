@@ -40,6 +40,10 @@ class IngestSettings(ServiceSettings):
     max_active_ingests: int = Field(
         default=2, ge=1, description="Packages processed at once; the rest wait in line (admission control)."
     )
+    decision_timeout_seconds: float = Field(
+        default=30, gt=0, description="How long an answer to a decision waits for the workflow to accept it before "
+        "it is refused as 503 (and not recorded).",
+    )
     admission_interval_seconds: float = Field(default=1.0, gt=0, description="How often waiting ingests are admitted.")
     aip_handover: AipHandover = Field(
         default=AipHandover.auto, description="How finished AIPs reach storage: moved in on a shared filesystem, "

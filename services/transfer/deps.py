@@ -13,6 +13,7 @@ from fastapi import Depends, FastAPI, Request
 from clients.ingest import IngestClient
 from clients.storage import StorageClient
 from services.transfer.settings import TransferSettings
+from services.transfer.transfers.leases import Leases
 
 
 def transfer_settings(request: Request) -> TransferSettings:
@@ -30,9 +31,15 @@ def storage_client(request: Request) -> StorageClient:
     return client
 
 
+def leases(request: Request) -> Leases:
+    taken: Leases = request.app.state.leases
+    return taken
+
+
 SettingsDep = Annotated[TransferSettings, Depends(transfer_settings)]
 IngestDep = Annotated[IngestClient, Depends(ingest_client)]
 StorageDep = Annotated[StorageClient, Depends(storage_client)]
+LeasesDep = Annotated[Leases, Depends(leases)]
 
 
 async def open_peers(app: FastAPI) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from importlib.metadata import version
 from pathlib import Path
 
@@ -11,14 +13,28 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from servicekit.app import create_service_app
 from services.transfer.deps import close_peers, open_peers
 from services.transfer.settings import TransferSettings
+from services.transfer.transfers.leases import Leases
 from services.transfer.transfers.router import router as transfers_router
-from services.transfer.transfers.service import fail_interrupted
+from services.transfer.transfers.service import recover_abandoned
 from services.transfer.uploads.router import router as uploads_router
 
 
 async def start(app: FastAPI) -> None:
-    await fail_interrupted(app.state.sessions, app.state.settings)
     await open_peers(app)
+    settings: TransferSettings = app.state.settings
+    leases = app.state.leases = Leases(app.state.sessions, settings.lease_seconds)
+
+    async def recover() -> int:
+        return await recover_abandoned(app.state.sessions, settings, app.state.ingest_client, leases)
+
+    app.state.lease_task = asyncio.create_task(leases.run_forever(recover))
+
+
+async def stop(app: FastAPI) -> None:
+    app.state.lease_task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await app.state.lease_task
+    await close_peers(app)
 
 
 def create_app(settings: TransferSettings | None = None, engine: AsyncEngine | None = None) -> FastAPI:
@@ -32,6 +48,6 @@ def create_app(settings: TransferSettings | None = None, engine: AsyncEngine | N
         routers=[transfers_router, uploads_router],
         migrations_dir=Path(__file__).parent / "migrations",
         on_startup=start,
-        on_shutdown=close_peers,
+        on_shutdown=stop,
         engine=engine,
     )

@@ -29,3 +29,7 @@ class TransferSettings(ServiceSettings):
         description="Remove hidden files and folders (names starting with '.') at intake, recording each removal; "
         "by default they are kept.",
     )
+    lease_seconds: float = Field(
+        default=60, gt=0, description="How long a transfer being received stays this process's without a renewal; "
+        "a transfer whose lease ran out (its process died) is recovered by any transfer-service process.",
+    )

@@ -5,15 +5,21 @@ that leaves the SIP still recorded."""
 from __future__ import annotations
 
 import asyncio
+import io
 import subprocess
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 from lxml import etree
+from rich.console import Console
 from temporalio.testing import WorkflowEnvironment
 
+from amber_cli.ingest import follow
 from clients.ingest import IngestCreate, IngestStatus, ProcessingConfigFields
-from tests.ingest.test_workflow import Services, png, running_services, wait_for
+from clients.transfer import TransferClient, TransferRead, TransferSourceKind, TransferStatus
+from services.ingest.processing_configs.processing_mcp import render_processing_mcp
+from tests.ingest.test_workflow import TOKEN, Services, png, running_services, wait_for
 from tests.signatures import EICAR, write_test_signatures
 
 METS = "{http://www.loc.gov/METS/}"
@@ -261,3 +267,48 @@ async def test_a_bundled_processing_mcp_replaces_the_configuration(tmp_path: Pat
         # Amber's own points (what to do with infected files, which identification tool) kept the
         # configuration's answers: no Archivematica file speaks to them.
         assert "infected_files" not in asked and "format_id_tool" not in asked
+
+
+async def test_processing_mcp_choices_amber_does_not_implement_are_warnings_on_the_ingest(
+    tmp_path: Path, temporal_env: WorkflowEnvironment
+) -> None:
+    """Normalization (not built yet) and a link Amber does not know are not followed: the ingest says so."""
+    transfer_uuid = uuid.uuid4()
+    objects = place(tmp_path / "processing", transfer_uuid)
+    (objects / "page.txt").write_text("one page\n")
+    unanswered = render_processing_mcp(ProcessingConfigFields())
+    extra = "".join(
+        f"<preconfiguredChoice><appliesTo>{link}</appliesTo><goToChain>{target}</goToChain></preconfiguredChoice>"
+        for link, target in [("cb8e5706-e73f-472f-ad9b-d1236af8095f", "612e3609-ce9a-4df6-a9a3-63d634d2d934"),
+                             ("7509e7dc-1e1b-4dce-8d21-e130515fce73", "612e3609-ce9a-4df6-a9a3-63d634d2d934"),
+                             ("5b0ac0c6-1bd3-4b1d-a2c0-52b4b8a1a0c9", "0f5e9a5b-2f0a-4c7e-9d0b-3f1d2c4b5a6e")]
+    )
+    (objects.parent / "processingMCP.xml").write_text(
+        unanswered.replace("</preconfiguredChoices>", f"{extra}</preconfiguredChoices>"))
+    async with running_services(tmp_path, temporal_env) as services:
+        created = await services.ingest.create_ingest(IngestCreate(
+            transfer_uuid=transfer_uuid, name="normalize me", path=f"transfers/{transfer_uuid}"))
+        ingest = await wait_for(services.ingest, created.uuid, timeout=120)
+        assert ingest.status == IngestStatus.stored, ingest.error
+        assert [(w.source, w.link, w.link_name, w.choice_name) for w in ingest.warnings] == [
+            ("processingMCP.xml", "cb8e5706-e73f-472f-ad9b-d1236af8095f", "Normalize", "Normalize for preservation"),
+            ("processingMCP.xml", "7509e7dc-1e1b-4dce-8d21-e130515fce73", "Normalize", "Normalize for preservation"),
+            ("processingMCP.xml", "5b0ac0c6-1bd3-4b1d-a2c0-52b4b8a1a0c9", None, None),
+        ]
+        assert "not implemented in Amber yet" in ingest.warnings[0].message
+        assert "not a decision point Amber knows" in ingest.warnings[2].message
+        listed = (await services.ingest.http.get("/ingests")).json()["items"]
+        assert [len(item["warnings"]) for item in listed] == [3]
+        # `amber ingest --wait` shows them while it follows the ingest.
+        shown = io.StringIO()
+        now = datetime.now(UTC)
+        transfer = TransferRead(
+            uuid=transfer_uuid, name="normalize me", source_kind=TransferSourceKind.upload, source="x.zip",
+            status=TransferStatus.ingesting, error=None, path=f"transfers/{transfer_uuid}", ingest_uuid=created.uuid,
+            file_count=1, size=9, processing_config="automated", created_by="alice", created_at=now, updated_at=now,
+        )
+        async with TransferClient("http://127.0.0.1:9", token=TOKEN) as transfers:  # not asked: the ingest is known
+            await follow(transfers, services.ingest, transfer, Console(file=shown, width=300), timeout=10)
+        assert "Warning: “Normalize” is not implemented in Amber yet; the choice “Normalize for preservation” " \
+               "(612e3609-ce9a-4df6-a9a3-63d634d2d934) was ignored" in shown.getvalue()
+        assert shown.getvalue().count("Warning:") == 3

@@ -21,6 +21,7 @@ from services.ingest.processing_configs.processing_mcp import (
     MAPPED_FIELDS,
     MAX_BYTES,
     decisions_from_processing_mcp,
+    read_processing_mcp,
     render_processing_mcp,
 )
 from tests.conftest import asgi_client
@@ -101,6 +102,28 @@ def test_choices_amber_cannot_follow_ask() -> None:
                      enumerate(VIRUS_LINKS)]
     decisions = decisions_from_processing_mcp(document(uncompressed, *contradicting))
     assert decisions["compression_algo"] == ASK and decisions["virus_scanning"] == ASK
+
+
+def test_choices_amber_does_not_follow_are_listed_with_archivematicas_names() -> None:
+    data = document(
+        choice("bd899573-694e-4d33-8c9b-df0af802437d", "891f60d0-1ba8-48d3-b39e-dd0934635d29"),
+        choice("cb8e5706-e73f-472f-ad9b-d1236af8095f", "612e3609-ce9a-4df6-a9a3-63d634d2d934"),
+        choice("5b0ac0c6-1bd3-4b1d-a2c0-52b4b8a1a0c9", "0f5e9a5b-2f0a-4c7e-9d0b-3f1d2c4b5a6e"),
+        choice("01d64f58-8295-4b7b-9cab-8f1b153a504f", "dc04c4c0-07ea-4796-b643-66d967ed33a4"),
+    )
+    read = read_processing_mcp(data)
+    assert read.decisions["assign_uuids_to_directories"] == "No"
+    assert read.decisions["compression_algo"] == ASK
+    normalize, unknown, uncompressed = read.unfollowed
+    assert (normalize.link_name, normalize.choice_name) == ("Normalize", "Normalize for preservation")
+    assert normalize.message == ("“Normalize” is not implemented in Amber yet; the choice “Normalize for "
+                                 "preservation” (612e3609-ce9a-4df6-a9a3-63d634d2d934) was ignored")
+    assert unknown.link == "5b0ac0c6-1bd3-4b1d-a2c0-52b4b8a1a0c9" and unknown.link_name is None
+    assert "not a decision point Amber knows" in unknown.message
+    assert uncompressed.link_name == "Select compression algorithm"
+    assert "a person will be asked" in uncompressed.message
+    # An answer Amber follows makes no warning.
+    assert read_processing_mcp(render_processing_mcp(ProcessingConfigFields()).encode()).unfollowed == []
 
 
 def test_points_archivematica_does_not_have_are_left_out() -> None:

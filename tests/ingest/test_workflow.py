@@ -33,6 +33,7 @@ class Services:
     data_dir: Path
     ingest: IngestClient
     metadata: MetadataClient
+    ingest_settings: IngestSettings
 
 
 @asynccontextmanager
@@ -56,7 +57,7 @@ async def running_services(data_dir: Path, temporal: WorkflowEnvironment,
         ingest = IngestClient(urls["ingest_url"], token=TOKEN)
         metadata = MetadataClient(urls["metadata_url"], token=TOKEN)
         try:
-            yield Services(data_dir, ingest, metadata)
+            yield Services(data_dir, ingest, metadata, ingest_settings)
         finally:
             await ingest.aclose()
             await metadata.aclose()
@@ -218,6 +219,77 @@ async def test_the_default_configuration_waits_for_each_decision(tmp_path: Path,
         assert {f.format_name for f in files} == {"Unknown"}
         # `default` generates the transfer structure report, kept with the transfer's metadata.
         assert f"objects/metadata/transfers/decide-{transfer_uuid}/directory_tree.txt" in {f.path for f in files}
+
+
+async def test_an_answer_that_cannot_reach_the_workflow_is_not_recorded(tmp_path: Path,
+                                                                       temporal_env: WorkflowEnvironment) -> None:
+    transfer_uuid = uuid.uuid4()
+    path = place_transfer(tmp_path / "processing", transfer_uuid, [])
+    async with running_services(tmp_path, temporal_env) as services:
+        http = services.ingest.http
+        put = await http.put("/processing-configurations/ask-identify",
+                             json={"fields": {"select_format_id_tool_transfer": "ask"}})
+        assert put.status_code == 201, put.text
+        created = await services.ingest.create_ingest(IngestCreate(
+            transfer_uuid=transfer_uuid, name="cut off", path=path, processing_config="ask-identify"))
+        await wait_for_decision(services.ingest, created.uuid, "select_format_id_tool_transfer")
+        # A second ingest service on the same database whose Temporal is gone (nothing listens at the address).
+        dead = bound_socket()
+        dead_address = f"127.0.0.1:{dead.getsockname()[1]}"
+        dead.close()
+        cut_off = services.ingest_settings.model_copy(update={"temporal_address": dead_address,
+                                                              "decision_timeout_seconds": 3})
+        answer = {"point": "select_format_id_tool_transfer", "choice": "No"}
+        async with serve_http(create_ingest_app(cut_off)) as url, IngestClient(url, token=TOKEN) as cut_off_client:
+            refused = await cut_off_client.http.post(f"/ingests/{created.uuid}/decisions", json=answer)
+        assert refused.status_code == 503, refused.text
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert "not recorded" in refused.json()["detail"]
+        still = await services.ingest.get_ingest(created.uuid)
+        assert still.status == IngestStatus.awaiting_decision
+        assert still.decision is not None and still.decision.point == "select_format_id_tool_transfer"
+
+        accepted = await http.post(f"/ingests/{created.uuid}/decisions", json=answer)
+        assert accepted.status_code == 202, accepted.text
+        assert accepted.json()["status"] == "processing" and accepted.json()["decision"] is None
+        ingest = await wait_for(services.ingest, created.uuid)
+        assert ingest.status == IngestStatus.stored, ingest.error
+        assert ingest.decision is None
+
+
+async def test_a_decide_signal_of_an_older_ingest_service_still_counts(tmp_path: Path,
+                                                                      temporal_env: WorkflowEnvironment) -> None:
+    """Ingest services before the `answer_decision` update signalled `decide`: such a signal still answers, its
+    history replays on the current workflow code, and the workflow itself refuses a second answer."""
+    from temporalio.client import WorkflowUpdateFailedError
+    from temporalio.worker import Replayer
+
+    from services.ingest.processing.workflow import IngestWorkflow
+
+    transfer_uuid = uuid.uuid4()
+    path = place_transfer(tmp_path / "processing", transfer_uuid, [])
+    async with running_services(tmp_path, temporal_env) as services:
+        put = await services.ingest.http.put("/processing-configurations/ask-identify",
+                                             json={"fields": {"select_format_id_tool_transfer": "ask"}})
+        assert put.status_code == 201, put.text
+        created = await services.ingest.create_ingest(IngestCreate(
+            transfer_uuid=transfer_uuid, name="signalled", path=path, processing_config="ask-identify"))
+        await wait_for_decision(services.ingest, created.uuid, "select_format_id_tool_transfer")
+        handle = temporal_env.client.get_workflow_handle(created.workflow_id)
+        await handle.signal("decide", args=["select_format_id_tool_transfer", "No"])
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await handle.execute_update(IngestWorkflow.answer_decision, args=["select_format_id_tool_transfer", "Yes"])
+        assert "is not waiting for 'select_format_id_tool_transfer'" in str(refused.value.cause)
+        # Whether or not the workflow has reported moving on yet, the answer it already has is not taken again.
+        again = await services.ingest.http.post(f"/ingests/{created.uuid}/decisions",
+                                                json={"point": "select_format_id_tool_transfer", "choice": "Yes"})
+        assert again.status_code == 409, again.text
+        ingest = await wait_for(services.ingest, created.uuid)
+        assert ingest.status == IngestStatus.stored, ingest.error
+        events = (await services.metadata.list_files(created.uuid, limit=10)).items
+        assert {f.format_name for f in events} == {"Unknown"}  # the signalled "No": no identification
+        history = await handle.fetch_history()
+        await Replayer(workflows=[IngestWorkflow]).replay_workflow(history)
 
 
 async def test_rejecting_the_aip_stores_nothing_and_keeps_the_sip(tmp_path: Path,

@@ -43,6 +43,8 @@ class Ingest(IngestBase, table=True):
     # in flight, and the workflow's input stays a pure function of this row.
     config_fields: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     decision: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    # What a person should know about how the ingest was processed (IngestWarning dicts); null: none.
+    warnings: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     # Set when admission control gives the ingest a processing slot; until then it waits in line.
     admitted_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True, index=True))
     created_by: str = Field(max_length=150)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import flag_modified
 from sqlmodel import col
 
 from clients.ingest.schemas import IngestStatus
@@ -31,6 +33,19 @@ class IngestRepository:
     async def get_for_update(self, ingest_uuid: UUID) -> Ingest | None:
         return await self.session.get(Ingest, ingest_uuid, with_for_update=True)
 
+    async def mark_answered(self, ingest: Ingest, now: datetime) -> None:
+        """The ingest resumes processing, unless the row changed since `ingest` was read (the workflow, already
+        past the answer, reported something newer, which must not be overwritten)."""
+        statement = (
+            update(Ingest)
+            .where(col(Ingest.uuid) == ingest.uuid, col(Ingest.updated_at) == ingest.updated_at,
+                   col(Ingest.status) == IngestStatus.awaiting_decision)
+            .values(status=IngestStatus.processing, decision=None, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        await self.session.execute(statement)
+        self.session.expire(ingest)
+
     async def get_by_transfer(self, transfer_uuid: UUID) -> Ingest | None:
         result = await self.session.execute(select(Ingest).where(col(Ingest.transfer_uuid) == transfer_uuid))
         return result.scalar_one_or_none()
@@ -39,6 +54,12 @@ class IngestRepository:
         self.session.add(ingest)
 
     async def flush(self) -> None:
+        await self.session.flush()
+
+    async def write(self, ingest: Ingest, fields: Iterable[str]) -> None:
+        """Write `fields` of `ingest` now, even those equal to what was read."""
+        for name in fields:
+            flag_modified(ingest, name)
         await self.session.flush()
 
     async def count_active(self) -> int:

@@ -71,12 +71,13 @@ async def get_ingest(ingest_uuid: UUID, session: SessionDep, caller: CallerDep) 
 async def answer_ingest_decision(
     ingest_uuid: UUID, body: DecisionAnswer, request: Request, session: SessionDep, caller: CallerDep
 ) -> IngestRead:
-    """Processing resumes with the choice; the answer is refused unless it is one of the decision's choices."""
-    ingest = await service.answer_decision(session, ingest_uuid, body)
-    workflow = ingest.workflow_id
-    await session.commit()
-    temporal = await request.app.state.temporal()
-    await temporal.get_workflow_handle(workflow).signal("decide", args=[body.point, body.choice])
+    """Processing resumes with the choice; the answer is refused unless it is one of the decision's choices.
+
+    The answer is recorded only once the ingest's workflow has accepted it; when processing cannot be reached the
+    answer is refused with 503 and may be given again.
+    """
+    await service.answer_decision(session, request.app.state.temporal, ingest_uuid, body,
+                                  request.app.state.settings.decision_timeout_seconds)
     return await service.read_ingest(session, ingest_uuid)
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from uuid import UUID
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.client import Client
 
 from clients.ingest.processing import DecisionAnswer
 from clients.ingest.schemas import IngestCreate, IngestRead, IngestStatus, IngestUpdate
@@ -16,7 +18,7 @@ from servicekit.problems import Conflict, NotFound, Problem
 from services.ingest.ingests.models import Ingest
 from services.ingest.ingests.repository import IngestRepository
 from services.ingest.processing.params import IngestParams
-from services.ingest.processing.temporal import workflow_id
+from services.ingest.processing.temporal import AnswerRefused, ProcessingUnreachable, deliver_answer, workflow_id
 from services.ingest.processing_configs import service as processing_configs
 from services.ingest.settings import IngestSettings
 
@@ -25,7 +27,8 @@ TERMINAL = frozenset({IngestStatus.stored, IngestStatus.failed, IngestStatus.rej
 
 def ingest_read(ingest: Ingest, files_done: int, queue_position: int | None = None) -> IngestRead:
     return IngestRead.model_validate(
-        {**ingest.model_dump(), "files_done": files_done, "queue_position": queue_position}
+        {**ingest.model_dump(), "files_done": files_done, "queue_position": queue_position,
+         "warnings": ingest.warnings or []}
     )
 
 
@@ -105,23 +108,33 @@ async def update_ingest(session: AsyncSession, ingest_uuid: UUID, body: IngestUp
     changes = body.model_dump(exclude_unset=True)
     if "decision" in changes:
         changes["decision"] = body.decision.model_dump() if body.decision else None
+    if "warnings" in changes:
+        changes["warnings"] = [warning.model_dump() for warning in body.warnings] if body.warnings else None
     changes.pop("files_done", None)  # derived from the batch jobs, never stored
     new_status = changes.get("status")
     if ingest.status in TERMINAL and new_status is not None and new_status != ingest.status:
         raise Conflict(f"Ingest {ingest_uuid} is already {ingest.status.value}")
+    if new_status not in (None, IngestStatus.awaiting_decision) and "decision" not in changes:
+        # The workflow moved on: whatever it waited for was answered (possibly by an answer whose recording failed).
+        changes["decision"] = None
     for field, value in changes.items():
         setattr(ingest, field, value)
     ingest.updated_at = datetime.now(UTC)
-    await repo.flush()
+    # Every reported field is written, even one equal to what was read: on SQLite the row is not locked, and
+    # an answer recorded in between (status back to processing) must not survive the worker's newer report.
+    await repo.write(ingest, [*changes, "updated_at"])
     done = await repo.files_done([ingest.uuid])
     return ingest_read(ingest, done.get(ingest.uuid, 0))
 
 
-async def answer_decision(session: AsyncSession, ingest_uuid: UUID, answer: DecisionAnswer) -> Ingest:
-    """Check an answer against the decision awaited and take the decision off the record (a second answer to
-    the same question is refused). The caller then signals the workflow."""
+async def answer_decision(session: AsyncSession, temporal: Callable[[], Awaitable[Client]], ingest_uuid: UUID,
+                          answer: DecisionAnswer, timeout: float) -> None:
+    """Check an answer against the decision awaited, hand it to the workflow, and take the decision off the
+    record only once the workflow has accepted it: an answer that did not reach the workflow is not recorded,
+    so it can be given again. A second answer to the same question is refused."""
     repo = IngestRepository(session)
-    ingest = await repo.get_for_update(ingest_uuid)
+    # Not locked: the workflow reports its next steps while the answer is delivered (mark_answered checks).
+    ingest = await repo.get(ingest_uuid)
     if ingest is None:
         raise NotFound("Ingest", ingest_uuid)
     pending = ingest.decision
@@ -131,8 +144,11 @@ async def answer_decision(session: AsyncSession, ingest_uuid: UUID, answer: Deci
         raise Conflict(f"Ingest {ingest_uuid} is waiting for {pending['point']!r}, not {answer.point!r}")
     if answer.choice not in pending["choices"]:
         raise Problem(422, "Invalid choice", f"{answer.choice!r} is not one of {pending['choices']}")
-    ingest.decision = None
-    ingest.status = IngestStatus.processing
-    ingest.updated_at = datetime.now(UTC)
-    await repo.flush()
-    return ingest
+    try:
+        await deliver_answer(temporal, ingest.workflow_id, answer.point, answer.choice, timeout)
+    except AnswerRefused as exc:
+        raise Conflict(f"Ingest {ingest_uuid}'s processing refused the answer: {exc}") from exc
+    except ProcessingUnreachable as exc:
+        raise Problem(503, "Processing unavailable", f"The answer was not recorded; give it again later ({exc})",
+                      headers={"Retry-After": "5"}) from exc
+    await repo.mark_answered(ingest, datetime.now(UTC))

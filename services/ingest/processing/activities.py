@@ -28,6 +28,7 @@ from clients.ingest import (
     IngestClient,
     IngestStatus,
     IngestUpdate,
+    IngestWarning,
     JobStatus,
     JobUpsert,
     TaskRecord,
@@ -78,7 +79,7 @@ from services.ingest.processing.params import (
 )
 from services.ingest.processing.renaming import changed_files, rename_events, sanitize_tree
 from services.ingest.processing.tools import WorkerTools
-from services.ingest.processing_configs.processing_mcp import decisions_from_processing_mcp
+from services.ingest.processing_configs.processing_mcp import read_processing_mcp
 from services.ingest.settings import AipHandover, IngestSettings
 
 log = logging.getLogger(__name__)
@@ -178,10 +179,16 @@ class IngestActivities:
         for candidate in (transfer / PROCESSING_MCP, kept / PROCESSING_MCP):
             if candidate.is_file():
                 try:
-                    return decisions_from_processing_mcp(candidate.read_bytes())
+                    read = read_processing_mcp(candidate.read_bytes())
                 except ValueError as exc:
                     raise ApplicationError(f"the transfer's {PROCESSING_MCP} is unusable: {exc}",
                                            non_retryable=True) from exc
+                # Choices Amber does not follow are recorded where a person sees them, not only in a log.
+                warnings = [IngestWarning(source=PROCESSING_MCP, **dataclasses.asdict(item))
+                            for item in read.unfollowed]
+                if warnings:
+                    await self.ingest.update_ingest(UUID(params.ingest_uuid), IngestUpdate(warnings=warnings))
+                return read.decisions
         return None
 
     @activity.defn(name="prepare_sip")

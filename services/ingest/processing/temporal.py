@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
-from temporalio.client import Client
+from temporalio.client import Client, RPCTimeoutOrCancelledError, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from services.ingest.processing.params import IngestParams
 from services.ingest.processing.workflow import IngestWorkflow
@@ -45,3 +47,35 @@ async def start_ingest_workflow(client: Client, settings: IngestSettings, params
         )
     except WorkflowAlreadyStartedError:
         log.info("workflow for ingest %s already started", params.ingest_uuid)
+
+
+class AnswerRefused(Exception):
+    """The workflow did not take the answer (it waits for another point, or has finished)."""
+
+
+class ProcessingUnreachable(Exception):
+    """Temporal (or every worker) could not be reached in time: the answer may be given again later."""
+
+
+async def deliver_answer(temporal: Callable[[], Awaitable[Client]], workflow: str, point: str, choice: str,
+                         timeout: float) -> None:
+    """Hand a decision answer to the ingest's workflow and return once the workflow has accepted it.
+
+    Raises AnswerRefused when the workflow's validator refused it, ProcessingUnreachable when the outcome is
+    unknown because Temporal or the workflow's workers did not answer within `timeout` seconds.
+    """
+    try:
+        async with asyncio.timeout(timeout):
+            client = await temporal()
+            handle = client.get_workflow_handle(workflow)
+            await handle.execute_update(IngestWorkflow.answer_decision, args=[point, choice])
+    except WorkflowUpdateFailedError as exc:
+        raise AnswerRefused(str(exc.cause)) from exc
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise AnswerRefused("the ingest's workflow is no longer running") from exc
+        raise ProcessingUnreachable(f"Temporal refused the call: {exc.message}") from exc
+    except (TimeoutError, RPCTimeoutOrCancelledError) as exc:
+        raise ProcessingUnreachable(f"no answer from Temporal or a worker within {timeout:g} s") from exc
+    except RuntimeError as exc:  # the SDK's connection failures
+        raise ProcessingUnreachable(f"Temporal is not reachable: {exc}") from exc

@@ -19,6 +19,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from clients.ingest.processing import ASK, CREATE_SIP, SEND_TO_BACKLOG
+    from services.ingest.processing.decisions import choices
     from services.ingest.processing.params import (
         Batch,
         BatchResult,
@@ -47,9 +48,26 @@ class IngestWorkflow:
         self._awaiting: str | None = None
         self._decisions: dict[str, str] = {}
 
+    @workflow.update(name="answer_decision")
+    def answer_decision(self, point: str, choice: str) -> None:
+        """A person's answer to the decision point the workflow waits at. An update, not a signal: the caller
+        learns whether the workflow took the answer, and records it only then."""
+        if point in self._answers:  # two answers validated before either handler ran: the first one counts
+            raise ApplicationError(f"{point!r} is already answered")
+        self._answers[point] = choice
+
+    @answer_decision.validator
+    def _check_answer(self, point: str, choice: str) -> None:
+        # Refused answers never enter the history.
+        if self._awaiting != point or point in self._answers:
+            raise ValueError(f"the ingest is not waiting for {point!r}")
+        if choice not in choices(point):
+            raise ValueError(f"{choice!r} is not one of {choices(point)}")
+
     @workflow.signal
     def decide(self, point: str, choice: str) -> None:
-        """A person's answer to a decision point (checked against its choices by the ingest service)."""
+        """The answer as a signal, as ingest services before the `answer_decision` update sent it: kept so that
+        histories holding such signals still replay."""
         self._answers[point] = choice
 
     @workflow.query

@@ -108,6 +108,55 @@ LINKS: tuple[DecisionLink, ...] = (
     }),
 )
 _BY_LINK = {link.link: link for link in LINKS}
+
+# Archivematica's decision links Amber does not implement yet, with the names Archivematica's dashboard gives them
+# (`src/dashboard/src/components/administration/forms.py`, `ProcessingConfigurationForm.LABELS`). A choice at one
+# of them is not followed; the ingest records it as a warning.
+NOT_IMPLEMENTED: Mapping[str, str] = {
+    "70fc7040-d4fb-4d19-a0e6-792387ca1006": "Perform policy checks on originals",
+    "accea2bf-ba74-4a3a-bb97-614775c74459": "Examine contents",
+    "7a024896-c4f7-4808-a240-44c87c762bc5": "Perform file format identification (Ingest)",
+    "cb8e5706-e73f-472f-ad9b-d1236af8095f": "Normalize",
+    # The second link Archivematica writes for the same Normalize field (its "match 2").
+    "7509e7dc-1e1b-4dce-8d21-e130515fce73": "Normalize",
+    "de909a42-c5b5-46e1-9985-c031b50e9d30": "Approve normalization",
+    "498f7a6d-1b8c-431a-aa5d-83f14f3c5e65": "Generate thumbnails",
+    "153c5f41-3cfb-47ba-9150-2dd44ebc27df": "Perform policy checks on preservation derivatives",
+    "8ce07e94-6130-4987-96f0-2399ad45c5c2": "Perform policy checks on access derivatives",
+    "a2ba5278-459a-4638-92d9-38eb1588717d": "Bind PIDs",
+    "d0dfa5fc-e3c2-4638-9eda-f96eea1070e0": "Document empty directories",
+    "82ee9ad2-2c74-4c7c-853e-e4eaf68fc8b6": "Transcribe files (OCR)",
+    "087d27be-c719-47d8-9bbb-9a7d8b609c44":
+        "Perform file format identification (Submission documentation & metadata)",
+    "b320ce81-9982-408a-9502-097d0daa48fa": "Store AIP location",
+    "92879a29-45bf-4f0b-ac43-e64474f0f2f9": "Upload DIP",
+    "5e58066d-e113-4383-b20b-f301ed4d751c": "Store DIP",
+    "cd844b6e-ab3c-4bc6-b34f-7103f88715de": "Store DIP location",
+}
+# Names of choices at those links, where known (chain descriptions of Archivematica's workflow).
+CHOICE_NAMES: Mapping[str, str] = {
+    "612e3609-ce9a-4df6-a9a3-63d634d2d934": "Normalize for preservation",
+    "b93cecd4-71f2-4e28-bc39-d32fd62c5a94": "Normalize for preservation and access",
+    "/api/v2/location/default/AS/": "Default AIP storage location",
+    "/api/v2/location/default/DS/": "Default DIP storage location",
+}
+
+
+@dataclass(frozen=True)
+class Unfollowed:
+    """A choice of a processingMCP.xml that Amber does not follow, said so to the people watching the ingest."""
+
+    link: str
+    link_name: str | None
+    choice: str
+    choice_name: str | None
+    message: str
+
+
+@dataclass(frozen=True)
+class ProcessingMcp:
+    decisions: dict[str, str]
+    unfollowed: list[Unfollowed]
 # The fields a processingMCP.xml can answer; the others (e.g. `infected_files`) have no Archivematica point.
 MAPPED_FIELDS = frozenset(link.field for link in LINKS)
 
@@ -153,35 +202,63 @@ def _answers(root: etree._Element) -> dict[str, str]:
 
 def decisions_from_processing_mcp(data: bytes) -> dict[str, str]:
     """Our answer for every point Archivematica also has (MAPPED_FIELDS) from a processingMCP.xml; `ask` where the
-    file has none. Amber's own points (`infected_files`, `format_id_tool`) are not in the result: the caller keeps
-    its configuration's answers for them, since no Archivematica file can speak to them.
+    file has none (see `read_processing_mcp`)."""
+    return read_processing_mcp(data).decisions
 
-    Links Amber has no point for are ignored. A known link whose choice Amber cannot follow (e.g. an uncompressed
-    AIP) leaves its field at `ask`, as do virus-scanning links answered in contradiction (Amber scans or
-    not, once). Raises ValueError for malformed, oversized or unsafe XML.
+
+def read_processing_mcp(data: bytes) -> ProcessingMcp:
+    """A processingMCP.xml's answers and the choices in it Amber does not follow.
+
+    Decisions: our answer for every point Archivematica also has (MAPPED_FIELDS); `ask` where the file has none.
+    Amber's own points (`infected_files`, `format_id_tool`) are not in the result: the caller keeps its
+    configuration's answers for them, since no Archivematica file can speak to them.
+
+    Unfollowed: choices at links Amber does not implement (normalization, DIPs, …) or does not know at all; a
+    known link whose choice Amber cannot follow (e.g. an uncompressed AIP), which leaves its point at `ask`; and
+    virus-scanning links answered in contradiction (Amber scans or not, once), which ask too.
+    Raises ValueError for malformed, oversized or unsafe XML.
     """
     decisions = dict.fromkeys(sorted(MAPPED_FIELDS), ASK)
+    unfollowed: list[Unfollowed] = []
     found: dict[str, set[str]] = {}
     for link_id, target in _answers(_parse(data)).items():
         link = _BY_LINK.get(link_id)
         if link is None:
-            log.debug("processingMCP.xml: link %s is not a decision point of Amber; ignored", link_id)
+            unfollowed.append(_not_implemented(link_id, target))
             continue
         choice = next((ours for ours, theirs in link.choices.items() if theirs == target), None)
         if choice is None and link.aliases:
             choice = link.aliases.get(target)
         if choice is None or choice not in _allowed(link.field):
-            log.info("processingMCP.xml: choice %s at %s (%s) has no Amber counterpart; the point will ask",
-                     target, link_id, link.label)
+            unfollowed.append(Unfollowed(
+                link_id, link.label, target, CHOICE_NAMES.get(target),
+                f"“{link.label}”: the choice {target} has no Amber counterpart; a person will be asked",
+            ))
             choice = ASK
         found.setdefault(link.field, set()).add(choice)
     for field, choices in found.items():
         if len(choices) == 1:
             decisions[field] = choices.pop()
-        else:
-            log.info("processingMCP.xml answers %s in contradiction (%s); the point will ask",
-                     field, ", ".join(sorted(choices)))
-    return decisions
+            continue
+        links = [link for link in LINKS if link.field == field]
+        unfollowed.append(Unfollowed(
+            links[0].link, links[0].label, ", ".join(sorted(choices)), None,
+            f"{field} is answered in contradiction ({', '.join(sorted(choices))}); a person will be asked",
+        ))
+    for item in unfollowed:
+        log.info("processingMCP.xml: %s", item.message)
+    return ProcessingMcp(decisions, unfollowed)
+
+
+def _not_implemented(link_id: str, target: str) -> Unfollowed:
+    name = NOT_IMPLEMENTED.get(link_id)
+    choice_name = CHOICE_NAMES.get(target)
+    chosen = f"“{choice_name}” ({target})" if choice_name else target
+    if name is None:
+        message = f"link {link_id} is not a decision point Amber knows; its choice {chosen} was ignored"
+    else:
+        message = f"“{name}” is not implemented in Amber yet; the choice {chosen} was ignored"
+    return Unfollowed(link_id, name, target, choice_name, message)
 
 
 def render_processing_mcp(fields: ProcessingConfigFields) -> str:

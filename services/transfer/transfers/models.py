@@ -33,6 +33,10 @@ class Transfer(TransferModel, table=True):
     # Set while the transfer is being received, so a second transfer of the same name at once is refused by the
     # database itself (NULLs never collide in a unique index, on SQLite and PostgreSQL alike).
     active_name: str | None = Field(default=None, max_length=255, unique=True)
+    # While `received`: the transfer-service process working on it and until when it has it. The process renews
+    # the lease while it works; only a transfer whose lease ran out (its process died) is recovered by another.
+    owner: str | None = Field(default=None, max_length=64)
+    lease_expires_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True, index=True))
     path: str = Field(max_length=1024, description="Relative to the currently-processing folder.")
     ingest_uuid: UUID | None = Field(default=None)
     # Checked against the ingest service when the transfer is created; handed to it with the transfer.

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -25,9 +26,26 @@ class TransferRepository:
     async def get_for_update(self, transfer_uuid: UUID) -> Transfer | None:
         return await self.session.get(Transfer, transfer_uuid, with_for_update=True)
 
-    async def receiving(self) -> list[Transfer]:
-        query = select(Transfer).where(col(Transfer.status) == TransferStatus.received).with_for_update()
+    async def abandoned(self, now: datetime) -> list[Transfer]:
+        """Transfers still `received` whose lease ran out (or that never had one: made before leases existed),
+        locked; those another process is recovering right now are skipped."""
+        query = (
+            select(Transfer)
+            .where(col(Transfer.status) == TransferStatus.received,
+                   or_(col(Transfer.lease_expires_at).is_(None), col(Transfer.lease_expires_at) < now))
+            .with_for_update(skip_locked=True)
+        )
         return list((await self.session.execute(query)).scalars())
+
+    async def renew_leases(self, owner: str, deadline: datetime) -> int:
+        statement = (
+            update(Transfer)
+            .where(col(Transfer.owner) == owner, col(Transfer.status) == TransferStatus.received)
+            .values(lease_expires_at=deadline)
+            .execution_options(synchronize_session=False)
+        )
+        result = await self.session.execute(statement)
+        return int(getattr(result, "rowcount", 0) or 0)
 
     async def delete(self, transfer: Transfer) -> None:
         await self.session.delete(transfer)

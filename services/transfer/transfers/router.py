@@ -23,7 +23,7 @@ from servicekit.auth import CallerDep
 from servicekit.deps import SessionDep, SessionsDep
 from servicekit.pagination import Page, PageDep
 from servicekit.roles import Role, role_operation
-from services.transfer.deps import IngestDep, SettingsDep, StorageDep
+from services.transfer.deps import IngestDep, LeasesDep, SettingsDep, StorageDep
 from services.transfer.transfers import service
 
 router = APIRouter(prefix="/transfers", tags=["transfers"])
@@ -44,7 +44,7 @@ ARCHIVE_BODY = {
 )
 async def create_transfer_from_location(
     body: TransferFromLocation, sessions: SessionsDep, settings: SettingsDep, storage: StorageDep,
-    ingest: IngestDep, caller: CallerDep,
+    ingest: IngestDep, leases: LeasesDep, caller: CallerDep,
 ) -> TransferRead:
     """Copies the folder into the currently-processing area (answering once done) and starts its ingest.
 
@@ -53,7 +53,7 @@ async def create_transfer_from_location(
     (503). When the ingest service cannot be reached at hand-off the transfer is marked failed and the answer
     is 502.
     """
-    return await service.receive_from_location(sessions, settings, storage, ingest, body, caller)
+    return await service.receive_from_location(sessions, settings, storage, ingest, leases, body, caller)
 
 
 @router.post(
@@ -61,7 +61,8 @@ async def create_transfer_from_location(
     summary="Start a transfer from an uploaded archive", openapi_extra=role_operation(Role.archivist, ARCHIVE_BODY),
 )
 async def upload_transfer(
-    request: Request, sessions: SessionsDep, settings: SettingsDep, ingest: IngestDep, caller: CallerDep,
+    request: Request, sessions: SessionsDep, settings: SettingsDep, ingest: IngestDep, leases: LeasesDep,
+    caller: CallerDep,
     name: Annotated[str, Query(min_length=1, max_length=255, pattern=NAME_PATTERN, description="Transfer name")],
     archive_format: Annotated[
         ArchiveFormat | None, Query(description="Format of the archive; detected from its first bytes if absent")
@@ -83,7 +84,7 @@ async def upload_transfer(
     before the body is read.
     """
     return await service.receive_upload(
-        sessions, settings, ingest, name=name, archive_format=archive_format, filename=filename,
+        sessions, settings, ingest, leases, name=name, archive_format=archive_format, filename=filename,
         chunks=request.stream(), declared_length=service.declared_length(request.headers.get("content-length")),
         caller=caller, transfer_type=transfer_type, auto_approve=auto_approve, processing_config=processing_config,
     )
@@ -144,10 +145,10 @@ async def delete_transfer(
     openapi_extra=role_operation(Role.archivist),
 )
 async def approve_transfer(
-    transfer_uuid: UUID, sessions: SessionsDep, ingest: IngestDep, caller: CallerDep
+    transfer_uuid: UUID, sessions: SessionsDep, ingest: IngestDep, leases: LeasesDep, caller: CallerDep
 ) -> TransferRead:
     """Hands a transfer in `awaiting_approval` to the ingest service (409 in any other status)."""
-    return await service.approve_transfer(sessions, ingest, transfer_uuid)
+    return await service.approve_transfer(sessions, ingest, leases, transfer_uuid)
 
 
 @router.post(
@@ -155,8 +156,8 @@ async def approve_transfer(
     openapi_extra=role_operation(Role.archivist),
 )
 async def reject_transfer(
-    transfer_uuid: UUID, sessions: SessionsDep, settings: SettingsDep, caller: CallerDep,
+    transfer_uuid: UUID, sessions: SessionsDep, settings: SettingsDep, leases: LeasesDep, caller: CallerDep,
     body: TransferDecision | None = None,
 ) -> TransferRead:
     """Removes the placed folder of a transfer in `awaiting_approval`; the record stays with status `rejected`."""
-    return await service.reject_transfer(sessions, settings, transfer_uuid, body.reason if body else None)
+    return await service.reject_transfer(sessions, settings, leases, transfer_uuid, body.reason if body else None)

@@ -38,6 +38,7 @@ from servicekit.pagination import Page, PageParams
 from servicekit.problems import Conflict, NotFound, Problem
 from services.transfer.settings import TransferSettings
 from services.transfer.transfers import archives, intake, layout
+from services.transfer.transfers.leases import Leases
 from services.transfer.transfers.models import Transfer
 from services.transfer.transfers.repository import TransferRepository
 
@@ -47,6 +48,10 @@ Sessions = async_sessionmaker[AsyncSession]
 SPOOL_CHUNK = 1024 * 1024
 MAX_ERROR = 8000
 TRANSFER_SOURCE = "transfer_source"
+APPROVED = "approved; handing to ingest"
+HANDING_OFF = "handing to ingest"
+# Steps at which the transfer's folder is complete: recovery hands it to ingest instead of removing it.
+PLACED_STEPS = frozenset({APPROVED, HANDING_OFF})
 
 
 def transfer_read(transfer: Transfer) -> TransferRead:
@@ -80,6 +85,7 @@ async def receive_from_location(
     settings: TransferSettings,
     storage: StorageClient,
     ingest: IngestClient,
+    leases: Leases,
     body: TransferFromLocation,
     caller: str,
 ) -> TransferRead:
@@ -87,7 +93,7 @@ async def receive_from_location(
     await require_processing_config(ingest, body.processing_config)
     source = await resolve_location_path(storage, body.location_uuid, body.path)
     transfer = await open_transfer(
-        sessions, name=body.name, source_kind=TransferSourceKind.location,
+        sessions, leases, name=body.name, source_kind=TransferSourceKind.location,
         source=f"{body.location_uuid}:{body.path}", created_by=caller, processing_config=body.processing_config,
     )
     target = settings.processing_dir / transfer.path
@@ -117,6 +123,7 @@ async def receive_upload(
     sessions: Sessions,
     settings: TransferSettings,
     ingest: IngestClient,
+    leases: Leases,
     *,
     name: str,
     archive_format: ArchiveFormat | None,
@@ -135,7 +142,8 @@ async def receive_upload(
     await require_processing_config(ingest, processing_config)
     # The name is claimed before the body arrives, so a second upload of the same name at once is refused early.
     transfer = await open_transfer(
-        sessions, name=name, source_kind=TransferSourceKind.upload, source=filename or name, created_by=caller,
+        sessions, leases, name=name, source_kind=TransferSourceKind.upload, source=filename or name,
+        created_by=caller,
         processing_config=processing_config,
     )
     spool = settings.processing_dir / "uploads" / f"{new_id().hex}.upload"
@@ -152,7 +160,7 @@ async def receive_upload(
                 raise disk_full("receiving the upload") from exc
             raise
         return await receive_spooled(
-            sessions, settings, ingest, spool=spool, name=name, archive_format=fmt, filename=filename,
+            sessions, settings, ingest, leases, spool=spool, name=name, archive_format=fmt, filename=filename,
             caller=caller, transfer_type=transfer_type, auto_approve=auto_approve,
             processing_config=processing_config, transfer=transfer,
         )
@@ -173,6 +181,7 @@ async def receive_spooled(
     sessions: Sessions,
     settings: TransferSettings,
     ingest: IngestClient,
+    leases: Leases,
     *,
     spool: Path,
     name: str,
@@ -197,7 +206,7 @@ async def receive_spooled(
     source = filename or f"{name}.{fmt.value}"
     if transfer is None:
         transfer = await open_transfer(
-            sessions, name=name, source_kind=TransferSourceKind.upload, source=source, created_by=caller,
+            sessions, leases, name=name, source_kind=TransferSourceKind.upload, source=source, created_by=caller,
             processing_config=processing_config,
         )
     elif transfer.source != source:
@@ -313,7 +322,7 @@ async def require_processing_config(ingest: IngestClient, name: str) -> None:
 
 
 async def open_transfer(
-    sessions: Sessions, *, name: str, source_kind: TransferSourceKind, source: str, created_by: str,
+    sessions: Sessions, leases: Leases, *, name: str, source_kind: TransferSourceKind, source: str, created_by: str,
     processing_config: str,
 ) -> Transfer:
     transfer_uuid = new_id()
@@ -323,6 +332,7 @@ async def open_transfer(
         path=f"transfers/{transfer_uuid}", created_by=created_by, created_at=now, updated_at=now,
         step="placing", active_name=name, processing_config=processing_config,
     )
+    leases.take(transfer)
     try:
         async with unit_of_work(sessions) as session:
             TransferRepository(session).add(transfer)
@@ -377,7 +387,9 @@ async def after_placement(
     )
 
 
-async def approve_transfer(sessions: Sessions, ingest: IngestClient, transfer_uuid: UUID) -> TransferRead:
+async def approve_transfer(
+    sessions: Sessions, ingest: IngestClient, leases: Leases, transfer_uuid: UUID
+) -> TransferRead:
     """Hand a transfer awaiting approval to ingest; it is claimed first, so two approvals cannot both proceed."""
     async with unit_of_work(sessions) as session:
         transfer = await TransferRepository(session).get_for_update(transfer_uuid)
@@ -386,7 +398,8 @@ async def approve_transfer(sessions: Sessions, ingest: IngestClient, transfer_uu
         if transfer.status is not TransferStatus.awaiting_approval:
             raise Conflict(f"Transfer {transfer_uuid} is {transfer.status.value}, not awaiting approval")
         transfer.status = TransferStatus.received
-        transfer.step = "approved; handing to ingest"
+        transfer.step = APPROVED
+        leases.take(transfer)
         transfer.updated_at = utcnow()
         placement = layout.Placement(file_count=transfer.file_count, size=transfer.size)
         claimed = Transfer(**transfer.model_dump())
@@ -394,7 +407,7 @@ async def approve_transfer(sessions: Sessions, ingest: IngestClient, transfer_uu
 
 
 async def reject_transfer(
-    sessions: Sessions, settings: TransferSettings, transfer_uuid: UUID, reason: str | None
+    sessions: Sessions, settings: TransferSettings, leases: Leases, transfer_uuid: UUID, reason: str | None
 ) -> TransferRead:
     """Reject a transfer awaiting approval: its placed folder goes, the record stays (status `rejected`)."""
     async with unit_of_work(sessions) as session:
@@ -405,6 +418,7 @@ async def reject_transfer(
             raise Conflict(f"Transfer {transfer_uuid} is {transfer.status.value}, not awaiting approval")
         transfer.status = TransferStatus.received
         transfer.step = "rejecting"
+        leases.take(transfer)
         path = transfer.path
     await asyncio.to_thread(layout.remove_tree, settings.processing_dir / path)
     return await finish(
@@ -445,12 +459,10 @@ async def hand_off(
     sessions: Sessions, ingest: IngestClient, transfer: Transfer, placement: layout.Placement
 ) -> TransferRead:
     """Ask the ingest service to process the placed transfer; record the outcome either way."""
-    body = IngestCreate(
-        transfer_uuid=transfer.uuid, name=transfer.name, path=transfer.path, created_by=transfer.created_by,
-        processing_config=transfer.processing_config,
-    )
+    # Recorded first: from here on the placed folder is complete material that recovery hands over, never removes.
+    await record_step(sessions, transfer.uuid, HANDING_OFF, placement)
     try:
-        created = await ingest.create_ingest(body)
+        created = await ingest.create_ingest(ingest_request(transfer))
     except Exception as exc:
         # The placed folder stays: the ingest may exist after all (a lost answer), and it is the material.
         reason = f"The ingest service did not take the transfer: {exc}"
@@ -490,6 +502,7 @@ async def finish(
             raise NotFound("Transfer", transfer_uuid)
         transfer.status = status
         transfer.active_name = None
+        transfer.owner = transfer.lease_expires_at = None
         if step is not None:
             transfer.step = step
         # Error texts may quote file names that are not valid UTF-8; the database only takes valid text.
@@ -513,17 +526,71 @@ def declared_length(header: str | None) -> int | None:
 
 
 
-async def fail_interrupted(sessions: Sessions, settings: TransferSettings) -> int:
-    """At start-up: transfers left `received` by a stopped process are failed, their partial copies removed and
-    their names freed (a transfer is only ever received by the process that took it)."""
+def ingest_request(transfer: Transfer) -> IngestCreate:
+    return IngestCreate(
+        transfer_uuid=transfer.uuid, name=transfer.name, path=transfer.path, created_by=transfer.created_by,
+        processing_config=transfer.processing_config,
+    )
+
+
+async def record_step(sessions: Sessions, transfer_uuid: UUID, step: str, placement: layout.Placement) -> None:
     async with unit_of_work(sessions) as session:
-        stuck = await TransferRepository(session).receiving()
-        for transfer in stuck:
+        transfer = await TransferRepository(session).get_for_update(transfer_uuid)
+        if transfer is None:
+            raise NotFound("Transfer", transfer_uuid)
+        transfer.step = step
+        transfer.file_count = placement.file_count
+        transfer.size = placement.size
+        if placement.transfer_type is not None:
+            transfer.transfer_type = placement.transfer_type
+        transfer.updated_at = utcnow()
+
+
+# --- recovery ------------------------------------------------------------------------------------------------
+
+
+async def recover_abandoned(sessions: Sessions, settings: TransferSettings, ingest: IngestClient,
+                            leases: Leases) -> int:
+    """Transfers whose process died (their lease ran out): one already placed and on its way to ingest is handed
+    over again (ingest answers a second request for a transfer with the same ingest), so an approved transfer is
+    never lost; any other is failed, its partial copy removed and its name freed. Returns how many were taken."""
+    async with unit_of_work(sessions) as session:
+        abandoned = await TransferRepository(session).abandoned(utcnow())
+        resumed: list[Transfer] = []
+        removed: list[Path] = []
+        for transfer in abandoned:
+            transfer.updated_at = utcnow()
+            if transfer.step in PLACED_STEPS:
+                leases.take(transfer)
+                resumed.append(Transfer(**transfer.model_dump()))
+                continue
             transfer.status = TransferStatus.failed
             transfer.error = f"The transfer service stopped while the transfer was {transfer.step or 'received'}"
             transfer.active_name = None
-            transfer.updated_at = utcnow()
-        paths = [settings.processing_dir / transfer.path for transfer in stuck]
-    for path in paths:
+            transfer.owner = transfer.lease_expires_at = None
+            removed.append(settings.processing_dir / transfer.path)
+    for path in removed:
         await asyncio.to_thread(layout.remove_tree, path)
-    return len(paths)
+    for transfer in resumed:
+        await resume_hand_off(sessions, ingest, transfer)
+    return len(abandoned)
+
+
+async def resume_hand_off(sessions: Sessions, ingest: IngestClient, transfer: Transfer) -> None:
+    """Hand a placed transfer whose process died to ingest. While ingest cannot be reached the transfer is left
+    for a later round (its lease given up); a refusal fails it, its folder kept, as at a first hand-off."""
+    try:
+        created = await ingest.create_ingest(ingest_request(transfer))
+    except Exception as exc:
+        if isinstance(exc, ServiceError) and exc.status in (404, 422):
+            await finish(sessions, transfer.uuid, status=TransferStatus.failed,
+                         error=f"The ingest service did not take the transfer: {exc}")
+            return
+        log.warning("transfer %s: handing over to ingest again failed (%s); will try again", transfer.uuid, exc)
+        async with unit_of_work(sessions) as session:
+            record = await TransferRepository(session).get_for_update(transfer.uuid)
+            if record is not None and record.status is TransferStatus.received:
+                record.owner = record.lease_expires_at = None
+        return
+    await finish(sessions, transfer.uuid, status=TransferStatus.ingesting, ingest_uuid=created.uuid,
+                 step="handed to ingest")

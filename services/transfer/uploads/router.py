@@ -11,7 +11,7 @@ from clients.transfer.schemas import TransferRead, UploadSessionCreate, UploadSe
 from servicekit.auth import CallerDep
 from servicekit.deps import SessionDep, SessionsDep
 from servicekit.roles import Role, role_operation
-from services.transfer.deps import IngestDep, SettingsDep
+from services.transfer.deps import IngestDep, LeasesDep, SettingsDep
 from services.transfer.uploads import service
 
 router = APIRouter(prefix="/uploads", tags=["uploads"])
@@ -73,11 +73,12 @@ async def put_upload_chunk(
     openapi_extra=role_operation(Role.archivist),
 )
 async def complete_upload_session(
-    upload_uuid: UUID, sessions: SessionsDep, settings: SettingsDep, ingest: IngestDep, caller: CallerDep
+    upload_uuid: UUID, sessions: SessionsDep, settings: SettingsDep, ingest: IngestDep, leases: LeasesDep,
+    caller: CallerDep,
 ) -> TransferRead:
     """Verifies the size and the SHA-256 (422 naming expected and actual), then extracts the archive as
     POST /transfers/upload does."""
-    return await service.complete_upload(sessions, settings, ingest, upload_uuid)
+    return await service.complete_upload(sessions, settings, ingest, leases, upload_uuid)
 
 
 @router.delete(

@@ -26,6 +26,7 @@ from servicekit.ids import new_id
 from servicekit.problems import Conflict, NotFound, Problem
 from services.transfer.settings import TransferSettings
 from services.transfer.transfers import service as transfers
+from services.transfer.transfers.leases import Leases
 from services.transfer.uploads.models import UploadSession
 from services.transfer.uploads.repository import UploadSessionRepository
 
@@ -166,7 +167,7 @@ def sha256_of(path: Path) -> str:
 
 
 async def complete_upload(
-    sessions: Sessions, settings: TransferSettings, ingest: IngestClient, upload_uuid: UUID
+    sessions: Sessions, settings: TransferSettings, ingest: IngestClient, leases: Leases, upload_uuid: UUID
 ) -> TransferRead:
     """Verify size and SHA-256, then receive the archive as a one-shot upload would."""
     async with unit_of_work(sessions) as session:
@@ -199,7 +200,7 @@ async def complete_upload(
         await asyncio.to_thread(os.rename, part, spool)
         try:
             transfer = await transfers.receive_spooled(
-                sessions, settings, ingest, spool=spool, name=details["name"],
+                sessions, settings, ingest, leases, spool=spool, name=details["name"],
                 archive_format=details["archive_format"], filename=details["filename"],
                 caller=details["created_by"], transfer_type=details["transfer_type"],
                 auto_approve=details["auto_approve"], processing_config=details["processing_config"],
