@@ -13,7 +13,7 @@ from servicekit.auth import CallerDep
 from servicekit.db import unit_of_work
 from servicekit.deps import SessionDep, SessionsDep
 from servicekit.openapi import internal_operation
-from servicekit.pagination import Page, PageDep
+from servicekit.pagination import SQL_INT_MAX, Page, PageDep
 from services.metadata.search import service
 
 router = APIRouter(prefix="/search", tags=["search"])
@@ -48,8 +48,8 @@ async def search_packages_and_files(
     package_uuid: UUID | None = None,
     puid: str | None = Query(default=None, max_length=64),
     format_name: str | None = Query(default=None, max_length=255),
-    min_size: int | None = Query(default=None, ge=0),
-    max_size: int | None = Query(default=None, ge=0),
+    min_size: int | None = Query(default=None, ge=0, le=SQL_INT_MAX),
+    max_size: int | None = Query(default=None, ge=0, le=SQL_INT_MAX),
     date_from: dt.datetime | None = None,
     date_to: dt.datetime | None = None,
     sort: Literal["relevance", "name", "date", "size", "path"] = "relevance",
