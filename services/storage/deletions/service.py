@@ -38,7 +38,7 @@ async def request_deletion(
     runtime: Runtime, package_uuid: UUID, body: DeletionRequestCreate, user: str
 ) -> DeletionRequestRead:
     async with unit_of_work(runtime.sessions) as session:
-        place = await place_of(session, package_uuid, None)
+        place = await place_of(session, runtime.roots, package_uuid, None)
         if place.package.replica_of is not None:
             raise Conflict(f"{package_uuid} is a replica; request the deletion of {place.package.replica_of}")
         if place.package.status not in DELETABLE:
@@ -94,8 +94,8 @@ async def approve_deletion(
     async with unit_of_work(runtime.sessions) as session:
         request = await _pending(DeletionRepository(session), request_uuid, user)
         package_uuid = request.package_uuid
-        places = [await place_of(session, package_uuid, None)]
-        places += [await place_of(session, replica.uuid, None)
+        places = [await place_of(session, runtime.roots, package_uuid, None)]
+        places += [await place_of(session, runtime.roots, replica.uuid, None)
                    for replica in await PackageRepository(session).replicas_of(package_uuid)
                    if replica.status != PackageStatus.deleted]
     # Files first, outside any transaction; a crash in between leaves the request pending, to approve again.
