@@ -31,6 +31,12 @@ async def index_search_package(
     return status
 
 
+@router.delete("/packages/{package_uuid}/index", response_model=IndexStatus, openapi_extra=internal_operation())
+async def remove_search_package(package_uuid: UUID, session: SessionDep, _caller: CallerDep) -> IndexStatus:
+    """Take the package out of search: its AIP was deleted. Asking to index it again puts it back. Safe to repeat."""
+    return await service.remove_from_index(session, package_uuid)
+
+
 @router.get("/packages/{package_uuid}/index", response_model=IndexStatus)
 async def read_search_index_status(package_uuid: UUID, session: SessionDep, _caller: CallerDep) -> IndexStatus:
     """Whether the package is indexed (or queued, or failed with the error)."""

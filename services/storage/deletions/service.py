@@ -15,8 +15,10 @@ from clients.storage.schemas import (
     DeletionRequestRead,
     DeletionRequestStatus,
     PackageStatus,
+    PackageType,
 )
 from servicekit.db import unit_of_work, utcnow
+from servicekit.http import ServiceError
 from servicekit.problems import Conflict, NotFound, Problem
 from services.storage.deletions.models import DeletionRequest
 from services.storage.deletions.repository import DeletionRepository
@@ -117,7 +119,21 @@ async def approve_deletion(
     await runtime.events.record(package_uuid, "deletion", "Pass", 'program="Amber storage"',
                                 f"Requested by {approved.requested_by} ({approved.reason}); approved by {user}",
                                 user=user)
+    if places[0].package.package_type == PackageType.aip:
+        await _leave_search(runtime, package_uuid)
     return approved
+
+
+async def _leave_search(runtime: Runtime, package_uuid: UUID) -> None:
+    """A deleted AIP must not be found any more; like its events, a failure is logged and never undoes the
+    deletion (the metadata service's DELETE can be repeated by hand: it is idempotent)."""
+    client = runtime.events.client
+    if client is None:
+        return
+    try:
+        await client.remove_from_index(package_uuid)
+    except ServiceError as exc:
+        log.error("deleted AIP %s could not be taken out of search: %s", package_uuid, exc)
 
 
 async def read_deletion(runtime: Runtime, request_uuid: UUID) -> DeletionRequestRead:
