@@ -18,7 +18,11 @@ from servicekit.problems import Problem
 OUTSIDE_ROOTS_TYPE = "https://amber.example/problems/outside-allowed-roots"
 
 
-class ExposesGuardedFolder(Problem):
+class PathNotAllowed(Problem):
+    """A folder the service may not touch; the subclasses say why."""
+
+
+class ExposesGuardedFolder(PathNotAllowed):
     def __init__(self, path: str, guarded: Path) -> None:
         super().__init__(
             422, "Path exposes the data directory",
@@ -27,14 +31,14 @@ class ExposesGuardedFolder(Problem):
         )
 
 
-class OutsideAllowedRoots(Problem):
-    def __init__(self, path: str, real: Path | None, roots: AllowedRoots, what: str) -> None:
-        where = "cannot be resolved" if real is None else f"resolves to {real}"
+class OutsideAllowedRoots(PathNotAllowed):
+    def __init__(self, path: str, roots: AllowedRoots, what: str) -> None:
+        # Where a link leads is not told: that would reveal the server's folders beyond the roots.
         listed = ", ".join(str(root) for root in roots.roots) or "none"
         super().__init__(
             422, "Path outside the allowed roots",
-            f"{what} {path!r} {where}, which is not inside the allowed roots ({listed}); the operator allows "
-            f"folders with the {roots.setting} setting",
+            f"{what} {path!r} is not inside the allowed roots ({listed}) once '..' and links are resolved; the "
+            f"operator allows folders with the {roots.setting} setting",
             type_=OUTSIDE_ROOTS_TYPE,
         )
 
@@ -60,7 +64,7 @@ class AllowedRoots:
         given = Path(os.path.expanduser(path))
         if not given.is_absolute():
             if not self.roots:
-                raise OutsideAllowedRoots(str(path), None, self, "The path")
+                raise OutsideAllowedRoots(str(path), self, "The path")
             given = self.roots[0] / given
         return Path(os.path.abspath(given))
 
@@ -74,9 +78,9 @@ class AllowedRoots:
             real_roots = [Path(os.path.realpath(root)) for root in self.roots]
             real_guarded = [Path(os.path.realpath(folder)) for folder in self.guarded]
         except (OSError, ValueError) as exc:  # a loop of links, a NUL byte
-            raise OutsideAllowedRoots(str(path), None, self, what) from exc
+            raise OutsideAllowedRoots(str(path), self, what) from exc
         if not any(real.is_relative_to(root) for root in real_roots):
-            raise OutsideAllowedRoots(str(path), real, self, what)
+            raise OutsideAllowedRoots(str(path), self, what)
         for folder in real_guarded:
             if folder.is_relative_to(real):
                 raise ExposesGuardedFolder(str(path), folder)
@@ -85,6 +89,6 @@ class AllowedRoots:
     def allows(self, path: str | os.PathLike[str]) -> bool:
         try:
             self.resolve(path)
-        except OutsideAllowedRoots:
+        except PathNotAllowed:
             return False
         return True

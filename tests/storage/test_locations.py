@@ -296,3 +296,25 @@ async def test_a_processing_location_outside_the_roots_lets_nothing_move_in(stor
     })
     assert response.status_code == 422, response.text
     assert secret.exists()
+
+
+async def test_a_replicator_outside_the_roots_fails_the_replica_not_the_store(
+    db_engine: AsyncEngine, tmp_path: Path
+) -> None:
+    extra = tmp_path / "mnt" / "replicas"
+    async with running_storage(settings_for(tmp_path, allowed_roots=[tmp_path / "data", extra]), db_engine) as storage:
+        replicator = await storage.client.create_location(
+            LocationCreate(purpose=LocationPurpose.replicator, path=str(extra))
+        )
+        [aip_store] = await storage.client.list_locations(LocationPurpose.aip_storage)
+        await storage.client.attach_replicator(aip_store.uuid, replicator.uuid)
+    async with running_storage(settings_for(tmp_path), db_engine) as storage:
+        archive = tmp_path / "aip.7z"
+        archive.write_bytes(b"package bytes")
+        aip_uuid = uuid.uuid4()
+        await storage.register(aip_uuid, "Kept")
+        stored = await storage.client.store_aip(aip_uuid, "Kept", hashlib.sha256(b"package bytes").hexdigest(), archive)
+        assert stored.location_uuid == aip_store.uuid
+        [replica] = await storage.client.list_aip_replicas(aip_uuid)
+        assert replica.status == "failed"
+    assert list(extra.iterdir()) == []

@@ -111,6 +111,10 @@ class LocationTarget:
         self.roots.resolve(self.path, f"Location {self.uuid}")
         return backend_for(self.access_protocol, self.path)
 
+    async def open_backend(self) -> SpaceBackend:
+        """`backend()` from async code: the roots check reads the filesystem, so it runs in a worker thread."""
+        return await anyio.to_thread.run_sync(self.backend)
+
 
 async def location_target(
     session: AsyncSession, location_uuid: UUID | None, purpose: LocationPurpose, roots: AllowedRoots
@@ -146,9 +150,10 @@ async def browse_location(
     sessions: async_sessionmaker[AsyncSession], roots: AllowedRoots, location_uuid: UUID, path: str
 ) -> LocationBrowse:
     async with unit_of_work(sessions) as session:
+        # Any location may be browsed; the purpose only picks a default, and the location is named.
         target = await location_target(session, location_uuid, LocationPurpose.transfer_source, roots)
     # The listing touches the disk, so it runs after the unit of work has ended.
-    backend = await anyio.to_thread.run_sync(target.backend)
+    backend = await target.open_backend()
     try:
         entries = await backend.list_folder(path)
     except UnsafePath as exc:
@@ -183,7 +188,7 @@ async def create_location(
     It is checked again once made, in case a link appeared on the way meanwhile.
     """
     if "\x00" in body.path:
-        raise Problem(422, "Invalid path", "A location's path has no NUL character")
+        raise Problem(422, "Invalid path", "A location's path cannot hold a NUL character")
     path = str(roots.absolute(body.path))
 
     def make() -> None:

@@ -18,6 +18,7 @@ from clients.storage.schemas import PackageRead, PackageStatus, PackageType, Rec
 from servicekit.db import unit_of_work, utcnow
 from servicekit.ids import derived_id
 from servicekit.problems import Conflict, Problem
+from servicekit.roots import PathNotAllowed
 from services.storage.fixity.bag import validate_package
 from services.storage.fixity.service import check_package
 from services.storage.locations.repository import LocationRepository
@@ -102,8 +103,8 @@ async def _replicate_to(runtime: Runtime, place: Place, target: LocationTarget) 
         else:
             await repo.set_fields(replica_uuid, **fields)
     try:
-        await copy_package(runtime, place, target.backend(), original.current_path)
-    except (CopyFailed, OSError) as exc:
+        await copy_package(runtime, place, await target.open_backend(), original.current_path)
+    except (CopyFailed, OSError, PathNotAllowed) as exc:
         log.error("replication of %s to location %s failed: %s", original.uuid, target.uuid, exc)
         async with unit_of_work(runtime.sessions) as session:
             await PackageRepository(session).set_fields(replica_uuid, status=PackageStatus.failed)

@@ -251,7 +251,7 @@ async def store_aip(
     if request.content_length is not None:
         _check_quota(target, request.content_length)
 
-    incoming = await _receive(target.backend(), request, body)
+    incoming = await _receive(await target.open_backend(), request, body)
     try:
         _check_quota(target, incoming.size)  # a chunked upload announces no length up front
         answer_read = await _record_pending_retrying(sessions, request, target, incoming)
@@ -296,7 +296,7 @@ async def store_folder(
         target = await _target(session, request, roots)
     if request.content_length is not None:
         _check_quota(target, request.content_length)
-    backend = target.backend()
+    backend = await target.open_backend()
     incoming = await backend.open_incoming_folder(str(request.aip_uuid))
     try:
         reader = BodyReader(body)
@@ -383,7 +383,7 @@ async def store_aip_from_path(
         return answer_read, False
     current_path = request_path(request)
     try:
-        moved = await target.backend().move_in(source, current_path, request.sha256)
+        moved = await (await target.open_backend()).move_in(source, current_path, request.sha256)
     except BaseException as exc:
         with contextlib.suppress(Exception):
             async with unit_of_work(sessions) as session:
@@ -464,7 +464,7 @@ async def place_of(
         raise NotFound((package_type or "package").upper(), package_uuid)
     # The purpose only matters when no location is named; this one always is.
     target = await location_target(session, package.location_uuid, LocationPurpose.aip_storage, roots)
-    return Place(package=package_read(package), backend=target.backend(), location=target)
+    return Place(package=package_read(package), backend=await target.open_backend(), location=target)
 
 
 async def readable_place(
