@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import uuid
+from pathlib import Path
+
 import pytest
 
 from tests.storage.harness import Storage
@@ -28,3 +32,15 @@ async def test_a_huge_quota_is_a_422(storage: Storage) -> None:
         "/locations", json={"purpose": "aip_storage", "path": str(folder), "quota": 2**70}
     )
     assert response.status_code == 422, response.text
+
+
+async def test_huge_numbers_in_a_range_never_answer_5xx(storage: Storage, tmp_path: Path) -> None:
+    archive = tmp_path / "aip.7z"
+    archive.write_bytes(b"0123456789")
+    aip_uuid = uuid.uuid4()
+    await storage.register(aip_uuid, "Ranged")
+    await storage.client.store_aip(aip_uuid, "Ranged", hashlib.sha256(b"0123456789").hexdigest(), archive)
+    huge = "9" * 40
+    for header in (f"bytes={huge}-", f"bytes=0-{huge}", f"bytes=-{huge}", f"bytes={huge}-{huge}"):
+        response = await storage.http.get(f"/aips/{aip_uuid}/download", headers={"Range": header})
+        assert response.status_code < 500, (header, response.text)
