@@ -1,4 +1,4 @@
-"""Huge offsets and sizes are refused as invalid requests, never a 500 (found by fuzzing)."""
+"""Huge offsets and sizes, and hostile names, are refused as invalid requests, never a 500 (found by fuzzing)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.storage.harness import Storage
+from tests.storage.test_lifecycle import store
 
 HUGE = str(2**70)
 
@@ -44,3 +45,12 @@ async def test_huge_numbers_in_a_range_never_answer_5xx(storage: Storage, tmp_pa
     for header in (f"bytes={huge}-", f"bytes=0-{huge}", f"bytes=-{huge}", f"bytes={huge}-{huge}"):
         response = await storage.http.get(f"/aips/{aip_uuid}/download", headers={"Range": header})
         assert response.status_code < 500, (header, response.text)
+
+
+@pytest.mark.parametrize("kind", ["7z", "folder", "tar.gz"])
+async def test_extracting_a_file_with_a_hostile_name_is_a_4xx(storage: Storage, tmp_path: Path, kind: str) -> None:
+    aip_uuid, _bag, _archive = await store(storage, tmp_path, kind)
+    for path in ("x" * 300, "data/" + "y" * 5000, "a%00b", "..%2F..%2Fetc%2Fpasswd", "%FF",
+                 "data/objects/../../../../etc/passwd", "bagit.txt/below", "data/" + "d/" * 3000 + "z"):
+        response = await storage.http.get(f"/aips/{aip_uuid}/files/{path}")
+        assert 400 <= response.status_code < 500, (path[:30], response.text[:300])
