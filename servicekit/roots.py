@@ -60,8 +60,11 @@ class AllowedRoots:
         return cls(unique(roots), setting, unique(guarded))
 
     def absolute(self, path: str | os.PathLike[str]) -> Path:
-        """`path` made absolute without following links: a relative path is taken from the first root."""
-        given = Path(os.path.expanduser(path))
+        """`path` made absolute without following links: a relative path is taken from the first root.
+
+        `~` is not expanded: a path comes from a request, and the service's home is nobody's business there.
+        """
+        given = Path(path)
         if not given.is_absolute():
             if not self.roots:
                 raise OutsideAllowedRoots(str(path), self, "The path")

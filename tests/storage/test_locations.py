@@ -154,6 +154,14 @@ async def test_a_location_outside_the_allowed_roots_is_refused(storage: Storage,
     assert len(await storage.client.list_locations()) == 6
 
 
+async def test_control_characters_and_a_tilde_are_refused(storage: Storage) -> None:
+    for path in ("\x00", "box\x00", "\n", "box\x7f", "~", "~root", "~/shares"):
+        response = await storage.http.post("/locations", json={"purpose": "transfer_source", "path": path})
+        assert response.status_code == 422, (path, response.text)
+        assert "/root" not in response.text
+    assert len(await storage.client.list_locations()) == 6
+
+
 async def test_the_data_directory_itself_is_never_a_location(storage: Storage) -> None:
     for path in (str(storage.settings.data_dir), ".", "storage/.."):
         response = await storage.http.post("/locations", json={"purpose": "transfer_source", "path": path})

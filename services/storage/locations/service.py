@@ -187,8 +187,11 @@ async def create_location(
     The folder must lie inside the allowed roots once resolved; a relative path is taken from the first root.
     It is checked again once made, in case a link appeared on the way meanwhile.
     """
-    if "\x00" in body.path:
-        raise Problem(422, "Invalid path", "A location's path cannot hold a NUL character")
+    if any(ord(char) < 0x20 or char == "\x7f" for char in body.path):
+        raise Problem(422, "Invalid path", "A location's path cannot hold control characters")
+    if body.path.startswith("~"):
+        raise Problem(422, "Invalid path", "A location's path is absolute or relative to the first allowed root; "
+                      "'~' is not expanded")
     path = str(roots.absolute(body.path))
 
     def make() -> None:
