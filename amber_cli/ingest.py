@@ -20,12 +20,10 @@ from clients.ingest import DecisionAnswer, IngestClient, IngestRead, IngestStatu
 from clients.ingest.schemas import DEFAULT_PROCESSING_CONFIG
 from clients.storage import StorageClient
 from clients.transfer import TransferClient, TransferFromLocation, TransferRead, TransferStatus
-from clients.transfer.schemas import ArchiveFormat
+from clients.transfer.schemas import ARCHIVE_SUFFIXES, ArchiveFormat
 from servicekit.http import ServiceError
 
 TERMINAL = {IngestStatus.stored, IngestStatus.failed, IngestStatus.rejected, IngestStatus.backlogged}
-ARCHIVE_SUFFIXES = {".tar.gz": ArchiveFormat.tar_gz, ".tgz": ArchiveFormat.tar_gz, ".zip": ArchiveFormat.zip,
-                    ".tar": ArchiveFormat.tar}
 
 
 class IngestCommandError(Exception):
@@ -49,7 +47,8 @@ async def start_transfer(transfers: TransferClient, path: Path | None, name: str
         return await transfers.upload_transfer(name, path, processing_config=processing_config)
     kind = archive_format(path)
     if kind is None:
-        raise IngestCommandError(f"{path} is neither a folder nor a .zip/.tar/.tar.gz/.tgz archive")
+        accepted = "/".join(ARCHIVE_SUFFIXES)
+        raise IngestCommandError(f"{path} is neither a folder nor a {accepted} archive")
     return await transfers.upload_transfer(name, path, kind, processing_config=processing_config)
 
 

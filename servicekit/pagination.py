@@ -9,6 +9,10 @@ from pydantic import BaseModel
 
 T = TypeVar("T")
 
+# The largest integer SQLite (64-bit signed) and PostgreSQL (bigint) both take; a bigger bound parameter is an
+# OverflowError in the driver, so every integer a request binds into a query is capped here.
+SQL_INT_MAX = 2**63 - 1
+
 
 class PageParams(BaseModel):
     limit: int
@@ -17,7 +21,7 @@ class PageParams(BaseModel):
 
 def page_params(
     limit: Annotated[int, Query(ge=1, le=1000, description="Items per page")] = 100,
-    offset: Annotated[int, Query(ge=0, description="Items to skip")] = 0,
+    offset: Annotated[int, Query(ge=0, le=SQL_INT_MAX, description="Items to skip")] = 0,
 ) -> PageParams:
     return PageParams(limit=limit, offset=offset)
 

@@ -217,6 +217,11 @@ class MetadataClient(ServiceClient):
         response = await self.request("POST", f"/search/packages/{package_uuid}/index", idempotent=True)
         return IndexStatus.model_validate(response.json())
 
+    async def remove_from_index(self, package_uuid: UUID) -> IndexStatus:
+        """Take the package out of search (its AIP was deleted). Idempotent."""
+        response = await self.request("DELETE", f"/search/packages/{package_uuid}/index", idempotent=True)
+        return IndexStatus.model_validate(response.json())
+
     async def index_status(self, package_uuid: UUID) -> IndexStatus:
         response = await self.request("GET", f"/search/packages/{package_uuid}/index")
         return IndexStatus.model_validate(response.json())

@@ -407,7 +407,9 @@ class IndexRequest(BaseModel):
 
 class IndexStatus(BaseModel):
     package_uuid: UUID
-    state: Literal["queued", "indexed", "failed"]
+    state: Literal["queued", "indexed", "failed", "removed"] = Field(
+        description="`removed`: the AIP was deleted and left the index (indexed again only when asked again)."
+    )
     indexed_at: dt.datetime | None = None
     error: str | None = None
 

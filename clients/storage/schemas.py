@@ -106,9 +106,14 @@ class PackageRead(BaseModel):
 
 class LocationCreate(BaseModel):
     purpose: LocationPurpose
-    path: str = Field(min_length=1, max_length=4096, description="Absolute folder; created when missing.")
+    path: str = Field(
+        min_length=1, max_length=4096,
+        description="Folder inside the roots the operator allows (AMBER_STORAGE_ALLOWED_ROOTS, default the data "
+        "directory), links resolved; a relative path is taken from the first root. Created when missing.",
+    )
     description: str = Field(default="", max_length=1024)
-    quota: int | None = Field(default=None, ge=0, description="Maximum bytes; null means unlimited.")
+    # Capped at the databases' bigint (servicekit.pagination.SQL_INT_MAX), or storing it overflows.
+    quota: int | None = Field(default=None, ge=0, le=2**63 - 1, description="Maximum bytes; null means unlimited.")
     is_default: bool = Field(default=False, description="Make it the default location of its purpose.")
 
 

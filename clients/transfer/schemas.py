@@ -39,6 +39,14 @@ class ArchiveFormat(StrEnum):
     seven_z = "7z"
 
 
+# File name endings of every format intake accepts, longest first so ".tar.gz" wins over ".gz"; clients that
+# choose a format from a file's name read it here, so a format intake gains is offered everywhere at once.
+ARCHIVE_SUFFIXES: dict[str, ArchiveFormat] = {
+    ".tar.gz": ArchiveFormat.tar_gz, ".tgz": ArchiveFormat.tar_gz, ".zip": ArchiveFormat.zip,
+    ".tar": ArchiveFormat.tar, ".7z": ArchiveFormat.seven_z,
+}
+
+
 class TransferType(StrEnum):
     """Archivematica's transfer types; detected when not given (a bag has `bagit.txt`)."""
 

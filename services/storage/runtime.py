@@ -10,6 +10,7 @@ import anyio
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from servicekit.roots import AllowedRoots
 from services.storage.events import EventRecorder
 from services.storage.settings import StorageSettings
 
@@ -23,6 +24,10 @@ class Runtime:
     # stores and downloads keep their share of the disk and of the thread pool.
     limiter: anyio.CapacityLimiter
     background: set[asyncio.Task[None]] = field(default_factory=set)
+
+    @property
+    def roots(self) -> AllowedRoots:
+        return self.settings.location_roots()
 
     def spawn(self, coroutine: object) -> None:
         task = asyncio.ensure_future(coroutine)  # type: ignore[call-overload]

@@ -202,13 +202,15 @@ async def test_locations_at_system_paths_are_refused_to_non_administrators(live:
     assert not {location["path"] for location in listed.json()} & {"/", "/etc"}
 
 
-# TODO(h-locations): the storage service's allowed-roots check lands on branch h-locations; at merge, drop the skip
-# and keep this test: an administrator is refused too (422 or 403 from the storage service, never 201).
-@pytest.mark.skip(reason="TODO(h-locations): allowed roots for locations are checked by the storage service there")
 async def test_locations_at_system_paths_are_refused_to_administrators(live: Live) -> None:
+    """Even an administrator cannot leave the allowed roots: the storage service resolves and refuses (422)."""
     for path in hostile_locations(live.data_dir):
         response = await live.client.post(
             "/api/v1/locations", json={"purpose": "transfer_source", "path": path},
             headers=live.credentials[Role.admin.value],
         )
-        assert response.status_code in (403, 422), (path, response.text)
+        assert response.status_code == 422, (path, response.text)
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert "AMBER_STORAGE_ALLOWED_ROOTS" in response.json()["detail"], response.text
+    listed = await live.client.get("/api/v1/locations", headers=live.credentials[Role.admin.value])
+    assert not {location["path"] for location in listed.json()} & {"/", "/etc", str(live.data_dir / "root-link")}

@@ -8,6 +8,8 @@ import time
 import uuid
 from datetime import UTC, datetime
 
+import pytest
+from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -18,6 +20,8 @@ from services.metadata.db import insert_ignoring
 from services.metadata.packages import repository as packages_repository
 from services.metadata.record import repository as record_repository
 from services.metadata.search import service as search_service
+from tests.conftest import asgi_client
+from tests.metadata.conftest import TOKEN
 from tests.metadata.factories import file_record
 
 PACKAGES = 1000
@@ -102,3 +106,28 @@ async def test_a_failed_index_never_fails_the_caller(metadata: MetadataClient, d
             break
         await asyncio.sleep(0.02)
     assert status.state == "failed" and status.error
+
+
+@pytest.mark.parametrize("params", [{"min_size": str(2**70)}, {"max_size": str(2**64)}, {"offset": str(2**64)}])
+async def test_huge_numbers_in_a_search_are_a_422_not_a_500(
+    metadata_app: FastAPI, metadata: MetadataClient, params: dict[str, str]
+) -> None:
+    async with asgi_client(metadata_app, base_url="http://metadata") as http:
+        response = await http.get("/search", params=params, headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.status_code == 422, response.text
+
+
+async def test_an_indexing_queued_before_a_removal_does_not_put_the_package_back(
+    metadata: MetadataClient, db_engine: AsyncEngine
+) -> None:
+    package_uuid = uuid.uuid4()
+    await metadata.upsert_package(package_uuid, PackageUpsert(name="withdrawn-collection"))
+    await metadata.add_files(package_uuid, [file_record("objects/letter.txt", package_uuid=package_uuid)])
+    async with unit_of_work(session_factory(db_engine)) as session:
+        await search_service.request_index(session, package_uuid)
+    assert (await metadata.remove_from_index(package_uuid)).state == "removed"
+    # The indexer picks up what was queued before the removal: it leaves the package out.
+    async with unit_of_work(session_factory(db_engine)) as session:
+        assert await search_service.index_package(session, package_uuid, 5000) is None
+    assert (await metadata.search("withdrawn")).total == 0
+    assert (await metadata.index_status(package_uuid)).state == "removed"

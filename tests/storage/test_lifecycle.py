@@ -72,7 +72,9 @@ async def store(storage: Storage, tmp_path: Path, kind: str) -> tuple[uuid.UUID,
 
 async def add_replicator(storage: Storage, tmp_path: Path) -> uuid.UUID:
     replicator = await storage.client.create_location(
-        LocationCreate(purpose=LocationPurpose.replicator, path=str(tmp_path / "replica"), description="Replica")
+        LocationCreate(
+            purpose=LocationPurpose.replicator, path=str(storage.settings.data_dir / "replica"), description="Replica"
+        )
     )
     [aip_location] = await storage.client.list_locations(LocationPurpose.aip_storage)
     attached = await storage.client.attach_replicator(aip_location.uuid, replicator.uuid)
@@ -143,7 +145,7 @@ async def test_one_byte_change_fails_fixity_and_recovery_restores_from_the_repli
     assert (replica.location_uuid, replica.status, replica.replica_of) == (
         replicator_uuid, PackageStatus.verified, aip_uuid)
     package = await storage.client.get_aip(aip_uuid)
-    replica_path = tmp_path / "replica" / package.current_path
+    replica_path = storage.settings.data_dir / "replica" / package.current_path
     assert replica_path.exists()
     assert ("replication", "Pass") in await event_types(storage, aip_uuid)
     assert (await storage.client.check_aip_fixity(replica.uuid)).success
@@ -199,7 +201,7 @@ async def test_deletion_only_after_approval_by_another_user(storage: Storage, tm
     aip_uuid, _bag_dir, _ = await store(storage, tmp_path, kind)
     package = await storage.client.get_aip(aip_uuid)
     primary = stored_path(storage, package.current_path)
-    replica = tmp_path / "replica" / package.current_path
+    replica = storage.settings.data_dir / "replica" / package.current_path
     alice, bob = storage.as_user("alice"), storage.as_user("bob")
     try:
         request = await alice.request_aip_deletion(aip_uuid, "Donor withdrew the collection")

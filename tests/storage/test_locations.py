@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import uuid
 from pathlib import Path
 
+import httpx
+import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from clients.storage import LocationPurpose
+from clients.storage.schemas import LocationCreate
+from servicekit.db import unit_of_work
+from services.storage.locations.models import Location
+from services.storage.locations.repository import LocationRepository
+from services.storage.spaces.service import ensure_local_space
 from tests.storage.harness import Storage, running_storage, settings_for, write_random_file
 
 
@@ -115,3 +123,206 @@ async def test_every_operation_requires_the_internal_token(storage: Storage) -> 
         headers={"Authorization": ""},
     )
     assert upload.status_code == 401
+
+
+# --- locations stay inside the allowed roots (issue 10) ------------------------------------------------------
+
+
+def assert_outside_roots(response: httpx.Response, status: int = 422) -> None:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "AMBER_STORAGE_ALLOWED_ROOTS" in response.json()["detail"]
+
+
+async def test_a_location_outside_the_allowed_roots_is_refused(storage: Storage, tmp_path: Path) -> None:
+    data_dir = storage.settings.data_dir
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    os.symlink(outside, data_dir / "link-out")
+    os.symlink("/etc", data_dir / "etc-link")
+    refused = [
+        "/", "/etc", "/etc/amber", "../../", "../outside", str(data_dir / ".." / "outside"),
+        str(data_dir / "link-out"), str(data_dir / "link-out" / "below"), str(data_dir / "etc-link"),
+        "link-out/below/deeper", str(tmp_path),
+    ]
+    for path in refused:
+        for purpose in ("transfer_source", "aip_storage", "currently_processing"):
+            response = await storage.http.post("/locations", json={"purpose": purpose, "path": path})
+            assert_outside_roots(response)
+    assert list(outside.iterdir()) == []  # nothing was made through the link
+    assert "amber" not in os.listdir("/etc")
+    assert len(await storage.client.list_locations()) == 6
+
+
+async def test_control_characters_and_a_tilde_are_refused(storage: Storage) -> None:
+    for path in ("\x00", "box\x00", "\n", "box\x7f", "~", "~root", "~/shares"):
+        response = await storage.http.post("/locations", json={"purpose": "transfer_source", "path": path})
+        assert response.status_code == 422, (path, response.text)
+        assert "/root" not in response.text
+    assert len(await storage.client.list_locations()) == 6
+
+
+async def test_the_data_directory_itself_is_never_a_location(storage: Storage) -> None:
+    for path in (str(storage.settings.data_dir), ".", "storage/.."):
+        response = await storage.http.post("/locations", json={"purpose": "transfer_source", "path": path})
+        assert response.status_code == 422, response.text
+        assert "keys and databases" in response.json()["detail"]
+
+
+async def test_a_relative_path_is_taken_from_the_first_root(storage: Storage) -> None:
+    response = await storage.http.post("/locations", json={"purpose": "transfer_source", "path": "shares/a/../b"})
+    assert response.status_code == 201, response.text
+    assert response.json()["path"] == str(storage.settings.data_dir / "shares" / "b")
+    assert (storage.settings.data_dir / "shares" / "b").is_dir()
+    listing = await storage.client.browse_location(uuid.UUID(response.json()["uuid"]))
+    assert listing.entries == []
+
+
+async def test_a_link_inside_the_roots_to_inside_the_roots_is_fine(storage: Storage) -> None:
+    target = storage.settings.data_dir / "real-share"
+    target.mkdir()
+    os.symlink(target, storage.settings.data_dir / "share-link")
+    response = await storage.http.post(
+        "/locations", json={"purpose": "transfer_source", "path": str(storage.settings.data_dir / "share-link")}
+    )
+    assert response.status_code == 201, response.text
+
+
+async def test_configured_roots_allow_folders_elsewhere_and_removing_one_stops_its_locations(
+    db_engine: AsyncEngine, tmp_path: Path
+) -> None:
+    extra = tmp_path / "mnt" / "archive"
+    widened = settings_for(tmp_path, allowed_roots=[tmp_path / "data", extra])
+    async with running_storage(widened, db_engine) as storage:
+        made = await storage.client.create_location(
+            LocationCreate(purpose=LocationPurpose.aip_storage, path=str(extra / "aips"))
+        )
+        source = await storage.client.create_location(
+            LocationCreate(purpose=LocationPurpose.transfer_source, path=str(extra / "incoming"))
+        )
+        (extra / "incoming" / "letter.txt").write_text("hello")
+        assert [e.name for e in (await storage.client.browse_location(source.uuid)).entries] == ["letter.txt"]
+        archive = tmp_path / "aip.7z"
+        archive.write_bytes(b"not really 7z, storage does not care")
+        aip_uuid = uuid.uuid4()
+        await storage.register(aip_uuid, "Kept")
+        await storage.client.store_aip(aip_uuid, "Kept", hashlib.sha256(archive.read_bytes()).hexdigest(), archive,
+                                       location_uuid=made.uuid)
+        assert (await storage.http.get(f"/aips/{aip_uuid}/download")).status_code == 200
+    # The operator narrows the roots: the locations stay recorded but no longer reach their folders.
+    async with running_storage(settings_for(tmp_path), db_engine) as storage:
+        assert_outside_roots(await storage.http.get(f"/locations/{source.uuid}/browse"))
+        assert_outside_roots(await storage.http.get(f"/aips/{aip_uuid}/download"))
+        assert_outside_roots(await storage.http.get(f"/packages/{aip_uuid}/download"))
+        assert_outside_roots(await storage.http.post(f"/aips/{aip_uuid}/fixity"))
+        again = uuid.uuid4()
+        await storage.register(again, "Again")
+        response = await storage.http.put(
+            f"/aips/{again}", params={"name": "Again", "sha256": "0" * 64, "location_uuid": str(made.uuid)},
+            content=b"data",
+        )
+        assert_outside_roots(response)
+        assert not any((extra / "aips").rglob(f"*{again}*"))
+
+
+async def test_a_location_recorded_before_the_roots_existed_stops_working(storage: Storage) -> None:
+    """A row made by an older version at /etc (or anywhere outside) is refused where it is used."""
+    async with unit_of_work(storage.app.state.sessions) as session:
+        space = await ensure_local_space(session)
+        old = await LocationRepository(session).add(
+            Location(space_uuid=space.uuid, purpose=LocationPurpose.transfer_source, path="/etc")
+        )
+        old_uuid = old.uuid
+    for path in ("", "ssl", "passwd"):
+        response = await storage.http.get(f"/locations/{old_uuid}/browse", params={"path": path})
+        assert_outside_roots(response)
+        assert "passwd" not in response.text.replace("'passwd'", "")
+
+
+async def test_a_location_whose_folder_became_a_link_out_stops_working(storage: Storage, tmp_path: Path) -> None:
+    made = await storage.client.create_location(
+        LocationCreate(purpose=LocationPurpose.transfer_source, path="swapped")
+    )
+    os.rmdir(made.path)
+    os.symlink("/etc", made.path)
+    assert_outside_roots(await storage.http.get(f"/locations/{made.uuid}/browse"))
+
+
+async def test_browsing_never_answers_5xx(storage: Storage, tmp_path: Path) -> None:
+    source = next(
+        loc for loc in await storage.client.list_locations(LocationPurpose.transfer_source) if loc.is_default
+    )
+    root = Path(source.path)
+    os.mkfifo(root / "pipe")
+    (root / "readme.md").write_text("hello")
+    os.symlink(root / "nowhere", root / "dangling")
+    os.symlink("loop-b", root / "loop-a")
+    os.symlink("loop-a", root / "loop-b")
+    cases = {
+        "pipe": 400, "readme.md": 400, "readme.md/below": 404, "x" * 300: 400, f"{'d/' * 2100}d": 422,
+        "a\x00b": 400, "dangling": 404, "loop-a": 404, "a\\b": 400,
+    }
+    for path, status in cases.items():
+        response = await storage.http.get(f"/locations/{source.uuid}/browse", params={"path": path})
+        assert response.status_code == status, (path[:20], response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+    for raw in ("%FF", "%C0%AF", "%00", "..%2F..%2Fetc"):  # bytes that are no UTF-8, a NUL, an encoded climb
+        response = await storage.http.get(f"/locations/{source.uuid}/browse?path={raw}")
+        assert 400 <= response.status_code < 500, (raw, response.text)
+    listing = await storage.client.browse_location(source.uuid)
+    assert [e.name for e in listing.entries] == ["pipe", "readme.md"]  # the dangling and looping links are left out
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every folder")
+async def test_browsing_an_unreadable_folder_is_a_403(storage: Storage) -> None:
+    source = next(
+        loc for loc in await storage.client.list_locations(LocationPurpose.transfer_source) if loc.is_default
+    )
+    locked = Path(source.path) / "locked"
+    locked.mkdir(mode=0)
+    try:
+        response = await storage.http.get(f"/locations/{source.uuid}/browse", params={"path": "locked"})
+    finally:
+        locked.chmod(0o700)
+    assert response.status_code == 403, response.text
+
+
+async def test_a_processing_location_outside_the_roots_lets_nothing_move_in(storage: Storage, tmp_path: Path) -> None:
+    """A currently-processing location at / (recorded by an older version) must not open every file to move-in."""
+    async with unit_of_work(storage.app.state.sessions) as session:
+        space = await ensure_local_space(session)
+        await LocationRepository(session).add(
+            Location(space_uuid=space.uuid, purpose=LocationPurpose.currently_processing, path=str(tmp_path / "out"))
+        )
+    secret = tmp_path / "out" / "secret.7z"
+    secret.parent.mkdir()
+    secret.write_bytes(b"secret")
+    aip_uuid = uuid.uuid4()
+    await storage.register(aip_uuid, "Secret")
+    response = await storage.http.post(f"/aips/{aip_uuid}/move-in", json={
+        "name": "Secret", "sha256": hashlib.sha256(b"secret").hexdigest(), "source_path": str(secret),
+    })
+    assert response.status_code == 422, response.text
+    assert secret.exists()
+
+
+async def test_a_replicator_outside_the_roots_fails_the_replica_not_the_store(
+    db_engine: AsyncEngine, tmp_path: Path
+) -> None:
+    extra = tmp_path / "mnt" / "replicas"
+    async with running_storage(settings_for(tmp_path, allowed_roots=[tmp_path / "data", extra]), db_engine) as storage:
+        replicator = await storage.client.create_location(
+            LocationCreate(purpose=LocationPurpose.replicator, path=str(extra))
+        )
+        [aip_store] = await storage.client.list_locations(LocationPurpose.aip_storage)
+        await storage.client.attach_replicator(aip_store.uuid, replicator.uuid)
+    async with running_storage(settings_for(tmp_path), db_engine) as storage:
+        archive = tmp_path / "aip.7z"
+        archive.write_bytes(b"package bytes")
+        aip_uuid = uuid.uuid4()
+        await storage.register(aip_uuid, "Kept")
+        stored = await storage.client.store_aip(aip_uuid, "Kept", hashlib.sha256(b"package bytes").hexdigest(), archive)
+        assert stored.location_uuid == aip_store.uuid
+        [replica] = await storage.client.list_aip_replicas(aip_uuid)
+        assert replica.status == "failed"
+    assert list(extra.iterdir()) == []

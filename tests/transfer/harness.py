@@ -104,12 +104,16 @@ async def transfer_stack(
 ) -> AsyncIterator[TransferStack]:
     """Transfer over ASGI (or real HTTP) with the real ingest and storage apps (own SQLite files) as its peers.
 
-    The storage service offers `<tmp_path>/source` as its transfer source location.
+    The storage service offers `<tmp_path>/source` as its transfer source location; `storage_roots` (settings
+    such as `allowed_roots`) go to both services, as one environment would.
     """
-    settings = TransferSettings(data_dir=tmp_path / "amber", internal_token=INTERNAL_TOKEN, **overrides)
-    storage_app = create_storage_app(StorageSettings(
-        data_dir=tmp_path / "amber", internal_token=INTERNAL_TOKEN, transfer_source_dirs=[tmp_path / "source"],
-    ))
+    # Both services read the transfer sources and allowed roots from one environment; here, from the same values.
+    roots = {"transfer_source_dirs": [tmp_path / "source"], **overrides.pop("storage_roots", {})}
+    settings = TransferSettings(**{"data_dir": tmp_path / "amber", "internal_token": INTERNAL_TOKEN, **roots,
+                                   **overrides})
+    storage_app = create_storage_app(
+        StorageSettings(data_dir=tmp_path / "amber", internal_token=INTERNAL_TOKEN, **roots)
+    )
     ingest_settings = IngestSettings(
         data_dir=tmp_path / "amber", internal_token=INTERNAL_TOKEN,
         temporal_address=temporal_env.client.service_client.config.target_host,

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.testing import WorkflowEnvironment
 
 from clients.storage import LocationPurpose
+from clients.storage.schemas import LocationCreate
 from clients.transfer import TransferFromLocation, TransferSourceKind, TransferStatus
 from tests.transfer.harness import TransferStack, files_under, folders_under, some_bytes, transfer_stack
 
@@ -145,8 +146,48 @@ async def test_paths_must_exist_and_stay_inside_a_transfer_source(
         assert stack.leftovers() == []
         assert (await stack.client.list_transfers()).total == 0
 
+        # Nothing the filesystem refuses to resolve is a 5xx.
+        (tmp_path / "source" / "loop-a").symlink_to("loop-b")
+        (tmp_path / "source" / "loop-b").symlink_to("loop-a")
+        assert (await post("loop-a"))[0] in (400, 404)
+        assert (await post("x" * 300))[0] == 400
+        assert (await post("Box 2/scan.tif/below"))[0] in (400, 404)
+        assert stack.leftovers() == []
+
         # A link that stays inside the location is only a way to name the folder.
         assert (await post("alias"))[0] == 201
+
+
+async def test_a_location_outside_the_allowed_roots_is_refused_by_intake_too(
+    db_engine: AsyncEngine, tmp_path: Path, temporal_env: WorkflowEnvironment
+) -> None:
+    """The storage service allowed `wide/` when the location was made; intake is configured without it (the
+    operator removed the root, or the row predates the roots): intake refuses to copy from it."""
+    wide = tmp_path / "wide"
+    make_box(wide / "share")
+    async with transfer_stack(
+        db_engine, tmp_path, temporal_env, storage_roots={"allowed_roots": [tmp_path / "amber", wide]},
+    ) as stack:
+        share = await stack.storage.create_location(
+            LocationCreate(purpose=LocationPurpose.transfer_source, path=str(wide / "share"))
+        )
+        made = await stack.client.create_transfer_from_location(
+            TransferFromLocation(name="Allowed", location_uuid=share.uuid, path="Box 2")
+        )
+        assert made.status is not TransferStatus.failed
+    async with transfer_stack(
+        db_engine, tmp_path, temporal_env, storage_roots={"allowed_roots": [tmp_path / "amber", wide]},
+        allowed_roots=[tmp_path / "amber"],
+    ) as stack:
+        for path in ("Box 2", ".", "Box 2/scan.tif"):
+            response = await stack.http.post(
+                "/transfers", json={"name": "Refused", "location_uuid": str(share.uuid), "path": path}
+            )
+            assert response.status_code == 422, response.text
+            assert response.headers["content-type"] == "application/problem+json"
+            assert "AMBER_STORAGE_ALLOWED_ROOTS" in response.json()["detail"]
+        assert stack.leftovers() == [f"transfers/{made.uuid}"]
+        assert [t.name for t in (await stack.client.list_transfers()).items] == ["Allowed"]
 
 
 async def test_storage_service_unreachable_is_a_502(

@@ -13,7 +13,7 @@ from servicekit.auth import CallerDep
 from servicekit.db import unit_of_work
 from servicekit.deps import SessionDep, SessionsDep
 from servicekit.openapi import internal_operation
-from servicekit.pagination import Page, PageDep
+from servicekit.pagination import SQL_INT_MAX, Page, PageDep
 from servicekit.roles import Role, role_operation
 from services.metadata.search import service
 
@@ -30,6 +30,12 @@ async def index_search_package(
         status = await service.request_index(session, package_uuid)
     request.app.state.indexer.wake.set()
     return status
+
+
+@router.delete("/packages/{package_uuid}/index", response_model=IndexStatus, openapi_extra=internal_operation())
+async def remove_search_package(package_uuid: UUID, session: SessionDep, _caller: CallerDep) -> IndexStatus:
+    """Take the package out of search: its AIP was deleted. Asking to index it again puts it back. Safe to repeat."""
+    return await service.remove_from_index(session, package_uuid)
 
 
 @router.get("/packages/{package_uuid}/index", response_model=IndexStatus, openapi_extra=role_operation(Role.reader))
@@ -49,8 +55,8 @@ async def search_packages_and_files(
     package_uuid: UUID | None = None,
     puid: str | None = Query(default=None, max_length=64),
     format_name: str | None = Query(default=None, max_length=255),
-    min_size: int | None = Query(default=None, ge=0),
-    max_size: int | None = Query(default=None, ge=0),
+    min_size: int | None = Query(default=None, ge=0, le=SQL_INT_MAX),
+    max_size: int | None = Query(default=None, ge=0, le=SQL_INT_MAX),
     date_from: dt.datetime | None = None,
     date_to: dt.datetime | None = None,
     sort: Literal["relevance", "name", "date", "size", "path"] = "relevance",

@@ -32,6 +32,7 @@ from services.metadata.search import repository
 log = logging.getLogger(__name__)
 _WORDS = re.compile(r"[\W_]+", re.UNICODE)
 Sessions = async_sessionmaker[AsyncSession]
+REMOVED = "removed"
 
 
 def words(value: str | None) -> str:
@@ -65,10 +66,16 @@ def _dc_text(rows: Any) -> dict[str, str]:
     return {path: " ".join(values) for path, values in found.items()}
 
 
-async def index_package(session: AsyncSession, package_uuid: UUID, batch: int) -> int:
-    """Replace the package's entries: the package itself (name, DC, its events), then every file in batches."""
+async def index_package(session: AsyncSession, package_uuid: UUID, batch: int) -> int | None:
+    """Replace the package's entries: the package itself (name, DC, its events), then every file in batches.
+
+    None when the package left the index (its AIP was deleted) after it was queued: it is not put back.
+    """
     package = await require_package(session, package_uuid)
     await repository.lock_package(session, package_uuid)  # concurrent indexers of one package take turns
+    current = await repository.state(session, package_uuid)
+    if current is not None and current.state == REMOVED:
+        return None
     aip = await packages_repository.aip(session, package_uuid)
     await repository.delete_package(session, package_uuid)
     dc = _dc_text(await record_repository.descriptive_of_paths(session, package_uuid, ["objects"]))
@@ -113,6 +120,16 @@ def status_of(package_uuid: UUID, state: Any) -> IndexStatus:
 async def request_index(session: AsyncSession, package_uuid: UUID) -> IndexStatus:
     await require_package(session, package_uuid)
     state = await repository.save_state(session, package_uuid, state="queued", requested_at=utcnow(), error=None)
+    return status_of(package_uuid, state)
+
+
+async def remove_from_index(session: AsyncSession, package_uuid: UUID) -> IndexStatus:
+    """The package's entries leave the index, and a queued or running indexing of it will not put them back."""
+    await require_package(session, package_uuid)
+    await repository.lock_package(session, package_uuid)
+    await repository.delete_package(session, package_uuid)
+    state = await repository.save_state(session, package_uuid, state=REMOVED, requested_at=utcnow(),
+                                        indexed_at=None, error=None)
     return status_of(package_uuid, state)
 
 
@@ -186,6 +203,9 @@ class Indexer:
         try:
             async with unit_of_work(self.sessions) as session:
                 count = await index_package(session, package_uuid, self.batch)
+                if count is None:
+                    log.info("package %s left the index before it was indexed", package_uuid)
+                    return
                 await repository.save_state(session, package_uuid, state="indexed", indexed_at=utcnow(), error=None)
             log.info("indexed package %s (%d files)", package_uuid, count)
         except Exception as exc:

@@ -15,8 +15,10 @@ from clients.storage.schemas import (
     DeletionRequestRead,
     DeletionRequestStatus,
     PackageStatus,
+    PackageType,
 )
 from servicekit.db import unit_of_work, utcnow
+from servicekit.http import ServiceError
 from servicekit.problems import Conflict, NotFound, Problem
 from services.storage.deletions.models import DeletionRequest
 from services.storage.deletions.repository import DeletionRepository
@@ -38,7 +40,7 @@ async def request_deletion(
     runtime: Runtime, package_uuid: UUID, body: DeletionRequestCreate, user: str
 ) -> DeletionRequestRead:
     async with unit_of_work(runtime.sessions) as session:
-        place = await place_of(session, package_uuid, None)
+        place = await place_of(session, runtime.roots, package_uuid, None)
         if place.package.replica_of is not None:
             raise Conflict(f"{package_uuid} is a replica; request the deletion of {place.package.replica_of}")
         if place.package.status not in DELETABLE:
@@ -94,8 +96,8 @@ async def approve_deletion(
     async with unit_of_work(runtime.sessions) as session:
         request = await _pending(DeletionRepository(session), request_uuid, user)
         package_uuid = request.package_uuid
-        places = [await place_of(session, package_uuid, None)]
-        places += [await place_of(session, replica.uuid, None)
+        places = [await place_of(session, runtime.roots, package_uuid, None)]
+        places += [await place_of(session, runtime.roots, replica.uuid, None)
                    for replica in await PackageRepository(session).replicas_of(package_uuid)
                    if replica.status != PackageStatus.deleted]
     # Files first, outside any transaction; a crash in between leaves the request pending, to approve again.
@@ -117,7 +119,21 @@ async def approve_deletion(
     await runtime.events.record(package_uuid, "deletion", "Pass", 'program="Amber storage"',
                                 f"Requested by {approved.requested_by} ({approved.reason}); approved by {user}",
                                 user=user)
+    if places[0].package.package_type == PackageType.aip:
+        await _leave_search(runtime, package_uuid)
     return approved
+
+
+async def _leave_search(runtime: Runtime, package_uuid: UUID) -> None:
+    """A deleted AIP must not be found any more; like its events, a failure is logged and never undoes the
+    deletion (the metadata service's DELETE can be repeated by hand: it is idempotent)."""
+    client = runtime.events.client
+    if client is None:
+        return
+    try:
+        await client.remove_from_index(package_uuid)
+    except ServiceError as exc:
+        log.error("deleted AIP %s could not be taken out of search: %s", package_uuid, exc)
 
 
 async def read_deletion(runtime: Runtime, request_uuid: UUID) -> DeletionRequestRead:

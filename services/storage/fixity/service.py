@@ -89,7 +89,7 @@ def _note(report: FixityReport) -> str:
 
 async def check_package(runtime: Runtime, package_uuid: UUID, record_event: bool = True) -> FixityReport:
     async with unit_of_work(runtime.sessions) as session:
-        place = await place_of(session, package_uuid, None)
+        place = await place_of(session, runtime.roots, package_uuid, None)
     if place.package.status not in CHECKABLE:
         raise Conflict(f"Package {package_uuid} is {place.package.status}; there is nothing to check")
     check, digest = await inspect(runtime, place)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, status
 
 from clients.storage.schemas import AuditRead, LocationBrowse, LocationCreate, LocationPurpose, LocationRead
 from servicekit.auth import CallerDep
-from servicekit.deps import SessionDep, SessionsDep
+from servicekit.deps import SessionDep
 from servicekit.roles import Role, role_operation
 from services.storage.fixity.service import read_audit, start_audit
 from services.storage.locations import service
@@ -45,21 +45,23 @@ async def get_storage_location(location_uuid: UUID, session: SessionDep, caller:
 )
 async def browse_storage_location(
     location_uuid: UUID,
-    sessions: SessionsDep,
+    runtime: RuntimeDep,
     caller: CallerDep,
     path: Annotated[str, Query(max_length=4096, description="Folder relative to the location; '' is its root")] = "",
 ) -> LocationBrowse:
-    """Folders and files of one folder; paths leaving the location (`..`, absolute, symlinks out) are refused."""
-    return await service.browse_location(sessions, location_uuid, path)
+    """Folders and files of one folder; paths leaving the location (`..`, absolute, symlinks out) are refused, as
+    is a location whose folder is no longer inside the allowed roots."""
+    return await service.browse_location(runtime.sessions, runtime.roots, location_uuid, path)
 
 
 @router.post(
     "", response_model=LocationRead, status_code=status.HTTP_201_CREATED, summary="Create a location",
     openapi_extra=role_operation(Role.admin),
 )
-async def create_storage_location(body: LocationCreate, sessions: SessionsDep, caller: CallerDep) -> LocationRead:
-    """A folder of the local filesystem space with a purpose; the folder is created when missing."""
-    return await service.create_location(sessions, body)
+async def create_storage_location(body: LocationCreate, runtime: RuntimeDep, caller: CallerDep) -> LocationRead:
+    """A folder of the local filesystem space with a purpose; the folder is created when missing. It must lie
+    inside the roots the operator allows (`AMBER_STORAGE_ALLOWED_ROOTS`), links resolved; else 422."""
+    return await service.create_location(runtime.sessions, runtime.roots, body)
 
 
 @router.put(

@@ -20,6 +20,7 @@ from clients.storage.schemas import (
 )
 from servicekit.db import unit_of_work
 from servicekit.problems import Conflict, NotFound, Problem
+from servicekit.roots import AllowedRoots
 from services.storage.locations.models import Location
 from services.storage.locations.repository import LocationRepository
 from services.storage.settings import StorageSettings
@@ -102,13 +103,21 @@ class LocationTarget:
     access_protocol: SpaceProtocol
     quota: int | None
     used: int
+    roots: AllowedRoots
 
     def backend(self) -> SpaceBackend:
+        """The location's backend, once its folder is found still inside the allowed roots (checked at every
+        use: the row may predate the roots, or its root may have been removed from the settings since)."""
+        self.roots.resolve(self.path, f"Location {self.uuid}")
         return backend_for(self.access_protocol, self.path)
+
+    async def open_backend(self) -> SpaceBackend:
+        """`backend()` from async code: the roots check reads the filesystem, so it runs in a worker thread."""
+        return await anyio.to_thread.run_sync(self.backend)
 
 
 async def location_target(
-    session: AsyncSession, location_uuid: UUID | None, purpose: LocationPurpose
+    session: AsyncSession, location_uuid: UUID | None, purpose: LocationPurpose, roots: AllowedRoots
 ) -> LocationTarget:
     """The named location, or the default one for `purpose` when none is named."""
     repo = LocationRepository(session)
@@ -128,6 +137,7 @@ async def location_target(
         access_protocol=SpaceProtocol(space.access_protocol),
         quota=location.quota,
         used=location.used,
+        roots=roots,
     )
 
 
@@ -137,15 +147,13 @@ def _clean_relative(path: str) -> str:
 
 
 async def browse_location(
-    sessions: async_sessionmaker[AsyncSession], location_uuid: UUID, path: str
+    sessions: async_sessionmaker[AsyncSession], roots: AllowedRoots, location_uuid: UUID, path: str
 ) -> LocationBrowse:
     async with unit_of_work(sessions) as session:
-        found = await LocationRepository(session).get_with_space(location_uuid)
-        if found is None:
-            raise NotFound("Location", location_uuid)
-        location, space = found
-        backend = backend_for(space.access_protocol, location.path)
+        # Any location may be browsed; the purpose only picks a default, and the location is named.
+        target = await location_target(session, location_uuid, LocationPurpose.transfer_source, roots)
     # The listing touches the disk, so it runs after the unit of work has ended.
+    backend = await target.open_backend()
     try:
         entries = await backend.list_folder(path)
     except UnsafePath as exc:
@@ -154,6 +162,10 @@ async def browse_location(
         raise Problem(404, "Not found", str(exc)) from exc
     except NotAFolder as exc:
         raise Problem(400, "Not a folder", str(exc)) from exc
+    except PermissionError as exc:
+        raise Problem(403, "Not readable", f"{path!r} cannot be read by the storage service") from exc
+    except OSError as exc:
+        raise Problem(400, "Cannot browse", f"{path!r} cannot be listed: {exc.strerror or exc}") from exc
     return LocationBrowse(
         location_uuid=location_uuid,
         path=_clean_relative(path),
@@ -167,13 +179,28 @@ async def browse_location(
     )
 
 
-async def create_location(sessions: async_sessionmaker[AsyncSession], body: LocationCreate) -> LocationRead:
-    """A new location in the local space; its folder is made first, outside the transaction."""
-    if not os.path.isabs(body.path):
-        raise Problem(422, "Invalid path", "A location's path is absolute")
-    path = normalized_path(Path(body.path))
+async def create_location(
+    sessions: async_sessionmaker[AsyncSession], roots: AllowedRoots, body: LocationCreate
+) -> LocationRead:
+    """A new location in the local space; its folder is made first, outside the transaction.
+
+    The folder must lie inside the allowed roots once resolved; a relative path is taken from the first root.
+    It is checked again once made, in case a link appeared on the way meanwhile.
+    """
+    if any(ord(char) < 0x20 or char == "\x7f" for char in body.path):
+        raise Problem(422, "Invalid path", "A location's path cannot hold control characters")
+    if body.path.startswith("~"):
+        raise Problem(422, "Invalid path", "A location's path is absolute or relative to the first allowed root; "
+                      "'~' is not expanded")
+    path = str(roots.absolute(body.path))
+
+    def make() -> None:
+        roots.resolve(path, "The location path")
+        Path(path).mkdir(parents=True, exist_ok=True)
+        roots.resolve(path, "The location path")
+
     try:
-        await anyio.to_thread.run_sync(lambda: Path(path).mkdir(parents=True, exist_ok=True))
+        await anyio.to_thread.run_sync(make)
     except OSError as exc:
         raise Problem(422, "Invalid path", f"The folder cannot be made: {exc}") from exc
     async with unit_of_work(sessions) as session:

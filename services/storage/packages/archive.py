@@ -8,6 +8,7 @@ that stream back into files.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import subprocess
@@ -21,6 +22,8 @@ from typing import IO
 
 CHUNK = 1024 * 1024
 TAR_BLOCK = 512
+# Lookups that fail because of the name asked for, not the disk: the file simply is not there.
+NAMES_NOT_FOUND = {errno.ENOENT, errno.ENOTDIR, errno.ENAMETOOLONG, errno.ELOOP}
 
 
 class ArchiveError(Exception):
@@ -235,9 +238,16 @@ def extract_member(fmt: PackageFormat, path: Path, seven_zip: str, wanted: str) 
     wanted = safe_member_path(wanted)
     if fmt == PackageFormat.folder:
         target = path / wanted
-        if target.is_symlink() or not target.is_file():
-            raise FileNotFoundError(wanted)
-        handle = target.open("rb")
+        try:
+            if target.is_symlink() or not target.is_file():
+                raise FileNotFoundError(wanted)
+            handle = target.open("rb")
+        except OSError as exc:
+            # A name the filesystem cannot even look up (too long, through a file) names no file of the bag;
+            # other errors (EIO) are the server's and stay so.
+            if exc.errno in NAMES_NOT_FOUND:
+                raise FileNotFoundError(wanted) from exc
+            raise
 
         def folder_chunks() -> Iterator[bytes]:
             with handle:

@@ -18,6 +18,7 @@ from clients.storage.schemas import PackageRead, PackageStatus, PackageType, Rec
 from servicekit.db import unit_of_work, utcnow
 from servicekit.ids import derived_id
 from servicekit.problems import Conflict, Problem
+from servicekit.roots import PathNotAllowed
 from services.storage.fixity.bag import validate_package
 from services.storage.fixity.service import check_package
 from services.storage.locations.repository import LocationRepository
@@ -72,9 +73,9 @@ async def copy_package(runtime: Runtime, source: Place, backend: SpaceBackend, r
 async def replicate(runtime: Runtime, aip_uuid: UUID) -> list[PackageRead]:
     """Copy the AIP to every replicator location of its location that has no good copy yet."""
     async with unit_of_work(runtime.sessions) as session:
-        place = await place_of(session, aip_uuid)
+        place = await place_of(session, runtime.roots, aip_uuid)
         replicators = await LocationRepository(session).replicators_of(place.package.location_uuid)
-        targets = [await location_target(session, r.uuid, place.location.purpose) for r in replicators]
+        targets = [await location_target(session, r.uuid, place.location.purpose, runtime.roots) for r in replicators]
     replicas: list[PackageRead] = []
     for target in targets:
         replica = await _replicate_to(runtime, place, target)
@@ -102,8 +103,8 @@ async def _replicate_to(runtime: Runtime, place: Place, target: LocationTarget) 
         else:
             await repo.set_fields(replica_uuid, **fields)
     try:
-        await copy_package(runtime, place, target.backend(), original.current_path)
-    except (CopyFailed, OSError) as exc:
+        await copy_package(runtime, place, await target.open_backend(), original.current_path)
+    except (CopyFailed, OSError, PathNotAllowed) as exc:
         log.error("replication of %s to location %s failed: %s", original.uuid, target.uuid, exc)
         async with unit_of_work(runtime.sessions) as session:
             await PackageRepository(session).set_fields(replica_uuid, status=PackageStatus.failed)
@@ -129,7 +130,7 @@ async def _replicate_to(runtime: Runtime, place: Place, target: LocationTarget) 
 
 async def list_replicas(runtime: Runtime, aip_uuid: UUID) -> list[PackageRead]:
     async with unit_of_work(runtime.sessions) as session:
-        await place_of(session, aip_uuid)
+        await place_of(session, runtime.roots, aip_uuid)
         return [package_read(p) for p in await PackageRepository(session).replicas_of(aip_uuid)]
 
 
@@ -139,7 +140,7 @@ async def recover(runtime: Runtime, aip_uuid: UUID, user: str) -> RecoveryRead:
     if before.success:
         raise Conflict(f"AIP {aip_uuid} passes its fixity check; there is nothing to recover")
     async with unit_of_work(runtime.sessions) as session:
-        primary = await place_of(session, aip_uuid)
+        primary = await place_of(session, runtime.roots, aip_uuid)
         replicas = [p.uuid for p in await PackageRepository(session).replicas_of(aip_uuid)
                     if p.status in (PackageStatus.stored, PackageStatus.verified)]
     for replica_uuid in replicas:
@@ -147,7 +148,7 @@ async def recover(runtime: Runtime, aip_uuid: UUID, user: str) -> RecoveryRead:
         if not replica_report.success:
             continue
         async with unit_of_work(runtime.sessions) as session:
-            replica = await place_of(session, replica_uuid)
+            replica = await place_of(session, runtime.roots, replica_uuid)
         try:
             await copy_package(runtime, replica, primary.backend, primary.package.current_path)
         except (CopyFailed, OSError) as exc:
@@ -160,7 +161,7 @@ async def recover(runtime: Runtime, aip_uuid: UUID, user: str) -> RecoveryRead:
             f"Restored from replica {replica_uuid} after a failed fixity check", user=user,
         )
         async with unit_of_work(runtime.sessions) as session:
-            recovered = await place_of(session, aip_uuid)
+            recovered = await place_of(session, runtime.roots, aip_uuid)
         return RecoveryRead(package=recovered.package, replica_uuid=replica_uuid, before=before, after=after)
     await runtime.events.record(aip_uuid, "recovery", "Fail", 'program="Amber storage"',
                                 "No replica passed its fixity check", user=user)

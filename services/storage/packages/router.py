@@ -22,7 +22,7 @@ from clients.storage.schemas import (
 )
 from servicekit.auth import CallerDep
 from servicekit.db import unit_of_work
-from servicekit.deps import SessionDep, SessionsDep
+from servicekit.deps import SessionDep
 from servicekit.openapi import internal_operation
 from servicekit.pagination import Page, PageDep
 from servicekit.problems import Problem
@@ -76,11 +76,11 @@ async def _store(
 ) -> tuple[PackageRead, bool]:
     body = _request_body(request)
     if store.uncompressed:
-        package, created = await service.store_folder(runtime.sessions, store, body)
+        package, created = await service.store_folder(runtime.sessions, runtime.roots, store, body)
     else:
         if not store.sha256:
             raise Problem(422, "Missing checksum", "sha256 is required for a package file")
-        package, created = await service.store_aip(runtime.sessions, store, body)
+        package, created = await service.store_aip(runtime.sessions, runtime.roots, store, body)
     if created and store.package_type == PackageType.aip:
         # The AIP is stored whatever happens next; a failed copy is recorded as a failed replica and event.
         await replicate(runtime, package.uuid)
@@ -159,7 +159,7 @@ async def move_aip_package_in(
         aip_uuid=aip_uuid, name=body.name, sha256=body.sha256.lower(), extension=body.extension,
         location_uuid=body.location_uuid, origin=body.origin,
     )
-    package, created = await service.store_aip_from_path(runtime.sessions, store, body.source_path)
+    package, created = await service.store_aip_from_path(runtime.sessions, runtime.roots, store, body.source_path)
     if created:
         await replicate(runtime, package.uuid)
     else:
@@ -265,14 +265,14 @@ async def get_aip_package(aip_uuid: UUID, session: SessionDep, caller: CallerDep
 )
 async def download_aip_package(
     aip_uuid: UUID,
-    sessions: SessionsDep,
+    runtime: RuntimeDep,
     caller: CallerDep,
     range_header: Annotated[str | None, Header(alias="range")] = None,
     if_range: Annotated[str | None, Header(alias="if-range")] = None,
 ) -> StreamingResponse:
     """The package file with `Content-Disposition: attachment`; an uncompressed AIP comes as a tar made on the
     fly (whole only)."""
-    source = await service.download_source(sessions, aip_uuid)
+    source = await service.download_source(runtime.sessions, runtime.roots, aip_uuid)
     return download_response(source, range_header, if_range)
 
 
@@ -285,7 +285,7 @@ async def download_aip_package(
 )
 async def extract_aip_file(aip_uuid: UUID, path: str, runtime: RuntimeDep, caller: CallerDep) -> StreamingResponse:
     """`path` is relative to the bag, e.g. `data/METS.<uuid>.xml`."""
-    extracted = await service.extract_file(runtime.sessions, runtime.settings.seven_zip, aip_uuid, path)
+    extracted = await service.extract_file(runtime.sessions, runtime.roots, runtime.settings.seven_zip, aip_uuid, path)
     return extracted_response(extracted)
 
 
@@ -374,10 +374,10 @@ async def get_stored_package(package_uuid: UUID, session: SessionDep, caller: Ca
 )
 async def download_stored_package(
     package_uuid: UUID,
-    sessions: SessionsDep,
+    runtime: RuntimeDep,
     caller: CallerDep,
     range_header: Annotated[str | None, Header(alias="range")] = None,
     if_range: Annotated[str | None, Header(alias="if-range")] = None,
 ) -> StreamingResponse:
-    source = await service.download_source(sessions, package_uuid, None)
+    source = await service.download_source(runtime.sessions, runtime.roots, package_uuid, None)
     return download_response(source, range_header, if_range)

@@ -30,6 +30,7 @@ from servicekit.db import unit_of_work, utcnow
 from servicekit.ids import uuid_quad_path
 from servicekit.pagination import Page, PageParams
 from servicekit.problems import Conflict, NotFound, Problem
+from servicekit.roots import AllowedRoots
 from services.storage.fixity.bag import BagCheck
 from services.storage.locations.repository import LocationRepository
 from services.storage.locations.service import LocationTarget, location_target
@@ -224,22 +225,22 @@ async def _record_pending_retrying(
     raise AssertionError("unreachable")
 
 
-async def _target(session: AsyncSession, request: StoreRequest) -> LocationTarget:
+async def _target(session: AsyncSession, request: StoreRequest, roots: AllowedRoots) -> LocationTarget:
     purpose = PURPOSE_OF[request.package_type]
-    target = await location_target(session, request.location_uuid, purpose)
+    target = await location_target(session, request.location_uuid, purpose, roots)
     if target.purpose != purpose:
         raise Problem(422, "Wrong location", f"Location {target.uuid} is for {target.purpose}, not {purpose}")
     return target
 
 
 async def store_aip(
-    sessions: async_sessionmaker[AsyncSession], request: StoreRequest, body: AsyncIterator[bytes]
+    sessions: async_sessionmaker[AsyncSession], roots: AllowedRoots, request: StoreRequest, body: AsyncIterator[bytes]
 ) -> tuple[PackageRead, bool]:
     """Store the AIP streamed in `body`; returns (package, created). Idempotent for identical content."""
     check_name(request.name)
     check_extension(request.extension)
     async with unit_of_work(sessions) as session:
-        target = await _target(session, request)
+        target = await _target(session, request, roots)
         existing = await PackageRepository(session).get(request.aip_uuid)
         answer = _existing_verdict(existing, request, target.uuid)
         answer_read = package_read(answer) if answer is not None else None
@@ -250,7 +251,7 @@ async def store_aip(
     if request.content_length is not None:
         _check_quota(target, request.content_length)
 
-    incoming = await _receive(target.backend(), request, body)
+    incoming = await _receive(await target.open_backend(), request, body)
     try:
         _check_quota(target, incoming.size)  # a chunked upload announces no length up front
         answer_read = await _record_pending_retrying(sessions, request, target, incoming)
@@ -282,7 +283,7 @@ async def store_aip(
 
 
 async def store_folder(
-    sessions: async_sessionmaker[AsyncSession], request: StoreRequest, body: AsyncIterator[bytes]
+    sessions: async_sessionmaker[AsyncSession], roots: AllowedRoots, request: StoreRequest, body: AsyncIterator[bytes]
 ) -> tuple[PackageRead, bool]:
     """Store an uncompressed package sent as a tar stream: unpacked as it arrives, each file checked against
     the bag's manifests; `request.sha256`, when not empty, is checked against the tar stream itself.
@@ -292,10 +293,10 @@ async def store_folder(
     """
     check_name(request.name)
     async with unit_of_work(sessions) as session:
-        target = await _target(session, request)
+        target = await _target(session, request, roots)
     if request.content_length is not None:
         _check_quota(target, request.content_length)
-    backend = target.backend()
+    backend = await target.open_backend()
     incoming = await backend.open_incoming_folder(str(request.aip_uuid))
     try:
         reader = BodyReader(body)
@@ -346,7 +347,7 @@ async def store_folder(
 
 
 async def store_aip_from_path(
-    sessions: async_sessionmaker[AsyncSession], request: StoreRequest, source_path: str
+    sessions: async_sessionmaker[AsyncSession], roots: AllowedRoots, request: StoreRequest, source_path: str
 ) -> tuple[PackageRead, bool]:
     """Store a package file already on this machine, inside a currently-processing location: renamed into
     place when it is on the same filesystem (no bytes copied), else copied; its SHA-256 is checked either way."""
@@ -356,15 +357,18 @@ async def store_aip_from_path(
         raise Problem(422, "Invalid source", "The source path must be absolute")
     source = Path(await anyio.to_thread.run_sync(os.path.realpath, source_path))
     async with unit_of_work(sessions) as session:
-        target = await _target(session, request)
+        target = await _target(session, request, roots)
         existing = await PackageRepository(session).get(request.aip_uuid)
         answer = _existing_verdict(existing, request, target.uuid)
         if answer is not None:
             return package_read(answer), False
         processing = await LocationRepository(session).list(LocationPurpose.currently_processing)
         folders = [location.path for location in processing]
-    roots = await anyio.to_thread.run_sync(lambda: [os.path.realpath(folder) for folder in folders])
-    if not any(str(source).startswith(root.rstrip(os.sep) + os.sep) for root in roots):
+    # Only processing locations still inside the allowed roots count, or one made at / would let anything in.
+    processing_roots = await anyio.to_thread.run_sync(
+        lambda: [os.path.realpath(folder) for folder in folders if roots.allows(folder)]
+    )
+    if not any(str(source).startswith(root.rstrip(os.sep) + os.sep) for root in processing_roots):
         raise Problem(422, "Invalid source", "The source must lie inside a currently-processing location")
     try:
         size = await anyio.to_thread.run_sync(lambda: source.stat().st_size if source.is_file() else -1)
@@ -379,7 +383,7 @@ async def store_aip_from_path(
         return answer_read, False
     current_path = request_path(request)
     try:
-        moved = await target.backend().move_in(source, current_path, request.sha256)
+        moved = await (await target.open_backend()).move_in(source, current_path, request.sha256)
     except BaseException as exc:
         with contextlib.suppress(Exception):
             async with unit_of_work(sessions) as session:
@@ -453,21 +457,22 @@ class Place:
 
 
 async def place_of(
-    session: AsyncSession, package_uuid: UUID, package_type: PackageType | None = PackageType.aip
+    session: AsyncSession, roots: AllowedRoots, package_uuid: UUID, package_type: PackageType | None = PackageType.aip
 ) -> Place:
     package = await PackageRepository(session).get(package_uuid)
     if package is None or (package_type is not None and package.package_type != package_type):
         raise NotFound((package_type or "package").upper(), package_uuid)
     # The purpose only matters when no location is named; this one always is.
-    target = await location_target(session, package.location_uuid, LocationPurpose.aip_storage)
-    return Place(package=package_read(package), backend=target.backend(), location=target)
+    target = await location_target(session, package.location_uuid, LocationPurpose.aip_storage, roots)
+    return Place(package=package_read(package), backend=await target.open_backend(), location=target)
 
 
 async def readable_place(
-    sessions: async_sessionmaker[AsyncSession], package_uuid: UUID, package_type: PackageType | None = PackageType.aip
+    sessions: async_sessionmaker[AsyncSession], roots: AllowedRoots, package_uuid: UUID,
+    package_type: PackageType | None = PackageType.aip,
 ) -> Place:
     async with unit_of_work(sessions) as session:
-        place = await place_of(session, package_uuid, package_type)
+        place = await place_of(session, roots, package_uuid, package_type)
     if place.package.status not in READABLE:
         what = package_type.value.upper() if package_type else "Package"
         raise Conflict(f"{what} {package_uuid} is {place.package.status}, not stored")
@@ -492,10 +497,11 @@ class DownloadSource:
 
 
 async def download_source(
-    sessions: async_sessionmaker[AsyncSession], aip_uuid: UUID, package_type: PackageType | None = PackageType.aip
+    sessions: async_sessionmaker[AsyncSession], roots: AllowedRoots, aip_uuid: UUID,
+    package_type: PackageType | None = PackageType.aip,
 ) -> DownloadSource:
     """Where a stored package's bytes are; the unit of work ends before any of them is read."""
-    place = await readable_place(sessions, aip_uuid, package_type)
+    place = await readable_place(sessions, roots, aip_uuid, package_type)
     relative_path = place.package.current_path
     if place.package.uncompressed:
         folder = place.local_path()
@@ -542,12 +548,12 @@ class ExtractedFile:
 
 
 async def extract_file(
-    sessions: async_sessionmaker[AsyncSession], seven_zip: str, aip_uuid: UUID, path: str
+    sessions: async_sessionmaker[AsyncSession], roots: AllowedRoots, seven_zip: str, aip_uuid: UUID, path: str
 ) -> ExtractedFile:
     """One file of a stored AIP (path relative to the bag, e.g. `data/METS.<uuid>.xml`), streamed out of the
     package without unpacking the rest: read in place for a folder, `7z x -so` for a 7z, a tar streamed up
     to the member for a (compressed) tar."""
-    place = await readable_place(sessions, aip_uuid)
+    place = await readable_place(sessions, roots, aip_uuid)
     try:
         size, chunks = await anyio.to_thread.run_sync(
             extract_member, place.format, place.local_path(), seven_zip, path

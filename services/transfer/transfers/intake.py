@@ -14,7 +14,9 @@ import hashlib
 import io
 import json
 import os
+import platform
 import shutil
+import ssl
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -27,7 +29,7 @@ from services.transfer.transfers.layout import Placement, TransferRefused, move_
 JOURNAL = PurePosixPath("logs", "amber-transfer.jsonl")
 # "Icon" without the carriage return is an ordinary name and stays.
 JUNK = frozenset({"Thumbs.db", ".DS_Store", "Icon\r"})
-CHECKSUM_FILES = {"md5": "md5sum", "sha1": "sha1sum", "sha256": "sha256sum", "sha512": "sha512sum"}
+CHECKSUM_FILES = ("md5", "sha1", "sha256", "sha512")
 PROCESSING_CONFIGURATION = "processingMCP.xml"
 READ_CHUNK = 1024 * 1024
 DC_PREFIXES = ("dc.", "dcterms.")
@@ -167,7 +169,7 @@ def verify_checksum_files(target: Path, journal: Journal) -> None:
     files = {name for name, _path in bagit.walk_files(objects, objects)} if objects.is_dir() else set()
     failures: list[tuple[str, str]] = []
     passed: list[tuple[str, str]] = []
-    for algorithm, program in CHECKSUM_FILES.items():
+    for algorithm in CHECKSUM_FILES:
         checksum_file = target / "metadata" / f"checksum.{algorithm}"
         if not checksum_file.is_file():
             continue
@@ -197,12 +199,21 @@ def verify_checksum_files(target: Path, journal: Journal) -> None:
                 failures.append((f"objects/{shown(path)}", f"{algorithm} checksum {actual} does not match "
                                  f"metadata/checksum.{algorithm}'s {expected}"))
             else:
-                passed.append((f"objects/{path}", program))
+                passed.append((f"objects/{path}", algorithm))
     if failures:
         names = ", ".join(entry for entry, _reason in failures[:20])
         raise TransferRefused(f"Checksum verification failed for {len(failures)} files: {names}", failures)
-    for path, program in passed:
-        journal.event(path, "fixity check", f'program="{program} -c --strict"; version="amber intake"', "pass")
+    for path, algorithm in passed:
+        journal.event(path, "fixity check", digest_agent(algorithm), "pass")
+
+
+def digest_agent(algorithm: str) -> str:
+    """The event detail naming what computed the digest: Python's hashlib, and the library behind it."""
+    hasher = hashlib.new(algorithm)
+    # CPython hands the common digests to OpenSSL when it was built with it; otherwise to its own code.
+    library = ssl.OPENSSL_VERSION if type(hasher).__module__ == "_hashlib" else "built-in"
+    return (f'program="python"; module="hashlib.{algorithm}()"; '
+            f'version="Python {platform.python_version()}; {library}"')
 
 
 def file_digest(path: Path, algorithm: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path, PurePosixPath
 from uuid import UUID
@@ -36,6 +37,7 @@ from servicekit.http import ServiceError
 from servicekit.ids import new_id
 from servicekit.pagination import Page, PageParams
 from servicekit.problems import Conflict, NotFound, Problem
+from servicekit.roots import AllowedRoots
 from services.transfer.settings import TransferSettings
 from services.transfer.transfers import archives, intake, layout
 from services.transfer.transfers.leases import Leases
@@ -91,7 +93,7 @@ async def receive_from_location(
 ) -> TransferRead:
     """Copy a folder of a transfer-source location into a new transfer and hand it to the ingest service."""
     await require_processing_config(ingest, body.processing_config)
-    source = await resolve_location_path(storage, body.location_uuid, body.path)
+    source = await resolve_location_path(storage, settings.location_roots(), body.location_uuid, body.path)
     transfer = await open_transfer(
         sessions, leases, name=body.name, source_kind=TransferSourceKind.location,
         source=f"{body.location_uuid}:{body.path}", created_by=caller, processing_config=body.processing_config,
@@ -260,8 +262,9 @@ async def spool_upload(chunks: AsyncIterator[bytes], spool: Path, limit: int) ->
     return received
 
 
-async def resolve_location_path(storage: StorageClient, location_uuid: UUID, path: str) -> Path:
-    """The server path of `path` inside a transfer-source location; it must stay inside once links are resolved."""
+async def resolve_location_path(storage: StorageClient, roots: AllowedRoots, location_uuid: UUID, path: str) -> Path:
+    """The server path of `path` inside a transfer-source location; it must stay inside once links are resolved,
+    and the location's folder inside the allowed roots (the location may predate them, or its root be gone)."""
     try:
         location = await storage.get_location(location_uuid)
     except ServiceError as exc:
@@ -280,11 +283,14 @@ async def resolve_location_path(storage: StorageClient, location_uuid: UUID, pat
         raise Problem(400, "Invalid path", "The path must be relative to the location")
 
     def resolve() -> tuple[Path, bool, bool]:
-        root = Path(location.path).resolve()
-        candidate = (root / relative).resolve()
+        root = roots.resolve(location.path, f"Location {location_uuid}")
+        candidate = Path(os.path.realpath(root / relative))  # Path.resolve raises on a loop of links
         return candidate, candidate == root or candidate.is_relative_to(root), candidate.exists()
 
-    candidate, inside, exists = await asyncio.to_thread(resolve)
+    try:
+        candidate, inside, exists = await asyncio.to_thread(resolve)
+    except OSError as exc:  # a name too long, a loop of links
+        raise Problem(400, "Invalid path", f"'{path}' cannot be resolved: {exc.strerror or exc}") from exc
     if not inside:
         raise Problem(400, "Invalid path", f"'{path}' leads outside location {location_uuid}")
     if not exists:
