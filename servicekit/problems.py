@@ -77,6 +77,39 @@ def problem_response(
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     "4XX": {"model": ProblemDetail, "description": "Problem", "content": {PROBLEM_MEDIA_TYPE: {}}},
 }
+PROBLEM_REF = "#/components/schemas/ProblemDetail"
+
+
+def _problem_content(content: dict[str, Any]) -> dict[str, Any]:
+    """A response's content with the problem schema under the media type problems are served as.
+
+    FastAPI documents a response's `model` under `application/json` and leaves `application/problem+json` without a
+    schema; problems never go out as `application/json`, and a generated client (or a schema checker) has to find
+    the schema under the type the answer really has.
+    """
+    if PROBLEM_MEDIA_TYPE not in content or content.get("application/json", {}).get("schema") != {"$ref": PROBLEM_REF}:
+        return content
+    moved = {media: value for media, value in content.items() if media != "application/json"}
+    moved[PROBLEM_MEDIA_TYPE] = {**content[PROBLEM_MEDIA_TYPE], "schema": {"$ref": PROBLEM_REF}}
+    return moved
+
+
+def document_problems(app: FastAPI) -> None:
+    """Make `app`'s OpenAPI document describe problems as `application/problem+json` (see `_problem_content`)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        built = app.openapi_schema is not None
+        doc = build()
+        if not built:
+            for item in doc.get("paths", {}).values():
+                for operation in item.values():
+                    for response in operation.get("responses", {}).values() if isinstance(operation, dict) else ():
+                        if "content" in response:
+                            response["content"] = _problem_content(response["content"])
+        return doc
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def install_problem_handlers(app: FastAPI) -> None:

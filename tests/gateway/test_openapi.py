@@ -215,3 +215,35 @@ def test_the_real_services_merge_into_one_document(tmp_path: Path, monkeypatch: 
         op["operationId"] for doc in docs.values() for item in doc["paths"].values() for op in item.values()
         if is_internal(op)
     }
+
+
+def test_renamed_schemas_are_titled_with_their_new_names() -> None:
+    """Generators name classes after titles: two `PackageRead` titles made one SDK lose the other's model."""
+    item = {"$ref": "#/components/schemas/Item"}
+    a = _doc({"/a": {"get": _op("list_a", "Page_Item_")}},
+             {"Item": {"title": "Item", "type": "string"},
+              "Page_Item_": {"title": "Page[Item]", "type": "object", "properties": {"items": {"items": item}}}})
+    b = _doc({"/b": {"get": _op("get_b", "Item")}, "/c": {"get": _op("get_c", "Other")}},
+             {"Item": {"title": "Item", "type": "integer"}, "Other": {"title": "Other", "type": "boolean"}})
+    schemas = merge_documents(_doc({}), {"metadata": a, "storage": b})["components"]["schemas"]
+    assert schemas["MetadataItem"]["title"] == "MetadataItem"
+    assert schemas["StorageItem"]["title"] == "StorageItem"
+    # A generic schema only one source has keeps its name, and its title says which `Item` it holds.
+    assert schemas["Page_Item_"]["title"] == "Page[MetadataItem]"
+    assert schemas["Other"]["title"] == "Other"
+
+
+def test_problems_are_documented_as_problem_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Problems are served as application/problem+json; the document must put their schema there, and only there."""
+    monkeypatch.setenv("AMBER_DATA_DIR", str(tmp_path))
+    docs = [importlib.import_module(f"services.{service}.main").create_app().openapi()
+            for service in ("transfer", "ingest", "metadata", "storage")]
+    docs.append(create_app(gateway_settings(tmp_path, "http://127.0.0.1:9")).openapi())
+    checked = 0
+    for doc in docs:
+        for item in doc["paths"].values():
+            for operation in item.values():
+                problem = operation["responses"]["4XX"]["content"]
+                assert problem == {"application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemDetail"}}}
+                checked += 1
+    assert checked > 60

@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from clients.metadata.schemas import ValidationReport
 from servicekit.auth import CallerDep
+from servicekit.openapi import binary_content
 from services.metadata.mets import service
 from services.metadata.mets.uploads import XML_BODY, spooled
 from services.metadata.mets.validation import validate_document
@@ -21,7 +22,7 @@ router = APIRouter(prefix="/mets", tags=["mets"])
 @router.get(
     "/{package_uuid}",
     response_class=StreamingResponse,
-    responses={200: {"content": {"application/xml": {}}, "description": "The AIP METS document."}},
+    responses={200: {"content": binary_content("application/xml"), "description": "The AIP METS document."}},
 )
 async def stream_package_mets(package_uuid: UUID, request: Request, _caller: CallerDep) -> StreamingResponse:
     """The package's AIP METS (METS 1.12.1, PREMIS 3.0), generated and streamed from the PREMIS records.
@@ -45,7 +46,9 @@ async def nonempty(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
 @router.get(
     "/{package_uuid}/pointer",
     response_class=Response,
-    responses={200: {"content": {"application/xml": {}}, "description": "The compressed AIP's pointer file."}},
+    responses={
+        200: {"content": binary_content("application/xml"), "description": "The compressed AIP's pointer file."},
+    },
 )
 async def read_package_pointer_file(package_uuid: UUID, request: Request, _caller: CallerDep) -> Response:
     """The pointer file of a compressed AIP (recorded with PUT /premis/packages/{uuid}/aip)."""
