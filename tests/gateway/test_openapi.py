@@ -239,11 +239,11 @@ def test_problems_are_documented_as_problem_json(tmp_path: Path, monkeypatch: py
     docs = [importlib.import_module(f"services.{service}.main").create_app().openapi()
             for service in ("transfer", "ingest", "metadata", "storage")]
     docs.append(create_app(gateway_settings(tmp_path, "http://127.0.0.1:9")).openapi())
+    problem_json = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemDetail"}}}
     checked = 0
     for doc in docs:
         for item in doc["paths"].values():
             for operation in item.values():
-                problem = operation["responses"]["4XX"]["content"]
-                assert problem == {"application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemDetail"}}}
+                assert operation["responses"]["4XX"]["content"] == problem_json
                 checked += 1
     assert checked > 60
