@@ -182,7 +182,10 @@ def _ordered(operations: list[Any]) -> list[Any]:
 
 
 def _fuzz(operation: Any, mode: GenerationMode, auth: str, ids: dict[str, str], label: str, tally: Tally) -> None:
-    path_parameters = {p.name: ids[p.name] for p in operation.path_parameters if p.name in ids}
+    # Valid requests use the seeded ids; invalid ones make up their own, so that malformed ids are tried too.
+    path_parameters = {
+        p.name: ids[p.name] for p in operation.path_parameters if p.name in ids and mode is GenerationMode.POSITIVE
+    }
 
     # No shrinking, no example database: every failure is recorded as found and the run stays bounded.
     @settings(max_examples=EXAMPLES, deadline=None, phases=[Phase.generate], database=None, derandomize=True,
