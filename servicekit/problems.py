@@ -118,8 +118,8 @@ class UnexpectedErrors:
 
     Starlette's handler for `Exception` answers and then re-raises to the server, and uvicorn closes the connection
     of an application that raised: the gateway's next request on that pooled connection then fails, and is proxied
-    as a 502 for an operation that did nothing wrong. An exception raised once the answer has started still goes
-    to the server, which has to cut the truncated answer off.
+    as a 502 for an operation that did nothing wrong. Still left to the server: an exception raised once the answer
+    has started (the server has to cut the truncated answer off) and one from the connection itself (`receive`).
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -129,7 +129,15 @@ class UnexpectedErrors:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
+        started = connection_failed = False
+
+        async def tracking_receive() -> Message:
+            nonlocal connection_failed
+            try:
+                return await receive()
+            except BaseException:
+                connection_failed = True
+                raise
 
         async def tracking_send(message: Message) -> None:
             nonlocal started
@@ -137,9 +145,9 @@ class UnexpectedErrors:
             await send(message)
 
         try:
-            await self.app(scope, receive, tracking_send)
+            await self.app(scope, tracking_receive, tracking_send)
         except Exception as exc:
-            if started:
+            if started or connection_failed:
                 raise
             log.exception("unhandled error on %s %s", scope["method"], scope["path"])
             answer = problem_response(500, "Internal error", type(exc).__name__, instance=scope["path"])
