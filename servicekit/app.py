@@ -19,7 +19,7 @@ from servicekit import migrations
 from servicekit.db import create_engine, session_factory
 from servicekit.http import REQUEST_ID_HEADER
 from servicekit.logs import configure_logging, request_id_var
-from servicekit.problems import PROBLEM_RESPONSES, install_problem_handlers
+from servicekit.problems import PROBLEM_RESPONSES, document_problems, install_problem_handlers
 from servicekit.settings import ServiceSettings
 
 log = logging.getLogger("amber.http")
@@ -111,6 +111,7 @@ def create_service_app(
     )
     app.state.settings = settings
     install_problem_handlers(app)
+    document_problems(app)
     app.add_middleware(RequestIdMiddleware)
 
     @app.get("/healthz", include_in_schema=False)

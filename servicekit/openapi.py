@@ -20,3 +20,12 @@ def internal_operation(extra: Mapping[str, Any] | None = None) -> dict[str, Any]
 def is_internal(operation: Mapping[str, Any]) -> bool:
     """Whether an OpenAPI operation object carries the internal marker."""
     return operation.get(INTERNAL_EXTENSION) is True
+
+
+def binary_content(media_type: str = "application/octet-stream") -> dict[str, Any]:
+    """The OpenAPI `content` of a body sent or answered as raw bytes of `media_type` (an archive, an XML document).
+
+    A binary schema, not a string one: the bytes carry their own encoding, and generated clients (which know only a
+    few media types) then hand them over as a file instead of leaving the operation out.
+    """
+    return {media_type: {"schema": {"type": "string", "format": "binary"}}}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -50,6 +51,21 @@ def _rename_refs(node: Any, renames: Mapping[str, str]) -> Any:
     if isinstance(node, list):
         return [_rename_refs(item, renames) for item in node]
     return node
+
+
+def _retitled(name: str, schema: Any, renames: Mapping[str, str]) -> Any:
+    """`schema` with a title that names it in the merged document.
+
+    Generators (openapi-python-client) name classes after titles, so a renamed schema keeping its old title would
+    clash with its namesake, and a generic one (`Page[PackageRead]`) would not say which `PackageRead` it holds.
+    """
+    if not isinstance(schema, dict) or "title" not in schema:
+        return schema
+    if name in renames.values():
+        return {**schema, "title": name}
+    if "[" not in schema["title"]:
+        return schema
+    return {**schema, "title": re.sub(r"\w+", lambda word: renames.get(word[0], word[0]), schema["title"])}
 
 
 def _schema_refs(node: Any) -> set[str]:
@@ -212,6 +228,7 @@ def merge_documents(
             for name, value in entries.items():
                 if section == "schemas":
                     name = renames[source].get(name, name)
+                    value = _retitled(name, value, renames[source])
                 if name in merged and _canonical(merged[name]) != _canonical(value):
                     raise MergeConflict(f"components/{section}/{name} is defined differently by several services")
                 merged[name] = value

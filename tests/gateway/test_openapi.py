@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import importlib
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -220,3 +224,63 @@ def test_the_real_services_merge_into_one_document(tmp_path: Path, monkeypatch: 
         op["operationId"] for doc in docs.values() for item in doc["paths"].values() for op in item.values()
         if is_internal(op)
     }
+
+
+def test_renamed_schemas_are_titled_with_their_new_names() -> None:
+    """Generators name classes after titles: two `PackageRead` titles made one SDK lose the other's model."""
+    item = {"$ref": "#/components/schemas/Item"}
+    a = _doc({"/a": {"get": _op("list_a", "Page_Item_")}},
+             {"Item": {"title": "Item", "type": "string"},
+              "Page_Item_": {"title": "Page[Item]", "type": "object", "properties": {"items": {"items": item}}}})
+    b = _doc({"/b": {"get": _op("get_b", "Item")}, "/c": {"get": _op("get_c", "Other")}},
+             {"Item": {"title": "Item", "type": "integer"}, "Other": {"title": "Other", "type": "boolean"}})
+    schemas = merge_documents(_doc({}), {"metadata": a, "storage": b})["components"]["schemas"]
+    assert schemas["MetadataItem"]["title"] == "MetadataItem"
+    assert schemas["StorageItem"]["title"] == "StorageItem"
+    # A generic schema only one source has keeps its name, and its title says which `Item` it holds.
+    assert schemas["Page_Item_"]["title"] == "Page[MetadataItem]"
+    assert schemas["Other"]["title"] == "Other"
+
+
+def test_problems_are_documented_as_problem_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Problems are served as application/problem+json; the document must put their schema there, and only there."""
+    monkeypatch.setenv("AMBER_DATA_DIR", str(tmp_path))
+    docs = [importlib.import_module(f"services.{service}.main").create_app().openapi()
+            for service in ("transfer", "ingest", "metadata", "storage")]
+    docs.append(create_app(gateway_settings(tmp_path, "http://127.0.0.1:9")).openapi())
+    problem_json = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemDetail"}}}
+    checked = 0
+    for doc in docs:
+        for item in doc["paths"].values():
+            for operation in item.values():
+                assert operation["responses"]["4XX"]["content"] == problem_json
+                checked += 1
+    assert checked > 60
+
+
+def test_a_client_generated_from_the_real_document_has_no_warnings(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """openapi-python-client, with the configuration Amber ships, generates every operation and model.
+
+    The quick guard of tests/e2e/test_generated_sdk.py, which uses such a client against a live stack.
+    """
+    monkeypatch.setenv("AMBER_DATA_DIR", str(tmp_path))
+    docs = {service: importlib.import_module(f"services.{service}.main").create_app().openapi()
+            for service in ("transfer", "ingest", "metadata", "storage")}
+    gateway_doc = create_app(gateway_settings(tmp_path, "http://127.0.0.1:9")).openapi()
+    document = tmp_path / "openapi.json"
+    document.write_text(json.dumps(merge_documents(gateway_doc, docs)))
+    root = Path(__file__).resolve().parents[2]
+    bin_dir = Path(sys.executable).parent
+    result = subprocess.run(
+        [str(bin_dir / "openapi-python-client"), "generate", "--path", str(document), "--meta", "none",
+         "--config", str(root / "docs" / "openapi-python-client.yaml")],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
+        env={**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"},
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "Warning" not in output and "WARNING" not in output and "Unable" not in output, output
+    models = (tmp_path / "amber_api_client" / "models").glob("*.py")
+    assert {"storage_package_read.py", "metadata_package_read.py", "page_storage_package_read.py",
+            "recovery_read.py"} <= {model.name for model in models}

@@ -10,6 +10,7 @@ from clients.ingest.processing import ProcessingConfigRead, ProcessingConfigWrit
 from clients.ingest.schemas import PROCESSING_CONFIG_NAME
 from servicekit.auth import CallerDep
 from servicekit.deps import SessionDep
+from servicekit.openapi import binary_content
 from servicekit.problems import Problem
 from servicekit.roles import Role, role_operation
 from services.ingest.processing_configs import service
@@ -18,7 +19,7 @@ from services.ingest.processing_configs.processing_mcp import MAX_BYTES
 router = APIRouter(prefix="/processing-configurations", tags=["processing configurations"])
 ConfigName = Annotated[str, Path(pattern=PROCESSING_CONFIG_NAME)]
 XML = "application/xml"
-XML_DOCUMENT = {"content": {XML: {"schema": {"type": "string"}}}}
+XML_DOCUMENT = {"content": binary_content(XML)}
 
 
 @router.get(

@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from clients.metadata.schemas import ValidationReport
 from servicekit.auth import CallerDep
+from servicekit.openapi import binary_content
 from servicekit.roles import Role, role_operation
 from services.metadata.mets import service
 from services.metadata.mets.uploads import XML_BODY, spooled
@@ -22,7 +23,7 @@ router = APIRouter(prefix="/mets", tags=["mets"])
 @router.get(
     "/{package_uuid}",
     response_class=StreamingResponse,
-    responses={200: {"content": {"application/xml": {}}, "description": "The AIP METS document."}},
+    responses={200: {"content": binary_content("application/xml"), "description": "The AIP METS document."}},
     openapi_extra=role_operation(Role.reader),
 )
 async def stream_package_mets(package_uuid: UUID, request: Request, _caller: CallerDep) -> StreamingResponse:
@@ -47,7 +48,9 @@ async def nonempty(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
 @router.get(
     "/{package_uuid}/pointer",
     response_class=Response,
-    responses={200: {"content": {"application/xml": {}}, "description": "The compressed AIP's pointer file."}},
+    responses={
+        200: {"content": binary_content("application/xml"), "description": "The compressed AIP's pointer file."},
+    },
     openapi_extra=role_operation(Role.reader),
 )
 async def read_package_pointer_file(package_uuid: UUID, request: Request, _caller: CallerDep) -> Response:

@@ -7,6 +7,7 @@ from urllib.parse import quote
 
 from fastapi.responses import StreamingResponse
 
+from servicekit.openapi import binary_content
 from servicekit.problems import Problem
 from services.storage.packages.archive import tar_chunks
 from services.storage.packages.service import DownloadSource, ExtractedFile, iterate_in_thread
@@ -20,6 +21,11 @@ MEDIA_TYPES = {
     "zip": "application/zip",
     "xml": "application/xml",
     "txt": "text/plain",
+}
+# What a download or an extracted file may be sent as, octet-stream first: generated clients take the first media
+# type they know and hand the bytes over whatever the file is.
+DOWNLOAD_CONTENT = {
+    kind: binary_content(kind)[kind] for kind in dict.fromkeys(["application/octet-stream", *MEDIA_TYPES.values()])
 }
 _SINGLE_RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
 

@@ -25,12 +25,12 @@ from servicekit.db import unit_of_work
 from servicekit.deps import SessionDep
 from servicekit.openapi import internal_operation
 from servicekit.pagination import Page, PageDep
-from servicekit.problems import Problem
+from servicekit.problems import PROBLEM_RESPONSES, Problem
 from servicekit.roles import Role, role_operation
 from services.storage.deletions.service import request_deletion
 from services.storage.fixity.service import check_package
 from services.storage.packages import service
-from services.storage.packages.download import download_response, extracted_response
+from services.storage.packages.download import DOWNLOAD_CONTENT, download_response, extracted_response
 from services.storage.packages.replication import list_replicas, recover, replicate
 from services.storage.runtime import Runtime, RuntimeDep
 
@@ -257,9 +257,9 @@ async def get_aip_package(aip_uuid: UUID, session: SessionDep, caller: CallerDep
     response_class=StreamingResponse,
     summary="Download an AIP's package file (supports a single Range)",
     responses={
-        200: {"content": BINARY_CONTENT, "description": "The whole package file"},
-        206: {"content": BINARY_CONTENT, "description": "The requested byte range"},
-        416: {"description": "The range lies outside the file"},
+        200: {"content": DOWNLOAD_CONTENT, "description": "The whole package file"},
+        206: {"content": DOWNLOAD_CONTENT, "description": "The requested byte range"},
+        416: {**PROBLEM_RESPONSES["4XX"], "description": "The range lies outside the file"},
     },
     openapi_extra=role_operation(Role.reader),
 )
@@ -280,7 +280,7 @@ async def download_aip_package(
     "/{aip_uuid}/files/{path:path}",
     response_class=StreamingResponse,
     summary="One file of a stored AIP (e.g. its METS), without unpacking the AIP",
-    responses={200: {"content": BINARY_CONTENT, "description": "The file"}},
+    responses={200: {"content": DOWNLOAD_CONTENT, "description": "The file"}},
     openapi_extra=role_operation(Role.reader),
 )
 async def extract_aip_file(aip_uuid: UUID, path: str, runtime: RuntimeDep, caller: CallerDep) -> StreamingResponse:
@@ -369,7 +369,7 @@ async def get_stored_package(package_uuid: UUID, session: SessionDep, caller: Ca
 
 @packages_router.get(
     "/{package_uuid}/download", response_class=StreamingResponse, summary="Download any stored package",
-    responses={200: {"content": BINARY_CONTENT}, 206: {"content": BINARY_CONTENT}},
+    responses={200: {"content": DOWNLOAD_CONTENT}, 206: {"content": DOWNLOAD_CONTENT}},
     openapi_extra=role_operation(Role.reader),
 )
 async def download_stored_package(
