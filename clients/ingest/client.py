@@ -5,6 +5,26 @@ from __future__ import annotations
 import uuid
 from urllib.parse import quote
 
+from clients.ingest.fpr import (
+    CommandRead,
+    CommandUpdate,
+    FormatPolicy,
+    FormatRead,
+    FormatUpdate,
+    ImportReport,
+    PolicyCommand,
+    PolicyFormat,
+    PolicyTool,
+    Purpose,
+    ResolvedRule,
+    RuleOutcome,
+    RuleOutcomes,
+    RuleRead,
+    RuleUpdate,
+    RuleWrite,
+    ToolRead,
+    ToolUpdate,
+)
 from clients.ingest.processing import (
     DecisionAnswer,
     ProcessingConfigFields,
@@ -21,6 +41,7 @@ from clients.ingest.schemas import (
     TasksBulk,
 )
 from servicekit.http import ServiceClient
+from servicekit.pagination import Page
 
 
 class IngestClient(ServiceClient):
@@ -84,3 +105,109 @@ class IngestClient(ServiceClient):
             "PUT", f"/ingests/{ingest_uuid}/jobs/{key}", json=body.model_dump(mode="json", exclude_unset=True)
         )
         return JobRead.model_validate(response.json())
+
+    # --- format policy registry ---
+
+    async def list_format_rules(self, *, purpose: Purpose | None = None, puid: str | None = None,
+                                command: str | None = None, enabled: bool | None = None, limit: int = 100,
+                                offset: int = 0) -> Page[RuleRead]:
+        params: dict[str, str | int] = {"limit": limit, "offset": offset}
+        for name, value in (("purpose", purpose), ("puid", puid), ("command", command)):
+            if value is not None:
+                params[name] = value
+        if enabled is not None:
+            params["enabled"] = "true" if enabled else "false"
+        response = await self.request("GET", "/format-rules", params=params)
+        return Page[RuleRead].model_validate(response.json())
+
+    async def get_format_rule(self, rule: uuid.UUID) -> RuleRead:
+        response = await self.request("GET", f"/format-rules/{rule}")
+        return RuleRead.model_validate(response.json())
+
+    async def create_format_rule(self, body: RuleWrite) -> RuleRead:
+        response = await self.request("POST", "/format-rules", json=body.model_dump(mode="json"))
+        return RuleRead.model_validate(response.json())
+
+    async def update_format_rule(self, rule: uuid.UUID, body: RuleUpdate) -> RuleRead:
+        response = await self.request("PATCH", f"/format-rules/{rule}",
+                                      json=body.model_dump(mode="json", exclude_unset=True), idempotent=True)
+        return RuleRead.model_validate(response.json())
+
+    async def delete_format_rule(self, rule: uuid.UUID) -> None:
+        await self.request("DELETE", f"/format-rules/{rule}", idempotent=True)
+
+    async def list_formats(self, *, group: str | None = None, limit: int = 100, offset: int = 0) -> Page[FormatRead]:
+        params: dict[str, str | int] = {"limit": limit, "offset": offset}
+        if group is not None:
+            params["group"] = group
+        response = await self.request("GET", "/formats", params=params)
+        return Page[FormatRead].model_validate(response.json())
+
+    async def get_format(self, puid: str) -> FormatRead:
+        response = await self.request("GET", f"/formats/{puid}")
+        return FormatRead.model_validate(response.json())
+
+    async def create_format(self, body: PolicyFormat) -> FormatRead:
+        response = await self.request("POST", "/formats", json=body.model_dump(mode="json"))
+        return FormatRead.model_validate(response.json())
+
+    async def update_format(self, puid: str, body: FormatUpdate) -> FormatRead:
+        response = await self.request("PATCH", f"/formats/{puid}", json=body.model_dump(mode="json",
+                                      exclude_unset=True), idempotent=True)
+        return FormatRead.model_validate(response.json())
+
+    async def list_format_tools(self, *, limit: int = 100, offset: int = 0) -> Page[ToolRead]:
+        response = await self.request("GET", "/format-tools", params={"limit": limit, "offset": offset})
+        return Page[ToolRead].model_validate(response.json())
+
+    async def create_format_tool(self, body: PolicyTool) -> ToolRead:
+        response = await self.request("POST", "/format-tools", json=body.model_dump(mode="json"))
+        return ToolRead.model_validate(response.json())
+
+    async def update_format_tool(self, name: str, body: ToolUpdate) -> ToolRead:
+        response = await self.request("PATCH", f"/format-tools/{quote(name, safe='')}",
+                                      json=body.model_dump(mode="json", exclude_unset=True), idempotent=True)
+        return ToolRead.model_validate(response.json())
+
+    async def list_format_commands(self, *, tool: str | None = None, limit: int = 100,
+                                   offset: int = 0) -> Page[CommandRead]:
+        params: dict[str, str | int] = {"limit": limit, "offset": offset}
+        if tool is not None:
+            params["tool"] = tool
+        response = await self.request("GET", "/format-commands", params=params)
+        return Page[CommandRead].model_validate(response.json())
+
+    async def get_format_command(self, name: str) -> CommandRead:
+        response = await self.request("GET", f"/format-commands/{quote(name, safe='')}")
+        return CommandRead.model_validate(response.json())
+
+    async def create_format_command(self, body: PolicyCommand) -> CommandRead:
+        response = await self.request("POST", "/format-commands", json=body.model_dump(mode="json"))
+        return CommandRead.model_validate(response.json())
+
+    async def update_format_command(self, name: str, body: CommandUpdate) -> CommandRead:
+        response = await self.request("PATCH", f"/format-commands/{quote(name, safe='')}",
+                                      json=body.model_dump(mode="json", exclude_unset=True), idempotent=True)
+        return CommandRead.model_validate(response.json())
+
+    async def export_format_policy(self) -> FormatPolicy:
+        response = await self.request("GET", "/format-policy")
+        return FormatPolicy.model_validate(response.json())
+
+    async def import_format_policy(self, policy: FormatPolicy) -> ImportReport:
+        """Idempotent: importing the same document again changes nothing."""
+        response = await self.request("POST", "/format-policy", json=policy.model_dump(mode="json"),
+                                      idempotent=True)
+        return ImportReport.model_validate(response.json())
+
+    async def resolved_format_rules(self, purpose: Purpose | None = None) -> list[ResolvedRule]:
+        """Internal: the enabled rules (of one purpose) with their commands, tools and verifiers."""
+        params = {"purpose": purpose} if purpose is not None else None
+        response = await self.request("GET", "/format-policy/resolved", params=params)
+        return [ResolvedRule.model_validate(item) for item in response.json()]
+
+    async def record_format_rule_outcomes(self, outcomes: list[RuleOutcome]) -> int:
+        """Internal: count what the rules did. Not retried: a repeat would count twice."""
+        response = await self.request("POST", "/format-policy/outcomes",
+                                      json=RuleOutcomes(outcomes=outcomes).model_dump(mode="json"))
+        return int(response.json()["recorded"])

@@ -15,6 +15,8 @@ from temporalio.client import Client
 from servicekit.app import create_service_app
 from servicekit.db import unit_of_work
 from services.ingest.admission.service import Admission
+from services.ingest.fpr.router import routers as fpr_routers
+from services.ingest.fpr.service import upgrade_shipped
 from services.ingest.ingests.router import router as ingests_router
 from services.ingest.jobs.router import router as jobs_router
 from services.ingest.jobs.router import tasks_router
@@ -45,6 +47,7 @@ def create_app(settings: IngestSettings | None = None, engine: AsyncEngine | Non
     async def startup(app: FastAPI) -> None:
         async with unit_of_work(app.state.sessions) as session:
             await ensure_builtins(session)
+            await upgrade_shipped(session)
         app.state.temporal = lazy_temporal(settings)
         app.state.admission = Admission(app.state.sessions, app.state.temporal, settings)
         app.state.admission_task = asyncio.create_task(app.state.admission.run_forever())
@@ -59,7 +62,7 @@ def create_app(settings: IngestSettings | None = None, engine: AsyncEngine | Non
         title="Amber ingest",
         description="Processing of transfers into AIPs on Temporal: ingests, their jobs and progress.",
         version=version("amber"),
-        routers=[ingests_router, jobs_router, tasks_router, configs_router],
+        routers=[ingests_router, jobs_router, tasks_router, configs_router, *fpr_routers],
         migrations_dir=Path(__file__).parent / "migrations",
         on_startup=startup,
         on_shutdown=shutdown,

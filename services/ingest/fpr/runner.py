@@ -1,0 +1,298 @@
+"""Runs one registry command on one file: an I/O adapter usable from any activity thread (no Temporal here).
+
+The command is data (`ResolvedCommand`); this module knows placeholders, never tools. Each run is bounded in time
+(the whole process group is killed), in captured output and in the bytes it may write, and its result is checked:
+a command that fails, times out, or makes a missing, empty or unexpected file is a failure, never a success. A
+validation command's verdict is read from its exit code and output by the command's own rules.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from clients.ingest.fpr import ResolvedCommand, ToolRead, Verdict, VerdictSpec
+from services.ingest.fpr.placeholders import render
+from services.ingest.processing.identification import identify
+
+DATA_DIR = Path(__file__).parent / "data"
+EXCERPT_BYTES = 4096  # of stdout and stderr, kept in the result
+VERDICT_BYTES = 1024 * 1024  # of stdout and stderr, read by a verdict's rules
+VERSION_TIMEOUT = 30.0
+_RANK: dict[Verdict, int] = {"pass": 0, "partial pass": 1, "fail": 2}
+
+Heartbeat = Callable[[], None]
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What one run did. `ran` is False when the tool gave no answer at all (missing, timed out, stopped for
+    writing too much): for a validation that is inconclusive rather than a verdict on the file."""
+
+    command: str
+    tool: str
+    tool_version: str
+    success: bool
+    reason: str
+    ran: bool = True
+    outputs: tuple[Path, ...] = ()
+    output_puid: str | None = None
+    duration_seconds: float = 0.0
+    exit_code: int | None = None
+    stdout: str = ""
+    stderr: str = ""
+    event_detail: str = ""
+    verdict: Verdict | None = None
+    verifier: CommandResult | None = field(default=None, repr=False)
+
+    @property
+    def output(self) -> Path | None:
+        return self.outputs[0] if self.outputs else None
+
+    @property
+    def event_outcome(self) -> str:
+        """PREMIS eventOutcome: the verdict of a validation, else Archivematica's normalization words."""
+        if self.verdict is not None:
+            return self.verdict
+        return "success" if self.success else "failure"
+
+
+@dataclass
+class _Process:
+    exit_code: int | None
+    stopped: str  # why the run was stopped, or ""
+    stdout: bytes
+    stderr: bytes
+    duration: float
+
+
+def _die_with_parent() -> None:
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def _tree_size(*paths: Path) -> int:
+    total = 0
+    for path in paths:
+        if path.is_file():
+            total += path.stat().st_size
+        elif path.is_dir():
+            for entry in path.rglob("*"):
+                with contextlib.suppress(OSError):
+                    if entry.is_file() and not entry.is_symlink():
+                        total += entry.stat().st_size
+    return total
+
+
+def _read(path: Path, limit: int) -> bytes:
+    with path.open("rb") as handle:
+        return handle.read(limit)
+
+
+def _excerpt(data: bytes) -> str:
+    text = data.decode("utf-8", "replace")
+    return text if len(text) <= EXCERPT_BYTES else text[:EXCERPT_BYTES] + "…"
+
+
+def read_verdict(spec: VerdictSpec, exit_code: int | None, stdout: str, stderr: str) -> tuple[Verdict, str]:
+    """The worst of what the exit code and the matching output rules say, with the reasons."""
+    reasons: list[str] = []
+    verdict: Verdict = "pass"
+    if exit_code not in spec.pass_exit_codes:
+        verdict = "partial pass" if exit_code in spec.partial_exit_codes else "fail"
+        reasons.append(f"exit code {exit_code}")
+    streams = {"stdout": stdout, "stderr": stderr, "any": f"{stdout}\n{stderr}"}
+    for rule in spec.rules:
+        found = [m.group(0) for m in re.finditer(f"^.*(?:{rule.pattern}).*$", streams[rule.stream], re.MULTILINE)]
+        hit = bool(found) if rule.when == "matches" else not found
+        if not hit or _RANK[rule.verdict] == 0:
+            continue
+        if _RANK[rule.verdict] > _RANK[verdict]:
+            verdict = rule.verdict
+        reasons.append(rule.reason or "; ".join(line.strip() for line in found[:5]) or f"no {rule.pattern!r}")
+    if verdict != "pass" and len(reasons) == 1 and reasons[0].startswith("exit code"):
+        said = " ".join(f"{stderr}\n{stdout}".split())
+        if said:
+            reasons.append(said[:600])
+    return verdict, "; ".join(dict.fromkeys(reasons))
+
+
+class CommandRunner:
+    """Thread-safe; one per worker. Tool versions are asked once per process and kept."""
+
+    def __init__(self, data_dir: Path = DATA_DIR, poll_seconds: float = 0.5) -> None:
+        self.data_dir = data_dir
+        self.poll_seconds = poll_seconds
+        self._versions: dict[tuple[str, tuple[str, ...], str], str] = {}
+        self._lock = threading.Lock()
+
+    def tool_version(self, tool: ToolRead) -> str:
+        key = (tool.name, tuple(tool.version_argv), tool.version_pattern)
+        with self._lock:
+            if key in self._versions:
+                return self._versions[key]
+        found = self._ask_version(tool)
+        with self._lock:
+            self._versions[key] = found
+        return found
+
+    def _ask_version(self, tool: ToolRead) -> str:
+        if not tool.version_argv:
+            return "unknown"
+        argv = render(tool.version_argv, {"python": sys.executable, "data": str(self.data_dir)})
+        try:
+            done = subprocess.run(argv, capture_output=True, timeout=VERSION_TIMEOUT, check=False,
+                                  stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+        except (OSError, subprocess.SubprocessError):
+            return "unknown"
+        text = (done.stdout + b"\n" + done.stderr).decode("utf-8", "replace")
+        if tool.version_pattern:
+            match = re.search(tool.version_pattern, text, re.MULTILINE)
+            if match:
+                return (match.group(1) if match.groups() else match.group(0)).strip()[:100]
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        return lines[0][:100] if lines else "unknown"
+
+    def run(self, command: ResolvedCommand, source: Path, output_dir: Path | None = None, *,
+            basename: str | None = None, heartbeat: Heartbeat | None = None) -> CommandResult:
+        """Run `command` on `source`. A command that makes a file writes it as `<output_dir>/<basename><ext>`
+        (basename defaults to the source's stem); anything else it leaves behind is removed."""
+        source = source.absolute()
+        stem = basename or source.stem
+        makes_file = command.output_extension is not None
+        if makes_file and output_dir is None:
+            raise ValueError(f"{command.name} makes a file: give an output directory")
+        version = self.tool_version(command.tool_spec)
+        detail = (command.event_detail.replace("{tool}", command.tool).replace("{version}", version)
+                  .replace("{command}", command.name))
+        base = CommandResult(command.name, command.tool, version, False, "", event_detail=detail)
+        scratch = Path(tempfile.mkdtemp(prefix="amber-cmd-"))
+        work = Path(tempfile.mkdtemp(prefix=".amber-run-", dir=output_dir)) if makes_file and output_dir else scratch
+        try:
+            expected = work / f"{stem}{command.output_extension or ''}"
+            values = {
+                "input": str(source), "output": str(expected), "output_dir": str(work), "basename": stem,
+                "name": source.name, "tmp": str(scratch), "data": str(self.data_dir), "python": sys.executable,
+            }
+            argv = render(command.argv, values)
+            done = self._execute(argv, command, scratch, work if makes_file else None, heartbeat)
+            result = _with_process(base, done)
+            if done.stopped:
+                return _replace(result, ran=False, reason=done.stopped)
+            if command.verdict is not None:
+                return self._judge(result, command.verdict, done)
+            if done.exit_code != 0:
+                said = " ".join(result.stderr.split())[:600] or " ".join(result.stdout.split())[:600]
+                return _replace(result, reason=f"{command.tool} exited with {done.exit_code}: {said}".strip(": "))
+            if not makes_file or output_dir is None:
+                return _replace(result, success=True, reason="completed")
+            return self._check_output(result, command, work, expected, output_dir, heartbeat)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+            if work != scratch:
+                shutil.rmtree(work, ignore_errors=True)
+
+    def _execute(self, argv: list[str], command: ResolvedCommand, scratch: Path, work: Path | None,
+                 heartbeat: Heartbeat | None) -> _Process:
+        out_path, err_path = scratch / ".stdout", scratch / ".stderr"
+        started = time.monotonic()
+        with out_path.open("wb") as out, err_path.open("wb") as err:
+            try:
+                process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=scratch,
+                                           start_new_session=True, preexec_fn=_die_with_parent)
+            except OSError as exc:
+                return _Process(None, f"{command.tool} could not be started: {exc}", b"", b"", 0.0)
+            stopped = ""
+            while True:
+                try:
+                    process.wait(timeout=self.poll_seconds)
+                    break
+                except subprocess.TimeoutExpired:
+                    pass
+                if heartbeat is not None:
+                    heartbeat()
+                elapsed = time.monotonic() - started
+                written = _tree_size(out_path, err_path, *(p for p in (work,) if p is not None))
+                if elapsed > command.timeout_seconds:
+                    stopped = f"{command.tool} timed out after {command.timeout_seconds:g} s and was stopped"
+                elif written > command.max_output_bytes:
+                    stopped = f"{command.tool} wrote more than {command.max_output_bytes} bytes and was stopped"
+                if stopped:
+                    _kill_group(process)
+                    break
+            # The leader may be gone while its children still run; none of them may outlive the run.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+        duration = time.monotonic() - started
+        return _Process(None if stopped else process.returncode, stopped, _read(out_path, VERDICT_BYTES),
+                        _read(err_path, VERDICT_BYTES), duration)
+
+    def _judge(self, result: CommandResult, spec: VerdictSpec, done: _Process) -> CommandResult:
+        stdout, stderr = (done.stdout.decode("utf-8", "replace"), done.stderr.decode("utf-8", "replace"))
+        verdict, reason = read_verdict(spec, done.exit_code, stdout, stderr)
+        return _replace(result, success=verdict != "fail", verdict=verdict, reason=reason or "valid")
+
+    def _check_output(self, result: CommandResult, command: ResolvedCommand, work: Path, expected: Path,
+                      output_dir: Path, heartbeat: Heartbeat | None) -> CommandResult:
+        made = expected if expected.is_file() else _only_file(work, command.output_extension or "")
+        if made is None:
+            return _replace(result, reason=f"{command.tool} made no {command.output_extension} file")
+        size = made.stat().st_size
+        if size == 0:
+            return _replace(result, reason=f"{command.tool} made an empty file")
+        if size > command.max_output_bytes:
+            return _replace(result, reason=f"the output has {size} bytes, over the bound of {command.max_output_bytes}")
+        ident = identify(made, size)
+        # A match on the name alone says nothing about the bytes; only formats with no signature (plain text)
+        # may be accepted that way, and only when the command names them.
+        by_name_only = all(part.strip().startswith("extension match") for part in (ident.basis or "").split(";"))
+        if ident.puid is None or (by_name_only and ident.puid not in command.output_puids):
+            return _replace(result, reason=f"the output could not be identified ({ident.warning or 'no match'})")
+        result = _replace(result, output_puid=ident.puid)
+        if command.output_puids and ident.puid not in command.output_puids:
+            return _replace(result, reason=f"the output is {ident.puid} ({ident.format_name}), not one of "
+                                           f"{', '.join(command.output_puids)}")
+        if command.verifier_spec is not None:
+            checked = self.run(command.verifier_spec, made, heartbeat=heartbeat)
+            result = _replace(result, verifier=checked)
+            if not checked.success:
+                return _replace(result, reason=f"{command.verifier_spec.name} refused the output: {checked.reason}")
+        final = output_dir / expected.name
+        outputs = [made.replace(final)]
+        for extra in sorted(work.glob(f"{expected.stem}.*")):
+            if extra.is_file():
+                outputs.append(extra.replace(output_dir / extra.name))
+        return _replace(result, success=True, reason="completed", outputs=tuple(outputs))
+
+
+def _only_file(work: Path, extension: str) -> Path | None:
+    """Tools that name their output themselves (LibreOffice keeps the input's name): the one file they made."""
+    made = [p for p in work.iterdir() if p.is_file() and p.name.lower().endswith(extension.lower())]
+    return made[0] if len(made) == 1 else None
+
+
+def _with_process(result: CommandResult, done: _Process) -> CommandResult:
+    return _replace(result, exit_code=done.exit_code, duration_seconds=round(done.duration, 3),
+                    stdout=_excerpt(done.stdout), stderr=_excerpt(done.stderr))
+
+
+def _replace(result: CommandResult, **changes: object) -> CommandResult:
+    return replace(result, **changes)  # type: ignore[arg-type]

@@ -1,0 +1,475 @@
+"""The format policy registry: shipped defaults taken in without overwriting edits, reads, edits, export/import,
+and the outcome counters workers report.
+
+A row Amber shipped carries the version of the defaults that wrote it; when a user changes it, it is marked
+`modified` and later versions of the defaults leave it alone. Rows a user made have no shipped version.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections import defaultdict
+from importlib import resources
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import SQLModel, col
+
+from clients.ingest.fpr import (
+    CommandRead,
+    CommandUpdate,
+    CommandWrite,
+    FormatPolicy,
+    FormatRead,
+    FormatUpdate,
+    ImportReport,
+    PolicyCommand,
+    PolicyFormat,
+    PolicyRule,
+    PolicyTool,
+    ResolvedCommand,
+    ResolvedRule,
+    RuleOutcomes,
+    RuleRead,
+    RuleUpdate,
+    RuleWrite,
+    ToolRead,
+    ToolUpdate,
+)
+from servicekit.db import utcnow
+from servicekit.pagination import Page, PageParams
+from servicekit.problems import Conflict, NotFound, Problem
+from services.ingest.fpr.models import FprCommand, FprFormat, FprRule, FprTool
+from services.ingest.fpr.placeholders import unknown_placeholders
+from services.ingest.fpr.repository import FprRepository
+
+# Shipped rules get the same UUID on every installation.
+RULE_NAMESPACE = uuid.UUID("6d0c2f8e-1a53-4b8e-9a59-4f7e2a1c0b11")
+Row = TypeVar("Row", FprFormat, FprTool, FprCommand, FprRule)
+Kind = Literal["formats", "tools", "commands", "rules"]
+
+
+def shipped_policy() -> FormatPolicy:
+    """Amber's default formats, tools, commands and rules (`data/policy.json`)."""
+    text = resources.files("services.ingest.fpr").joinpath("data/policy.json").read_text("utf-8")
+    return FormatPolicy.model_validate(json.loads(text))
+
+
+def rule_uuid(purpose: str, puid: str, command: str) -> uuid.UUID:
+    return uuid.uuid5(RULE_NAMESPACE, f"{purpose}|{puid}|{command}")
+
+
+# --- mapping ---------------------------------------------------------------------------------------------------
+
+def format_read(row: FprFormat) -> FormatRead:
+    return FormatRead.model_validate(row, from_attributes=True)
+
+
+def tool_read(row: FprTool) -> ToolRead:
+    return ToolRead.model_validate(row, from_attributes=True)
+
+
+def command_read(row: FprCommand) -> CommandRead:
+    return CommandRead.model_validate(row, from_attributes=True)
+
+
+def rule_read(row: FprRule) -> RuleRead:
+    return RuleRead.model_validate(row, from_attributes=True)
+
+
+def _values(item: BaseModel, exclude: set[str] | None = None) -> dict[str, Any]:
+    return item.model_dump(mode="json", exclude=exclude)
+
+
+def _apply(row: SQLModel, values: dict[str, Any]) -> bool:
+    changed = False
+    for name, value in values.items():
+        if getattr(row, name) != value:
+            setattr(row, name, value)
+            changed = True
+    return changed
+
+
+def _edit(row: Row, values: dict[str, Any]) -> bool:
+    """A user's edit: a shipped row changed by hand is kept as it is by later upgrades of the defaults."""
+    changed = _apply(row, values)
+    if changed and row.shipped_version is not None:
+        row.modified = True
+    return changed
+
+
+# --- shipped defaults ------------------------------------------------------------------------------------------
+
+async def upgrade_shipped(session: AsyncSession, policy: FormatPolicy | None = None) -> int:
+    """Take in the shipped defaults when they are newer than what the database has; return rows written.
+
+    New shipped rows are added; shipped rows nobody changed take the new values; a user's changed or own rows,
+    are left as they are (shipped rules cannot be deleted, only disabled)."""
+    policy = policy or shipped_policy()
+    repo = FprRepository(session)
+    state = await repo.state()
+    if state.shipped_version >= policy.version:
+        return 0
+    written = 0
+    for kind, model, key, values in _policy_rows(policy):
+        row = await _find(repo, kind, model, key, values)
+        if row is None:
+            repo.add(model(**values, shipped_version=policy.version))
+            written += 1
+        elif row.shipped_version is not None and not row.modified:
+            # Counters and the uuid of a rule stay; only its definition follows the new defaults.
+            _apply(row, {k: v for k, v in values.items() if k != "uuid"})
+            row.shipped_version = policy.version
+            written += 1
+        await repo.flush()
+    state.shipped_version = policy.version
+    await repo.flush()
+    return written
+
+
+def _policy_rows(policy: FormatPolicy) -> list[tuple[Kind, Any, Any, dict[str, Any]]]:
+    """Rows in dependency order (formats and tools before commands, commands before rules)."""
+    rows: list[tuple[Kind, Any, Any, dict[str, Any]]] = []
+    rows += [("formats", FprFormat, f.puid, _values(f)) for f in policy.formats]
+    rows += [("tools", FprTool, t.name, _values(t)) for t in policy.tools]
+    rows += [("commands", FprCommand, c.name, _values(c)) for c in policy.commands]
+    for rule in policy.rules:
+        values = _values(rule, {"uuid"})
+        values["uuid"] = rule.uuid or rule_uuid(rule.purpose, rule.puid, rule.command)
+        rows.append(("rules", FprRule, values["uuid"], values))
+    return rows
+
+
+async def _find(repo: FprRepository, kind: Kind, model: Any, key: Any, values: dict[str, Any]) -> Any:
+    row = await repo.get(model, key)
+    if row is None and kind == "rules":
+        row = await repo.rule_by_key(values["purpose"], values["puid"], values["command"])
+    return row
+
+
+# --- formats ---------------------------------------------------------------------------------------------------
+
+async def list_formats(session: AsyncSession, group: str | None, page: PageParams) -> Page[FormatRead]:
+    filters = [col(FprFormat.group) == group] if group else []
+    rows, total = await FprRepository(session).page(FprFormat, filters, [col(FprFormat.puid)], page.limit,
+                                                    page.offset)
+    return Page(items=[format_read(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
+
+
+async def _format(repo: FprRepository, puid: str) -> FprFormat:
+    row = await repo.get(FprFormat, puid)
+    if row is None:
+        raise NotFound("Format", puid)
+    return row
+
+
+async def get_format(session: AsyncSession, puid: str) -> FormatRead:
+    return format_read(await _format(FprRepository(session), puid))
+
+
+async def create_format(session: AsyncSession, body: PolicyFormat) -> FormatRead:
+    repo, puid = FprRepository(session), body.puid
+    if await repo.get(FprFormat, puid) is not None:
+        raise Conflict(f"format {puid} exists; edit it with PATCH")
+    row = FprFormat(**_values(body))
+    repo.add(row)
+    await repo.flush()
+    return format_read(row)
+
+
+async def update_format(session: AsyncSession, puid: str, body: FormatUpdate) -> FormatRead:
+    repo = FprRepository(session)
+    row = await _format(repo, puid)
+    _edit(row, body.model_dump(mode="json", exclude_unset=True, exclude_none=True))
+    await repo.flush()
+    return format_read(row)
+
+
+# --- tools -----------------------------------------------------------------------------------------------------
+
+async def list_tools(session: AsyncSession, page: PageParams) -> Page[ToolRead]:
+    rows, total = await FprRepository(session).page(FprTool, [], [col(FprTool.name)], page.limit, page.offset)
+    return Page(items=[tool_read(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
+
+
+async def _tool(repo: FprRepository, name: str) -> FprTool:
+    row = await repo.get(FprTool, name)
+    if row is None:
+        raise NotFound("Tool", name)
+    return row
+
+
+async def get_tool(session: AsyncSession, name: str) -> ToolRead:
+    return tool_read(await _tool(FprRepository(session), name))
+
+
+async def create_tool(session: AsyncSession, body: PolicyTool) -> ToolRead:
+    repo, name = FprRepository(session), body.name
+    if await repo.get(FprTool, name) is not None:
+        raise Conflict(f"tool {name} exists; edit it with PATCH")
+    _check_pattern(body.version_pattern, "version_pattern")
+    row = FprTool(**_values(body))
+    repo.add(row)
+    await repo.flush()
+    return tool_read(row)
+
+
+async def update_tool(session: AsyncSession, name: str, body: ToolUpdate) -> ToolRead:
+    repo = FprRepository(session)
+    values = body.model_dump(mode="json", exclude_unset=True, exclude_none=True)
+    _check_pattern(values.get("version_pattern", ""), "version_pattern")
+    row = await _tool(repo, name)
+    _edit(row, values)
+    await repo.flush()
+    return tool_read(row)
+
+
+# --- commands --------------------------------------------------------------------------------------------------
+
+async def list_commands(session: AsyncSession, tool: str | None, page: PageParams) -> Page[CommandRead]:
+    filters = [col(FprCommand.tool) == tool] if tool else []
+    rows, total = await FprRepository(session).page(FprCommand, filters, [col(FprCommand.name)], page.limit,
+                                                    page.offset)
+    return Page(items=[command_read(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
+
+
+async def _command(repo: FprRepository, name: str) -> FprCommand:
+    row = await repo.get(FprCommand, name)
+    if row is None:
+        raise NotFound("Command", name)
+    return row
+
+
+async def get_command(session: AsyncSession, name: str) -> CommandRead:
+    return command_read(await _command(FprRepository(session), name))
+
+
+async def create_command(session: AsyncSession, body: PolicyCommand) -> CommandRead:
+    repo, name = FprRepository(session), body.name
+    if await repo.get(FprCommand, name) is not None:
+        raise Conflict(f"command {name} exists; edit it with PATCH")
+    await _check_command(repo, name, body)
+    row = FprCommand(**_values(body))
+    repo.add(row)
+    await repo.flush()
+    return command_read(row)
+
+
+async def update_command(session: AsyncSession, name: str, body: CommandUpdate) -> CommandRead:
+    repo = FprRepository(session)
+    row = await _command(repo, name)
+    values = body.model_dump(mode="json", exclude_unset=True)
+    merged = CommandWrite.model_validate({**_values(command_read(row)), **values})
+    await _check_command(repo, name, merged)
+    _edit(row, {k: v for k, v in _values(merged).items() if k in values})
+    await repo.flush()
+    return command_read(row)
+
+
+async def _check_command(repo: FprRepository, name: str, body: CommandWrite,
+                         pending_tools: set[str] | frozenset[str] = frozenset(),
+                         pending_commands: dict[str, CommandWrite] | None = None) -> None:
+    problems = _command_problems(name, body)
+    if body.tool not in pending_tools and await repo.get(FprTool, body.tool) is None:
+        problems.append(f"tool {body.tool} does not exist")
+    if body.verifier is not None:
+        verifier = (pending_commands or {}).get(body.verifier) or await repo.get(FprCommand, body.verifier)
+        if verifier is None:
+            problems.append(f"verifier {body.verifier} does not exist")
+        elif verifier.verdict is None:
+            problems.append(f"verifier {body.verifier} is not a validation command (it has no verdict)")
+    if problems:
+        raise Problem(422, "Invalid command", f"{name}: " + "; ".join(problems))
+
+
+def _command_problems(name: str, body: CommandWrite) -> list[str]:
+    problems = [f"unknown placeholder {p}" for p in unknown_placeholders(body.argv)]
+    if body.verifier == name:
+        problems.append("a command cannot verify itself")
+    for rule in body.verdict.rules if body.verdict else ():
+        problems += _pattern_problems(rule.pattern, "verdict pattern")
+    return problems
+
+
+def _pattern_problems(pattern: str, what: str) -> list[str]:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        return [f"{what} {pattern!r}: {exc}"]
+    return []
+
+
+def _check_pattern(pattern: str, what: str) -> None:
+    problems = _pattern_problems(pattern, what)
+    if problems:
+        raise Problem(422, "Invalid regular expression", "; ".join(problems))
+
+
+# --- rules -----------------------------------------------------------------------------------------------------
+
+async def list_rules(session: AsyncSession, page: PageParams, *, purpose: str | None = None, puid: str | None = None,
+                     command: str | None = None, enabled: bool | None = None) -> Page[RuleRead]:
+    rows, total = await FprRepository(session).rules_page(
+        purpose=purpose, puid=puid, command=command, enabled=enabled, limit=page.limit, offset=page.offset)
+    return Page(items=[rule_read(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
+
+
+async def _rule(repo: FprRepository, rule: uuid.UUID) -> FprRule:
+    row = await repo.get(FprRule, rule)
+    if row is None:
+        raise NotFound("Format rule", rule)
+    return row
+
+
+async def get_rule(session: AsyncSession, rule: uuid.UUID) -> RuleRead:
+    return rule_read(await _rule(FprRepository(session), rule))
+
+
+async def create_rule(session: AsyncSession, body: RuleWrite) -> RuleRead:
+    repo = FprRepository(session)
+    await _check_rule(repo, body.purpose, body.puid, body.command)
+    if await repo.rule_by_key(body.purpose, body.puid, body.command) is not None:
+        raise Conflict(f"a {body.purpose} rule for {body.puid} with {body.command} exists")
+    row = FprRule(uuid=uuid.uuid4(), **_values(body))
+    repo.add(row)
+    await repo.flush()
+    return rule_read(row)
+
+
+async def update_rule(session: AsyncSession, rule: uuid.UUID, body: RuleUpdate) -> RuleRead:
+    repo = FprRepository(session)
+    row = await _rule(repo, rule)
+    values = body.model_dump(exclude_unset=True, exclude_none=True)
+    if "command" in values and values["command"] != row.command:
+        await _check_rule(repo, row.purpose, row.puid, values["command"])
+        if await repo.rule_by_key(row.purpose, row.puid, values["command"]) is not None:
+            raise Conflict(f"a {row.purpose} rule for {row.puid} with {values['command']} exists")
+    _edit(row, values)
+    await repo.flush()
+    return rule_read(row)
+
+
+async def delete_rule(session: AsyncSession, rule: uuid.UUID) -> None:
+    repo = FprRepository(session)
+    row = await _rule(repo, rule)
+    if row.shipped_version is not None:
+        raise Conflict("a rule Amber ships is disabled, not deleted (PATCH enabled=false)")
+    await repo.delete(row)
+
+
+async def _check_rule(repo: FprRepository, purpose: str, puid: str, command: str) -> None:
+    problems = []
+    if await repo.get(FprFormat, puid) is None:
+        problems.append(f"format {puid} does not exist")
+    found = await repo.get(FprCommand, command)
+    if found is None:
+        problems.append(f"command {command} does not exist")
+    elif purpose == "validation" and found.verdict is None:
+        problems.append(f"command {command} has no verdict, so it cannot validate")
+    if problems:
+        raise Problem(422, "Invalid rule", "; ".join(problems))
+
+
+# --- what workers use ------------------------------------------------------------------------------------------
+
+async def resolved_rules(session: AsyncSession, purpose: str | None) -> list[ResolvedRule]:
+    """The enabled rules of a purpose (or all), each with its command, tool and verifier: one read per batch."""
+    repo = FprRepository(session)
+    tools = {t.name: tool_read(t) for t in await repo.all(FprTool)}
+    commands = {c.name: command_read(c) for c in await repo.all(FprCommand)}
+    formats = {f.puid: f.name for f in await repo.all(FprFormat)}
+
+    def resolve(name: str, depth: int = 0) -> ResolvedCommand:
+        command = commands[name]
+        verifier = resolve(command.verifier, depth + 1) if command.verifier and depth < 3 else None
+        return ResolvedCommand(**command.model_dump(), tool_spec=tools[command.tool], verifier_spec=verifier)
+
+    return [
+        ResolvedRule(**rule_read(r).model_dump(), command_spec=resolve(r.command), format_name=formats.get(r.puid, ""))
+        for r in await repo.enabled_rules(purpose)
+    ]
+
+
+async def record_outcomes(session: AsyncSession, body: RuleOutcomes) -> int:
+    """Workers report what their commands did, many at once; counters are incremented in the database."""
+    repo = FprRepository(session)
+    per_rule: dict[uuid.UUID, list[int]] = defaultdict(lambda: [0, 0])
+    versions: dict[uuid.UUID, str] = {}
+    for outcome in body.outcomes:
+        per_rule[outcome.rule][0 if outcome.success else 1] += 1
+        if outcome.tool_version:
+            versions[outcome.rule] = outcome.tool_version
+    now = utcnow()
+    recorded = 0
+    for rule, (successes, failures) in per_rule.items():
+        recorded += (successes + failures) * await repo.count_outcomes(rule, successes, failures, now)
+    for rule, version in versions.items():
+        row = await repo.get(FprRule, rule)
+        command = await repo.get(FprCommand, row.command) if row is not None else None
+        if command is not None:
+            await repo.record_tool_version(command.tool, version)
+    return recorded
+
+
+# --- export and import -----------------------------------------------------------------------------------------
+
+async def export_policy(session: AsyncSession) -> FormatPolicy:
+    repo = FprRepository(session)
+    state = await repo.state()
+    return FormatPolicy(
+        version=state.shipped_version,
+        formats=[PolicyFormat.model_validate(r, from_attributes=True) for r in await repo.all(FprFormat)],
+        tools=[PolicyTool.model_validate(r, from_attributes=True) for r in await repo.all(FprTool)],
+        commands=[PolicyCommand.model_validate(r, from_attributes=True) for r in await repo.all(FprCommand)],
+        rules=[PolicyRule.model_validate(r, from_attributes=True) for r in await repo.all(FprRule)],
+    )
+
+
+async def import_policy(session: AsyncSession, policy: FormatPolicy) -> ImportReport:
+    """Create or update every row of the document (by PUID, name, or a rule's uuid, else purpose x PUID x
+    command); rows it does not mention stay. Importing the same document twice changes nothing the second time."""
+    repo = FprRepository(session)
+    await _check_document(repo, policy)
+    created: dict[str, list[str]] = {kind: [] for kind in ("formats", "tools", "commands", "rules")}
+    updated: dict[str, list[str]] = {kind: [] for kind in ("formats", "tools", "commands", "rules")}
+    unchanged = 0
+    for kind, model, key, values in _policy_rows(policy):
+        row = await _find(repo, kind, model, key, values)
+        label = str(key)
+        if row is None:
+            repo.add(model(**values))
+            created[kind].append(label)
+        elif _edit(row, {k: v for k, v in values.items() if k != "uuid"}):
+            updated[kind].append(str(row.uuid) if kind == "rules" else label)
+        else:
+            unchanged += 1
+        await repo.flush()
+    return ImportReport(created=created, updated=updated, unchanged=unchanged)
+
+
+async def _check_document(repo: FprRepository, policy: FormatPolicy) -> None:
+    """Every reference must resolve within the document or the database, or nothing is imported."""
+    problems: list[str] = []
+    puids = {f.puid for f in policy.formats}
+    tools = {t.name for t in policy.tools}
+    commands = {c.name: CommandWrite.model_validate(c.model_dump()) for c in policy.commands}
+    for tool in policy.tools:
+        problems += _pattern_problems(tool.version_pattern, f"tool {tool.name}: version_pattern")
+    for command in policy.commands:
+        problems += [f"command {command.name}: {p}" for p in _command_problems(command.name, command)]
+        if command.tool not in tools and await repo.get(FprTool, command.tool) is None:
+            problems.append(f"command {command.name}: tool {command.tool} does not exist")
+        if command.verifier and command.verifier not in commands and \
+                await repo.get(FprCommand, command.verifier) is None:
+            problems.append(f"command {command.name}: verifier {command.verifier} does not exist")
+    for rule in policy.rules:
+        if rule.puid not in puids and await repo.get(FprFormat, rule.puid) is None:
+            problems.append(f"rule {rule.purpose} {rule.puid}: format {rule.puid} does not exist")
+        if rule.command not in commands and await repo.get(FprCommand, rule.command) is None:
+            problems.append(f"rule {rule.purpose} {rule.puid}: command {rule.command} does not exist")
+    if problems:
+        raise Problem(422, "Invalid format policy", f"{len(problems)} problem(s); nothing was imported",
+                      errors=[{"msg": p} for p in problems[:200]])
