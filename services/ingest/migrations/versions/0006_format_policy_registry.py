@@ -1,7 +1,7 @@
 """format policy registry
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-04 10:41:17.755217
 """
 from alembic import op
@@ -10,8 +10,8 @@ import sqlmodel
 
 
 
-revision = '0005'
-down_revision = '0004'
+revision = '0006'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 
