@@ -9,10 +9,11 @@ import subprocess
 import uuid
 from pathlib import Path
 
+import pytest
 from lxml import etree
 from temporalio.testing import WorkflowEnvironment
 
-from clients.ingest import IngestCreate, IngestStatus, ProcessingConfigFields
+from clients.ingest import IngestCreate, IngestRead, IngestStatus, ProcessingConfigFields
 from tests.ingest.test_workflow import Services, png, running_services, wait_for
 from tests.signatures import EICAR, write_test_signatures
 
@@ -261,3 +262,38 @@ async def test_a_bundled_processing_mcp_replaces_the_configuration(tmp_path: Pat
         # Amber's own points (what to do with infected files, which identification tool) kept the
         # configuration's answers: no Archivematica file speaks to them.
         assert "infected_files" not in asked and "format_id_tool" not in asked
+
+
+async def first_final_status(services: Services, ingest_uuid: uuid.UUID, sip: Path,
+                             timeout: float = 120) -> tuple[IngestRead, bool]:
+    """Poll as fast as the service answers; at the first final status, whether the SIP folder is still there.
+
+    A client that sees a final status must be able to rely on what it implies (the working copy is gone)."""
+    final = (IngestStatus.stored, IngestStatus.failed, IngestStatus.rejected, IngestStatus.backlogged)
+    async with asyncio.timeout(timeout):
+        while True:
+            ingest = await services.ingest.get_ingest(ingest_uuid)
+            if ingest.status in final:
+                return ingest, await asyncio.to_thread(sip.exists)
+            await asyncio.sleep(0)
+
+
+@pytest.mark.parametrize("create_sip", ["Send to backlog", "Create single SIP and continue processing"])
+async def test_a_final_status_is_reported_only_after_the_sip_folder_is_removed(
+        tmp_path: Path, temporal_env: WorkflowEnvironment, create_sip: str) -> None:
+    """The backlog test failed on a fresh machine: `backlogged` was reported before the SIP folder was removed.
+    Many empty folders make the removal slow enough for a fast poll to see any gap."""
+    transfer_uuid = uuid.uuid4()
+    objects = place(tmp_path / "processing", transfer_uuid)
+    (objects / "letter.txt").write_text("dear archivist\n")
+    for number in range(20_000):
+        (objects / "many" / f"{number // 100:03d}" / f"{number % 100:02d}").mkdir(parents=True)
+    async with running_services(tmp_path, temporal_env) as services:
+        await configure(services, "fast", create_sip=create_sip, virus_scanning="No",
+                        select_format_id_tool_transfer="No", extract_packages="No")
+        created = await services.ingest.create_ingest(IngestCreate(
+            transfer_uuid=transfer_uuid, name="race", path=f"transfers/{transfer_uuid}", processing_config="fast"))
+        ingest, sip_present = await first_final_status(services, created.uuid,
+                                                       tmp_path / "processing" / "sips" / str(created.uuid))
+        assert ingest.status in (IngestStatus.backlogged, IngestStatus.stored), ingest.error
+        assert not sip_present

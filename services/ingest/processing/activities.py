@@ -665,12 +665,13 @@ class IngestActivities:
             size=stored.size, checksum=stored.sha256, compression=stored.compression,
             program_version=await seven_zip_version(self.settings.seven_zip), path=stored.current_path,
         ))
+        # The stored copy was verified by its sha256 on arrival, so the working copy can go, before the status
+        # says `stored`: a client that sees the final status can rely on the clean-up it implies.
+        await _with_heartbeat(asyncio.to_thread(shutil.rmtree, layout.base, True))
         await self.ingest.update_ingest(UUID(params.ingest_uuid), IngestUpdate(
             status=IngestStatus.stored, current_job=None, aip_path=stored.current_path,
             aip_location_uuid=UUID(stored.location_uuid), aip_size=stored.size, aip_sha256=stored.sha256,
         ))
-        # The stored copy was verified by its sha256 on arrival, so the working copy can go.
-        await asyncio.to_thread(shutil.rmtree, layout.base, True)
 
     @activity.defn(name="send_to_backlog")
     async def send_to_backlog(self, params: IngestParams) -> None:
@@ -678,13 +679,18 @@ class IngestActivities:
         the storage backlog as a folder, for SIP creation later."""
         layout = self.layout(params)
         async with self.job(params, "backlog", "Send to backlog", "Create SIP"):
-            stored = await _with_heartbeat(self.storage.store_backlog_transfer(
-                UUID(params.transfer_uuid), sanitize_package_name(params.name), layout.bag,
-            ))
+            if layout.bag.exists():
+                stored = await _with_heartbeat(self.storage.store_backlog_transfer(
+                    UUID(params.transfer_uuid), sanitize_package_name(params.name), layout.bag,
+                ))
+            else:
+                # An earlier attempt stored it and removed the SIP, then died before it could say so.
+                stored = await self.storage.get_package(UUID(params.transfer_uuid))
         log.info("transfer %s stored in the backlog at %s", params.transfer_uuid, stored.current_path)
+        # Removed before the status says `backlogged` (the order the backlog test relied on).
+        await _with_heartbeat(asyncio.to_thread(shutil.rmtree, layout.base, True))
         await self.ingest.update_ingest(UUID(params.ingest_uuid), IngestUpdate(status=IngestStatus.backlogged,
                                                                                current_job=None))
-        await asyncio.to_thread(shutil.rmtree, layout.base, True)
 
     @activity.defn(name="await_decision")
     async def await_decision(self, params: IngestParams, point: str) -> None:
