@@ -12,6 +12,7 @@ from clients.ingest.processing import (
     ProcessingConfigWrite,
 )
 from clients.ingest.schemas import (
+    CleanUpRead,
     IngestCreate,
     IngestRead,
     IngestUpdate,
@@ -45,6 +46,21 @@ class IngestClient(ServiceClient):
     async def answer_decision(self, ingest_uuid: uuid.UUID, answer: DecisionAnswer) -> IngestRead:
         response = await self.request("POST", f"/ingests/{ingest_uuid}/decisions", json=answer.model_dump())
         return IngestRead.model_validate(response.json())
+
+    async def cancel_ingest(self, ingest_uuid: uuid.UUID) -> IngestRead:
+        """Cancel a queued, running or waiting ingest; 409 (ServiceError) once it has finished."""
+        response = await self.request("POST", f"/ingests/{ingest_uuid}/cancel", idempotent=True)
+        return IngestRead.model_validate(response.json())
+
+    async def retry_ingest(self, ingest_uuid: uuid.UUID) -> IngestRead:
+        """The new ingest processing a failed or cancelled one's kept transfer (the same one when asked again)."""
+        response = await self.request("POST", f"/ingests/{ingest_uuid}/retry", idempotent=True)
+        return IngestRead.model_validate(response.json())
+
+    async def clean_up_ingest(self, ingest_uuid: uuid.UUID) -> CleanUpRead:
+        """Remove what a failed, rejected or cancelled ingest left in the processing location."""
+        response = await self.request("POST", f"/ingests/{ingest_uuid}/clean-up", idempotent=True)
+        return CleanUpRead.model_validate(response.json())
 
     async def list_processing_configs(self) -> list[ProcessingConfigRead]:
         response = await self.request("GET", "/processing-configurations")

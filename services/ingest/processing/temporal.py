@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from services.ingest.processing.params import IngestParams
 from services.ingest.processing.workflow import IngestWorkflow
@@ -45,3 +46,20 @@ async def start_ingest_workflow(client: Client, settings: IngestSettings, params
         )
     except WorkflowAlreadyStartedError:
         log.info("workflow for ingest %s already started", params.ingest_uuid)
+
+
+async def cancel_ingest_workflow(client: Client, workflow: str) -> bool:
+    """Ask a running ingest workflow to stop; False when there is none running (its start was lost)."""
+    handle = client.get_workflow_handle(workflow)
+    try:
+        described = await handle.describe()
+        if described.status != WorkflowExecutionStatus.RUNNING:
+            return False
+        # The signal first: it stops the workflow even where the cancellation finds no activity to interrupt.
+        await handle.signal(IngestWorkflow.request_cancel)
+        await handle.cancel()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True
