@@ -57,9 +57,11 @@ class IngestClient(ServiceClient):
         response = await self.request("POST", f"/ingests/{ingest_uuid}/retry", idempotent=True)
         return IngestRead.model_validate(response.json())
 
-    async def clean_up_ingest(self, ingest_uuid: uuid.UUID) -> CleanUpRead:
-        """Remove what a failed, rejected or cancelled ingest left in the processing location."""
-        response = await self.request("POST", f"/ingests/{ingest_uuid}/clean-up", idempotent=True)
+    async def clean_up_ingest(self, ingest_uuid: uuid.UUID, *, transfer: bool = False) -> CleanUpRead:
+        """Remove what a failed, rejected or cancelled ingest left in the processing location (with `transfer`,
+        the transfer folder kept for a retry too)."""
+        response = await self.request("POST", f"/ingests/{ingest_uuid}/clean-up",
+                                      params={"transfer": str(transfer).lower()}, idempotent=True)
         return CleanUpRead.model_validate(response.json())
 
     async def list_processing_configs(self) -> list[ProcessingConfigRead]:

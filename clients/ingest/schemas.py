@@ -95,6 +95,9 @@ class IngestRead(BaseModel):
     )
     cleaned_by: str | None = Field(default=None, description="Who removed it (`retention` for the periodic sweep).")
     cleaned_bytes: int | None = Field(default=None, description="How many bytes the clean-up removed.")
+    transfer_removed: bool = Field(
+        default=False, description="The kept transfer folder was removed too: the ingest can no longer be retried."
+    )
     created_by: str
     created_at: datetime
     updated_at: datetime
@@ -112,7 +115,8 @@ class CleanUpRead(BaseModel):
     removed: list[RemovedPath]
     bytes: int
     kept: list[str] = Field(
-        default_factory=list, description="Paths left because another ingest owns them (a retry's transfer)."
+        default_factory=list,
+        description="The kept transfer folder, left for a retry (unless `transfer=true`) or because a retry owns it.",
     )
     cleaned_at: datetime
     cleaned_by: str

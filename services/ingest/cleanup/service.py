@@ -1,12 +1,13 @@
 """Removing what a failed, rejected or cancelled ingest left in the processing location, on request or when the
 retention period (`AMBER_INGEST_RETENTION_HOURS`) has passed.
 
-What an ingest leaves: its SIP folder `sips/<ingest>/` (with the bag, the workflow's scratch files and any 7-Zip
-part files), its quarantine `quarantine/<ingest>/`, and the kept transfer folder `transfers/<transfer>/` it was
-built from. The transfer folder belongs to the transfer's latest ingest: while a retry exists it stays, whatever
-happens to the attempts before it. Nothing is removed from an ingest that is queued, running or waiting for a
-decision; the row is claimed (`cleaned_at`) in the same transaction that checks this, so a retry asked at the same
-moment either comes first (and owns the transfer) or finds the ingest cleaned up.
+What an ingest made: its SIP folder `sips/<ingest>/` (with the bag, the workflow's scratch files and any 7-Zip
+part files) and its quarantine `quarantine/<ingest>/`; these always go. The transfer folder `transfers/<transfer>/`
+it was built from is the transfer's material, kept so the ingest can be retried: it goes only when asked
+(`transfer=true`) or when the retention period has passed, and never while a retry of it exists (the transfer's
+latest ingest owns it). Nothing is removed from an ingest that is queued, running or waiting for a decision; the
+row is claimed (`cleaned_at`, `transfer_removed`) in the same transaction that checks this, so a retry asked at the
+same moment either comes first (and owns the transfer) or is refused.
 """
 
 from __future__ import annotations
@@ -34,9 +35,9 @@ SWEEP_LIMIT = 50
 
 
 async def clean_up(sessions: async_sessionmaker[AsyncSession], settings: IngestSettings, ingest_uuid: UUID,
-                   by: str) -> CleanUpRead:
-    """Remove the ingest's leftovers and record it (when, by whom, bytes); a second call removes what is left,
-    usually nothing."""
+                   by: str, *, transfer: bool = False) -> CleanUpRead:
+    """Remove the ingest's leftovers (and its kept transfer when `transfer`) and record it (when, by whom,
+    bytes); a second call removes what is left, usually nothing."""
     async with unit_of_work(sessions) as session:
         repo = IngestRepository(session)
         ingest = await repo.get_for_update(ingest_uuid)
@@ -50,9 +51,10 @@ async def clean_up(sessions: async_sessionmaker[AsyncSession], settings: IngestS
         ingest.cleaned_at, ingest.cleaned_by = utcnow(), by
         targets = [f"sips/{ingest.uuid}", f"quarantine/{ingest.uuid}"]
         kept = []
-        if owns_transfer:
+        if transfer and owns_transfer:
+            ingest.transfer_removed = True
             targets.append(ingest.path)
-        else:
+        elif not ingest.transfer_removed:
             kept.append(ingest.path)
     removed = await asyncio.to_thread(remove_paths, settings.processing_dir, targets)
     total = sum(r.bytes for r in removed)
@@ -111,7 +113,7 @@ class Retention:
             uuids = [ingest.uuid for ingest in expired]
         for ingest_uuid in uuids:
             try:
-                await clean_up(self.sessions, self.settings, ingest_uuid, RETENTION_USER)
+                await clean_up(self.sessions, self.settings, ingest_uuid, RETENTION_USER, transfer=True)
             except Exception:
                 log.exception("retention: cleaning up ingest %s failed", ingest_uuid)
         return len(uuids)

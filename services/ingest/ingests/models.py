@@ -57,6 +57,8 @@ class Ingest(IngestBase, table=True):
     cleaned_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     cleaned_by: str | None = Field(default=None, max_length=150)
     cleaned_bytes: int | None = Field(default=None, sa_type=BigInteger)
+    # The kept transfer folder was removed with it: the ingest can no longer be retried.
+    transfer_removed: bool = Field(default=False)
     # The status the transfer service was last told (an outbox: the notifier sends until it matches `status`).
     transfer_notified: str | None = Field(default=None, max_length=32)
     created_by: str = Field(max_length=150)

@@ -154,10 +154,13 @@ async def retry_ingest(
     responses=CONFLICT, openapi_extra=role_operation(Role.archivist),
 )
 async def clean_up_ingest(
-    ingest_uuid: UUID, request: Request, sessions: SessionsDep, caller: CallerDep
+    ingest_uuid: UUID, request: Request, sessions: SessionsDep, caller: CallerDep,
+    transfer: Annotated[bool, Query(
+        description="Also remove the transfer folder kept for a retry (never while a retry of it exists); the "
+        "ingest can then no longer be retried.")] = False,
 ) -> CleanUpRead:
-    """Removes its SIP folder (with 7-Zip part files), its quarantine and the kept transfer folder (unless a retry
-    of it owns that), and answers what was removed with the bytes. No preserved package is touched. 409 while
-    the ingest is queued, running or waiting for a decision, and for a stored or backlogged one. The clean-up
-    is recorded on the ingest (`cleaned_at`, `cleaned_by`, `cleaned_bytes`); a retry is refused after it."""
-    return await cleanup.clean_up(sessions, request.app.state.settings, ingest_uuid, caller)
+    """Removes its SIP folder (with 7-Zip part files) and its quarantine, and answers what was removed with the
+    bytes; the transfer folder kept for a retry stays unless `transfer=true`. No preserved package is touched.
+    409 while the ingest is queued, running or waiting for a decision, and for a stored or backlogged one (those
+    removed their own files). Recorded on the ingest (`cleaned_at`, `cleaned_by`, `cleaned_bytes`)."""
+    return await cleanup.clean_up(sessions, request.app.state.settings, ingest_uuid, caller, transfer=transfer)

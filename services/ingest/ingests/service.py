@@ -180,8 +180,8 @@ async def retry_ingest(session: AsyncSession, settings: IngestSettings, ingest_u
         return existing, False
     if old.status not in RETRYABLE_STATUSES:
         raise Conflict(f"Ingest {ingest_uuid} is {old.status.value}; only a failed or cancelled ingest is retried")
-    if old.cleaned_at is not None:
-        raise Conflict(f"Ingest {ingest_uuid} was cleaned up: its kept transfer is gone, nothing to retry from")
+    if old.transfer_removed:
+        raise Conflict(f"Ingest {ingest_uuid} was cleaned up with its kept transfer: nothing to retry from")
     latest = await repo.get_by_transfer(old.transfer_uuid)
     if latest is not None and latest.uuid != old.uuid:
         raise Conflict(f"Transfer {old.transfer_uuid} has a newer ingest, {latest.uuid}")

@@ -87,13 +87,24 @@ class IngestWorkflow:
                 # The cancelled activities have stopped (WAIT_CANCELLATION_COMPLETED); this one is started after
                 # the cancellation request, so it is not cancelled itself.
                 self._stage = "cancelled"
-                await self._activity("mark_ingest_cancelled", params, timeout=60, cancellable=False)
+                await self._final("mark_ingest_cancelled", params)
                 raise
             if not isinstance(err, ActivityError | _Failure):
                 raise
             reason = _reason(err)
-            await self._activity("mark_ingest_failed", params, reason, timeout=60)
+            await self._final("mark_ingest_failed", params, reason)
             raise ApplicationError(reason, non_retryable=True) from err
+
+    async def _final(self, name: str, params: IngestParams, *args: object) -> None:
+        """Record how the ingest ended, shielded: a cancellation arriving meanwhile (the request signal comes just
+        before it) must not leave the ingest showing a status it no longer has."""
+        task = asyncio.ensure_future(self._activity(name, params, *args, timeout=60, cancellable=False))
+        while not task.done():
+            try:
+                await asyncio.shield(task)
+            except asyncio.CancelledError:
+                continue
+        task.result()
 
     async def _run(self, params: IngestParams) -> StoredAip | None:
         self._decisions = dict(params.decisions)

@@ -25,6 +25,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('cleaned_at', sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('cleaned_by', sqlmodel.sql.sqltypes.AutoString(length=150), nullable=True))
         batch_op.add_column(sa.Column('cleaned_bytes', sa.BigInteger(), nullable=True))
+        batch_op.add_column(sa.Column('transfer_removed', sa.Boolean(), nullable=False, server_default=sa.false()))
         batch_op.add_column(sa.Column('transfer_notified', sqlmodel.sql.sqltypes.AutoString(length=32),
                                       nullable=True))
         batch_op.drop_index(batch_op.f('ix_ingest_transfer_uuid'))
@@ -41,6 +42,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_ingest_transfer_uuid'))
         batch_op.create_index(batch_op.f('ix_ingest_transfer_uuid'), ['transfer_uuid'], unique=True)
         batch_op.drop_column('transfer_notified')
+        batch_op.drop_column('transfer_removed')
         batch_op.drop_column('cleaned_bytes')
         batch_op.drop_column('cleaned_by')
         batch_op.drop_column('cleaned_at')
