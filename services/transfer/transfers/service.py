@@ -517,13 +517,15 @@ async def report_ingest_status(session: AsyncSession, transfer_uuid: UUID, repor
     current = transfer.ingest_uuid
     if current is not None and report.ingest_uuid != current and report.retry_of != current:
         return transfer_read(transfer)
-    transfer.ingest_uuid = report.ingest_uuid
-    transfer.status = STATUS_OF_INGEST[report.status]
-    transfer.step = f"ingest {report.status.value}"
     failed = report.status in (IngestStatus.failed, IngestStatus.rejected)
-    transfer.error = layout.shown(f"Ingest {report.status.value}: {report.error or ''}".rstrip(": "))[:MAX_ERROR] \
+    error = layout.shown(f"Ingest {report.status.value}: {report.error or ''}".rstrip(": "))[:MAX_ERROR] \
         if failed else None
-    transfer.updated_at = utcnow()
+    changes = {"ingest_uuid": report.ingest_uuid, "status": STATUS_OF_INGEST[report.status],
+               "step": f"ingest {report.status.value}", "error": error}
+    if any(getattr(transfer, field) != value for field, value in changes.items()):
+        for field, value in changes.items():
+            setattr(transfer, field, value)
+        transfer.updated_at = utcnow()
     return transfer_read(transfer)
 
 
