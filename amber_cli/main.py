@@ -233,7 +233,7 @@ def cancel(ingest_id: IngestIdArgument, data_dir: DataDirOption = None) -> None:
 
     ingest = _call_gateway(data_dir, cancel_ingest, ingest_uuid=ingest_id)
     console.print(f"{ingest.uuid}: {ingest.status.value}"
-                  + ("" if ingest.status.value == "cancelled" else " (cancellation requested)"))
+                  + ("" if ingest.status.value == "cancelled" else " (cancellation requested)"), soft_wrap=True)
 
 
 @app.command()
@@ -242,7 +242,7 @@ def retry(ingest_id: IngestIdArgument, data_dir: DataDirOption = None) -> None:
     from amber_cli.ingest import retry as retry_ingest
 
     ingest = _call_gateway(data_dir, retry_ingest, ingest_uuid=ingest_id)
-    console.print(f"{ingest.uuid}: {ingest.status.value} (retry of {ingest.retry_of})")
+    console.print(f"{ingest.uuid}: {ingest.status.value} (retry of {ingest.retry_of})", soft_wrap=True)
 
 
 @app.command("clean-up")
@@ -256,9 +256,9 @@ def clean_up(
 
     result = _call_gateway(data_dir, clean_up_ingest, ingest_uuid=ingest_id, transfer=transfer)
     for removed in result.removed:
-        console.print(f"removed {removed.path} ({removed.bytes} bytes)")
+        console.print(f"removed {removed.path} ({removed.bytes} bytes)", soft_wrap=True)
     for kept in result.kept:
-        console.print(f"kept {kept} (for a retry)")
+        console.print(f"kept {kept} (for a retry)", soft_wrap=True)
     console.print(f"{result.bytes} bytes removed")
 
 

@@ -815,6 +815,13 @@ async def _in_thread(function: Callable[P, T], *args: P.args, **kwargs: P.kwargs
     return await _with_heartbeat(asyncio.to_thread(function, *args, **kwargs), thread=True)
 
 
+def _stop_if_cancelled() -> None:
+    """For long loops on a thread: the activity's cancellation (seen at a heartbeat) stops them at the next step
+    instead of at the end."""
+    if activity.in_activity() and activity.is_cancelled():
+        raise asyncio.CancelledError("the activity was cancelled")
+
+
 def _link_file(source: Path, target: Path) -> None:
     """A hard link (no copy of the bytes); a copy only where the filesystem has no hard links."""
     try:
@@ -831,6 +838,7 @@ def _link_tree(source: Path, target: Path, skip: Path | None = None) -> None:
         if skip is not None:
             dirs[:] = [d for d in dirs if here / d != skip]
         destination = target / here.relative_to(source)
+        _stop_if_cancelled()
         for name in dirs:
             (destination / name).mkdir(exist_ok=True)
         for name in files:
