@@ -16,14 +16,14 @@ from uuid import UUID
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from clients.ingest import DecisionAnswer, IngestClient, IngestRead, IngestStatus
+from clients.ingest import FINAL_STATUSES, CleanUpRead, DecisionAnswer, IngestClient, IngestRead, IngestStatus
 from clients.ingest.schemas import DEFAULT_PROCESSING_CONFIG
 from clients.storage import StorageClient
 from clients.transfer import TransferClient, TransferFromLocation, TransferRead, TransferStatus
 from clients.transfer.schemas import ARCHIVE_SUFFIXES, ArchiveFormat
 from servicekit.http import ServiceError
 
-TERMINAL = {IngestStatus.stored, IngestStatus.failed, IngestStatus.rejected, IngestStatus.backlogged}
+TERMINAL = FINAL_STATUSES  # a cancelled ingest ends `--wait` too
 
 
 class IngestCommandError(Exception):
@@ -136,3 +136,18 @@ async def run_ingest(*, url: str, key: str, path: Path | None, name: str, locati
 async def answer(*, url: str, key: str, ingest_uuid: str, point: str, choice: str) -> IngestRead:
     async with IngestClient(f"{url.rstrip('/')}/api/v1", token=key) as ingests:
         return await ingests.answer_decision(UUID(ingest_uuid), DecisionAnswer(point=point, choice=choice))
+
+
+async def cancel(*, url: str, key: str, ingest_uuid: str) -> IngestRead:
+    async with IngestClient(f"{url.rstrip('/')}/api/v1", token=key) as ingests:
+        return await ingests.cancel_ingest(UUID(ingest_uuid))
+
+
+async def retry(*, url: str, key: str, ingest_uuid: str) -> IngestRead:
+    async with IngestClient(f"{url.rstrip('/')}/api/v1", token=key) as ingests:
+        return await ingests.retry_ingest(UUID(ingest_uuid))
+
+
+async def clean_up(*, url: str, key: str, ingest_uuid: str, transfer: bool) -> CleanUpRead:
+    async with IngestClient(f"{url.rstrip('/')}/api/v1", token=key) as ingests:
+        return await ingests.clean_up_ingest(UUID(ingest_uuid), transfer=transfer)

@@ -6,7 +6,7 @@ import asyncio
 import json
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -212,6 +212,57 @@ def decide(
         Console(stderr=True).print(f"[red]{exc}[/]")
         raise typer.Exit(2) from exc
     console.print(f"{ingest.uuid}: {ingest.status.value}")
+
+
+IngestIdArgument = Annotated[str, typer.Argument(help="The ingest (AIP) UUID.")]
+
+
+def _call_gateway(data_dir: Path | None, call: Any, **kwargs: Any) -> Any:
+    """Run one gateway call with the stack's URL and key; a refusal is printed and exits 2."""
+    from servicekit.http import ServiceError
+
+    url, key = ClientSettings().resolve(stack_settings(data_dir))
+    try:
+        return asyncio.run(call(url=url, key=key, **kwargs))
+    except ServiceError as exc:
+        Console(stderr=True).print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from exc
+
+
+@app.command()
+def cancel(ingest_id: IngestIdArgument, data_dir: DataDirOption = None) -> None:
+    """Cancel a queued, running or waiting ingest; it says `cancelled` once its work has stopped."""
+    from amber_cli.ingest import cancel as cancel_ingest
+
+    ingest = _call_gateway(data_dir, cancel_ingest, ingest_uuid=ingest_id)
+    console.print(f"{ingest.uuid}: {ingest.status.value}"
+                  + ("" if ingest.status.value == "cancelled" else " (cancellation requested)"), soft_wrap=True)
+
+
+@app.command()
+def retry(ingest_id: IngestIdArgument, data_dir: DataDirOption = None) -> None:
+    """Retry a failed or cancelled ingest from its kept transfer; prints the new ingest."""
+    from amber_cli.ingest import retry as retry_ingest
+
+    ingest = _call_gateway(data_dir, retry_ingest, ingest_uuid=ingest_id)
+    console.print(f"{ingest.uuid}: {ingest.status.value} (retry of {ingest.retry_of})", soft_wrap=True)
+
+
+@app.command("clean-up")
+def clean_up(
+    ingest_id: IngestIdArgument,
+    transfer: Annotated[bool, typer.Option("--transfer", help="Also remove the transfer kept for a retry.")] = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Remove what a failed, rejected or cancelled ingest left in the processing location."""
+    from amber_cli.ingest import clean_up as clean_up_ingest
+
+    result = _call_gateway(data_dir, clean_up_ingest, ingest_uuid=ingest_id, transfer=transfer)
+    for removed in result.removed:
+        console.print(f"removed {removed.path} ({removed.bytes} bytes)", soft_wrap=True)
+    for kept in result.kept:
+        console.print(f"kept {kept} (for a retry)", soft_wrap=True)
+    console.print(f"{result.bytes} bytes removed")
 
 
 @keys_app.command("create")

@@ -7,6 +7,8 @@ from clients.ingest.processing import (
     ProcessingConfigWrite,
 )
 from clients.ingest.schemas import (
+    FINAL_STATUSES,
+    CleanUpRead,
     IngestCreate,
     IngestRead,
     IngestStatus,
@@ -21,6 +23,8 @@ from clients.ingest.schemas import (
 )
 
 __all__ = [
+    "FINAL_STATUSES",
+    "CleanUpRead",
     "DecisionAnswer",
     "DecisionRead",
     "IngestClient",

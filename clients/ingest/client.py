@@ -32,6 +32,7 @@ from clients.ingest.processing import (
     ProcessingConfigWrite,
 )
 from clients.ingest.schemas import (
+    CleanUpRead,
     IngestCreate,
     IngestRead,
     IngestUpdate,
@@ -66,6 +67,23 @@ class IngestClient(ServiceClient):
     async def answer_decision(self, ingest_uuid: uuid.UUID, answer: DecisionAnswer) -> IngestRead:
         response = await self.request("POST", f"/ingests/{ingest_uuid}/decisions", json=answer.model_dump())
         return IngestRead.model_validate(response.json())
+
+    async def cancel_ingest(self, ingest_uuid: uuid.UUID) -> IngestRead:
+        """Cancel a queued, running or waiting ingest; 409 (ServiceError) once it has finished."""
+        response = await self.request("POST", f"/ingests/{ingest_uuid}/cancel", idempotent=True)
+        return IngestRead.model_validate(response.json())
+
+    async def retry_ingest(self, ingest_uuid: uuid.UUID) -> IngestRead:
+        """The new ingest processing a failed or cancelled one's kept transfer (the same one when asked again)."""
+        response = await self.request("POST", f"/ingests/{ingest_uuid}/retry", idempotent=True)
+        return IngestRead.model_validate(response.json())
+
+    async def clean_up_ingest(self, ingest_uuid: uuid.UUID, *, transfer: bool = False) -> CleanUpRead:
+        """Remove what a failed, rejected or cancelled ingest left in the processing location (with `transfer`,
+        the transfer folder kept for a retry too)."""
+        response = await self.request("POST", f"/ingests/{ingest_uuid}/clean-up",
+                                      params={"transfer": str(transfer).lower()}, idempotent=True)
+        return CleanUpRead.model_validate(response.json())
 
     async def list_processing_configs(self) -> list[ProcessingConfigRead]:
         response = await self.request("GET", "/processing-configurations")

@@ -23,6 +23,16 @@ class IngestStatus(StrEnum):
     failed = "failed"
     rejected = "rejected"
     backlogged = "backlogged"  # the processed transfer went to the storage backlog instead of becoming an AIP
+    cancelled = "cancelled"  # stopped on request (`cancelled_by`, `cancelled_at`); `POST …/retry` starts it again
+
+
+# An ingest in one of these is done: nothing more happens to it unless it is retried or cleaned up.
+FINAL_STATUSES = frozenset({IngestStatus.stored, IngestStatus.failed, IngestStatus.rejected,
+                            IngestStatus.backlogged, IngestStatus.cancelled})
+# What a final ingest may leave in the processing location for `POST …/clean-up` to remove.
+CLEANABLE_STATUSES = frozenset({IngestStatus.failed, IngestStatus.rejected, IngestStatus.cancelled})
+# Only these can be retried: a rejection was a person's verdict, not an accident.
+RETRYABLE_STATUSES = frozenset({IngestStatus.failed, IngestStatus.cancelled})
 
 
 class JobStatus(StrEnum):
@@ -66,6 +76,7 @@ class IngestUpdate(BaseModel):
     aip_sha256: str | None = None
     decision: DecisionRead | None = Field(default=None, description="The decision awaited; null clears it.")
     warnings: list[IngestWarning] | None = Field(default=None, description="Replaces the ingest's warnings.")
+    cancelled_at: datetime | None = Field(default=None, description="Set by the workflow when it has stopped.")
 
 
 class IngestRead(BaseModel):
@@ -93,9 +104,40 @@ class IngestRead(BaseModel):
     queue_position: int | None = Field(
         default=None, description="Place in line while waiting for a processing slot (1 = next); null once admitted."
     )
+    retry_of: UUID | None = Field(default=None, description="The failed or cancelled ingest this one retries.")
+    cancelled_by: str | None = Field(default=None, description="Who asked to cancel the ingest.")
+    cancelled_at: datetime | None = Field(default=None, description="When the cancelled ingest stopped.")
+    finished_at: datetime | None = Field(default=None, description="When the ingest reached its final status.")
+    cleaned_at: datetime | None = Field(
+        default=None, description="When what the ingest left in the processing location was removed."
+    )
+    cleaned_by: str | None = Field(default=None, description="Who removed it (`retention` for the periodic sweep).")
+    cleaned_bytes: int | None = Field(default=None, description="How many bytes the clean-up removed.")
+    transfer_removed: bool = Field(
+        default=False, description="The kept transfer folder was removed too: the ingest can no longer be retried."
+    )
     created_by: str
     created_at: datetime
     updated_at: datetime
+
+
+class RemovedPath(BaseModel):
+    path: str = Field(description="Relative to the currently-processing location.")
+    bytes: int = Field(description="Bytes of the files removed under it.")
+
+
+class CleanUpRead(BaseModel):
+    """What a clean-up removed from the processing location (nothing again on a second call)."""
+
+    ingest_uuid: UUID
+    removed: list[RemovedPath]
+    bytes: int
+    kept: list[str] = Field(
+        default_factory=list,
+        description="The kept transfer folder, left for a retry (unless `transfer=true`) or because a retry owns it.",
+    )
+    cleaned_at: datetime
+    cleaned_by: str
 
 
 class JobUpsert(BaseModel):

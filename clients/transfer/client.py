@@ -16,6 +16,7 @@ import httpx
 from clients.ingest.schemas import DEFAULT_PROCESSING_CONFIG
 from clients.transfer.schemas import (
     ArchiveFormat,
+    IngestStatusReport,
     TransferDecision,
     TransferFromLocation,
     TransferRead,
@@ -35,6 +36,13 @@ LONG_RUNNING = httpx.Timeout(None, connect=5.0)
 
 class TransferClient(ServiceClient):
     service = "transfer"
+
+    async def report_ingest_status(self, transfer_uuid: uuid.UUID, report: IngestStatusReport) -> TransferRead:
+        """Tell the transfer where its ingest stands (internal; the ingest service sends it until it succeeds)."""
+        response = await self.request(
+            "PUT", f"/transfers/{transfer_uuid}/ingest-status", json=report.model_dump(mode="json"), idempotent=True,
+        )
+        return TransferRead.model_validate(response.json())
 
     async def create_transfer_from_location(self, body: TransferFromLocation) -> TransferRead:
         response = await self.request(

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from clients.ingest.schemas import DEFAULT_PROCESSING_CONFIG, PROCESSING_CONFIG_NAME
+from clients.ingest.schemas import DEFAULT_PROCESSING_CONFIG, PROCESSING_CONFIG_NAME, IngestStatus
 
 
 class TransferSourceKind(StrEnum):
@@ -19,17 +19,44 @@ class TransferSourceKind(StrEnum):
 
 class TransferStatus(StrEnum):
     """`received` while the material is being placed and checked, `awaiting_approval` once placed when it was not
-    approved up front, `ingesting` once the ingest service has it, `rejected` when refused by a person, `failed`
-    when intake refused it or a step failed (see `error`)."""
+    approved up front, `ingesting` once the ingest service has it; then it follows its ingest to the end: `stored`
+    (the AIP is stored), `backlogged`, `cancelled`, `rejected` (by a person, at approval or in ingest), or `failed`
+    (intake refused it, a step failed, or the ingest failed; see `error`). A retried ingest makes it `ingesting`
+    again."""
 
     received = "received"
     awaiting_approval = "awaiting_approval"
     ingesting = "ingesting"
+    stored = "stored"
+    backlogged = "backlogged"
+    cancelled = "cancelled"
     rejected = "rejected"
     failed = "failed"
 
 
-FINISHED_STATUSES = frozenset({TransferStatus.ingesting, TransferStatus.rejected, TransferStatus.failed})
+# Intake is done with these: the record can be hidden or deleted.
+FINISHED_STATUSES = frozenset({TransferStatus.ingesting, TransferStatus.stored, TransferStatus.backlogged,
+                               TransferStatus.cancelled, TransferStatus.rejected, TransferStatus.failed})
+# How a transfer's status follows its ingest's.
+STATUS_OF_INGEST: dict[IngestStatus, TransferStatus] = {
+    IngestStatus.queued: TransferStatus.ingesting,
+    IngestStatus.processing: TransferStatus.ingesting,
+    IngestStatus.awaiting_decision: TransferStatus.ingesting,
+    IngestStatus.stored: TransferStatus.stored,
+    IngestStatus.backlogged: TransferStatus.backlogged,
+    IngestStatus.cancelled: TransferStatus.cancelled,
+    IngestStatus.rejected: TransferStatus.rejected,
+    IngestStatus.failed: TransferStatus.failed,
+}
+
+
+class IngestStatusReport(BaseModel):
+    """The ingest service telling a transfer where its ingest stands (sent until it is received; idempotent)."""
+
+    ingest_uuid: UUID
+    status: IngestStatus
+    retry_of: UUID | None = Field(default=None, description="Set for a retry: the ingest it takes over from.")
+    error: str | None = Field(default=None, max_length=8000)
 
 
 class ArchiveFormat(StrEnum):

@@ -15,11 +15,13 @@ from temporalio.client import Client
 from servicekit.app import create_service_app
 from servicekit.db import unit_of_work
 from services.ingest.admission.service import Admission
+from services.ingest.cleanup.service import Retention
 from services.ingest.fpr.router import routers as fpr_routers
 from services.ingest.fpr.service import upgrade_shipped
 from services.ingest.ingests.router import router as ingests_router
 from services.ingest.jobs.router import router as jobs_router
 from services.ingest.jobs.router import tasks_router
+from services.ingest.notifications.service import TransferNotifier
 from services.ingest.processing.temporal import connect
 from services.ingest.processing_configs.router import router as configs_router
 from services.ingest.processing_configs.service import ensure_builtins
@@ -50,12 +52,21 @@ def create_app(settings: IngestSettings | None = None, engine: AsyncEngine | Non
             await upgrade_shipped(session)
         app.state.temporal = lazy_temporal(settings)
         app.state.admission = Admission(app.state.sessions, app.state.temporal, settings)
-        app.state.admission_task = asyncio.create_task(app.state.admission.run_forever())
+        app.state.notifier = TransferNotifier(app.state.sessions, settings)
+        app.state.retention = Retention(app.state.sessions, settings)
+        app.state.background = [
+            asyncio.create_task(app.state.admission.run_forever()),
+            asyncio.create_task(app.state.notifier.run_forever()),
+            asyncio.create_task(app.state.retention.run_forever()),
+        ]
 
     async def shutdown(app: FastAPI) -> None:
-        app.state.admission_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await app.state.admission_task
+        for task in app.state.background:
+            task.cancel()
+        for task in app.state.background:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await app.state.notifier.aclose()
 
     return create_service_app(
         settings=settings,

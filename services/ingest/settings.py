@@ -66,6 +66,14 @@ class IngestSettings(ServiceSettings):
     )
     max_extracted_bytes_gb: float = Field(default=100.0, gt=0, description="Refuse a package expanding beyond this.")
     max_extracted_entries: int = Field(default=200_000, ge=1, description="Refuse a package with more entries.")
+    retention_hours: float | None = Field(
+        default=None, gt=0, description="Remove what failed, rejected and cancelled ingests left in the processing "
+        "location this many hours after they ended (unset: kept until `POST /ingests/{id}/clean-up`).",
+    )
+    retention_interval_seconds: float = Field(default=600.0, gt=0, description="How often retention looks.")
+    notify_interval_seconds: float = Field(
+        default=1.0, gt=0, description="How often the transfer service is told of ingests' new statuses."
+    )
     organization_name: str = "Amber"
     organization_code: str = "amber"
     seven_zip: str = "7z"

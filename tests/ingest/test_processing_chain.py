@@ -11,12 +11,13 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from lxml import etree
 from rich.console import Console
 from temporalio.testing import WorkflowEnvironment
 
 from amber_cli.ingest import follow
-from clients.ingest import IngestCreate, IngestStatus, ProcessingConfigFields
+from clients.ingest import IngestCreate, IngestRead, IngestStatus, ProcessingConfigFields
 from clients.transfer import TransferClient, TransferRead, TransferSourceKind, TransferStatus
 from services.ingest.processing_configs.processing_mcp import render_processing_mcp
 from tests.ingest.test_workflow import TOKEN, Services, png, running_services, wait_for
@@ -312,3 +313,38 @@ async def test_processing_mcp_choices_amber_does_not_implement_are_warnings_on_t
         assert "Warning: “Normalize” is not implemented in Amber yet; the choice “Normalize for preservation” " \
                "(612e3609-ce9a-4df6-a9a3-63d634d2d934) was ignored" in shown.getvalue()
         assert shown.getvalue().count("Warning:") == 3
+
+
+async def first_final_status(services: Services, ingest_uuid: uuid.UUID, sip: Path,
+                             timeout: float = 120) -> tuple[IngestRead, bool]:
+    """Poll as fast as the service answers; at the first final status, whether the SIP folder is still there.
+
+    A client that sees a final status must be able to rely on what it implies (the working copy is gone)."""
+    final = (IngestStatus.stored, IngestStatus.failed, IngestStatus.rejected, IngestStatus.backlogged)
+    async with asyncio.timeout(timeout):
+        while True:
+            ingest = await services.ingest.get_ingest(ingest_uuid)
+            if ingest.status in final:
+                return ingest, await asyncio.to_thread(sip.exists)
+            await asyncio.sleep(0)
+
+
+@pytest.mark.parametrize("create_sip", ["Send to backlog", "Create single SIP and continue processing"])
+async def test_a_final_status_is_reported_only_after_the_sip_folder_is_removed(
+        tmp_path: Path, temporal_env: WorkflowEnvironment, create_sip: str) -> None:
+    """The backlog test failed on a fresh machine: `backlogged` was reported before the SIP folder was removed.
+    Many empty folders make the removal slow enough for a fast poll to see any gap."""
+    transfer_uuid = uuid.uuid4()
+    objects = place(tmp_path / "processing", transfer_uuid)
+    (objects / "letter.txt").write_text("dear archivist\n")
+    for number in range(20_000):
+        (objects / "many" / f"{number // 100:03d}" / f"{number % 100:02d}").mkdir(parents=True)
+    async with running_services(tmp_path, temporal_env) as services:
+        await configure(services, "fast", create_sip=create_sip, virus_scanning="No",
+                        select_format_id_tool_transfer="No", extract_packages="No")
+        created = await services.ingest.create_ingest(IngestCreate(
+            transfer_uuid=transfer_uuid, name="race", path=f"transfers/{transfer_uuid}", processing_config="fast"))
+        ingest, sip_present = await first_final_status(services, created.uuid,
+                                                       tmp_path / "processing" / "sips" / str(created.uuid))
+        assert ingest.status in (IngestStatus.backlogged, IngestStatus.stored), ingest.error
+        assert not sip_present

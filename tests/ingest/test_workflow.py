@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from clients.ingest import DecisionAnswer, IngestClient, IngestCreate, IngestRead, IngestStatus
+from clients.ingest import FINAL_STATUSES, DecisionAnswer, IngestClient, IngestCreate, IngestRead, IngestStatus
 from clients.metadata import MetadataClient
+from clients.transfer import TransferClient
 from services.ingest.main import create_app as create_ingest_app
 from services.ingest.processing.worker import run_worker
 from services.ingest.settings import AipHandover, IngestSettings
@@ -23,6 +24,8 @@ from services.metadata.main import create_app as create_metadata_app
 from services.metadata.settings import MetadataSettings
 from services.storage.main import create_app as create_storage_app
 from services.storage.settings import StorageSettings
+from services.transfer.main import create_app as create_transfer_app
+from services.transfer.settings import TransferSettings
 from tests.conftest import bound_socket, serve_http
 
 TOKEN = "workflow-test-token"
@@ -34,33 +37,44 @@ class Services:
     ingest: IngestClient
     metadata: MetadataClient
     ingest_settings: IngestSettings
+    transfer: TransferClient
 
 
 @asynccontextmanager
 async def running_services(data_dir: Path, temporal: WorkflowEnvironment,
-                           handover: AipHandover = AipHandover.auto, **worker_settings: Any) -> AsyncIterator[Services]:
-    sockets = {name: bound_socket() for name in ("ingest", "metadata", "storage")}
+                           handover: AipHandover = AipHandover.auto, *, with_transfer: bool = False,
+                           **worker_settings: Any) -> AsyncIterator[Services]:
+    """Ingest, metadata and storage over HTTP with a worker; the transfer service too when `with_transfer` (else
+    nothing listens at its URL)."""
+    sockets = {name: bound_socket() for name in ("ingest", "metadata", "storage", "transfer")}
     urls = {f"{name}_url": f"http://127.0.0.1:{sock.getsockname()[1]}" for name, sock in sockets.items()}
     common: dict[str, Any] = {"data_dir": data_dir, "internal_token": TOKEN, **urls}
     ingest_settings = IngestSettings(
         **common, temporal_address=temporal.client.service_client.config.target_host,
-        task_queue=f"workflow-test-{uuid.uuid4().hex[:8]}", batch_size=2, heartbeat_timeout_seconds=5,
-        aip_handover=handover, **worker_settings,
+        task_queue=f"workflow-test-{uuid.uuid4().hex[:8]}", aip_handover=handover,
+        **{"batch_size": 2, "heartbeat_timeout_seconds": 5, **worker_settings},
     )
     async with AsyncExitStack() as stack:
         await stack.enter_async_context(serve_http(create_metadata_app(MetadataSettings(**common)),
                                                    sockets["metadata"]))
         await stack.enter_async_context(serve_http(create_storage_app(StorageSettings(**common)), sockets["storage"]))
         await stack.enter_async_context(serve_http(create_ingest_app(ingest_settings), sockets["ingest"]))
+        if with_transfer:
+            await stack.enter_async_context(serve_http(create_transfer_app(TransferSettings(**common)),
+                                                       sockets["transfer"]))
+        else:
+            sockets["transfer"].close()
         stop = asyncio.Event()
         worker = asyncio.create_task(run_worker(ingest_settings, stop))
         ingest = IngestClient(urls["ingest_url"], token=TOKEN)
         metadata = MetadataClient(urls["metadata_url"], token=TOKEN)
+        transfer = TransferClient(urls["transfer_url"], token=TOKEN, timeout=120)
         try:
-            yield Services(data_dir, ingest, metadata, ingest_settings)
+            yield Services(data_dir, ingest, metadata, ingest_settings, transfer)
         finally:
             await ingest.aclose()
             await metadata.aclose()
+            await transfer.aclose()
             stop.set()
             await worker
 
@@ -69,8 +83,7 @@ async def wait_for(client: IngestClient, ingest_uuid: uuid.UUID, timeout: float 
     async with asyncio.timeout(timeout):
         while True:
             ingest = await client.get_ingest(ingest_uuid)
-            if ingest.status in (IngestStatus.stored, IngestStatus.failed, IngestStatus.rejected,
-                                 IngestStatus.backlogged):
+            if ingest.status in FINAL_STATUSES:
                 return ingest
             await asyncio.sleep(0.2)
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import flag_modified
 from sqlmodel import col
@@ -15,7 +15,8 @@ from clients.ingest.schemas import IngestStatus
 from services.ingest.ingests.models import Ingest
 from services.ingest.jobs.models import Job
 
-FINISHED = (IngestStatus.stored, IngestStatus.failed, IngestStatus.rejected, IngestStatus.backlogged)
+FINISHED = (IngestStatus.stored, IngestStatus.failed, IngestStatus.rejected, IngestStatus.backlogged,
+            IngestStatus.cancelled)
 # A package waiting for a person gives up its slot, as in Archivematica, so others are not held up.
 NOT_HOLDING_A_SLOT = (*FINISHED, IngestStatus.awaiting_decision)
 
@@ -47,8 +48,37 @@ class IngestRepository:
         self.session.expire(ingest)
 
     async def get_by_transfer(self, transfer_uuid: UUID) -> Ingest | None:
-        result = await self.session.execute(select(Ingest).where(col(Ingest.transfer_uuid) == transfer_uuid))
+        """The transfer's latest ingest (a retry is a newer one); it owns the kept transfer folder."""
+        result = await self.session.execute(
+            select(Ingest).where(col(Ingest.transfer_uuid) == transfer_uuid)
+            .order_by(col(Ingest.created_at).desc(), col(Ingest.uuid)).limit(1)
+        )
         return result.scalar_one_or_none()
+
+    async def get_retry(self, ingest_uuid: UUID) -> Ingest | None:
+        result = await self.session.execute(select(Ingest).where(col(Ingest.retry_of) == ingest_uuid))
+        return result.scalar_one_or_none()
+
+    async def expired(self, statuses: Iterable[IngestStatus], finished_before: datetime, limit: int) -> list[Ingest]:
+        """Finished ingests of `statuses` older than `finished_before` whose leftovers were never cleaned up."""
+        finished = func.coalesce(col(Ingest.finished_at), col(Ingest.updated_at))
+        statement = (
+            select(Ingest)
+            .where(col(Ingest.status).in_(list(statuses)), col(Ingest.cleaned_at).is_(None),
+                   finished < finished_before)
+            .order_by(finished).limit(limit)
+        )
+        return list((await self.session.execute(statement)).scalars())
+
+    async def transfer_not_told(self, limit: int) -> list[Ingest]:
+        """Ingests whose transfer has not yet been told their current status, oldest first (so a transfer hears
+        of a retry only after it heard how the attempt before it ended)."""
+        statement = (
+            select(Ingest)
+            .where(or_(col(Ingest.transfer_notified).is_(None), col(Ingest.transfer_notified) != col(Ingest.status)))
+            .order_by(col(Ingest.created_at), col(Ingest.uuid)).limit(limit)
+        )
+        return list((await self.session.execute(statement)).scalars())
 
     def add(self, ingest: Ingest) -> None:
         self.session.add(ingest)

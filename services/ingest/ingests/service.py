@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from uuid import UUID
@@ -11,7 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
 from clients.ingest.processing import DecisionAnswer
-from clients.ingest.schemas import IngestCreate, IngestRead, IngestStatus, IngestUpdate
+from clients.ingest.schemas import (
+    FINAL_STATUSES,
+    RETRYABLE_STATUSES,
+    IngestCreate,
+    IngestRead,
+    IngestStatus,
+    IngestUpdate,
+)
 from servicekit.ids import new_id
 from servicekit.pagination import Page, PageParams
 from servicekit.problems import Conflict, NotFound, Problem
@@ -22,7 +30,7 @@ from services.ingest.processing.temporal import AnswerRefused, ProcessingUnreach
 from services.ingest.processing_configs import service as processing_configs
 from services.ingest.settings import IngestSettings
 
-TERMINAL = frozenset({IngestStatus.stored, IngestStatus.failed, IngestStatus.rejected, IngestStatus.backlogged})
+TERMINAL = FINAL_STATUSES
 
 
 def ingest_read(ingest: Ingest, files_done: int, queue_position: int | None = None) -> IngestRead:
@@ -120,11 +128,92 @@ async def update_ingest(session: AsyncSession, ingest_uuid: UUID, body: IngestUp
     for field, value in changes.items():
         setattr(ingest, field, value)
     ingest.updated_at = datetime.now(UTC)
+    written = [*changes, "updated_at"]
+    if new_status in TERMINAL and ingest.finished_at is None:
+        ingest.finished_at = ingest.updated_at
+        written.append("finished_at")
     # Every reported field is written, even one equal to what was read: on SQLite the row is not locked, and
     # an answer recorded in between (status back to processing) must not survive the worker's newer report.
-    await repo.write(ingest, [*changes, "updated_at"])
+    await repo.write(ingest, written)
     done = await repo.files_done([ingest.uuid])
     return ingest_read(ingest, done.get(ingest.uuid, 0))
+
+
+async def request_cancel(session: AsyncSession, ingest_uuid: UUID, caller: str) -> tuple[Ingest, bool]:
+    """Cancel an ingest that has not started (at once), or record who asks to cancel a started one; returns
+    (ingest, whether its workflow must be cancelled). The caller holds the admission lock, so no workflow starts
+    for this ingest meanwhile."""
+    repo = IngestRepository(session)
+    ingest = await repo.get_for_update(ingest_uuid)
+    if ingest is None:
+        raise NotFound("Ingest", ingest_uuid)
+    if ingest.status == IngestStatus.cancelled:
+        return ingest, False  # asked again (a lost answer): the same answer
+    if ingest.status in TERMINAL:
+        raise Conflict(f"Ingest {ingest_uuid} is already {ingest.status.value}; only an unfinished one can be "
+                       "cancelled")
+    now = datetime.now(UTC)
+    ingest.cancelled_by = ingest.cancelled_by or caller
+    ingest.updated_at = now
+    started = ingest.admitted_at is not None
+    if not started:
+        mark_cancelled(ingest, now)
+    await repo.flush()
+    return ingest, started
+
+
+def mark_cancelled(ingest: Ingest, at: datetime) -> None:
+    ingest.status = IngestStatus.cancelled
+    ingest.cancelled_at = ingest.finished_at = ingest.updated_at = at
+    ingest.current_job = None
+    ingest.decision = None
+
+
+async def cancel_without_workflow(session: AsyncSession, ingest_uuid: UUID) -> None:
+    """An admitted ingest whose workflow is not running (its start was lost): nothing to stop, so cancelled now."""
+    ingest = await IngestRepository(session).get_for_update(ingest_uuid)
+    if ingest is not None and ingest.status not in TERMINAL:
+        mark_cancelled(ingest, datetime.now(UTC))
+
+
+async def retry_ingest(session: AsyncSession, settings: IngestSettings, ingest_uuid: UUID,
+                       caller: str) -> tuple[Ingest, bool]:
+    """A new ingest (new UUID, `retry_of` the old one) of the failed or cancelled ingest's kept transfer;
+    returns (ingest, created). Asking again answers the same retry.
+
+    A new UUID, because event and file UUIDs derive from the ingest's: the retry's records cannot collide with
+    the half-written ones of the attempt before it, and its SIP folder is its own."""
+    repo = IngestRepository(session)
+    old = await repo.get_for_update(ingest_uuid)
+    if old is None:
+        raise NotFound("Ingest", ingest_uuid)
+    existing = await repo.get_retry(old.uuid)
+    if existing is not None:
+        return existing, False
+    if old.status not in RETRYABLE_STATUSES:
+        raise Conflict(f"Ingest {ingest_uuid} is {old.status.value}; only a failed or cancelled ingest is retried")
+    if old.transfer_removed:
+        raise Conflict(f"Ingest {ingest_uuid} was cleaned up with its kept transfer: nothing to retry from")
+    latest = await repo.get_by_transfer(old.transfer_uuid)
+    if latest is not None and latest.uuid != old.uuid:
+        raise Conflict(f"Transfer {old.transfer_uuid} has a newer ingest, {latest.uuid}")
+    if not await asyncio.to_thread((settings.processing_dir / old.path / "objects").is_dir):
+        raise Conflict(f"The kept transfer of ingest {ingest_uuid} ({old.path}) is missing")
+    now = datetime.now(UTC)
+    retry_uuid = new_id()
+    retry = Ingest(
+        uuid=retry_uuid, transfer_uuid=old.transfer_uuid, name=old.name, path=old.path, created_by=caller,
+        workflow_id=workflow_id(str(retry_uuid)), processing_config=old.processing_config,
+        config_fields=dict(old.config_fields), retry_of=old.uuid, created_at=now, updated_at=now,
+    )
+    try:
+        async with session.begin_nested():
+            repo.add(retry)
+    except IntegrityError:
+        existing = await repo.get_retry(old.uuid)  # a concurrent retry won
+        assert existing is not None
+        return existing, False
+    return retry, True
 
 
 async def answer_decision(session: AsyncSession, temporal: Callable[[], Awaitable[Client]], ingest_uuid: UUID,

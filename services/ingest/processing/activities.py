@@ -12,12 +12,12 @@ import os
 import shutil
 import signal
 import subprocess
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 from uuid import UUID
 
 from temporalio import activity
@@ -85,8 +85,10 @@ from services.ingest.settings import AipHandover, IngestSettings
 log = logging.getLogger(__name__)
 AMBER_VERSION = version("amber")
 FILES_PER_THREAD_HOP = 25
+HEARTBEAT_EVERY = 2.0  # seconds; the SDK throttles what it sends to the server, so this only bounds the delay
 OUTPUT_LIMIT = 4000
 T = TypeVar("T")
+P = ParamSpec("P")
 SEVEN_ZIP_METHODS = {"7z using bzip2": "bzip2", "7z using lzma": "lzma", "7z without compression": "copy"}
 PROCESSING_MCP = "processingMCP.xml"
 STRUCTURE_REPORT = "directory_tree.txt"
@@ -130,7 +132,7 @@ class IngestActivities:
         return [self.read_processing_mcp, self.prepare_sip, self.process_batch, self.open_extracted,
                 self.record_transfer_metadata, self.build_bag, self.compress_aip, self.store_aip,
                 self.finish_ingest, self.mark_ingest_failed, self.await_decision, self.reject_ingest,
-                self.send_to_backlog]
+                self.send_to_backlog, self.mark_ingest_cancelled]
 
     def layout(self, params: IngestParams) -> SipLayout:
         return SipLayout(self.settings.processing_dir, params.ingest_uuid, aip_name(params))
@@ -151,7 +153,8 @@ class IngestActivities:
             yield job
         except BaseException as exc:
             job.status, job.exit_code = JobStatus.failed, 1
-            job.message = (str(exc) or type(exc).__name__)[:OUTPUT_LIMIT]
+            cancelled = isinstance(exc, asyncio.CancelledError)
+            job.message = "cancelled" if cancelled else (str(exc) or type(exc).__name__)[:OUTPUT_LIMIT]
             job.finished_at = datetime.now(UTC)
             with contextlib.suppress(Exception):
                 await self.ingest.upsert_job(ingest_uuid, key, job)
@@ -195,49 +198,58 @@ class IngestActivities:
     async def prepare_sip(self, params: IngestParams, structure_report: bool = False) -> Inventory:
         layout = self.layout(params)
         async with self.job(params, "prepare", "Create SIP from transfer", "Create SIP"):
-            await _with_heartbeat(asyncio.to_thread(self._arrange, params, layout))
+            await _in_thread(self._arrange, params, layout)
             await self.metadata.upsert_package(
                 UUID(params.ingest_uuid),
                 PackageUpsert(name=sanitize_package_name(params.name), transfer_uuid=UUID(params.transfer_uuid)),
             )
             if structure_report:
-                await _with_heartbeat(asyncio.to_thread(self._structure_report, params, layout))
+                await _in_thread(self._structure_report, params, layout)
         async with self.job(params, "filenames", "Change object and directory filenames", "Clean up names"):
-            inventory = await _with_heartbeat(asyncio.to_thread(self._inventory, params, layout))
+            inventory = await _in_thread(self._inventory, params, layout)
         await self.ingest.update_ingest(UUID(params.ingest_uuid), IngestUpdate(file_count=inventory.file_count))
         return inventory
 
     def _arrange(self, params: IngestParams, layout: SipLayout) -> None:
-        """Move the transfer into the bag layout: renames within one filesystem, each step safe to repeat."""
-        transfer = self.settings.processing_dir / params.transfer_path
-        objects = layout.data / "objects"
-        if not objects.exists():
-            if not (transfer / "objects").is_dir():
-                raise ApplicationError(f"transfer folder {params.transfer_path}/objects is missing",
-                                       non_retryable=True)
-            layout.data.mkdir(parents=True, exist_ok=True)
-            (transfer / "objects").rename(objects)
-        if not transfer.exists():
+        """Lay the transfer out as the bag, as hard links: the transfer folder itself is kept, untouched, until
+        the ingest has stored its package, so a failed or cancelled ingest can be retried from it (`POST
+        /ingests/{id}/retry`). Built in a staging folder renamed into place last, so a retry after a crash either
+        finds the whole arrangement or none of it."""
+        if layout.bag.exists():
             return
-        metadata = kept_metadata(layout, params)
-        kept_logs = layout.data / "logs" / "transfers" / transfer_label(params)
+        transfer = self.settings.processing_dir / params.transfer_path
+        if not (transfer / "objects").is_dir():
+            raise ApplicationError(f"transfer folder {params.transfer_path}/objects is missing", non_retryable=True)
+        staging = layout.base / f".arranging-{layout.aip_name}"
+        shutil.rmtree(staging, ignore_errors=True)
+        data = staging / "data"
+        objects = data / "objects"
+        _link_tree(transfer / "objects", objects)
+        label = transfer_label(params)
+        metadata = data / "objects" / "metadata" / "transfers" / label
+        kept_logs = data / "logs" / "transfers" / label
         documentation = transfer / "metadata" / SUBMISSION_DOCUMENTATION
         if documentation.is_dir():
             # Kept apart from the objects and from the other metadata, in its own fileGrp, as Archivematica does.
-            target = objects / SUBMISSION_DOCUMENTATION / f"transfer-{transfer_label(params)}"
+            target = objects / SUBMISSION_DOCUMENTATION / f"transfer-{label}"
             if target.exists():
                 raise ApplicationError(f"cannot place submission documentation: {target} exists", non_retryable=True)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            documentation.rename(target)
+            _link_tree(documentation, target)
         for entry in sorted(transfer.iterdir()):
+            if entry.name == "objects":
+                continue
             target = kept_logs / "logs" if entry.name == "logs" else metadata / entry.name
             if entry.name == "metadata":
                 target = metadata
             if target.exists():
                 raise ApplicationError(f"cannot place transfer {entry.name}: {target} exists", non_retryable=True)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            entry.rename(target)
-        transfer.rmdir()
+            if entry.is_dir():
+                skip = documentation if entry.name == "metadata" else None
+                _link_tree(entry, target, skip=skip)
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                _link_file(entry, target)
+        staging.rename(layout.bag)
 
     def _structure_report(self, params: IngestParams, layout: SipLayout) -> None:
         """`tree`-style listing of the objects as they arrived (before renaming), kept with the transfer's metadata."""
@@ -276,8 +288,8 @@ class IngestActivities:
         layout = self.layout(params)
         async with self.job(params, f"extracted-{round_:02d}", f"Process extracted files (level {round_})",
                             "Extract packages"):
-            return await _with_heartbeat(asyncio.to_thread(self._open_extracted, params, layout, round_, extracted,
-                                                           first_index, extracted_at))
+            return await _in_thread(self._open_extracted, params, layout, round_, extracted,
+                                                           first_index, extracted_at)
 
     def _open_extracted(self, params: IngestParams, layout: SipLayout, round_: int, extracted: list[Extracted],
                         first_index: int, extracted_at: str) -> Inventory:
@@ -329,8 +341,8 @@ class IngestActivities:
             results: list[Examined] = []
             for start in range(0, len(entries), FILES_PER_THREAD_HOP):
                 chunk = entries[start:start + FILES_PER_THREAD_HOP]
-                results.extend(await _with_heartbeat(asyncio.to_thread(examine, self.tools, layout.data, chunk,
-                                                                       options, open_packages)))
+                results.extend(await _in_thread(examine, self.tools, layout.data, chunk,
+                                                                       options, open_packages))
                 activity.heartbeat(start + len(chunk))
             extractions = await self._extract(params, layout, results, options)
             journal_events: dict[str, list[dict[str, Any]]] = {}
@@ -359,11 +371,11 @@ class IngestActivities:
             await self.metadata.add_files(UUID(params.ingest_uuid), records)
             await self.ingest.record_tasks(UUID(params.ingest_uuid), key, tasks)
             removed = {r["p"] for r in removals}
-            await _with_heartbeat(asyncio.to_thread(
+            await _in_thread(
                 write_atomically, layout.batch_result(batch.index),
                 (json.dumps({"p": r.entry["p"], "sha256": r.digest, "s": r.entry["s"]}) + "\n"
                  for r in results if r.entry["p"] not in removed),
-            ))
+            )
             result = BatchResult(
                 index=batch.index, files=len(entries), bytes=sum(e["s"] for e in entries),
                 infected=[r.entry["p"] for r in results if r.infected][:MAX_LISTED],
@@ -389,10 +401,10 @@ class IngestActivities:
                 continue
             relative = examined.entry["p"]
             package_uuid = str(derived_id(params.ingest_uuid, "file", relative))
-            extraction = await _with_heartbeat(asyncio.to_thread(
+            extraction = await _in_thread(
                 extract_package, layout.data / relative, package_uuid, kind=examined.package_kind,
                 at=datetime.fromisoformat(options.extracted_at), event_path=relative, limits=limits,
-            ))
+            )
             directory = (extraction.directory.relative_to(layout.data).as_posix()
                          if extraction.directory is not None else None)
             status, message = extraction.package.status, extraction.package.message
@@ -530,7 +542,7 @@ class IngestActivities:
                     await forward(by_kind[kind])
                     recorded += len(by_kind[kind])
             if directory_uuids:
-                directories = await _with_heartbeat(asyncio.to_thread(_directories, layout.data))
+                directories = await _in_thread(_directories, layout.data)
                 await self.metadata.add_directories(package_uuid, directories, empty=False)
                 recorded += len(directories)
             metadata_dir = kept_metadata(layout, params)
@@ -553,7 +565,7 @@ class IngestActivities:
             await self.metadata.download_mets(UUID(params.ingest_uuid), partial)
             partial.replace(layout.mets)
             activity.heartbeat("mets")
-            await _with_heartbeat(asyncio.to_thread(self._write_bag, params, inventory, layout))
+            await _in_thread(self._write_bag, params, inventory, layout)
 
     def _write_bag(self, params: IngestParams, inventory: Inventory, layout: SipLayout) -> None:
         import bagit
@@ -605,7 +617,7 @@ class IngestActivities:
         async with self.job(params, "compress", "Compress AIP", "Prepare AIP"):
             if not layout.archive.exists():
                 await self._seven_zip(layout, SEVEN_ZIP_METHODS[algorithm], int(level))
-            digest = await _with_heartbeat(asyncio.to_thread(sha256_file, layout.archive))
+            digest = await _in_thread(sha256_file, layout.archive)
         return PackedAip(path=str(layout.archive.relative_to(self.settings.processing_dir)),
                          size=layout.archive.stat().st_size, sha256=digest,
                          compression=f"7z-{SEVEN_ZIP_METHODS[algorithm]}")
@@ -672,12 +684,17 @@ class IngestActivities:
             size=stored.size, checksum=stored.sha256, compression=stored.compression,
             program_version=await seven_zip_version(self.settings.seven_zip), path=stored.current_path,
         ))
+        # The stored copy was verified by its sha256 on arrival, so the working copy (and the transfer kept for a
+        # retry) can go, before the status says `stored`: a client that sees the final status can rely on it.
+        await _in_thread(self._remove_working_copies, params, layout)
         await self.ingest.update_ingest(UUID(params.ingest_uuid), IngestUpdate(
             status=IngestStatus.stored, current_job=None, aip_path=stored.current_path,
             aip_location_uuid=UUID(stored.location_uuid), aip_size=stored.size, aip_sha256=stored.sha256,
         ))
-        # The stored copy was verified by its sha256 on arrival, so the working copy can go.
-        await asyncio.to_thread(shutil.rmtree, layout.base, True)
+
+    def _remove_working_copies(self, params: IngestParams, layout: SipLayout) -> None:
+        shutil.rmtree(layout.base, ignore_errors=True)
+        shutil.rmtree(self.settings.processing_dir / params.transfer_path, ignore_errors=True)
 
     @activity.defn(name="send_to_backlog")
     async def send_to_backlog(self, params: IngestParams) -> None:
@@ -685,13 +702,18 @@ class IngestActivities:
         the storage backlog as a folder, for SIP creation later."""
         layout = self.layout(params)
         async with self.job(params, "backlog", "Send to backlog", "Create SIP"):
-            stored = await _with_heartbeat(self.storage.store_backlog_transfer(
-                UUID(params.transfer_uuid), sanitize_package_name(params.name), layout.bag,
-            ))
+            if layout.bag.exists():
+                stored = await _with_heartbeat(self.storage.store_backlog_transfer(
+                    UUID(params.transfer_uuid), sanitize_package_name(params.name), layout.bag,
+                ))
+            else:
+                # An earlier attempt stored it and removed the SIP, then died before it could say so.
+                stored = await self.storage.get_package(UUID(params.transfer_uuid))
         log.info("transfer %s stored in the backlog at %s", params.transfer_uuid, stored.current_path)
+        # Removed before the status says `backlogged` (the order the backlog test relied on).
+        await _in_thread(self._remove_working_copies, params, layout)
         await self.ingest.update_ingest(UUID(params.ingest_uuid), IngestUpdate(status=IngestStatus.backlogged,
                                                                                current_job=None))
-        await asyncio.to_thread(shutil.rmtree, layout.base, True)
 
     @activity.defn(name="await_decision")
     async def await_decision(self, params: IngestParams, point: str) -> None:
@@ -707,6 +729,13 @@ class IngestActivities:
         # The SIP stays in the processing folder: a rejection is an archivist's call, never a silent deletion.
         await self.ingest.update_ingest(UUID(params.ingest_uuid), IngestUpdate(
             status=IngestStatus.rejected, current_job=None, error=reason,
+        ))
+
+    @activity.defn(name="mark_ingest_cancelled")
+    async def mark_ingest_cancelled(self, params: IngestParams) -> None:
+        """The workflow has stopped (its activities too): only now does the status say `cancelled`."""
+        await self.ingest.update_ingest(UUID(params.ingest_uuid), IngestUpdate(
+            status=IngestStatus.cancelled, current_job=None, decision=None, cancelled_at=datetime.now(UTC),
         ))
 
     @activity.defn(name="mark_ingest_failed")
@@ -764,14 +793,63 @@ def _batch_result(data: dict[str, Any]) -> BatchResult:
     return BatchResult(**{**data, "extracted": [Extracted(**e) for e in data["extracted"]]})
 
 
-async def _with_heartbeat(awaitable: Awaitable[T]) -> T:
-    """Await `awaitable` while telling Temporal every few seconds that this worker is alive."""
+async def _with_heartbeat(awaitable: Awaitable[T], *, thread: bool = False) -> T:
+    """Await `awaitable` while telling Temporal every few seconds that this worker is alive.
+
+    A cancellation of the activity arrives through a heartbeat (as CancelledError here) and is passed on to
+    `awaitable`. A thread cannot be interrupted, so for one the activity ends only once the thread's piece of
+    work (at most FILES_PER_THREAD_HOP files of a batch) is done: nothing writes into the SIP after the activity
+    has said it stopped."""
     task = asyncio.ensure_future(awaitable)
-    while True:
-        done, _ = await asyncio.wait({task}, timeout=5)
-        if done:
-            return task.result()
-        activity.heartbeat()
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_EVERY)
+            if done:
+                return task.result()
+            activity.heartbeat()
+    except asyncio.CancelledError:
+        if thread:
+            await asyncio.wait({task})
+        else:
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+        raise
+
+
+async def _in_thread(function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """Run blocking work on a thread, heartbeating meanwhile (see _with_heartbeat for cancellation)."""
+    return await _with_heartbeat(asyncio.to_thread(function, *args, **kwargs), thread=True)
+
+
+def _stop_if_cancelled() -> None:
+    """For long loops on a thread: the activity's cancellation (seen at a heartbeat) stops them at the next step
+    instead of at the end."""
+    if activity.in_activity() and activity.is_cancelled():
+        raise asyncio.CancelledError("the activity was cancelled")
+
+
+def _link_file(source: Path, target: Path) -> None:
+    """A hard link (no copy of the bytes); a copy only where the filesystem has no hard links."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def _link_tree(source: Path, target: Path, skip: Path | None = None) -> None:
+    """`source`'s folders recreated under `target` (empty ones too), its files hard-linked; `skip` left out."""
+    target.mkdir(parents=True, exist_ok=True)
+    for dirpath, dirs, files in os.walk(source):
+        here = Path(dirpath)
+        if skip is not None:
+            dirs[:] = [d for d in dirs if here / d != skip]
+        destination = target / here.relative_to(source)
+        _stop_if_cancelled()
+        for name in dirs:
+            (destination / name).mkdir(exist_ok=True)
+        for name in files:
+            _link_file(here / name, destination / name)
 
 
 def _die_with_parent() -> None:

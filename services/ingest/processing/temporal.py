@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from temporalio.client import Client, RPCTimeoutOrCancelledError, WorkflowUpdateFailedError
+from temporalio.client import Client, RPCTimeoutOrCancelledError, WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -79,3 +79,20 @@ async def deliver_answer(temporal: Callable[[], Awaitable[Client]], workflow: st
         raise ProcessingUnreachable(f"no answer from Temporal or a worker within {timeout:g} s") from exc
     except RuntimeError as exc:  # the SDK's connection failures
         raise ProcessingUnreachable(f"Temporal is not reachable: {exc}") from exc
+
+
+async def cancel_ingest_workflow(client: Client, workflow: str) -> bool:
+    """Ask a running ingest workflow to stop; False when there is none running (its start was lost)."""
+    handle = client.get_workflow_handle(workflow)
+    try:
+        described = await handle.describe()
+        if described.status != WorkflowExecutionStatus.RUNNING:
+            return False
+        # The signal first: it stops the workflow even where the cancellation finds no activity to interrupt.
+        await handle.signal(IngestWorkflow.request_cancel)
+        await handle.cancel()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True

@@ -4,7 +4,10 @@ Order: prepare the SIP (move the transfer into bag layout, structure report, san
 of files: UUIDs, checksum, virus scan, format identification, validation, characterization, package extraction,
 with their PREMIS events → the files extracted from packages, as a new round of batches, down to the depth limit →
 transfer metadata → create SIP → bag (METS from the metadata service, manifests) → compress → store → finish.
-A failure anywhere marks the ingest failed with the reason and leaves the files where they are.
+A failure anywhere marks the ingest failed with the reason and leaves the files where they are. A cancellation
+(`POST /ingests/{id}/cancel`, i.e. Temporal workflow cancellation) reaches the running activities at their next
+heartbeat; the workflow waits until they have stopped, then marks the ingest cancelled: once the status says so,
+nothing writes into the processing location any more and the clean-up may remove it.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
+from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from clients.ingest.processing import ASK, CREATE_SIP, SEND_TO_BACKLOG
@@ -47,6 +51,13 @@ class IngestWorkflow:
         self._answers: dict[str, str] = {}
         self._awaiting: str | None = None
         self._decisions: dict[str, str] = {}
+        self._cancel_requested = False
+
+    @workflow.signal
+    def request_cancel(self) -> None:
+        """Sent with the workflow cancellation: an activity that completes regardless (it had no heartbeat to be
+        told through) must not carry the workflow on past the request."""
+        self._cancel_requested = True
 
     @workflow.update(name="answer_decision")
     def answer_decision(self, point: str, choice: str) -> None:
@@ -89,10 +100,29 @@ class IngestWorkflow:
     async def run(self, params: IngestParams) -> StoredAip | None:
         try:
             return await self._run(params)
-        except (ActivityError, _Failure) as err:
+        except BaseException as err:
+            if is_cancelled_exception(err):
+                # The cancelled activities have stopped (WAIT_CANCELLATION_COMPLETED); this one is started after
+                # the cancellation request, so it is not cancelled itself.
+                self._stage = "cancelled"
+                await self._final("mark_ingest_cancelled", params)
+                raise
+            if not isinstance(err, ActivityError | _Failure):
+                raise
             reason = _reason(err)
-            await self._activity("mark_ingest_failed", params, reason, timeout=60)
+            await self._final("mark_ingest_failed", params, reason)
             raise ApplicationError(reason, non_retryable=True) from err
+
+    async def _final(self, name: str, params: IngestParams, *args: object) -> None:
+        """Record how the ingest ended, shielded: a cancellation arriving meanwhile (the request signal comes just
+        before it) must not leave the ingest showing a status it no longer has."""
+        task = asyncio.ensure_future(self._activity(name, params, *args, timeout=60, cancellable=False))
+        while not task.done():
+            try:
+                await asyncio.shield(task)
+            except asyncio.CancelledError:
+                continue
+        task.result()
 
     async def _run(self, params: IngestParams) -> StoredAip | None:
         self._decisions = dict(params.decisions)
@@ -190,7 +220,8 @@ class IngestWorkflow:
             return configured
         self._awaiting = point
         await self._activity("await_decision", params, point, timeout=120)
-        await workflow.wait_condition(lambda: point in self._answers)
+        await workflow.wait_condition(lambda: point in self._answers or self._cancel_requested)
+        self._stop_if_cancelled()
         self._awaiting = None
         return self._answers[point]
 
@@ -200,32 +231,53 @@ class IngestWorkflow:
         pending: list[Batch] = list(batches)
         running: set[asyncio.Task[BatchResult]] = set()
         results: list[BatchResult] = []
-        while pending or running:
-            while pending and len(running) < params.max_concurrent_batches:
-                batch = pending.pop(0)
-                running.add(asyncio.ensure_future(
-                    self._activity("process_batch", params, batch, options, timeout=6 * 3600,
-                                   heartbeat=True, result_type=BatchResult)
-                ))
-            done, still_running = await workflow.wait(running, return_when=asyncio.FIRST_COMPLETED)
-            running = set(still_running)
-            for task in done:
-                results.append(task.result())  # re-raises a failed batch
-                self._batches_done += 1
+        try:
+            while pending or running:
+                while pending and len(running) < params.max_concurrent_batches:
+                    batch = pending.pop(0)
+                    running.add(asyncio.ensure_future(
+                        self._activity("process_batch", params, batch, options, timeout=6 * 3600,
+                                       heartbeat=True, result_type=BatchResult)
+                    ))
+                done, still_running = await workflow.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                running = set(still_running)
+                for task in done:
+                    results.append(task.result())  # re-raises a failed batch
+                    self._batches_done += 1
+        except BaseException:
+            # Cancelled, or a batch failed: the batches still in flight are asked to stop, and awaited, so that
+            # none is still writing into the SIP when the ingest's status says it has ended. (Patched: a workflow
+            # that failed a batch under the code before went straight on to mark itself failed.)
+            if running and workflow.patched("stop-batches-in-flight"):
+                for task in running:
+                    task.cancel()
+                await asyncio.gather(*running, return_exceptions=True)
+            raise
         return sorted(results, key=lambda result: result.index)
 
+    def _stop_if_cancelled(self) -> None:
+        if self._cancel_requested:
+            raise asyncio.CancelledError("the ingest was cancelled")
+
     async def _activity(self, name: str, *args: object, timeout: int, heartbeat: bool = False,
-                        result_type: type | None = None) -> Any:
+                        result_type: type | None = None, cancellable: bool = True) -> Any:
         params = args[0]
         assert isinstance(params, IngestParams)
-        return await workflow.execute_activity(
+        if cancellable:
+            self._stop_if_cancelled()
+        result = await workflow.execute_activity(
             name,
             args=list(args),
             start_to_close_timeout=timedelta(seconds=timeout),
             heartbeat_timeout=timedelta(seconds=params.heartbeat_timeout_seconds) if heartbeat else None,
             retry_policy=RETRY,
+            # A cancellation waits for the activity to stop (at its next heartbeat), not just for the request.
+            cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
             result_type=result_type,
         )
+        if cancellable:
+            self._stop_if_cancelled()
+        return result
 
 
 class _Failure(Exception):

@@ -11,6 +11,7 @@ from clients.ingest.schemas import DEFAULT_PROCESSING_CONFIG
 from clients.transfer.schemas import (
     NAME_PATTERN,
     ArchiveFormat,
+    IngestStatusReport,
     ProcessingConfigName,
     TransferDecision,
     TransferFromLocation,
@@ -21,6 +22,7 @@ from clients.transfer.schemas import (
 )
 from servicekit.auth import CallerDep
 from servicekit.deps import SessionDep, SessionsDep
+from servicekit.openapi import internal_operation
 from servicekit.pagination import Page, PageDep
 from servicekit.roles import Role, role_operation
 from services.transfer.deps import IngestDep, LeasesDep, SettingsDep, StorageDep
@@ -161,3 +163,16 @@ async def reject_transfer(
 ) -> TransferRead:
     """Removes the placed folder of a transfer in `awaiting_approval`; the record stays with status `rejected`."""
     return await service.reject_transfer(sessions, settings, leases, transfer_uuid, body.reason if body else None)
+
+
+
+@router.put(
+    "/{transfer_uuid}/ingest-status", response_model=TransferRead,
+    summary="Report where the transfer's ingest stands (ingest service)", openapi_extra=internal_operation(),
+)
+async def report_transfer_ingest_status(
+    transfer_uuid: UUID, body: IngestStatusReport, session: SessionDep, caller: CallerDep
+) -> TransferRead:
+    """The transfer's status follows its ingest to the end (`stored`, `backlogged`, `failed`, …); a retry makes
+    the transfer follow the new ingest. Idempotent: the same report again changes nothing."""
+    return await service.report_ingest_status(session, transfer_uuid, body)

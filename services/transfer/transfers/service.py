@@ -20,11 +20,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from clients.ingest import IngestClient, IngestCreate
-from clients.ingest.schemas import DEFAULT_PROCESSING_CONFIG
+from clients.ingest.schemas import DEFAULT_PROCESSING_CONFIG, IngestStatus
 from clients.storage import StorageClient
 from clients.transfer.schemas import (
     FINISHED_STATUSES,
+    STATUS_OF_INGEST,
     ArchiveFormat,
+    IngestStatusReport,
     TransferFromLocation,
     TransferRead,
     TransferSourceKind,
@@ -443,7 +445,8 @@ async def delete_transfer(sessions: Sessions, settings: TransferSettings, transf
         if transfer.status not in FINISHED_STATUSES:
             raise Conflict(f"Transfer {transfer_uuid} is {transfer.status.value}; only finished transfers go")
         path = settings.processing_dir / transfer.path
-        remove = transfer.status is not TransferStatus.ingesting
+        # Once handed over, the folder belongs to the ingest (kept for a retry; its clean-up removes it).
+        remove = transfer.ingest_uuid is None
         await repository.delete(transfer)
     if remove:
         await asyncio.to_thread(layout.remove_tree, path)
@@ -522,6 +525,27 @@ async def finish(
             transfer.ingest_uuid = ingest_uuid
         transfer.updated_at = utcnow()
         return transfer_read(transfer)
+
+
+async def report_ingest_status(session: AsyncSession, transfer_uuid: UUID, report: IngestStatusReport) -> TransferRead:
+    """Follow the ingest: its status mapped onto the transfer's. A report about an ingest the transfer has moved
+    on from (an attempt a retry replaced, arriving late) changes nothing."""
+    transfer = await TransferRepository(session).get_for_update(transfer_uuid)
+    if transfer is None:
+        raise NotFound("Transfer", transfer_uuid)
+    current = transfer.ingest_uuid
+    if current is not None and report.ingest_uuid != current and report.retry_of != current:
+        return transfer_read(transfer)
+    failed = report.status in (IngestStatus.failed, IngestStatus.rejected)
+    error = layout.shown(f"Ingest {report.status.value}: {report.error or ''}".rstrip(": "))[:MAX_ERROR] \
+        if failed else None
+    changes = {"ingest_uuid": report.ingest_uuid, "status": STATUS_OF_INGEST[report.status],
+               "step": f"ingest {report.status.value}", "error": error}
+    if any(getattr(transfer, field) != value for field, value in changes.items()):
+        for field, value in changes.items():
+            setattr(transfer, field, value)
+        transfer.updated_at = utcnow()
+    return transfer_read(transfer)
 
 
 def declared_length(header: str | None) -> int | None:
