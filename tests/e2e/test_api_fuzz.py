@@ -152,6 +152,13 @@ def seed(stack: EphemeralStack, tmp_path: Path) -> Seed:
         _created(http.put("/api/v1/processing-configurations/fuzz", json={"fields": {}}))
         processing_mcp = http.get("/api/v1/processing-configurations/automated/processingMCP.xml").content
         mets = http.get(f"/api/v1/mets/{aip}").content
+        # The format policy registry ships its defaults: real names and ids to read, edit and delete.
+        policy = {kind: http.get(f"/api/v1/{kind}", params={"limit": 1}).json()["items"][0]
+                  for kind in ("formats", "format-tools", "format-commands", "format-rules")}
+        # Shipped rules can only be disabled; a rule of the archive's own can be deleted too.
+        own_rule = _created(http.post("/api/v1/format-rules", json={
+            "purpose": "access", "puid": policy["formats"]["puid"], "command": policy["format-commands"]["name"],
+        }))
 
     xml = "application/xml"
     return Seed(
@@ -168,6 +175,8 @@ def seed(stack: EphemeralStack, tmp_path: Path) -> Seed:
             "audit_uuid": audit["uuid"],
             "upload_uuid": upload["uuid"],
             "name": "fuzz",
+            "puid": policy["formats"]["puid"],
+            "rule_uuid": own_rule["uuid"],
         },
         valid={
             "POST /api/v1/ingests/{ingest_uuid}/decisions": [
@@ -189,6 +198,9 @@ def seed(stack: EphemeralStack, tmp_path: Path) -> Seed:
             "POST /api/v1/locations": [
                 {"body": {"purpose": "replicator", "path": str(stack.data_dir / "another-replicator")}},
             ],
+            # `name` is the processing configuration's elsewhere.
+            **{f"{method} /api/v1/{kind}/{{name}}": [{"path_parameters": {"name": policy[kind]["name"]}}]
+               for kind in ("format-tools", "format-commands") for method in ("GET", "PATCH")},
             # The first transfer waiting for approval is approved by then.
             "POST /api/v1/transfers/{transfer_uuid}/reject": [
                 {"path_parameters": {"transfer_uuid": unapproved[1]["uuid"]}},
