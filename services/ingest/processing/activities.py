@@ -76,7 +76,7 @@ from services.ingest.processing.params import (
     PackedAip,
     StoredAip,
 )
-from services.ingest.processing.renaming import changed_files, rename_events, sanitize_tree
+from services.ingest.processing.renaming import changed_files, package_rename_events, rename_events, sanitize_tree
 from services.ingest.processing.tools import WorkerTools
 from services.ingest.processing_configs.processing_mcp import decisions_from_processing_mcp
 from services.ingest.settings import AipHandover, IngestSettings
@@ -254,7 +254,19 @@ class IngestActivities:
         if journal.exists():
             JournalSplitter(layout.work).split(journal, found.batch_of, transfer_label(params), renamed)
         distribute_events(rename_events(params.ingest_uuid, changes, "objects"), found.batch_of, layout.file_events)
+        self._bag_safe_logs(params, layout)
         return self._inventory_of(layout, found)
+
+    def _bag_safe_logs(self, params: IngestParams, layout: SipLayout) -> None:
+        """The transfer's logs keep their names (`100%done.txt` stays), but a name no BagIt 0.97 manifest can
+        carry literally is changed, and the change recorded as a package event."""
+        logs = layout.data / "logs"
+        if not logs.is_dir():
+            return
+        changes = sanitize_tree(logs, layout.logs_rename_plan, bag_safe=True)
+        write_atomically(layout.logs_rename_events, (
+            json.dumps(record) + "\n" for record in package_rename_events(params.ingest_uuid, changes, "logs")
+        ))
 
     def _inventory_of(self, layout: SipLayout, found: RoundInventory) -> Inventory:
         return Inventory(sip_dir=str(layout.bag.relative_to(self.settings.processing_dir)),
@@ -499,13 +511,16 @@ class IngestActivities:
         package_uuid = UUID(params.ingest_uuid)
         recorded = 0
         async with self.job(params, "transfer-metadata", "Record transfer metadata", "Process metadata"):
-            if splitter.package_events.exists():
+            for package_events in (splitter.package_events, layout.logs_rename_events):
+                if not package_events.exists():
+                    continue
                 agents = self.agents(params)
                 events = [
                     ObjectEventRecord(**self._journal_event(params, record, agents).model_dump(), object_uuid=None)
-                    for record in await asyncio.to_thread(_journal_records, splitter.package_events)
+                    for record in await asyncio.to_thread(_journal_records, package_events)
                 ]
-                await self.metadata.add_events(package_uuid, events)
+                if events:
+                    await self.metadata.add_events(package_uuid, events)
                 recorded += len(events)
             by_kind: dict[str, list[dict[str, Any]]] = {}
             if splitter.records.exists():
