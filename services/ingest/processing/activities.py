@@ -633,15 +633,28 @@ class IngestActivities:
     async def compress_aip(self, params: IngestParams, inventory: Inventory, algorithm: str,
                            level: str) -> PackedAip:
         layout = self.layout(params)
+        method = SEVEN_ZIP_METHODS[algorithm]
         async with self.job(params, "compress", "Compress AIP", "Prepare AIP"):
+            output = ""
             if not layout.archive.exists():
-                await self._seven_zip(layout, SEVEN_ZIP_METHODS[algorithm], int(level))
+                output = await self._seven_zip(layout, method, int(level))
             digest = await _with_heartbeat(asyncio.to_thread(sha256_file, layout.archive))
+            await self._compression_event(params, method, level, output)
         return PackedAip(path=str(layout.archive.relative_to(self.settings.processing_dir)),
                          size=layout.archive.stat().st_size, sha256=digest,
                          compression=f"7z-{SEVEN_ZIP_METHODS[algorithm]}")
 
-    async def _seven_zip(self, layout: SipLayout, method: str, level: int) -> None:
+    async def _compression_event(self, params: IngestParams, method: str, level: str, output: str) -> None:
+        """The AIP's `compression` event (its pointer file shows it, as Archivematica's does)."""
+        program_version = await seven_zip_version(self.settings.seven_zip)
+        await self.metadata.add_events(UUID(params.ingest_uuid), [ObjectEventRecord(
+            uuid=derived_id(params.ingest_uuid, "compression"), type="compression", datetime=datetime.now(UTC),
+            detail=f'program="7z"; version="{program_version}"; algorithm="{method}"; level="{level}"',
+            outcome="Pass", outcome_note=output, agents=self.agents(params), object_uuid=None,
+        )])
+
+    async def _seven_zip(self, layout: SipLayout, method: str, level: int) -> str:
+        """Compress the bag; returns 7-Zip's output as the event note (`Standard Output="…"; Standard Error="…"`)."""
         # One part file per attempt: an orphaned 7z of a dead worker can never write into this attempt's file.
         part = layout.base / f"{layout.aip_name}.7z.part-{activity.info().attempt}"
         part.unlink(missing_ok=True)
@@ -665,6 +678,8 @@ class IngestActivities:
             output = (stderr or stdout).decode("utf-8", "replace")[-OUTPUT_LIMIT:]
             raise ApplicationError(f"7z exited with {process.returncode}: {output}")
         part.replace(layout.archive)
+        shown = [(stream or b"").decode("utf-8", "replace").strip()[-OUTPUT_LIMIT // 2:] for stream in (stdout, stderr)]
+        return f'Standard Output="{shown[0]}"; Standard Error="{shown[1]}"'
 
     # -- store -------------------------------------------------------------------------------------------------
 
