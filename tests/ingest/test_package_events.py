@@ -1,5 +1,6 @@
 """Events about the package (intake's bag fixity check, junk removed) reach the AIP METS in a package amdSec on the
-objects div; the AIP's compression is recorded and shown in its pointer file, which holds no SIP events (issue 10)."""
+objects div; the AIP's compression is recorded and shown in its pointer file, which holds no SIP events and is stored
+beside the AIP (issue 10)."""
 
 from __future__ import annotations
 
@@ -62,6 +63,11 @@ async def test_package_events_in_the_mets_and_compression_in_the_pointer(
     assert all("(file removed is not in" in line or "MUST have an xsi:type attribute of file" in line
                for line in failures), failures
     assert len(metsrw.METSDocument.fromfile(str(mets_path)).all_files()) > 0
+
+    # The pointer file is stored beside the compressed AIP, as Archivematica's storage service keeps it.
+    archive = next((tmp_path / "storage").rglob(f"*-{created.uuid}.7z"))
+    stored = archive.with_name(f"pointer.{created.uuid}.xml")
+    assert event_types(etree.fromstring(stored.read_bytes())) == ["compression"]
 
     assert event_types(pointer) == ["compression"]
     detail = pointer.findtext(f".//{PREMIS}eventDetail") or ""

@@ -718,6 +718,10 @@ class IngestActivities:
             size=stored.size, checksum=stored.sha256, compression=stored.compression,
             program_version=await seven_zip_version(self.settings.seven_zip), path=stored.current_path,
         ))
+        # Stored beside the compressed AIP, as Archivematica's storage service does; rendered now that the record
+        # knows the stored file (an uncompressed AIP has none).
+        pointer = await self.metadata.pointer_file(UUID(params.ingest_uuid))
+        await self.storage.store_pointer_file(UUID(params.ingest_uuid), pointer)
         await self.ingest.update_ingest(UUID(params.ingest_uuid), IngestUpdate(
             status=IngestStatus.stored, current_job=None, aip_path=stored.current_path,
             aip_location_uuid=UUID(stored.location_uuid), aip_size=stored.size, aip_sha256=stored.sha256,

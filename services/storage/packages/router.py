@@ -26,6 +26,7 @@ from servicekit.deps import SessionDep, SessionsDep
 from servicekit.openapi import internal_operation
 from servicekit.pagination import Page, PageDep
 from servicekit.problems import Problem
+from servicekit.roles import Role, role_operation
 from services.storage.deletions.service import request_deletion
 from services.storage.fixity.service import check_package
 from services.storage.packages import service
@@ -281,6 +282,45 @@ async def extract_aip_file(aip_uuid: UUID, path: str, runtime: RuntimeDep, calle
     """`path` is relative to the bag, e.g. `data/METS.<uuid>.xml`."""
     extracted = await service.extract_file(runtime.sessions, runtime.settings.seven_zip, aip_uuid, path)
     return extracted_response(extracted)
+
+
+XML_CONTENT = {"application/xml": {"schema": {"type": "string"}}}
+
+
+@router.put(
+    "/{aip_uuid}/pointer",
+    response_model=PackageRead,
+    summary="Store a compressed AIP's pointer file beside it",
+    openapi_extra=internal_operation({"requestBody": {"required": True, "content": XML_CONTENT}}),
+)
+async def store_aip_pointer_file(aip_uuid: UUID, request: Request, sessions: SessionsDep,
+                                 caller: CallerDep) -> PackageRead:
+    """The body is the pointer file (a METS document, rendered by the metadata service once the AIP is stored);
+    it is written to `pointer.<uuid>.xml` in the package's folder and recorded on the package. An uncompressed
+    AIP has none (409)."""
+    body = bytearray()
+    async for chunk in _request_body(request):
+        body += chunk
+        if len(body) > service.POINTER_MAX_BYTES:
+            raise Problem(413, "Pointer file too large", f"At most {service.POINTER_MAX_BYTES} bytes")
+    return await service.store_pointer(sessions, aip_uuid, bytes(body))
+
+
+@router.get(
+    "/{aip_uuid}/pointer",
+    response_class=Response,
+    summary="A compressed AIP's stored pointer file",
+    openapi_extra=role_operation(Role.reader),
+    responses={200: {"content": XML_CONTENT, "description": "The pointer file stored beside the AIP"},
+               404: {"description": "No pointer file: the AIP is unknown, or uncompressed"}},
+)
+async def read_aip_pointer_file(aip_uuid: UUID, sessions: SessionsDep, caller: CallerDep) -> Response:
+    """The pointer file as stored with the AIP (the metadata service's `/mets/{uuid}/pointer` renders the
+    record's current state instead)."""
+    source = await service.pointer_source(sessions, aip_uuid)
+    body = b"".join([chunk async for chunk in source.backend.open_read(source.relative_path)])
+    return Response(body, media_type="application/xml",
+                    headers={"Content-Disposition": f'inline; filename="{source.filename}"'})
 
 
 @router.post("/{aip_uuid}/fixity", response_model=FixityReport, summary="Check an AIP's fixity now")
