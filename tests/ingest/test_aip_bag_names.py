@@ -29,7 +29,7 @@ def nasty_names() -> dict[str, bytes]:
     """Relative name → content; every content differs, so a mix-up cannot pass for a match."""
     names = ["100%done.txt", "50%25 literal.txt", "#hash #tag.txt", " lead and trail .txt ", "trailing ",
              CAFE_NFC, CAFE_NFD, LONG_ASCII, LONG_MULTIBYTE, LONG_NFD, unicodedata.normalize("NFC", LONG_NFD),
-             "x%0Ay.txt", "sub dir %/in #side.txt"]
+             "x%0Ay.txt", "sub dir %/in #side.txt", "line\nbreak.txt", "carriage\rreturn.txt"]
     assert len(LONG_ASCII.encode()) == 255 and len(LONG_MULTIBYTE.encode()) == 255
     return {name: f"content of {name!r}\n".encode() for name in names}
 
@@ -106,4 +106,5 @@ async def test_an_aip_of_hostile_names_is_a_valid_bag(tmp_path: Path, temporal_e
     notes = {e.outcome_note for e in package_renames}
     assert any("x%0Ay.txt" in note for note in notes)
     assert any(CAFE_NFD in note for note in notes)
-    assert len(package_renames) == 2 * 5  # per logs folder: two trailing-space names, %0A, the NFD twins
+    # per logs folder: two trailing-space names, %0A, the two NFD twins, LF, CR
+    assert len(package_renames) == 2 * 7
