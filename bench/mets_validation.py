@@ -34,7 +34,10 @@ def write_mets(path: Path, count: int) -> None:
         puid="x-fmt/111", format_basis=None, modified_at=now, use="original") for i in range(count)),
         key=lambda f: f.path)
     with path.open("w", encoding="utf-8") as out:
-        writer = MetsWriter(out.write, package_uuid=uuid.uuid4(), package_name="bench")
+        def write(text: str) -> None:
+            out.write(text)
+
+        writer = MetsWriter(write, package_uuid=uuid.uuid4(), package_name="bench")
         writer.open_document(now)
         writer.entity_dmd_sec(writer.package_uuid, writer.package_label)
         for file in files:
