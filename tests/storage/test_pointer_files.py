@@ -39,3 +39,17 @@ async def test_an_uncompressed_aip_has_no_pointer_file(storage: Storage, tmp_pat
         await storage.client.pointer_file(aip_uuid)
     assert missing.value.status == 404
     assert not list((tmp_path / "data").rglob("pointer.*.xml"))
+
+
+async def test_the_pointer_file_goes_with_an_approved_deletion(storage: Storage, tmp_path: Path) -> None:
+    aip_uuid, _bag, _archive = await store(storage, tmp_path, "7z")
+    await storage.client.store_pointer_file(aip_uuid, POINTER)
+    pointer = next((tmp_path / "data").rglob(f"pointer.{aip_uuid}.xml"))
+    alice, bob = storage.as_user("alice"), storage.as_user("bob")
+    try:
+        request = await alice.request_aip_deletion(aip_uuid, "Donor withdrew the collection")
+        await bob.approve_deletion(request.uuid, "Confirmed")
+    finally:
+        await alice.aclose()
+        await bob.aclose()
+    assert not pointer.exists()
