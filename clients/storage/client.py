@@ -267,6 +267,17 @@ class StorageClient(ServiceClient):
             return PackageRead.model_validate(response.json())
         raise AssertionError("unreachable")
 
+    async def store_pointer_file(self, aip_uuid: UUID, xml: bytes) -> PackageRead:
+        """Store a compressed AIP's pointer file beside it (PUT: storing it again replaces it)."""
+        response = await self.request("PUT", f"/aips/{aip_uuid}/pointer", content=xml,
+                                      headers={"Content-Type": "application/xml"})
+        return PackageRead.model_validate(response.json())
+
+    async def pointer_file(self, aip_uuid: UUID) -> bytes:
+        """The pointer file stored with a compressed AIP (small: read whole)."""
+        response = await self.request("GET", f"/aips/{aip_uuid}/pointer")
+        return response.content
+
     async def get_package(self, package_uuid: UUID) -> PackageRead:
         """Any stored package (AIP, DIP, backlog transfer, replica)."""
         response = await self.request("GET", f"/packages/{package_uuid}")

@@ -101,6 +101,10 @@ class PackageRead(BaseModel):
     replica_of: UUID | None = Field(default=None, description="For a replica, the package it copies.")
     related_package_uuid: UUID | None = Field(default=None, description="For a DIP, the AIP it was made from.")
     fixity_checked_at: datetime | None = Field(default=None, description="When fixity was last checked.")
+    pointer_path: str | None = Field(
+        default=None, description="Path of a compressed AIP's pointer file (`pointer.<uuid>.xml`, beside the package) "
+        "inside its location; none for an uncompressed AIP, as in Archivematica.",
+    )
     fixity_ok: bool | None = Field(default=None, description="Outcome of the last fixity check.")
 
 

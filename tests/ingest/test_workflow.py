@@ -144,7 +144,8 @@ async def test_journal_events_reach_the_record_and_the_aip(
         assert "fixity check" in {e.type for e in csv_events.items}
         assert files[f"objects/metadata/transfers/{label}/metadata.csv"].use == "metadata"
         package_events = await services.metadata.list_events(created.uuid, object_uuid=created.uuid)
-        assert [e.type for e in package_events.items] == ["file removed"]
+        # intake's, and the AIP's compression (issue 10)
+        assert [e.type for e in package_events.items] == ["file removed", "compression"]
         described = await services.metadata.list_descriptive_metadata(created.uuid)
         assert described.total == 1
         directories = await services.metadata.list_directories(created.uuid)

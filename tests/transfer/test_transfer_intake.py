@@ -199,6 +199,9 @@ async def test_compliance_and_metadata_files_are_journalled(
     ("rights.csv", b"file,basis\r\nobjects/a.txt,whim\r\n",
      "metadata/rights.csv, row 2, column 'basis': 'whim' is not one of"),
     ("identifiers.json", b"{not json", "metadata/identifiers.json: is not valid JSON"),
+    ("mets_structmap.xml", b'<mets:structMap xmlns:mets="http://www.loc.gov/METS/"><mets:div>\n<mets:shelf/>'
+     b"</mets:div></mets:structMap>", "metadata/mets_structmap.xml is not valid METS (1 errors): line 2: Element "),
+    ("mets_structmap.xml", b"<mets:structMap", "metadata/mets_structmap.xml is not valid METS"),
 ])
 async def test_bad_metadata_files_are_refused_naming_row_and_column(
     db_engine: AsyncEngine, tmp_path: Path, temporal_env: WorkflowEnvironment,

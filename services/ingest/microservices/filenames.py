@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import re
+import unicodedata
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -33,6 +35,8 @@ def _amber_version() -> str:
 
 
 EVENT_DETAIL = f'prohibited characters removed: program="change_names"; version="{_amber_version()}"'
+BAG_EVENT_DETAIL = (f'characters a BagIt manifest cannot hold replaced: program="change_names"; '
+                    f'version="{_amber_version()}"')
 
 
 def sanitize_name(name: str) -> str:
@@ -43,17 +47,42 @@ def sanitize_name(name: str) -> str:
     return _fit(cleaned)
 
 
+def _bytes(text: str) -> int:
+    return len(text.encode("utf-8", "surrogateescape"))
+
+
 def _fit(name: str, suffix: str = "") -> str:
-    """Cut the stem so that stem + suffix + extension stays within the file system's 255 bytes."""
+    """Cut the stem so that stem + suffix + extension stays within the file system's 255 bytes (never inside a
+    character: a name that is already 255 bytes of multibyte characters must still get its suffix)."""
     stem, ext = os.path.splitext(name)
     if len(ext) > 32:
         stem, ext = name, ""
-    room = MAX_NAME_BYTES - len(ext) - len(suffix)
-    return stem[:room] + suffix + ext
+    room = MAX_NAME_BYTES - _bytes(ext) - _bytes(suffix)
+    while _bytes(stem) > room:
+        stem = stem[:-1]
+    return stem + suffix + ext
 
 
 def _with_suffix(name: str, n: int) -> str:
     return _fit(name, f"_{n}")
+
+
+# What a BagIt 0.97 reader cannot take literally from a manifest line (bagit-python strips the line, decodes
+# %0D/%0A whatever the version, and writes the manifest as UTF-8): CR/LF, a literal %0D or %0A, whitespace at the
+# end of a name, and bytes that are not UTF-8.
+_BAG_LINE_BREAK = re.compile(r"[\r\n]|%(?=0[AaDd])")
+_TRAILING_SPACE = re.compile(r"\s+$")
+
+
+def bag_safe_name(name: str) -> str:
+    """The name with only what a BagIt 0.97 manifest cannot carry literally replaced by `_` (same length or
+    shorter in bytes, so a 255-byte name never grows); everything else (`%`, `#`, spaces, any script) is kept."""
+    cleaned = _SURROGATES.sub("_", _BAG_LINE_BREAK.sub("_", name))
+    return _TRAILING_SPACE.sub(lambda match: "_" * len(match.group()), cleaned)
+
+
+def nfc(name: str) -> str:
+    return unicodedata.normalize("NFC", name)
 
 
 def printable(name: str) -> str:
@@ -112,29 +141,40 @@ def _entries(path: Path) -> list[tuple[str, bool]]:
         return sorted((entry.name, entry.is_dir(follow_symlinks=False)) for entry in it)
 
 
-def plan_renames(root: Path) -> RenamePlan:
+def _same(name: str) -> str:
+    return name
+
+
+def plan_renames(root: Path, sanitize: Callable[[str], str] = sanitize_name,
+                 fold: Callable[[str], str] = _same) -> RenamePlan:
     """Walk `root` (not renamed itself) and plan every rename, deepest first, with no collisions.
 
     A new name never equals any name already in its directory nor another planned name there, so applying the
-    plan never overwrites anything.
+    plan never overwrites anything. With `fold` (e.g. NFC), names that fold alike count as one: all but the first
+    (names already folded come first) are renamed, as readers that compare folded names (bagit-python) would
+    otherwise take one file for the other.
     """
     plan = RenamePlan(root)
     # (original relative path, new relative path) of directories still to visit
     stack: list[tuple[str, str]] = [("", "")]
     while stack:
         old_dir, new_dir = stack.pop()
-        entries = _entries(root / old_dir if old_dir else root)
+        entries = sorted(_entries(root / old_dir if old_dir else root), key=lambda e: (fold(e[0]) != e[0], e[0]))
         taken = {name for name, _ in entries}
+        folded = {fold(name) for name in taken}
+        settled: set[str] = set()
         for name, is_dir in entries:
             new_name = name
-            wanted = sanitize_name(name)
-            if wanted != name:
+            wanted = sanitize(name)
+            if wanted != name or fold(name) in settled:
                 new_name, n = wanted, 1
-                while new_name in taken:
+                while new_name in taken or fold(new_name) in folded:
                     new_name = _with_suffix(wanted, n)
                     n += 1
                 taken.add(new_name)
+                folded.add(fold(new_name))
                 plan.ops.append(RenameOp(old_dir, name, new_name, is_dir))
+            settled.add(fold(new_name))
             old_path, new_path = _join(old_dir, name), _join(new_dir, new_name)
             if old_path != new_path:
                 plan.changes.append(PathChange(old_path, new_path, is_dir))

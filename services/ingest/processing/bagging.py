@@ -8,12 +8,18 @@ from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
 
+# 0.97, as Archivematica's AIPs (bagit-python) declare: its readers, bagit-python first, take manifest paths
+# literally. RFC 8493 (1.0) would have `%` written as %25, which those readers look for on disk verbatim.
 BAGIT_TXT = "BagIt-Version: 0.97\nTag-File-Character-Encoding: UTF-8\n"
 
 
 def encode_manifest_path(path: str) -> str:
-    """BagIt percent-encodes the characters that would break a manifest line."""
-    return path.replace("%", "%25").replace("\n", "%0A").replace("\r", "%0D")
+    """A path as a 0.97 manifest line holds it: literally, `%` included.
+
+    CR and LF are written as %0D/%0A as bagit-python does, though none should arrive: the names the AIP keeps
+    as sent (its logs) are made bag-safe first (`filenames.bag_safe_name`), and the rest are sanitized.
+    """
+    return path.replace("\n", "%0A").replace("\r", "%0D")
 
 
 def write_atomically(path: Path, lines: Iterable[str]) -> str:

@@ -53,6 +53,15 @@ class SipLayout:
         return self.work / "renames.json"
 
     @property
+    def logs_rename_plan(self) -> Path:
+        return self.work / "renames-logs.json"
+
+    @property
+    def logs_rename_events(self) -> Path:
+        """Package events for names in `logs/` changed to fit a bag manifest (those files have no PREMIS object)."""
+        return self.work / "renames-logs-events.jsonl"
+
+    @property
     def quarantine(self) -> Path:
         """Infected files taken out of the SIP; kept, never deleted, outside every AIP."""
         return self.processing_dir / "quarantine" / self.ingest_uuid

@@ -85,9 +85,10 @@ class Parts:
 class MetsStream:
     """One package's METS: opened (and checked) before the response starts, then iterated as bytes.
 
-    Events about the package itself (compression, the AIP's fixity check) are not in it: as in Archivematica,
-    they happen to the AIP that contains this document and belong in its pointer file. Archivematica's METS
-    rules (its schematron) also require every amdSec to describe a file.
+    Events about the package as the SIP was made (the transfer bag's fixity check, junk removed at intake, names
+    changed in its logs) are in an amdSec of their own, on the `objects` div, as Archivematica's SIP-level amdSec
+    is. Events about the stored AIP (its compression, storage's fixity checks, replication, deletion) are not: as
+    in Archivematica, they happen to the AIP that contains this document and belong in its pointer file.
 
     Memory: a chunk of files at a time, plus the dmdSec ids of described paths (directories and paths with
     descriptive metadata), which the structMaps point at.
@@ -140,6 +141,10 @@ class MetsStream:
                     writer.file_amd_sec(file, events.get(str(file.uuid), ()), extra.get(file.path))
                     if data := parts.take(PART_CHARS):
                         yield data
+        package_amd = None
+        if package_events := await self._package_events():
+            package_amd = writer.package_amd_sec(package_events)
+            yield parts.take()
         if self.uses:
             writer.open_file_sec()
             for use in self.uses:
@@ -151,6 +156,8 @@ class MetsStream:
                 writer.close_file_group()
             writer.close_file_sec()
         builder = writer.open_struct_map("physical", "Archivematica default")
+        if package_amd:
+            builder.adm_of["objects"] = package_amd
         async for part in self._tree(builder, parts, normative=False):
             yield part
         writer.close_struct_map(builder)
@@ -167,6 +174,14 @@ class MetsStream:
             yield parts.take()
         writer.close_document()
         yield parts.take()
+
+    async def _package_events(self) -> list[MetsEvent]:
+        """The events about the package that precede the AIP, oldest first (a package has few: they are read
+        whole)."""
+        async with self.sessions() as session:
+            rows = await events_repository.rows_of_objects(session, [self.package.uuid])
+            links = await events_repository.links_of_objects(session, [self.package.uuid])
+        return [event for _, event in to_events(rows, links, self.agents) if not about_stored_aip(event)]
 
     async def _dmd_secs(self, writer: MetsWriter) -> AsyncIterator[None]:
         """The package entity, each recorded directory's entity, then DC and custom records in path order."""
@@ -365,6 +380,14 @@ def to_file(row: AnyRow) -> MetsFile:
     )
 
 
+STORAGE_PROGRAM = 'program="Amber storage"'
+
+
+def about_stored_aip(event: MetsEvent) -> bool:
+    """An event that happened to the compressed or stored AIP (pointer file), not to the SIP (AIP METS)."""
+    return event.type == "compression" or event.detail.startswith(STORAGE_PROGRAM)
+
+
 def to_events(
     event_rows: Sequence[AnyRow], links: Sequence[AnyRow], agents: dict[int, MetsAgent]
 ) -> list[tuple[UUID | None, MetsEvent]]:
@@ -471,7 +494,8 @@ async def pointer_file(sessions: Sessions, settings: MetadataSettings, package_u
         creating_application=aip.program, creating_application_version=aip.program_version or None,
         composition_level=1,
     )
-    writer.file_amd_sec(aip_file, [event for _, event in to_events(event_rows, links, agents)])
+    events = [event for _, event in to_events(event_rows, links, agents) if about_stored_aip(event)]
+    writer.file_amd_sec(aip_file, events)
     transform = "".join(
         f'<mets:transformFile TRANSFORMORDER="{order}" TRANSFORMTYPE="decompression" '
         f'TRANSFORMALGORITHM="{algorithm}"/>'

@@ -1,133 +1,13 @@
-"""Offline XSD validation of AIP METS documents against the schemas vendored in `services/metadata/schemas/`.
-
-The schemas are found through the OASIS catalog beside them by an lxml resolver of our own, so validation works
-in-process with no network and regardless of the caller's `XML_CATALOG_FILES` (libxml2 reads that variable only
-once, so it cannot be relied upon inside a running process).
-"""
+"""Validation of users' METS and PREMIS documents (the checking itself is `servicekit.xmlschema`'s)."""
 
 from __future__ import annotations
 
-import functools
-import os
-import threading
 from pathlib import Path
-from typing import IO, Any
-
-from lxml import etree
 
 from clients.metadata.schemas import ValidationReport
+from servicekit.xmlschema import validate_mets
 
-SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "schemas"
-CATALOG = SCHEMAS_DIR / "catalog.xml"
-CATALOG_NS = "{urn:oasis:names:tc:entity:xmlns:xml:catalog}"
-
-# One schema that pulls in every vocabulary an AIP METS embeds. METS wraps its metadata in lax wildcards,
-# which validate an element only when its schema is known: importing PREMIS 3 and DC here is what makes the
-# embedded PREMIS objects, events and agents (and DC records) checked strictly rather than skipped.
-AIP_METS_DRIVER = b"""<?xml version="1.0"?>
-<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema">
-  <xs:import namespace="http://www.loc.gov/METS/"
-             schemaLocation="http://www.loc.gov/standards/mets/version1121/mets.xsd"/>
-  <xs:import namespace="http://www.loc.gov/premis/v3"
-             schemaLocation="http://www.loc.gov/standards/premis/v3/premis.xsd"/>
-  <xs:import namespace="http://purl.org/dc/terms/"
-             schemaLocation="http://dublincore.org/schemas/xmls/qdc/2008/02/11/dcterms.xsd"/>
-  <xs:import namespace="http://purl.org/dc/elements/1.1/"
-             schemaLocation="http://dublincore.org/schemas/xmls/qdc/2008/02/11/dc.xsd"/>
-</xs:schema>
-"""
-
-_lock = threading.Lock()
-
-
-def catalog_entries(catalog: Path = CATALOG) -> dict[str, Path]:
-    """The catalog's `system` (and `uri`) entries: public URL -> local file."""
-    entries: dict[str, Path] = {}
-    tree = etree.parse(str(catalog), etree.XMLParser(no_network=True, resolve_entities=False))
-    for element in tree.iter(f"{CATALOG_NS}system", f"{CATALOG_NS}uri"):
-        base = catalog.parent
-        for ancestor in reversed(list(element.iterancestors())):
-            if xml_base := ancestor.get("{http://www.w3.org/XML/1998/namespace}base"):
-                base = (base / xml_base).resolve()
-        key = element.get("systemId") or element.get("name")
-        uri = element.get("uri")
-        if key and uri:
-            entries[key] = (base / uri).resolve()
-    return entries
-
-
-class CatalogResolver(etree.Resolver):
-    """Serves the public schema URLs from the vendored copies; anything else is left to lxml (no network)."""
-
-    def __init__(self, entries: dict[str, Path]) -> None:
-        super().__init__()
-        self.entries = entries
-
-    def resolve(self, system_url: str | None, public_id: str | None, context: Any) -> Any:
-        path = self.entries.get(system_url or "")
-        if path is None:
-            return None
-        return self.resolve_filename(str(path), context)
-
-
-@functools.cache
-def aip_mets_schema() -> etree.XMLSchema:
-    """METS 1.12.1 + PREMIS 3.0 + DC, compiled once per process from the vendored files only."""
-    parser = etree.XMLParser(no_network=True, resolve_entities=False)
-    parser.resolvers.add(CatalogResolver(catalog_entries()))
-    driver = etree.fromstring(AIP_METS_DRIVER, parser, base_url=str(SCHEMAS_DIR / "aip-mets-driver.xsd"))
-    return etree.XMLSchema(driver)
-
-
-TREE_LIMIT_BYTES = 64 * 1024 * 1024
-"""Documents up to this size are validated as a tree, which gives every error its line. Larger ones are validated
-while streaming through the parser (memory stays flat, but libxml2 then reports schema errors without lines)."""
-
-
-def validate_mets(source: str | os.PathLike[str] | IO[bytes], *, tree_limit: int = TREE_LIMIT_BYTES) -> list[str]:
-    """Errors of the METS (or PREMIS) document at `source` (a path or a binary file object), each with its line.
-
-    An empty list means the document is well-formed and valid. Entities are never resolved, no DTD is loaded and
-    nothing is fetched from the network.
-    """
-    if isinstance(source, (str, os.PathLike)) and os.path.getsize(source) > tree_limit:
-        return _validate_streaming(os.fspath(source))
-    parser = etree.XMLParser(no_network=True, resolve_entities=False, load_dtd=False, huge_tree=True)
-    try:
-        document = etree.parse(os.fspath(source) if isinstance(source, os.PathLike) else source, parser)
-    except etree.XMLSyntaxError as exc:
-        errors = [f"line {error.line}: {error.message}" for error in exc.error_log]
-        return errors or [f"line {exc.lineno}: {exc.msg}"]
-    schema = aip_mets_schema()
-    # An XMLSchema keeps its error log on the object, so concurrent validations must not interleave.
-    with _lock:
-        if schema.validate(document):
-            return []
-        return [f"line {error.line}: {error.message}" for error in schema.error_log]
-
-
-def _validate_streaming(path: str) -> list[str]:
-    """Schema validation during an iterparse that clears every element once read: flat memory at any size."""
-    schema = aip_mets_schema()
-    with _lock:
-        etree.clear_error_log()
-        return _stream(path, schema)
-
-
-def _stream(path: str, schema: etree.XMLSchema) -> list[str]:
-    try:
-        for _, element in etree.iterparse(path, events=("end",), schema=schema, resolve_entities=False,
-                                          no_network=True, load_dtd=False, huge_tree=True):
-            element.clear(keep_tail=False)
-    except etree.XMLSyntaxError as exc:
-        errors = [
-            f"line {error.line or '?'}: {error.message}"
-            for error in exc.error_log
-            if error.domain_name != "SCHEMASP"  # the driver's own compile-time notices, not the document's
-        ]
-        return errors or [f"line {exc.lineno}: {exc.msg}"]
-    return []
-
+__all__ = ["validate_document", "validate_mets"]
 
 PREMIS_V2_NS = "info:lc/xmlns/premis-v2"
 

@@ -330,6 +330,32 @@ class MetsWriter:
                     f"<mets:xmlData>{rights_statement(rights, file.uuid)}</mets:xmlData></mets:mdWrap>"
                     "</mets:rightsMD>"
                 )
+        parts.extend(self._digiprov(events))
+        parts.append("</mets:amdSec>\n")
+        self.out("".join(parts))
+        return amd_id
+
+    def package_amd_sec(self, events: Sequence[MetsEvent]) -> str:
+        """The events about the package as a whole (the transfer bag's fixity check, junk removed at intake, names
+        changed in its logs), each with its agents, in an amdSec of their own; returns its id."""
+        self.amd_secs += 1
+        amd_id = f"amdSec_{self.amd_secs}"
+        self.tech_mds += 1
+        # The techMD names the package the events are about (Archivematica's rules want one in every amdSec).
+        self.out(
+            f'<mets:amdSec ID="{amd_id}"><mets:techMD ID="techMD_{self.tech_mds}">'
+            '<mets:mdWrap MDTYPE="PREMIS:OBJECT"><mets:xmlData>'
+            f'<premis:object xsi:type="premis:intellectualEntity" {PREMIS_ROOT_ATTRS}>'
+            "<premis:objectIdentifier><premis:objectIdentifierType>UUID</premis:objectIdentifierType>"
+            f"<premis:objectIdentifierValue>{self.package_uuid}</premis:objectIdentifierValue>"
+            f"</premis:objectIdentifier>{_leaf('premis:originalName', self.package_label)}</premis:object>"
+            f'</mets:xmlData></mets:mdWrap></mets:techMD>{"".join(self._digiprov(events))}</mets:amdSec>\n'
+        )
+        return amd_id
+
+    def _digiprov(self, events: Sequence[MetsEvent]) -> list[str]:
+        """A digiprovMD per event, then one per agent of any of them."""
+        parts = []
         agents: dict[tuple[str, str], MetsAgent] = {}
         for event in events:
             linked = self._agents_of(event)
@@ -343,9 +369,7 @@ class MetsWriter:
         for agent in agents.values():
             self.digiprov_mds += 1
             parts.append(f'<mets:digiprovMD ID="digiprovMD_{self.digiprov_mds}">{self._agent(agent)}')
-        parts.append("</mets:amdSec>\n")
-        self.out("".join(parts))
-        return amd_id
+        return parts
 
     def _agents_of(self, event: MetsEvent) -> Sequence[MetsAgent]:
         """The event's own agents, plus the configured system and organization agents of any kind it lacks.
@@ -509,6 +533,7 @@ class StructMapBuilder:
         self.out = out
         self._open: list[str] = []
         self.dmd_for: Callable[[str], Sequence[str] | None] = lambda _path: None
+        self.adm_of: dict[str, str] = {}  # path -> amdSec id (the package's events, on the objects div)
 
     def _descend(self, dirs: Sequence[str]) -> None:
         common = 0
@@ -519,7 +544,11 @@ class StructMapBuilder:
             self._open.append(directory)
             dmd_ids = self.dmd_for("/".join(self._open))
             dmd = f' DMDID="{" ".join(dmd_ids)}"' if dmd_ids else ""
-            self.out(f'<mets:div TYPE="Directory" LABEL="{attr(directory)}"{dmd}>\n')
+            self.out(f'<mets:div TYPE="Directory" LABEL="{attr(directory)}"{dmd}{self._adm("/".join(self._open))}>\n')
+
+    def _adm(self, path: str) -> str:
+        adm_id = self.adm_of.get(path)
+        return f' ADMID="{adm_id}"' if adm_id else ""
 
     def _close(self, keep: int) -> None:
         while len(self._open) > keep:
@@ -530,6 +559,7 @@ class StructMapBuilder:
         *parents, name = path.split("/")
         self._descend(parents)
         dmd = f' DMDID="{" ".join(dmd_ids)}"' if dmd_ids else ""
+        dmd += self._adm(path)
         if empty:
             self.out(f'<mets:div TYPE="Directory" LABEL="{attr(name)}"{dmd}/>\n')
         else:

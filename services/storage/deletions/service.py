@@ -103,6 +103,8 @@ async def approve_deletion(
     # Files first, outside any transaction; a crash in between leaves the request pending, to approve again.
     for place in places:
         await place.backend.delete(place.package.current_path)
+        if place.package.pointer_path:  # it describes the package file, so it goes with it
+            await place.backend.delete(place.package.pointer_path)
     async with unit_of_work(runtime.sessions) as session:
         repo = DeletionRepository(session)
         request = await _pending(repo, request_uuid, user)

@@ -40,14 +40,29 @@ class BagCheck:
         return not (self.missing or self.changed or self.untracked or self.errors)
 
 
-def decode_manifest_path(path: str) -> str:
-    # BagIt 1.0 §2.1.3: only CR, LF and % are percent-encoded in manifest paths.
-    return path.replace("%0D", "\r").replace("%0d", "\r").replace("%0A", "\n").replace("%0a", "\n").replace(
-        "%25", "%"
-    )
+def decode_manifest_path(path: str, version: tuple[int, int] = (1, 0)) -> str:
+    """BagIt 1.0 §2.1.3: only CR, LF and % are percent-encoded in manifest paths. Before 1.0 `%` is literal
+    (bagit-python, which wrote most 0.97 bags, encodes only CR and LF)."""
+    path = path.replace("%0D", "\r").replace("%0d", "\r").replace("%0A", "\n").replace("%0a", "\n")
+    return path.replace("%25", "%") if version >= (1, 0) else path
 
 
-def parse_manifest(handle: IO[bytes]) -> Iterator[tuple[str, str]]:
+def bag_version(handle: IO[bytes]) -> tuple[int, int]:
+    """The BagIt-Version a bagit.txt declares; 1.0 when unreadable (the stricter decoding)."""
+    try:
+        for raw in handle:
+            key, _, value = raw.decode("utf-8").partition(":")
+            if key.strip() == "BagIt-Version":
+                major, _, minor = value.strip().partition(".")
+                return int(major), int(minor)
+    except (UnicodeDecodeError, ValueError):
+        pass
+    finally:
+        handle.seek(0)
+    return (1, 0)
+
+
+def parse_manifest(handle: IO[bytes], version: tuple[int, int] = (1, 0)) -> Iterator[tuple[str, str]]:
     """(path, digest) pairs of a manifest."""
     for raw in handle:
         line = raw.decode("utf-8").rstrip("\r\n")
@@ -56,7 +71,7 @@ def parse_manifest(handle: IO[bytes]) -> Iterator[tuple[str, str]]:
         digest, sep, path = line.partition(" ")
         if not sep:
             raise ValueError(f"malformed manifest line {line!r}")
-        yield decode_manifest_path(path.lstrip(" *")), digest.lower()
+        yield decode_manifest_path(path.lstrip(" *"), version), digest.lower()
 
 
 def _algorithms_from(paths: list[str], root: str) -> set[str]:
@@ -147,6 +162,7 @@ def compare_bag(
     if "bagit.txt" not in in_bag:
         check.errors.append("the package holds no bagit.txt")
         return
+    version = bag_version(tags["bagit.txt"]) if "bagit.txt" in tags else (1, 0)
     manifests = sorted(name for name in tags if MANIFEST.match(name))
     payload_manifests = [name for name in manifests if name.startswith("manifest-")]
     if not payload_manifests:
@@ -159,7 +175,7 @@ def compare_bag(
         if algorithm not in SUPPORTED:
             check.errors.append(f"{name}: unsupported algorithm {algorithm}")
             continue
-        for relative, expected in parse_manifest(tags[name]):
+        for relative, expected in parse_manifest(tags[name], version):
             if name.startswith("manifest-"):
                 listed_payload.add(relative)
             found = in_bag.get(relative)

@@ -33,3 +33,4 @@ class Package(StorageModel, table=True):
     related_package_uuid: UUID | None = Field(default=None, index=True)
     fixity_checked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     fixity_ok: bool | None = Field(default=None)
+    pointer_path: str | None = Field(default=None, max_length=4096, description="Relative to the location.")

@@ -23,7 +23,7 @@ from clients.storage.schemas import (
 from servicekit.auth import CallerDep
 from servicekit.db import unit_of_work
 from servicekit.deps import SessionDep
-from servicekit.openapi import internal_operation
+from servicekit.openapi import binary_content, internal_operation
 from servicekit.pagination import Page, PageDep
 from servicekit.problems import PROBLEM_RESPONSES, Problem
 from servicekit.roles import Role, role_operation
@@ -287,6 +287,46 @@ async def extract_aip_file(aip_uuid: UUID, path: str, runtime: RuntimeDep, calle
     """`path` is relative to the bag, e.g. `data/METS.<uuid>.xml`."""
     extracted = await service.extract_file(runtime.sessions, runtime.roots, runtime.settings.seven_zip, aip_uuid, path)
     return extracted_response(extracted)
+
+
+XML_CONTENT = {"application/xml": {"schema": {"type": "string"}}}
+XML_DOCUMENT = binary_content("application/xml")
+
+
+@router.put(
+    "/{aip_uuid}/pointer",
+    response_model=PackageRead,
+    summary="Store a compressed AIP's pointer file beside it",
+    openapi_extra=internal_operation({"requestBody": {"required": True, "content": XML_CONTENT}}),
+)
+async def store_aip_pointer_file(aip_uuid: UUID, request: Request, runtime: RuntimeDep,
+                                 caller: CallerDep) -> PackageRead:
+    """The body is the pointer file (a METS document, rendered by the metadata service once the AIP is stored);
+    it is written to `pointer.<uuid>.xml` in the package's folder and recorded on the package. An uncompressed
+    AIP has none (409)."""
+    body = bytearray()
+    async for chunk in _request_body(request):
+        body += chunk
+        if len(body) > service.POINTER_MAX_BYTES:
+            raise Problem(413, "Pointer file too large", f"At most {service.POINTER_MAX_BYTES} bytes")
+    return await service.store_pointer(runtime.sessions, runtime.roots, aip_uuid, bytes(body))
+
+
+@router.get(
+    "/{aip_uuid}/pointer",
+    response_class=Response,
+    summary="A compressed AIP's stored pointer file",
+    openapi_extra=role_operation(Role.reader),
+    responses={200: {"content": XML_DOCUMENT, "description": "The pointer file stored beside the AIP"},
+               404: {"description": "No pointer file: the AIP is unknown, or uncompressed"}},
+)
+async def read_aip_pointer_file(aip_uuid: UUID, runtime: RuntimeDep, caller: CallerDep) -> Response:
+    """The pointer file as stored with the AIP (the metadata service's `/mets/{uuid}/pointer` renders the
+    record's current state instead)."""
+    source = await service.pointer_source(runtime.sessions, runtime.roots, aip_uuid)
+    body = b"".join([chunk async for chunk in source.backend.open_read(source.relative_path)])
+    return Response(body, media_type="application/xml",
+                    headers={"Content-Disposition": f'inline; filename="{source.filename}"'})
 
 
 @router.post(

@@ -563,3 +563,51 @@ async def extract_file(
     except ArchiveError as exc:
         raise Problem(422, "Cannot extract", str(exc)) from exc
     return ExtractedFile(filename=path.rsplit("/", 1)[-1], size=size, chunks=iterate_in_thread(chunks))
+
+
+# -- pointer files ------------------------------------------------------------------------------------------------
+
+POINTER_MAX_BYTES = 4 * 1024 * 1024
+
+
+def pointer_path_of(package: PackageRead) -> str:
+    """`pointer.<uuid>.xml` in the folder of the package file, as Archivematica's storage service places it."""
+    folder = PurePosixPath(package.current_path).parent
+    return (folder / f"pointer.{package.uuid}.xml").as_posix()
+
+
+async def store_pointer(
+    sessions: async_sessionmaker[AsyncSession], roots: AllowedRoots, aip_uuid: UUID, xml: bytes
+) -> PackageRead:
+    """Write the pointer file beside the compressed AIP and record it on the package; storing it again replaces
+    it (the file is moved into place whole, so a reader never sees half of one)."""
+    if len(xml) > POINTER_MAX_BYTES:
+        raise Problem(413, "Pointer file too large", f"A pointer file is at most {POINTER_MAX_BYTES} bytes")
+    place = await readable_place(sessions, roots, aip_uuid)
+    if place.package.uncompressed:
+        raise Conflict(f"AIP {aip_uuid} is uncompressed: an uncompressed AIP has no pointer file")
+    relative_path = pointer_path_of(place.package)
+    incoming = await place.backend.open_incoming(f"pointer-{aip_uuid}")
+    try:
+        await incoming.write(xml)
+        await incoming.finish()
+        await incoming.commit(relative_path)
+    except BaseException:
+        await incoming.discard()
+        raise
+    async with unit_of_work(sessions) as session:
+        await PackageRepository(session).set_fields(aip_uuid, pointer_path=relative_path)
+        return await read_aip(session, aip_uuid)
+
+
+async def pointer_source(
+    sessions: async_sessionmaker[AsyncSession], roots: AllowedRoots, aip_uuid: UUID
+) -> DownloadSource:
+    """Where the stored pointer file of a compressed AIP is; an AIP without one (uncompressed) is not found."""
+    place = await readable_place(sessions, roots, aip_uuid)
+    relative_path = place.package.pointer_path
+    stat = await place.backend.stat(relative_path) if relative_path else None
+    if relative_path is None or stat is None:
+        why = "uncompressed AIPs have none" if place.package.uncompressed else "none is stored"
+        raise NotFound(f"Pointer file ({why}) of AIP", aip_uuid)
+    return DownloadSource(place.backend, relative_path, stat.size, None, PurePosixPath(relative_path).name)

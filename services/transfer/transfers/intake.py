@@ -23,6 +23,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from clients.transfer.schemas import TransferType
+from servicekit.xmlschema import validate_structmap
 from services.transfer.transfers import bagit
 from services.transfer.transfers.layout import Placement, TransferRefused, move_into_layout, shown
 
@@ -31,6 +32,7 @@ JOURNAL = PurePosixPath("logs", "amber-transfer.jsonl")
 JUNK = frozenset({"Thumbs.db", ".DS_Store", "Icon\r"})
 CHECKSUM_FILES = ("md5", "sha1", "sha256", "sha512")
 PROCESSING_CONFIGURATION = "processingMCP.xml"
+STRUCTMAP = "mets_structmap.xml"
 READ_CHUNK = 1024 * 1024
 DC_PREFIXES = ("dc.", "dcterms.")
 RIGHTS_COLUMNS = (
@@ -113,6 +115,7 @@ def place_transfer(root: Path, target: Path, options: IntakeOptions) -> Placemen
             verify_checksum_files(target, journal)
         remove_unwanted(target, options, journal)
         record_empty_directories(target, journal)
+        check_structmap(target)
         parse_metadata(target, journal)
     finally:
         journal.close()
@@ -316,6 +319,18 @@ def transfer_path(target: Path, file: str, value: str, row: int, column: str) ->
     if not os.path.lexists(target / path):
         raise metadata_error(file, row, column, f"'{shown(value)}' is not in the transfer")
     return path
+
+
+def check_structmap(target: Path) -> None:
+    """`metadata/mets_structmap.xml` must be valid METS (Archivematica's compliance step checks it against the
+    XSD too): refused here, it cannot reach the AIP METS and fail the ingest there."""
+    path = target / "metadata" / STRUCTMAP
+    if not path.is_file():
+        return
+    errors = validate_structmap(path)
+    if errors:
+        raise TransferRefused(f"metadata/{STRUCTMAP} is not valid METS ({len(errors)} errors): {errors[0]}",
+                              [(f"metadata/{STRUCTMAP}", error) for error in errors])
 
 
 def parse_metadata(target: Path, journal: Journal) -> None:

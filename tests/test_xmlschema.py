@@ -1,0 +1,38 @@
+"""servicekit.xmlschema: a transfer's mets_structmap.xml in the shapes it comes in, and the streaming validation
+of a large METS, which must find what the tree validation finds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from servicekit.xmlschema import validate_mets, validate_structmap
+
+METS = 'xmlns:mets="http://www.loc.gov/METS/"'
+FRAGMENT = f'<mets:structMap {METS} TYPE="logical"><mets:div LABEL="a"><mets:fptr FILEID="a.txt"/></mets:div>' \
+           "</mets:structMap>"
+
+
+def test_structmaps_as_fragments_documents_or_several(tmp_path: Path) -> None:
+    cases = {
+        "fragment.xml": FRAGMENT,
+        "whole.xml": f"<mets:mets {METS}>{FRAGMENT.replace(METS, '')}</mets:mets>",
+        "several.xml": f"<maps>{FRAGMENT}{FRAGMENT}</maps>",
+    }
+    for name, text in cases.items():
+        (tmp_path / name).write_text(text)
+        assert validate_structmap(tmp_path / name) == [], name
+    (tmp_path / "bad.xml").write_text(FRAGMENT.replace("<mets:fptr", "\n<mets:shelf/><mets:fptr"))
+    errors = validate_structmap(tmp_path / "bad.xml")
+    assert len(errors) == 1 and errors[0].startswith("line 2: Element '{http://www.loc.gov/METS/}shelf'")
+    (tmp_path / "none.xml").write_text("<maps/>")
+    assert "no mets:structMap" in validate_structmap(tmp_path / "none.xml")[0]
+
+
+def test_streaming_validation_finds_an_error_deep_in_a_large_document(tmp_path: Path) -> None:
+    divs = [f'<mets:div LABEL="d{i}"><mets:fptr FILEID="f{i}"/></mets:div>' for i in range(20_000)]
+    bad = "".join(divs[:10_000]) + "<mets:shelf/>" + "".join(divs[10_000:])
+    path = tmp_path / "big.xml"
+    path.write_text(f'<mets:mets {METS}><mets:structMap><mets:div>{bad}</mets:div></mets:structMap></mets:mets>')
+    streamed = validate_mets(path, tree_limit=0)
+    assert len(streamed) == 1 and "shelf" in streamed[0]
+    assert [e.split(": ", 1)[1] for e in validate_mets(path)] == [e.split(": ", 1)[1] for e in streamed]
