@@ -121,7 +121,7 @@ def read_verdict(spec: VerdictSpec, exit_code: int | None, stdout: str, stderr: 
         reasons.append(f"exit code {exit_code}")
     streams = {"stdout": stdout, "stderr": stderr, "any": f"{stdout}\n{stderr}"}
     for rule in spec.rules:
-        found = [m.group(0) for m in re.finditer(f"^.*(?:{rule.pattern}).*$", streams[rule.stream], re.MULTILINE)]
+        found = _matching_lines(rule.pattern, streams[rule.stream])
         hit = bool(found) if rule.when == "matches" else not found
         if not hit or _RANK[rule.verdict] == 0:
             continue
@@ -133,6 +133,17 @@ def read_verdict(spec: VerdictSpec, exit_code: int | None, stdout: str, stderr: 
         if said:
             reasons.append(said[:600])
     return verdict, "; ".join(dict.fromkeys(reasons))
+
+
+def _matching_lines(pattern: str, text: str, most: int = 5) -> list[str]:
+    lines: list[str] = []
+    for match in re.finditer(pattern, text, re.MULTILINE):
+        start = text.rfind("\n", 0, match.start()) + 1
+        end = text.find("\n", match.end())
+        lines.append(text[start:len(text) if end < 0 else end])
+        if len(lines) >= most:
+            break
+    return lines
 
 
 class CommandRunner:
@@ -186,14 +197,16 @@ class CommandRunner:
         base = CommandResult(command.name, command.tool, version, False, "", event_detail=detail)
         scratch = Path(tempfile.mkdtemp(prefix="amber-cmd-"))
         work = Path(tempfile.mkdtemp(prefix=".amber-run-", dir=output_dir)) if makes_file and output_dir else scratch
+        extension = source.suffix if command.output_extension == "{ext}" else command.output_extension or ""
         try:
-            expected = work / f"{stem}{command.output_extension or ''}"
+            expected = work / f"{stem}{extension}"
             values = {
                 "input": str(source), "output": str(expected), "output_dir": str(work), "basename": stem,
                 "name": source.name, "tmp": str(scratch), "data": str(self.data_dir), "python": sys.executable,
             }
             argv = render(command.argv, values)
-            done = self._execute(argv, command, scratch, work if makes_file else None, heartbeat)
+            done = self._execute(argv, command, scratch, work if makes_file else None, heartbeat,
+                                 expected if command.stdout_is_output else None)
             result = _with_process(base, done)
             if done.stopped:
                 return _replace(result, ran=False, reason=done.stopped)
@@ -211,8 +224,8 @@ class CommandRunner:
                 shutil.rmtree(work, ignore_errors=True)
 
     def _execute(self, argv: list[str], command: ResolvedCommand, scratch: Path, work: Path | None,
-                 heartbeat: Heartbeat | None) -> _Process:
-        out_path, err_path = scratch / ".stdout", scratch / ".stderr"
+                 heartbeat: Heartbeat | None, stdout_file: Path | None) -> _Process:
+        out_path, err_path = stdout_file or scratch / ".stdout", scratch / ".stderr"
         started = time.monotonic()
         with out_path.open("wb") as out, err_path.open("wb") as err:
             try:
@@ -242,8 +255,9 @@ class CommandRunner:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(process.pid, signal.SIGKILL)
         duration = time.monotonic() - started
-        return _Process(None if stopped else process.returncode, stopped, _read(out_path, VERDICT_BYTES),
-                        _read(err_path, VERDICT_BYTES), duration)
+        stdout = b"" if stdout_file is not None else _read(out_path, VERDICT_BYTES)
+        return _Process(None if stopped else process.returncode, stopped, stdout, _read(err_path, VERDICT_BYTES),
+                        duration)
 
     def _judge(self, result: CommandResult, spec: VerdictSpec, done: _Process) -> CommandResult:
         stdout, stderr = (done.stdout.decode("utf-8", "replace"), done.stderr.decode("utf-8", "replace"))
@@ -252,9 +266,9 @@ class CommandRunner:
 
     def _check_output(self, result: CommandResult, command: ResolvedCommand, work: Path, expected: Path,
                       output_dir: Path, heartbeat: Heartbeat | None) -> CommandResult:
-        made = expected if expected.is_file() else _only_file(work, command.output_extension or "")
+        made = expected if expected.is_file() else _only_file(work, expected.suffix)
         if made is None:
-            return _replace(result, reason=f"{command.tool} made no {command.output_extension} file")
+            return _replace(result, reason=f"{command.tool} made no {expected.suffix or 'output'} file")
         size = made.stat().st_size
         if size == 0:
             return _replace(result, reason=f"{command.tool} made an empty file")
