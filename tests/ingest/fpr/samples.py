@@ -35,7 +35,7 @@ def image(path: Path) -> Path:
     run("vips", "cast", raw.with_name("rgb.v"), raw.with_name("cast.v"), "uchar")
     run("vips", "copy", raw.with_name("cast.v"), raw, "--interpretation", "srgb")
     if path.suffix in (".gif", ".bmp"):
-        png = path.with_suffix(".png")
+        png = path.with_name(f".{path.name}.png")
         run("vips", "copy", raw, png)
         run("convert", png, path)
         png.unlink()
