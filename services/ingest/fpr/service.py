@@ -114,17 +114,17 @@ async def upgrade_shipped(session: AsyncSession, policy: FormatPolicy | None = N
     if state.shipped_version >= policy.version:
         return 0
     written = 0
+    rows = await _Rows.load(repo)
     for kind, model, key, values in _policy_rows(policy):
-        row = await _find(repo, kind, model, key, values)
+        row = rows.find(kind, key, values)
         if row is None:
-            repo.add(model(**values, shipped_version=policy.version))
+            await rows.add(kind, model(**values, shipped_version=policy.version))
             written += 1
         elif row.shipped_version is not None and not row.modified:
             # Counters and the uuid of a rule stay; only its definition follows the new defaults.
             _apply(row, {k: v for k, v in values.items() if k != "uuid"})
             row.shipped_version = policy.version
             written += 1
-        await repo.flush()
     state.shipped_version = policy.version
     await repo.flush()
     return written
@@ -143,11 +143,46 @@ def _policy_rows(policy: FormatPolicy) -> list[tuple[Kind, Any, Any, dict[str, A
     return rows
 
 
-async def _find(repo: FprRepository, kind: Kind, model: Any, key: Any, values: dict[str, Any]) -> Any:
-    row = await repo.get(model, key)
-    if row is None and kind == "rules":
-        row = await repo.rule_by_key(values["purpose"], values["puid"], values["command"])
-    return row
+class _Rows:
+    """Every row of the registry, read once (a few hundred), found by key and rules also by purpose x PUID x
+    command; rows added through it are found too."""
+
+    MODELS: dict[Kind, Any] = {"formats": FprFormat, "tools": FprTool, "commands": FprCommand, "rules": FprRule}
+
+    def __init__(self, repo: FprRepository) -> None:
+        self.repo = repo
+        self.by_key: dict[Kind, dict[Any, Any]] = {kind: {} for kind in self.MODELS}
+        self.rules_by_use: dict[tuple[str, str, str], FprRule] = {}
+        self._last_added: Kind | None = None
+
+    @classmethod
+    async def load(cls, repo: FprRepository) -> _Rows:
+        rows = cls(repo)
+        for kind, model in cls.MODELS.items():
+            for row in await repo.all(model):
+                rows._remember(kind, row)
+        return rows
+
+    def _remember(self, kind: Kind, row: Any) -> None:
+        key = {"formats": "puid", "tools": "name", "commands": "name", "rules": "uuid"}[kind]
+        self.by_key[kind][getattr(row, key)] = row
+        if kind == "rules":
+            self.rules_by_use[(row.purpose, row.puid, row.command)] = row
+
+    def find(self, kind: Kind, key: Any, values: dict[str, Any]) -> Any:
+        row = self.by_key[kind].get(key)
+        if row is None and kind == "rules":
+            row = self.rules_by_use.get((values["purpose"], values["puid"], values["command"]))
+        return row
+
+    async def add(self, kind: Kind, row: Any) -> None:
+        # Without ORM relationships the unit of work does not order inserts by foreign key: each kind is written
+        # before the first row of the next (rows come in dependency order) is added.
+        if self._last_added not in (None, kind):
+            await self.repo.flush()
+        self._last_added = kind
+        self.repo.add(row)
+        self._remember(kind, row)
 
 
 # --- formats ---------------------------------------------------------------------------------------------------
@@ -436,17 +471,18 @@ async def import_policy(session: AsyncSession, policy: FormatPolicy) -> ImportRe
     created: dict[str, list[str]] = {kind: [] for kind in ("formats", "tools", "commands", "rules")}
     updated: dict[str, list[str]] = {kind: [] for kind in ("formats", "tools", "commands", "rules")}
     unchanged = 0
+    rows = await _Rows.load(repo)
     for kind, model, key, values in _policy_rows(policy):
-        row = await _find(repo, kind, model, key, values)
+        row = rows.find(kind, key, values)
         label = str(key)
         if row is None:
-            repo.add(model(**values))
+            await rows.add(kind, model(**values))
             created[kind].append(label)
         elif _edit(row, {k: v for k, v in values.items() if k != "uuid"}):
             updated[kind].append(str(row.uuid) if kind == "rules" else label)
         else:
             unchanged += 1
-        await repo.flush()
+    await repo.flush()
     return ImportReport(created=created, updated=updated, unchanged=unchanged)
 
 
