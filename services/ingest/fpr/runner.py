@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import os
 import re
 import shutil
@@ -81,6 +82,29 @@ class _Process:
 def _die_with_parent() -> None:
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
+
+
+@functools.cache
+def _death_signal_prefix() -> tuple[str, ...] | None:
+    """util-linux's setpriv sets the parent-death signal and execs the tool, so the worker starts it without a
+    preexec_fn; that lets Python spawn with vfork instead of fork, which costs ~20 ms in a worker of a few hundred
+    MB (measured: 0.7 ms against 19.6 ms per process). Without setpriv, the preexec_fn does it."""
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        return None
+    try:
+        done = subprocess.run([setpriv, "--pdeathsig", "KILL", "--", "true"], capture_output=True, timeout=10,
+                              check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (setpriv, "--pdeathsig", "KILL", "--") if done.returncode == 0 else None
+
+
+def _spawn_options(argv: list[str]) -> tuple[list[str], dict[str, object]]:
+    prefix = _death_signal_prefix()
+    if prefix is None:
+        return argv, {"preexec_fn": _die_with_parent}
+    return [*prefix, *argv], {}
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:
@@ -168,10 +192,11 @@ class CommandRunner:
     def _ask_version(self, tool: ToolRead) -> str:
         if not tool.version_argv:
             return "unknown"
-        argv = render(tool.version_argv, {"python": sys.executable, "data": str(self.data_dir)})
+        argv, options = _spawn_options(render(tool.version_argv, {"python": sys.executable,
+                                                                  "data": str(self.data_dir)}))
         try:
             done = subprocess.run(argv, capture_output=True, timeout=VERSION_TIMEOUT, check=False,
-                                  stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+                                  stdin=subprocess.DEVNULL, **options)  # type: ignore[call-overload]
         except (OSError, subprocess.SubprocessError):
             return "unknown"
         text = (done.stdout + b"\n" + done.stderr).decode("utf-8", "replace")
@@ -228,9 +253,10 @@ class CommandRunner:
         out_path, err_path = stdout_file or scratch / ".stdout", scratch / ".stderr"
         started = time.monotonic()
         with out_path.open("wb") as out, err_path.open("wb") as err:
+            spawned, options = _spawn_options(argv)
             try:
-                process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=scratch,
-                                           start_new_session=True, preexec_fn=_die_with_parent)
+                process = subprocess.Popen(spawned, stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=scratch,
+                                           start_new_session=True, **options)  # type: ignore[call-overload]
             except OSError as exc:
                 return _Process(None, f"{command.tool} could not be started: {exc}", b"", b"", 0.0)
             stopped = ""
@@ -256,8 +282,11 @@ class CommandRunner:
                 os.killpg(process.pid, signal.SIGKILL)
         duration = time.monotonic() - started
         stdout = b"" if stdout_file is not None else _read(out_path, VERDICT_BYTES)
-        return _Process(None if stopped else process.returncode, stopped, stdout, _read(err_path, VERDICT_BYTES),
-                        duration)
+        stderr = _read(err_path, VERDICT_BYTES)
+        if not stopped and spawned is not argv and process.returncode in (126, 127) and \
+                stderr.startswith(b"setpriv: failed to execute"):
+            stopped = f"{command.tool} could not be started: {stderr.decode('utf-8', 'replace').strip()}"
+        return _Process(None if stopped else process.returncode, stopped, stdout, stderr, duration)
 
     def _judge(self, result: CommandResult, spec: VerdictSpec, done: _Process) -> CommandResult:
         stdout, stderr = (done.stdout.decode("utf-8", "replace"), done.stderr.decode("utf-8", "replace"))
