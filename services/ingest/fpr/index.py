@@ -4,7 +4,7 @@ tests and tools, straight from a policy document)."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from clients.ingest.fpr import FormatPolicy, ResolvedCommand, ResolvedRule, RuleRead, ToolRead
 
@@ -17,14 +17,28 @@ def group_puid(group: str) -> str:
 
 
 class PolicyIndex:
-    def __init__(self, rules: Iterable[ResolvedRule]) -> None:
+    """`groups` (PUID → format group, from `IngestClient.format_groups`) is needed only for the fallbacks."""
+
+    def __init__(self, rules: Iterable[ResolvedRule], groups: Mapping[str, str] | None = None) -> None:
         self._rules: dict[tuple[str, str], list[ResolvedRule]] = defaultdict(list)
+        self.groups = dict(groups or {})
         for rule in rules:
             if rule.enabled:
                 self._rules[(rule.purpose, rule.puid)].append(rule)
 
     def rules_for(self, purpose: str, puid: str | None) -> list[ResolvedRule]:
         return list(self._rules.get((purpose, puid or ""), ()))
+
+    def fallback_for(self, purpose: str, puid: str | None) -> list[ResolvedRule]:
+        """What applies when a file's format has no rule of `purpose`: `default_access` (a copy of the original)
+        for access, `default_thumbnail` (the icon of the format's group, else the generic one) for thumbnails."""
+        if purpose == "access":
+            return self.rules_for("default_access", ANY_FORMAT)
+        if purpose == "thumbnail":
+            group = self.groups.get(puid or "", "other")
+            return self.rules_for("default_thumbnail", group_puid(group)) or \
+                self.rules_for("default_thumbnail", group_puid("other"))
+        return []
 
     def __len__(self) -> int:
         return sum(len(rules) for rules in self._rules.values())

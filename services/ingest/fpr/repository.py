@@ -78,6 +78,10 @@ class FprRepository:
         query = select(func.count()).select_from(FprRule).where(col(FprRule.command) == command)
         return int((await self.session.execute(query)).scalar_one())
 
+    async def format_groups(self) -> dict[str, str]:
+        rows = await self.session.execute(select(FprFormat.puid, FprFormat.group))  # type: ignore[call-overload]
+        return {puid: group for puid, group in rows}
+
     async def formats_of_group(self, group: str) -> list[FprFormat]:
         query = select(FprFormat).where(col(FprFormat.group) == group).order_by(col(FprFormat.puid))
         return list((await self.session.execute(query)).scalars())

@@ -428,6 +428,10 @@ async def resolved_rules(session: AsyncSession, purpose: str | None) -> list[Res
     ]
 
 
+async def format_groups(session: AsyncSession) -> dict[str, str]:
+    return await FprRepository(session).format_groups()
+
+
 async def record_outcomes(session: AsyncSession, body: RuleOutcomes) -> int:
     """Workers report what their commands did, many at once; counters are incremented in the database."""
     repo = FprRepository(session)

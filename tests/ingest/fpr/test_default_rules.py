@@ -118,6 +118,12 @@ def test_fallbacks_copy_the_original_and_give_an_icon_per_group(tmp_path: Path, 
         [icon] = index.rules_for("default_thumbnail", group_puid(group))
         made = runner.run(icon.command_spec, source, tmp_path / "out", basename=f"thumb-{group}")
         assert made.success and made.output_puid in icon.command_spec.output_puids
+    groups = {f.puid: f.group for f in shipped_policy().formats}
+    with_groups = PolicyIndex(resolve_policy(shipped_policy()), groups)
+    assert [r.command for r in with_groups.fallback_for("thumbnail", "fmt/1355")] == ["icon-web"]
+    assert [r.command for r in with_groups.fallback_for("thumbnail", "fmt/999999")] == ["icon-other"]
+    assert [r.command for r in with_groups.fallback_for("access", "fmt/1355")] == ["copy-original"]
+    assert with_groups.fallback_for("preservation", "fmt/1355") == []
 
 
 def test_the_shipped_policy_is_consistent() -> None:

@@ -56,6 +56,8 @@ async def test_shipped_rules_are_loaded_listed_and_filtered(db_engine: AsyncEngi
         assert (await client.get("/formats/fmt/999999")).status_code == 404
         assert (await client.get("/formats/nonsense")).status_code == 404
         assert (await client.get("/format-commands", params={"tool": "vips"})).json()["total"] >= 1
+        groups = (await client.get("/format-policy/groups")).json()
+        assert groups["fmt/353"] == "image" and groups["fmt/569"] == "video"
 
 
 async def test_rules_commands_and_tools_are_created_edited_disabled_and_counted(
