@@ -269,7 +269,8 @@ class CommandRunner:
                 if heartbeat is not None:
                     heartbeat()
                 elapsed = time.monotonic() - started
-                written = _tree_size(out_path, err_path, *(p for p in (work,) if p is not None))
+                # Scratch holds the captured output and whatever the tool writes to {tmp}.
+                written = _tree_size(scratch, *(p for p in (work,) if p is not None and p != scratch))
                 if elapsed > command.timeout_seconds:
                     stopped = f"{command.tool} timed out after {command.timeout_seconds:g} s and was stopped"
                 elif written > command.max_output_bytes:
