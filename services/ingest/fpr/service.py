@@ -16,7 +16,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import SQLModel, col
+from sqlmodel import SQLModel
 
 from clients.ingest.fpr import (
     CommandRead,
@@ -188,9 +188,7 @@ class _Rows:
 # --- formats ---------------------------------------------------------------------------------------------------
 
 async def list_formats(session: AsyncSession, group: str | None, page: PageParams) -> Page[FormatRead]:
-    filters = [col(FprFormat.group) == group] if group else []
-    rows, total = await FprRepository(session).page(FprFormat, filters, [col(FprFormat.puid)], page.limit,
-                                                    page.offset)
+    rows, total = await FprRepository(session).formats_page(group, page.limit, page.offset)
     return Page(items=[format_read(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
 
 
@@ -226,7 +224,7 @@ async def update_format(session: AsyncSession, puid: str, body: FormatUpdate) ->
 # --- tools -----------------------------------------------------------------------------------------------------
 
 async def list_tools(session: AsyncSession, page: PageParams) -> Page[ToolRead]:
-    rows, total = await FprRepository(session).page(FprTool, [], [col(FprTool.name)], page.limit, page.offset)
+    rows, total = await FprRepository(session).tools_page(page.limit, page.offset)
     return Page(items=[tool_read(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
 
 
@@ -265,9 +263,7 @@ async def update_tool(session: AsyncSession, name: str, body: ToolUpdate) -> Too
 # --- commands --------------------------------------------------------------------------------------------------
 
 async def list_commands(session: AsyncSession, tool: str | None, page: PageParams) -> Page[CommandRead]:
-    filters = [col(FprCommand.tool) == tool] if tool else []
-    rows, total = await FprRepository(session).page(FprCommand, filters, [col(FprCommand.name)], page.limit,
-                                                    page.offset)
+    rows, total = await FprRepository(session).commands_page(tool, page.limit, page.offset)
     return Page(items=[command_read(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
 
 
