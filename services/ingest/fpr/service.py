@@ -491,21 +491,32 @@ async def _check_document(repo: FprRepository, policy: FormatPolicy) -> None:
     problems: list[str] = []
     puids = {f.puid for f in policy.formats}
     tools = {t.name for t in policy.tools}
-    commands = {c.name: CommandWrite.model_validate(c.model_dump()) for c in policy.commands}
+    commands: dict[str, CommandWrite] = {c.name: CommandWrite.model_validate(c.model_dump()) for c in policy.commands}
+
+    async def command(name: str) -> CommandWrite | FprCommand | None:
+        return commands.get(name) or await repo.get(FprCommand, name)
+
     for tool in policy.tools:
         problems += _pattern_problems(tool.version_pattern, f"tool {tool.name}: version_pattern")
-    for command in policy.commands:
-        problems += [f"command {command.name}: {p}" for p in _command_problems(command.name, command)]
-        if command.tool not in tools and await repo.get(FprTool, command.tool) is None:
-            problems.append(f"command {command.name}: tool {command.tool} does not exist")
-        if command.verifier and command.verifier not in commands and \
-                await repo.get(FprCommand, command.verifier) is None:
-            problems.append(f"command {command.name}: verifier {command.verifier} does not exist")
+    for item in policy.commands:
+        problems += [f"command {item.name}: {p}" for p in _command_problems(item.name, item)]
+        if item.tool not in tools and await repo.get(FprTool, item.tool) is None:
+            problems.append(f"command {item.name}: tool {item.tool} does not exist")
+        if item.verifier:
+            verifier = await command(item.verifier)
+            if verifier is None:
+                problems.append(f"command {item.name}: verifier {item.verifier} does not exist")
+            elif verifier.verdict is None:
+                problems.append(f"command {item.name}: verifier {item.verifier} is not a validation command")
     for rule in policy.rules:
+        where = f"rule {rule.purpose} {rule.puid} {rule.command}"
         if rule.puid not in puids and await repo.get(FprFormat, rule.puid) is None:
-            problems.append(f"rule {rule.purpose} {rule.puid}: format {rule.puid} does not exist")
-        if rule.command not in commands and await repo.get(FprCommand, rule.command) is None:
-            problems.append(f"rule {rule.purpose} {rule.puid}: command {rule.command} does not exist")
+            problems.append(f"{where}: format {rule.puid} does not exist")
+        found = await command(rule.command)
+        if found is None:
+            problems.append(f"{where}: command {rule.command} does not exist")
+        elif rule.purpose == "validation" and found.verdict is None:
+            problems.append(f"{where}: command {rule.command} has no verdict, so it cannot validate")
     if problems:
         raise Problem(422, "Invalid format policy", f"{len(problems)} problem(s); nothing was imported",
                       errors=[{"msg": p} for p in problems[:200]])

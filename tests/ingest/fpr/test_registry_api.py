@@ -173,10 +173,13 @@ async def test_export_and_import_round_trip_and_report_changes(db_engine: AsyncE
         flipped = (await client.get(f"/format-rules/{exported['rules'][0]['uuid']}")).json()
         assert flipped["modified"] is True
 
-        broken = {"rules": [{"purpose": "access", "puid": "fmt/99001", "command": "nope"}],
-                  "commands": [{"name": "orphan", "tool": "ghost", "argv": ["x", "{nope}"]}]}
+        broken = {"rules": [{"purpose": "access", "puid": "fmt/99001", "command": "nope"},
+                            {"purpose": "validation", "puid": "fmt/99001", "command": "plain-copy"}],
+                  "commands": [{"name": "orphan", "tool": "ghost", "argv": ["x", "{nope}"], "verifier": "plain-copy"}]}
         refused = await client.post("/format-policy", json=broken)
         assert refused.status_code == 422
         messages = " ".join(e["msg"] for e in refused.json()["errors"])
         assert "ghost" in messages and "{nope}" in messages and "nope does not exist" in messages
+        assert "verifier plain-copy is not a validation command" in messages
+        assert "command plain-copy has no verdict" in messages
         assert (await client.get("/format-commands/orphan")).status_code == 404  # nothing was imported
