@@ -149,3 +149,20 @@ def test_every_shipped_tool_reports_its_version(runner: CommandRunner) -> None:
 
     versions = {t.name: runner.tool_version(ToolRead(**t.model_dump())) for t in shipped_policy().tools}
     assert all(v != "unknown" and v[0].isdigit() for v in versions.values()), versions
+
+
+def test_transcription_reads_the_words_of_a_printed_page(tmp_path: Path, index: PolicyIndex,
+                                                         runner: CommandRunner) -> None:
+    words = "Amber preservation test page"
+    subprocess.run(["vips", "text", f"{tmp_path}/t.v", words, "--dpi", "300"], check=True)
+    subprocess.run(["vips", "invert", f"{tmp_path}/t.v", f"{tmp_path}/i.v"], check=True)
+    page = tmp_path / "page.png"
+    subprocess.run(["vips", "embed", f"{tmp_path}/i.v", str(page), "40", "40", "1400", "200", "--extend", "white"],
+                   check=True)
+    [rule] = index.rules_for("transcription", "fmt/11")
+    (tmp_path / "out").mkdir()
+    result = runner.run(rule.command_spec, page, tmp_path / "out", basename="page")
+    assert result.success, result.reason
+    assert [p.name for p in result.outputs] == ["page.txt", "page.hocr"]
+    assert result.outputs[0].read_text().split() == words.split()
+    assert result.tool_version[0].isdigit()
