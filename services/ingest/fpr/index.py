@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 
 from clients.ingest.fpr import FormatPolicy, ResolvedCommand, ResolvedRule, RuleRead, ToolRead
+from services.ingest.fpr.service import rule_uuid
 
 ANY_FORMAT = "amber/any"
 
@@ -54,8 +55,6 @@ def resolve_policy(policy: FormatPolicy) -> list[ResolvedRule]:
         command = commands[name]
         verifier = resolve(command.verifier, depth + 1) if command.verifier and depth < 3 else None
         return ResolvedCommand(**command.model_dump(), tool_spec=tools[command.tool], verifier_spec=verifier)
-
-    from services.ingest.fpr.service import rule_uuid
 
     return [
         ResolvedRule(**RuleRead(**r.model_dump(exclude={"uuid"}),
