@@ -37,7 +37,7 @@ def image(path: Path) -> Path:
     if path.suffix in (".gif", ".bmp"):
         png = path.with_name(f".{path.name}.png")
         run("vips", "copy", raw, png)
-        run("convert", png, path)
+        run(*FFMPEG, "-i", png, path)
         png.unlink()
     else:
         run("vips", "copy", raw, f"{path}[lossless]" if path.suffix == ".jp2" else path)
