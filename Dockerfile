@@ -8,12 +8,16 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     AMBER_DATA_DIR=/data
 
 # The tools of the processing chain: 7-Zip and unar (packages), ClamAV (clamd, started by each worker), ExifTool,
-# MediaInfo and FFmpeg (characterization), MediaConch, pngcheck and qpdf (validation). More at build time:
+# MediaInfo and FFmpeg (characterization), MediaConch, pngcheck and qpdf (validation), and what the format policy
+# registry's shipped rules call: libvips, Ghostscript, dcraw, LibreOffice (headless, -nogui), libtiff tools,
+# jpeginfo, gifsicle, flac, mp3val, Tesseract. More at build time:
 #   docker build --build-arg EXTRA_APT_PACKAGES="imagemagick ghostscript" .
 ARG EXTRA_APT_PACKAGES=""
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends p7zip-full unar clamav \
        clamav-daemon clamav-freshclam libimage-exiftool-perl mediainfo mediaconch ffmpeg pngcheck qpdf \
+       libvips-tools ghostscript dcraw libreoffice-writer-nogui libreoffice-calc-nogui libreoffice-impress-nogui \
+       libtiff-tools jpeginfo gifsicle flac mp3val tesseract-ocr tesseract-ocr-eng \
        ${EXTRA_APT_PACKAGES} \
     && rm -rf /var/lib/apt/lists/*
 

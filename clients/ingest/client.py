@@ -224,6 +224,11 @@ class IngestClient(ServiceClient):
         response = await self.request("GET", "/format-policy/resolved", params=params)
         return [ResolvedRule.model_validate(item) for item in response.json()]
 
+    async def format_groups(self) -> dict[str, str]:
+        """Internal: PUID → format group, for the fallback rules (`PolicyIndex(rules, groups)`)."""
+        response = await self.request("GET", "/format-policy/groups")
+        return {str(k): str(v) for k, v in response.json().items()}
+
     async def record_format_rule_outcomes(self, outcomes: list[RuleOutcome]) -> int:
         """Internal: count what the rules did. Not retried: a repeat would count twice."""
         response = await self.request("POST", "/format-policy/outcomes",

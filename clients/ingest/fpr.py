@@ -40,6 +40,7 @@ Stream = Literal["stdout", "stderr", "any"]
 
 PUID_PATTERN = r"^(x-)?fmt/[0-9]{1,6}$|^amber/[a-z0-9-]{1,50}$"
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,99}$"
+EXTENSION_PATTERN = r"^(\.[A-Za-z0-9.]{1,19}|\{ext\})$"
 MAX_ARGV = 100
 DEFAULT_EVENT_DETAIL = 'program="{tool}"; version="{version}"'
 
@@ -116,12 +117,15 @@ class CommandWrite(BaseModel):
     description: str = Field(default="", max_length=1000)
     argv: list[str] = Field(min_length=1, max_length=MAX_ARGV, description="argv template; see the placeholders")
     output_extension: str | None = Field(
-        default=None, max_length=20, pattern=r"^\.[A-Za-z0-9.]{1,19}$",
-        description="The extension of the file the command makes; none for a command that makes no file",
+        default=None, max_length=20, pattern=EXTENSION_PATTERN,
+        description="The extension of the file the command makes (`{ext}`: the input's); none if it makes no file",
     )
     output_puids: list[str] = Field(
         default_factory=list, max_length=100,
         description="Siegfried must identify the output as one of these (empty: any identified format)",
+    )
+    stdout_is_output: bool = Field(
+        default=False, description="The tool writes the output file to its standard output (dcraw -c)"
     )
     verifier: str | None = Field(
         default=None, pattern=NAME_PATTERN, description="A validation command the output must pass"
@@ -139,8 +143,9 @@ class CommandUpdate(BaseModel):
     tool: str | None = Field(default=None, pattern=NAME_PATTERN)
     description: str | None = Field(default=None, max_length=1000)
     argv: list[str] | None = Field(default=None, min_length=1, max_length=MAX_ARGV)
-    output_extension: str | None = Field(default=None, max_length=20, pattern=r"^\.[A-Za-z0-9.]{1,19}$")
+    output_extension: str | None = Field(default=None, max_length=20, pattern=EXTENSION_PATTERN)
     output_puids: list[str] | None = Field(default=None, max_length=100)
+    stdout_is_output: bool | None = None
     verifier: str | None = Field(default=None, pattern=NAME_PATTERN)
     event_detail: str | None = Field(default=None, max_length=1000)
     timeout_seconds: float | None = Field(default=None, gt=0, le=86400)

@@ -359,3 +359,45 @@ async def test_files_with_a_validator_get_a_validation_event(tmp_path: Path,
         assert outcomes["objects/good.png"] == [("pass", 'program="pngcheck"')]
         assert outcomes["objects/broken.png"] == [("fail", 'program="pngcheck"')]
         assert outcomes["objects/notes.txt"] == []
+
+
+async def test_a_validation_rule_made_through_the_api_holds_for_the_next_ingest(
+    tmp_path: Path, temporal_env: WorkflowEnvironment
+) -> None:
+    from clients.ingest.fpr import PolicyCommand, PolicyTool, RuleUpdate, RuleWrite, VerdictRule, VerdictSpec
+
+    async def ingest_text(services: Services, text: bytes) -> list[tuple[str, str, str]]:
+        transfer_uuid = uuid.uuid4()
+        root = tmp_path / "processing" / "transfers" / str(transfer_uuid) / "objects"
+        root.mkdir(parents=True)
+        (root / "notes.txt").write_bytes(text)
+        created = await services.ingest.create_ingest(IngestCreate(
+            transfer_uuid=transfer_uuid, name="notes", path=f"transfers/{transfer_uuid}"))
+        ingest = await wait_for(services.ingest, created.uuid)
+        assert ingest.status == IngestStatus.stored, ingest.error
+        [record] = (await services.metadata.list_files(created.uuid, limit=10)).items
+        events = (await services.metadata.list_events(created.uuid, object_uuid=record.uuid)).items
+        return [(e.outcome, e.detail.split(";")[0], e.outcome_note) for e in events if e.type == "validation"]
+
+    async with running_services(tmp_path, temporal_env) as services:
+        assert await ingest_text(services, b"plain words\n") == []  # no shipped validator for plain text
+        # A new validator is data: a tool, a command with its verdict, a rule.
+        await services.ingest.create_format_tool(PolicyTool(name="grep", version_argv=["grep", "--version"],
+                                                            version_pattern=r"grep \(GNU grep\) (\S+)"))
+        await services.ingest.create_format_command(PolicyCommand(
+            name="text-without-marker", tool="grep", argv=["grep", "-c", "DAMAGED", "{input}"],
+            verdict=VerdictSpec(pass_exit_codes=[1], rules=[
+                VerdictRule(pattern=r"^[1-9]", stream="stdout", verdict="fail",
+                            reason="a damage marker in the text"),
+            ])))
+        rule = await services.ingest.create_format_rule(RuleWrite(purpose="validation", puid="x-fmt/111",
+                                                                  command="text-without-marker"))
+        assert await ingest_text(services, b"plain words\n") == [
+            ("pass", 'program="grep"', 'format="Plain Text File"; result="valid"')]
+        assert await ingest_text(services, b"plain DAMAGED words\n") == [
+            ("fail", 'program="grep"', 'format="Plain Text File"; result="exit code 0; a damage marker in the text"')]
+        counted = await services.ingest.get_format_rule(rule.uuid)
+        assert (counted.successes, counted.failures) == (1, 1)
+        await services.ingest.update_format_rule(rule.uuid, RuleUpdate(enabled=False))
+        assert await ingest_text(services, b"plain words\n") == []
+        assert (await services.ingest.get_format_rule(rule.uuid)).successes == 1

@@ -51,6 +51,7 @@ class FprCommand(ShippedColumns, table=True):
     argv: list[str] = Field(sa_column=Column(JSON, nullable=False))
     output_extension: str | None = Field(default=None, max_length=20)
     output_puids: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    stdout_is_output: bool = False
     verifier: str | None = Field(default=None, max_length=100)
     event_detail: str = Field(max_length=1000)
     timeout_seconds: float

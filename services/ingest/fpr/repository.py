@@ -27,8 +27,19 @@ class FprRepository:
         key = next(iter(model.__table__.primary_key.columns))  # type: ignore[attr-defined]
         return list((await self.session.execute(select(model).order_by(key))).scalars())
 
-    async def page(self, model: type[Row], filters: Sequence[Any], order: Sequence[Any], limit: int,
-                   offset: int) -> tuple[list[Row], int]:
+    async def formats_page(self, group: str | None, limit: int, offset: int) -> tuple[list[FprFormat], int]:
+        filters = [col(FprFormat.group) == group] if group else []
+        return await self._page(FprFormat, filters, [col(FprFormat.puid)], limit, offset)
+
+    async def tools_page(self, limit: int, offset: int) -> tuple[list[FprTool], int]:
+        return await self._page(FprTool, [], [col(FprTool.name)], limit, offset)
+
+    async def commands_page(self, tool: str | None, limit: int, offset: int) -> tuple[list[FprCommand], int]:
+        filters = [col(FprCommand.tool) == tool] if tool else []
+        return await self._page(FprCommand, filters, [col(FprCommand.name)], limit, offset)
+
+    async def _page(self, model: type[Row], filters: Sequence[Any], order: Sequence[Any], limit: int,
+                    offset: int) -> tuple[list[Row], int]:
         query = select(model).where(*filters).order_by(*order).limit(limit).offset(offset)
         count = select(func.count()).select_from(model).where(*filters)
         items = list((await self.session.execute(query)).scalars())
@@ -43,7 +54,7 @@ class FprRepository:
             ) if value is not None
         ]
         order = [col(FprRule.puid), col(FprRule.purpose), col(FprRule.command)]
-        return await self.page(FprRule, filters, order, limit, offset)
+        return await self._page(FprRule, filters, order, limit, offset)
 
     async def rule_by_key(self, purpose: str, puid: str, command: str) -> FprRule | None:
         query = select(FprRule).where(col(FprRule.purpose) == purpose, col(FprRule.puid) == puid,
@@ -70,17 +81,9 @@ class FprRepository:
     async def record_tool_version(self, name: str, version: str) -> None:
         await self.session.execute(update(FprTool).where(col(FprTool.name) == name).values(version=version))
 
-    async def commands_using(self, tool: str) -> list[FprCommand]:
-        query = select(FprCommand).where(col(FprCommand.tool) == tool)
-        return list((await self.session.execute(query)).scalars())
-
-    async def rules_using(self, command: str) -> int:
-        query = select(func.count()).select_from(FprRule).where(col(FprRule.command) == command)
-        return int((await self.session.execute(query)).scalar_one())
-
-    async def formats_of_group(self, group: str) -> list[FprFormat]:
-        query = select(FprFormat).where(col(FprFormat.group) == group).order_by(col(FprFormat.puid))
-        return list((await self.session.execute(query)).scalars())
+    async def format_groups(self) -> dict[str, str]:
+        rows = await self.session.execute(select(FprFormat.puid, FprFormat.group))  # type: ignore[call-overload]
+        return {puid: group for puid, group in rows}
 
     async def state(self) -> FprState:
         state = await self.session.get(FprState, 1)

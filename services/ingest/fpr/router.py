@@ -180,6 +180,13 @@ async def list_resolved_format_rules(session: SessionDep, caller: CallerDep,
     return await service.resolved_rules(session, purpose)
 
 
+@policy_router.get("/groups", response_model=dict[str, str], summary="The format group of every PUID",
+                   openapi_extra=internal_operation())
+async def list_format_groups(session: SessionDep, caller: CallerDep) -> dict[str, str]:
+    """For the fallback rules: a format without a thumbnail rule gets its group's icon."""
+    return await service.format_groups(session)
+
+
 @policy_router.post("/outcomes", response_model=OutcomesRecorded, summary="Count the outcomes of rules workers ran",
                     openapi_extra=internal_operation())
 async def record_format_rule_outcomes(body: RuleOutcomes, session: SessionDep, caller: CallerDep) -> OutcomesRecorded:

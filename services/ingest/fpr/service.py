@@ -16,7 +16,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import SQLModel, col
+from sqlmodel import SQLModel
 
 from clients.ingest.fpr import (
     CommandRead,
@@ -114,17 +114,17 @@ async def upgrade_shipped(session: AsyncSession, policy: FormatPolicy | None = N
     if state.shipped_version >= policy.version:
         return 0
     written = 0
+    rows = await _Rows.load(repo)
     for kind, model, key, values in _policy_rows(policy):
-        row = await _find(repo, kind, model, key, values)
+        row = rows.find(kind, key, values)
         if row is None:
-            repo.add(model(**values, shipped_version=policy.version))
+            await rows.add(kind, model(**values, shipped_version=policy.version))
             written += 1
         elif row.shipped_version is not None and not row.modified:
             # Counters and the uuid of a rule stay; only its definition follows the new defaults.
             _apply(row, {k: v for k, v in values.items() if k != "uuid"})
             row.shipped_version = policy.version
             written += 1
-        await repo.flush()
     state.shipped_version = policy.version
     await repo.flush()
     return written
@@ -143,19 +143,52 @@ def _policy_rows(policy: FormatPolicy) -> list[tuple[Kind, Any, Any, dict[str, A
     return rows
 
 
-async def _find(repo: FprRepository, kind: Kind, model: Any, key: Any, values: dict[str, Any]) -> Any:
-    row = await repo.get(model, key)
-    if row is None and kind == "rules":
-        row = await repo.rule_by_key(values["purpose"], values["puid"], values["command"])
-    return row
+class _Rows:
+    """Every row of the registry, read once (a few hundred), found by key and rules also by purpose x PUID x
+    command; rows added through it are found too."""
+
+    MODELS: dict[Kind, Any] = {"formats": FprFormat, "tools": FprTool, "commands": FprCommand, "rules": FprRule}
+
+    def __init__(self, repo: FprRepository) -> None:
+        self.repo = repo
+        self.by_key: dict[Kind, dict[Any, Any]] = {kind: {} for kind in self.MODELS}
+        self.rules_by_use: dict[tuple[str, str, str], FprRule] = {}
+        self._last_added: Kind | None = None
+
+    @classmethod
+    async def load(cls, repo: FprRepository) -> _Rows:
+        rows = cls(repo)
+        for kind, model in cls.MODELS.items():
+            for row in await repo.all(model):
+                rows._remember(kind, row)
+        return rows
+
+    def _remember(self, kind: Kind, row: Any) -> None:
+        key = {"formats": "puid", "tools": "name", "commands": "name", "rules": "uuid"}[kind]
+        self.by_key[kind][getattr(row, key)] = row
+        if kind == "rules":
+            self.rules_by_use[(row.purpose, row.puid, row.command)] = row
+
+    def find(self, kind: Kind, key: Any, values: dict[str, Any]) -> Any:
+        row = self.by_key[kind].get(key)
+        if row is None and kind == "rules":
+            row = self.rules_by_use.get((values["purpose"], values["puid"], values["command"]))
+        return row
+
+    async def add(self, kind: Kind, row: Any) -> None:
+        # Without ORM relationships the unit of work does not order inserts by foreign key: each kind is written
+        # before the first row of the next (rows come in dependency order) is added.
+        if self._last_added not in (None, kind):
+            await self.repo.flush()
+        self._last_added = kind
+        self.repo.add(row)
+        self._remember(kind, row)
 
 
 # --- formats ---------------------------------------------------------------------------------------------------
 
 async def list_formats(session: AsyncSession, group: str | None, page: PageParams) -> Page[FormatRead]:
-    filters = [col(FprFormat.group) == group] if group else []
-    rows, total = await FprRepository(session).page(FprFormat, filters, [col(FprFormat.puid)], page.limit,
-                                                    page.offset)
+    rows, total = await FprRepository(session).formats_page(group, page.limit, page.offset)
     return Page(items=[format_read(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
 
 
@@ -191,7 +224,7 @@ async def update_format(session: AsyncSession, puid: str, body: FormatUpdate) ->
 # --- tools -----------------------------------------------------------------------------------------------------
 
 async def list_tools(session: AsyncSession, page: PageParams) -> Page[ToolRead]:
-    rows, total = await FprRepository(session).page(FprTool, [], [col(FprTool.name)], page.limit, page.offset)
+    rows, total = await FprRepository(session).tools_page(page.limit, page.offset)
     return Page(items=[tool_read(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
 
 
@@ -230,9 +263,7 @@ async def update_tool(session: AsyncSession, name: str, body: ToolUpdate) -> Too
 # --- commands --------------------------------------------------------------------------------------------------
 
 async def list_commands(session: AsyncSession, tool: str | None, page: PageParams) -> Page[CommandRead]:
-    filters = [col(FprCommand.tool) == tool] if tool else []
-    rows, total = await FprRepository(session).page(FprCommand, filters, [col(FprCommand.name)], page.limit,
-                                                    page.offset)
+    rows, total = await FprRepository(session).commands_page(tool, page.limit, page.offset)
     return Page(items=[command_read(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
 
 
@@ -393,6 +424,10 @@ async def resolved_rules(session: AsyncSession, purpose: str | None) -> list[Res
     ]
 
 
+async def format_groups(session: AsyncSession) -> dict[str, str]:
+    return await FprRepository(session).format_groups()
+
+
 async def record_outcomes(session: AsyncSession, body: RuleOutcomes) -> int:
     """Workers report what their commands did, many at once; counters are incremented in the database."""
     repo = FprRepository(session)
@@ -436,17 +471,18 @@ async def import_policy(session: AsyncSession, policy: FormatPolicy) -> ImportRe
     created: dict[str, list[str]] = {kind: [] for kind in ("formats", "tools", "commands", "rules")}
     updated: dict[str, list[str]] = {kind: [] for kind in ("formats", "tools", "commands", "rules")}
     unchanged = 0
+    rows = await _Rows.load(repo)
     for kind, model, key, values in _policy_rows(policy):
-        row = await _find(repo, kind, model, key, values)
+        row = rows.find(kind, key, values)
         label = str(key)
         if row is None:
-            repo.add(model(**values))
+            await rows.add(kind, model(**values))
             created[kind].append(label)
         elif _edit(row, {k: v for k, v in values.items() if k != "uuid"}):
             updated[kind].append(str(row.uuid) if kind == "rules" else label)
         else:
             unchanged += 1
-        await repo.flush()
+    await repo.flush()
     return ImportReport(created=created, updated=updated, unchanged=unchanged)
 
 
@@ -455,21 +491,32 @@ async def _check_document(repo: FprRepository, policy: FormatPolicy) -> None:
     problems: list[str] = []
     puids = {f.puid for f in policy.formats}
     tools = {t.name for t in policy.tools}
-    commands = {c.name: CommandWrite.model_validate(c.model_dump()) for c in policy.commands}
+    commands: dict[str, CommandWrite] = {c.name: CommandWrite.model_validate(c.model_dump()) for c in policy.commands}
+
+    async def command(name: str) -> CommandWrite | FprCommand | None:
+        return commands.get(name) or await repo.get(FprCommand, name)
+
     for tool in policy.tools:
         problems += _pattern_problems(tool.version_pattern, f"tool {tool.name}: version_pattern")
-    for command in policy.commands:
-        problems += [f"command {command.name}: {p}" for p in _command_problems(command.name, command)]
-        if command.tool not in tools and await repo.get(FprTool, command.tool) is None:
-            problems.append(f"command {command.name}: tool {command.tool} does not exist")
-        if command.verifier and command.verifier not in commands and \
-                await repo.get(FprCommand, command.verifier) is None:
-            problems.append(f"command {command.name}: verifier {command.verifier} does not exist")
+    for item in policy.commands:
+        problems += [f"command {item.name}: {p}" for p in _command_problems(item.name, item)]
+        if item.tool not in tools and await repo.get(FprTool, item.tool) is None:
+            problems.append(f"command {item.name}: tool {item.tool} does not exist")
+        if item.verifier:
+            verifier = await command(item.verifier)
+            if verifier is None:
+                problems.append(f"command {item.name}: verifier {item.verifier} does not exist")
+            elif verifier.verdict is None:
+                problems.append(f"command {item.name}: verifier {item.verifier} is not a validation command")
     for rule in policy.rules:
+        where = f"rule {rule.purpose} {rule.puid} {rule.command}"
         if rule.puid not in puids and await repo.get(FprFormat, rule.puid) is None:
-            problems.append(f"rule {rule.purpose} {rule.puid}: format {rule.puid} does not exist")
-        if rule.command not in commands and await repo.get(FprCommand, rule.command) is None:
-            problems.append(f"rule {rule.purpose} {rule.puid}: command {rule.command} does not exist")
+            problems.append(f"{where}: format {rule.puid} does not exist")
+        found = await command(rule.command)
+        if found is None:
+            problems.append(f"{where}: command {rule.command} does not exist")
+        elif rule.purpose == "validation" and found.verdict is None:
+            problems.append(f"{where}: command {rule.command} has no verdict, so it cannot validate")
     if problems:
         raise Problem(422, "Invalid format policy", f"{len(problems)} problem(s); nothing was imported",
                       errors=[{"msg": p} for p in problems[:200]])

@@ -35,6 +35,7 @@ from clients.ingest import (
     TaskRecord,
     TaskStatus,
 )
+from clients.ingest.fpr import RuleOutcome
 from clients.metadata import (
     AgentRecord,
     AipPackageRecord,
@@ -50,6 +51,7 @@ from servicekit.http import ServiceError
 from servicekit.ids import derived_id
 from servicekit.logs import package_id_var
 from servicekit.xmlschema import validate_mets
+from services.ingest.fpr.index import PolicyIndex
 from services.ingest.microservices.extraction import ExtractionLimits, extract_package
 from services.ingest.microservices.results import EventSpec, Status, bounded
 from services.ingest.microservices.structure_report import write_structure_report
@@ -101,6 +103,7 @@ streaming (100,000 files, a 1 GB METS: 80 MB peak, 21 s)."""
 METS_VALIDATION_DETAIL = (f'program="lxml"; version="{".".join(map(str, etree.LXML_VERSION))}"; '
                           f'libxml2="{".".join(map(str, etree.LIBXML_VERSION))}"; '
                           'schemas="METS 1.12.1, PREMIS 3.0, DC terms"')
+MAX_OUTCOMES_PER_REPORT = 10_000
 
 
 def aip_name(params: IngestParams) -> str:
@@ -357,12 +360,14 @@ class IngestActivities:
             return _batch_result(summary["result"])
         entries = await asyncio.to_thread(read_batch, layout.round_inventory(batch.round), batch)
         open_packages = options.extract and batch.round < params.max_extraction_depth
+        # Read once per batch, so a rule created or disabled through the API holds from the next batch on.
+        rules = PolicyIndex(await self.ingest.resolved_format_rules("validation"))
         async with self.job(params, key, name, "Process files", files_total=len(entries)) as job:
             results: list[Examined] = []
             for start in range(0, len(entries), FILES_PER_THREAD_HOP):
                 chunk = entries[start:start + FILES_PER_THREAD_HOP]
                 results.extend(await _in_thread(examine, self.tools, layout.data, chunk,
-                                                                       options, open_packages))
+                                                options, open_packages, rules))
                 activity.heartbeat(start + len(chunk))
             extractions = await self._extract(params, layout, results, options)
             journal_events: dict[str, list[dict[str, Any]]] = {}
@@ -390,6 +395,7 @@ class IngestActivities:
                 ))
             await self.metadata.add_files(UUID(params.ingest_uuid), records)
             await self.ingest.record_tasks(UUID(params.ingest_uuid), key, tasks)
+            await self._count_rule_outcomes([o for r in results for o in r.rule_outcomes])
             removed = {r["p"] for r in removals}
             await _in_thread(
                 write_atomically, layout.batch_result(batch.index),
@@ -409,6 +415,15 @@ class IngestActivities:
             job.files_done = len(entries)
         await asyncio.to_thread(self._remove, layout, removals)
         return result
+
+    async def _count_rule_outcomes(self, outcomes: list[RuleOutcome]) -> None:
+        """The counters are statistics: a report that fails is logged, never a reason to redo a batch."""
+        for start in range(0, len(outcomes), MAX_OUTCOMES_PER_REPORT):
+            try:
+                await self.ingest.record_format_rule_outcomes(outcomes[start:start + MAX_OUTCOMES_PER_REPORT])
+            except ServiceError as exc:
+                log.warning("format rule outcomes not counted: %s", exc)
+                return
 
     async def _extract(self, params: IngestParams, layout: SipLayout, results: list[Examined],
                        options: FileOptions) -> dict[str, Extraction]:

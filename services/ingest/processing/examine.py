@@ -9,6 +9,8 @@ from typing import Any
 
 from temporalio.exceptions import ApplicationError
 
+from clients.ingest.fpr import RuleOutcome
+from services.ingest.fpr.index import PolicyIndex
 from services.ingest.microservices.characterization import Characterization
 from services.ingest.microservices.extraction import package_kind
 from services.ingest.microservices.results import FileOutcome, Status
@@ -28,6 +30,8 @@ class Examined:
     validation: FileOutcome | None
     characterization: Characterization
     package_kind: str | None
+    # What each format policy rule did to this file, for the rules' counters.
+    rule_outcomes: tuple[RuleOutcome, ...] = ()
 
     @property
     def infected(self) -> bool:
@@ -39,7 +43,7 @@ class Examined:
 
 
 def examine(tools: WorkerTools, data_dir: Path, entries: list[dict[str, Any]], options: FileOptions,
-            open_packages: bool) -> list[Examined]:
+            open_packages: bool, rules: PolicyIndex) -> list[Examined]:
     results = []
     identifier = identify_with_fido if options.identify_tool == "FIDO" else identify
     for entry in entries:
@@ -49,11 +53,11 @@ def examine(tools: WorkerTools, data_dir: Path, entries: list[dict[str, Any]], o
         digest = sha256_file(path)
         scan = _scan(tools, path) if options.scan else None
         ident = identifier(path, entry["s"]) if options.identify else UNIDENTIFIED
-        validation = tools.validation.validate(path, ident.puid) if ident.puid else None
+        validation, counted = tools.validation.validate(path, ident.puid, rules) if ident.puid else (None, [])
         characterization = tools.characterizer.characterize(path, ident.puid, ident.format_name)
         # An infected package is never opened: its contents would only spread what the scan found.
         kind = package_kind(path, ident.puid) if open_packages and not _infected(scan) and entry["s"] > 0 else None
-        results.append(Examined(entry, digest, ident, scan, validation, characterization, kind))
+        results.append(Examined(entry, digest, ident, scan, validation, characterization, kind, tuple(counted)))
     return results
 
 

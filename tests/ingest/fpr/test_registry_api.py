@@ -56,6 +56,8 @@ async def test_shipped_rules_are_loaded_listed_and_filtered(db_engine: AsyncEngi
         assert (await client.get("/formats/fmt/999999")).status_code == 404
         assert (await client.get("/formats/nonsense")).status_code == 404
         assert (await client.get("/format-commands", params={"tool": "vips"})).json()["total"] >= 1
+        groups = (await client.get("/format-policy/groups")).json()
+        assert groups["fmt/353"] == "image" and groups["fmt/569"] == "video"
 
 
 async def test_rules_commands_and_tools_are_created_edited_disabled_and_counted(
@@ -76,16 +78,17 @@ async def test_rules_commands_and_tools_are_created_edited_disabled_and_counted(
             "name": "cat-copy", "tool": "cat", "argv": ["cp", "{input}", "{output}"], "output_extension": ".jpg",
             "output_puids": ["fmt/43"], "timeout_seconds": 30})
         assert command.status_code == 201, command.text
-        await client.post("/formats", json={"puid": "fmt/41", "name": "Raw JPEG Stream", "group": "image"})
-        rule = await client.post("/format-rules", json={"purpose": "access", "puid": "fmt/41", "command": "cat-copy"})
+        await client.post("/formats", json={"puid": "fmt/99001", "name": "Raw JPEG Stream", "group": "image"})
+        rule = await client.post("/format-rules", json={"purpose": "access", "puid": "fmt/99001",
+                                                        "command": "cat-copy"})
         assert rule.status_code == 201, rule.text
-        again = await client.post("/format-rules", json={"purpose": "access", "puid": "fmt/41",
+        again = await client.post("/format-rules", json={"purpose": "access", "puid": "fmt/99001",
                                                          "command": "cat-copy"})
         assert again.status_code == 409
         dangling = await client.post("/format-rules", json={"purpose": "access", "puid": "fmt/9999",
                                                             "command": "cat-copy"})
         assert dangling.status_code == 422
-        not_a_validator = await client.post("/format-rules", json={"purpose": "validation", "puid": "fmt/41",
+        not_a_validator = await client.post("/format-rules", json={"purpose": "validation", "puid": "fmt/99001",
                                                                    "command": "cat-copy"})
         assert not_a_validator.status_code == 422
         rule_id = rule.json()["uuid"]
@@ -154,15 +157,15 @@ async def test_export_and_import_round_trip_and_report_changes(db_engine: AsyncE
             policy.rules)
 
         document = {
-            "formats": [{"puid": "fmt/41", "name": "Raw JPEG Stream", "group": "image"}],
-            "tools": [{"name": "cp"}],
-            "commands": [{"name": "plain-copy", "tool": "cp", "argv": ["cp", "{input}", "{output}"],
+            "formats": [{"puid": "fmt/99001", "name": "Raw JPEG Stream", "group": "image"}],
+            "tools": [{"name": "copier"}],
+            "commands": [{"name": "plain-copy", "tool": "copier", "argv": ["cp", "{input}", "{output}"],
                           "output_extension": ".jpg"}],
-            "rules": [{"purpose": "access", "puid": "fmt/41", "command": "plain-copy"},
+            "rules": [{"purpose": "access", "puid": "fmt/99001", "command": "plain-copy"},
                       {**exported["rules"][0], "enabled": not exported["rules"][0]["enabled"]}],
         }
         first = (await client.post("/format-policy", json=document)).json()
-        assert first["created"] == {"formats": ["fmt/41"], "tools": ["cp"], "commands": ["plain-copy"],
+        assert first["created"] == {"formats": ["fmt/99001"], "tools": ["copier"], "commands": ["plain-copy"],
                                     "rules": [first["created"]["rules"][0]]}
         assert first["updated"]["rules"] == [exported["rules"][0]["uuid"]]
         second = (await client.post("/format-policy", json=document)).json()
@@ -170,10 +173,13 @@ async def test_export_and_import_round_trip_and_report_changes(db_engine: AsyncE
         flipped = (await client.get(f"/format-rules/{exported['rules'][0]['uuid']}")).json()
         assert flipped["modified"] is True
 
-        broken = {"rules": [{"purpose": "access", "puid": "fmt/41", "command": "nope"}],
-                  "commands": [{"name": "orphan", "tool": "ghost", "argv": ["x", "{nope}"]}]}
+        broken = {"rules": [{"purpose": "access", "puid": "fmt/99001", "command": "nope"},
+                            {"purpose": "validation", "puid": "fmt/99001", "command": "plain-copy"}],
+                  "commands": [{"name": "orphan", "tool": "ghost", "argv": ["x", "{nope}"], "verifier": "plain-copy"}]}
         refused = await client.post("/format-policy", json=broken)
         assert refused.status_code == 422
         messages = " ".join(e["msg"] for e in refused.json()["errors"])
         assert "ghost" in messages and "{nope}" in messages and "nope does not exist" in messages
+        assert "verifier plain-copy is not a validation command" in messages
+        assert "command plain-copy has no verdict" in messages
         assert (await client.get("/format-commands/orphan")).status_code == 404  # nothing was imported

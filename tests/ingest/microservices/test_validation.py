@@ -1,4 +1,5 @@
-"""Validation with the real validators on files made here: valid and truncated JP2, Matroska, PNG and PDF."""
+"""Validation by the shipped registry rules with the real validators on files made here: valid and truncated JP2,
+Matroska, PNG and PDF; a format without a rule gets no event."""
 
 from __future__ import annotations
 
@@ -7,8 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from services.ingest.fpr.index import PolicyIndex, resolve_policy
+from services.ingest.fpr.service import shipped_policy
 from services.ingest.microservices.results import Status
 from services.ingest.microservices.validation import ValidationService
+
+RULES = PolicyIndex(resolve_policy(shipped_policy()))
 
 
 def _ffmpeg(*args: str) -> None:
@@ -48,32 +53,33 @@ def samples(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 CASES = [
-    ("jp2", "x-fmt/392", "jpylyzer", "JPEG 2000", 200),
-    ("mkv", "fmt/569", "MediaConch", "Matroska", 300),
-    ("png", "fmt/11", "pngcheck", "PNG", 60),
-    ("pdf", "fmt/18", "qpdf", "PDF", 40),
+    ("jp2", "x-fmt/392", ["jpylyzer"], "JP2 (JPEG 2000 part 1)", 200),
+    ("mkv", "fmt/569", ["ffmpeg", "mediaconch"], "Matroska", 300),
+    ("png", "fmt/11", ["pngcheck"], "Portable Network Graphics", 60),
+    ("pdf", "fmt/18", ["qpdf"], "Portable Document Format", 40),
 ]
 
 
-@pytest.mark.parametrize(("name", "puid", "program", "label", "keep"), CASES)
-def test_valid_and_broken(samples: dict[str, Path], name: str, puid: str, program: str, label: str,
+@pytest.mark.parametrize(("name", "puid", "programs", "label", "keep"), CASES)
+def test_valid_and_broken(samples: dict[str, Path], name: str, puid: str, programs: list[str], label: str,
                           keep: int) -> None:
     service = ValidationService()
-    good = service.validate(samples[name], puid)
+    good, counted = service.validate(samples[name], puid, RULES)
     assert good.status is Status.PASSED, good.message
-    (event,) = good.events
-    assert event.type == "validation" and event.outcome == "pass"
-    assert event.detail.startswith(f'program="{program}"; version="')
-    assert "unknown" not in event.detail
-    assert event.outcome_note.startswith(f'format="{label}"; result="')
+    assert [e.detail.split(";")[0] for e in good.events] == [f'program="{p}"' for p in programs]
+    for event in good.events:
+        assert event.type == "validation" and event.outcome == "pass"
+        assert "unknown" not in event.detail
+        assert event.outcome_note == f'format="{label}"; result="valid"'
+    assert len(counted) == len(programs) and all(c.success and c.tool_version for c in counted)
 
-    bad = service.validate(_truncated(samples[name], keep), puid)
+    bad, counted = service.validate(_truncated(samples[name], keep), puid, RULES)
     assert bad.status is Status.FAILED
-    assert bad.events[0].outcome == "fail"
-    assert bad.message
+    assert "fail" in [e.outcome for e in bad.events]
+    assert bad.message and not all(c.success for c in counted)
 
 
 def test_no_validator_means_no_event(samples: dict[str, Path]) -> None:
-    outcome = ValidationService().validate(samples["png"], "fmt/43")
-    assert outcome.status is Status.SKIPPED and outcome.events == ()
-    assert ValidationService().validate(samples["png"], None).status is Status.SKIPPED
+    outcome, counted = ValidationService().validate(samples["png"], "x-fmt/111", RULES)
+    assert outcome.status is Status.SKIPPED and outcome.events == () and counted == []
+    assert ValidationService().validate(samples["png"], None, RULES)[0].status is Status.SKIPPED

@@ -55,6 +55,7 @@ def upgrade() -> None:
     sa.Column('argv', sa.JSON(), nullable=False),
     sa.Column('output_extension', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
     sa.Column('output_puids', sa.JSON(), nullable=False),
+    sa.Column('stdout_is_output', sa.Boolean(), nullable=False),
     sa.Column('verifier', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True),
     sa.Column('event_detail', sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=False),
     sa.Column('timeout_seconds', sa.Float(), nullable=False),
