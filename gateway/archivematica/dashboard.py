@@ -1,0 +1,546 @@
+"""Archivematica's dashboard API (`/api/transfer/…`, `/api/ingest/…`, `/api/v2beta/…`,
+`/api/processing-configuration/…`) over Amber's transfer and ingest services.
+
+Handlers translate and call the typed clients; every preservation rule stays in the services.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from typing import Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from clients.ingest import IngestRead, IngestStatus
+from clients.storage.schemas import LocationPurpose
+from clients.transfer.schemas import TransferFromLocation, TransferRead, TransferStatus
+from gateway.archivematica import repository
+from gateway.archivematica.auth import DashboardUser, dashboard_user
+from gateway.archivematica.errors import ArchivematicaError, dashboard_error, not_supported
+from gateway.archivematica.ids import (
+    SHARED_DIRECTORY,
+    b64decode_lenient,
+    job_uuid,
+    link_uuid,
+    parse_uuid,
+    split_location_path,
+    unit_directory,
+    uuid_at_end,
+)
+from gateway.archivematica.routing import route
+from gateway.archivematica.status import (
+    FROM_AM_TYPE,
+    TRANSFER_DECISION_POINTS,
+    TYPE_FOLDERS,
+    UNSUPPORTED_TYPES,
+    am_type,
+    ingest_finished,
+    ingest_status,
+    transfer_finished,
+    transfer_status,
+)
+from gateway.archivematica.upstream import DashboardUpstream, Upstream
+from servicekit.db import session_scope
+from servicekit.http import ServiceError
+from servicekit.roles import Role
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/api", tags=["archivematica"], dependencies=[Depends(dashboard_user)])
+PAGE = 1000
+# The processing configuration a classic (start_transfer) transfer gets: Archivematica's pipeline default.
+CLASSIC_PROCESSING_CONFIG = "default"
+
+
+# --- helpers ------------------------------------------------------------------------------------------------
+
+
+async def all_transfers(up: Upstream, status: TransferStatus) -> list[TransferRead]:
+    found: list[TransferRead] = []
+    while True:
+        page = await up.transfer.list_transfers(status, limit=PAGE, offset=len(found))
+        found += page.items
+        if not page.items or len(found) >= page.total:
+            return found
+
+
+async def all_ingests(up: Upstream, status: IngestStatus) -> list[IngestRead]:
+    found: list[IngestRead] = []
+    while True:
+        page = await up.ingest.list_ingests(status, limit=PAGE, offset=len(found))
+        found += page.items
+        if not page.items or len(found) >= page.total:
+            return found
+
+
+async def find_transfer(up: Upstream, unit: str) -> TransferRead | None:
+    ident = parse_uuid(unit)
+    if ident is None:
+        return None
+    try:
+        return await up.transfer.get_transfer(ident)
+    except ServiceError as exc:
+        if exc.status in (404, 422):
+            return None
+        raise
+
+
+async def find_ingest(up: Upstream, unit: str) -> IngestRead | None:
+    ident = parse_uuid(unit)
+    if ident is None:
+        return None
+    try:
+        return await up.ingest.get_ingest(ident)
+    except ServiceError as exc:
+        if exc.status in (404, 422):
+            return None
+        raise
+
+
+async def read_json(request: Request) -> dict[str, Any]:
+    """The body as JSON whatever its Content-Type says (amclient sends none)."""
+    raw = await request.body()
+    try:
+        body = json.loads(raw or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        raise dashboard_error(400, "The request body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise dashboard_error(400, "The request body must be a JSON object.")
+    return body
+
+
+async def hidden(request: Request, units: list[UUID]) -> set[UUID]:
+    result: set[UUID] = set()
+    async for session in session_scope(request.app.state.sessions):
+        result = await repository.hidden_among(session, units)
+    return result
+
+
+# --- status ---------------------------------------------------------------------------------------------------
+
+
+@route(router, "/transfer/status/{unit}", ["GET"], Role.reader)
+async def am_transfer_status(unit: str, up: DashboardUpstream) -> dict[str, Any]:
+    transfer = await find_transfer(up, unit)
+    if transfer is None:
+        raise dashboard_error(400, f"Cannot fetch unitTransfer with UUID {unit}", type="transfer")
+    ingest = await up.ingest.get_ingest(transfer.ingest_uuid) if transfer.ingest_uuid else None
+    derived = transfer_status(transfer, ingest)
+    directory = unit_directory(transfer.name, transfer.uuid)
+    body: dict[str, Any] = {
+        "type": "transfer", "uuid": str(transfer.uuid), "name": transfer.name, "directory": directory,
+        "path": f"{SHARED_DIRECTORY}/watchedDirectories/SIPCreation/completedTransfers/{directory}/",
+        "microservice": derived.microservice, "status": derived.status,
+        "message": f"Fetched status for {transfer.uuid} successfully.",
+    }
+    if derived.sip_uuid is not None:
+        body["sip_uuid"] = derived.sip_uuid
+    return body
+
+
+@route(router, "/ingest/status/{unit}", ["GET"], Role.reader)
+async def am_ingest_status(unit: str, up: DashboardUpstream) -> dict[str, Any]:
+    ingest = await find_ingest(up, unit)
+    if ingest is None:
+        raise dashboard_error(400, f"Cannot fetch unitSIP with UUID {unit}", type="SIP")
+    derived = ingest_status(ingest)
+    directory = unit_directory(ingest.name, ingest.uuid)
+    return {
+        "type": "SIP", "uuid": str(ingest.uuid), "name": ingest.name, "directory": directory,
+        "path": f"{SHARED_DIRECTORY}/currentlyProcessing/{directory}/",
+        "microservice": derived.microservice, "status": derived.status,
+        "message": f"Fetched status for {ingest.uuid} successfully.",
+    }
+
+
+# --- lists ----------------------------------------------------------------------------------------------------
+
+
+@route(router, "/transfer/completed", ["GET"], Role.reader)
+async def am_completed_transfers(request: Request, up: DashboardUpstream) -> dict[str, Any]:
+    # Handed to ingest = COMPLETE, except while the ingest waits on a decision Archivematica puts in the transfer.
+    waiting = {i.uuid for i in await all_ingests(up, IngestStatus.awaiting_decision)
+               if i.decision is not None and i.decision.point in TRANSFER_DECISION_POINTS}
+    results = [str(t.uuid) for t in await all_transfers(up, TransferStatus.ingesting)
+               if t.ingest_uuid is not None and t.ingest_uuid not in waiting and not t.hidden]
+    return {"message": "Fetched completed transfers successfully.", "results": results}
+
+
+@route(router, "/ingest/completed", ["GET"], Role.reader)
+async def am_completed_ingests(request: Request, up: DashboardUpstream) -> dict[str, Any]:
+    stored = await all_ingests(up, IngestStatus.stored)
+    gone = await hidden(request, [i.uuid for i in stored])
+    return {"message": "Fetched completed ingests successfully.",
+            "results": [str(i.uuid) for i in stored if i.uuid not in gone]}
+
+
+@route(router, "/transfer/unapproved", ["GET"], Role.reader)
+async def am_unapproved_transfers(up: DashboardUpstream) -> dict[str, Any]:
+    results = [{"type": am_type(t), "directory": unit_directory(t.name, t.uuid), "uuid": str(t.uuid)}
+               for t in await all_transfers(up, TransferStatus.awaiting_approval)]
+    return {"message": "Fetched unapproved transfers successfully.", "results": results}
+
+
+@route(router, "/ingest/waiting", ["GET"], Role.reader)
+async def am_waiting_units(up: DashboardUpstream) -> dict[str, Any]:
+    results: list[dict[str, Any]] = []
+    for transfer in await all_transfers(up, TransferStatus.awaiting_approval):
+        results.append({"sip_directory": unit_directory(transfer.name, transfer.uuid), "sip_uuid": str(transfer.uuid),
+                        "sip_name": transfer.name, "microservice": transfer_status(transfer, None).microservice})
+    for ingest in await all_ingests(up, IngestStatus.awaiting_decision):
+        results.append({"sip_directory": unit_directory(ingest.name, ingest.uuid), "sip_uuid": str(ingest.uuid),
+                        "sip_name": ingest.name, "microservice": ingest_status(ingest).microservice})
+    return {"message": "Fetched units successfully.", "results": results}
+
+
+# --- hide -----------------------------------------------------------------------------------------------------
+
+
+async def _hide_transfer(up: Upstream, transfer: TransferRead) -> bool:
+    if transfer.hidden or not transfer_finished(transfer):
+        return False
+    await up.transfer.hide_transfer(transfer.uuid)
+    return True
+
+
+async def _hide_ingest(request: Request, user: DashboardUser, ingest: IngestRead) -> bool:
+    if not ingest_finished(ingest):
+        return False
+    done = False
+    async for session in session_scope(request.app.state.sessions):
+        done = await repository.hide(session, ingest.uuid, "SIP", user.username)
+    return done
+
+
+@route(router, "/transfer/{unit}/delete", ["DELETE"], Role.archivist)
+async def am_hide_transfer(unit: str, up: DashboardUpstream) -> JSONResponse:
+    transfer = await find_transfer(up, unit)
+    if transfer is None:
+        raise dashboard_error(400, f"Cannot fetch unitTransfer with UUID {unit}", type="transfer")
+    removed = await _hide_transfer(up, transfer)
+    return JSONResponse({"removed": removed}, status_code=200 if removed else 409)
+
+
+@route(router, "/ingest/{unit}/delete", ["DELETE"], Role.archivist)
+async def am_hide_ingest(unit: str, request: Request, user: DashboardUser, up: DashboardUpstream) -> JSONResponse:
+    ingest = await find_ingest(up, unit)
+    if ingest is None:
+        raise dashboard_error(400, f"Cannot fetch unitSIP with UUID {unit}", type="SIP")
+    removed = await _hide_ingest(request, user, ingest)
+    return JSONResponse({"removed": removed}, status_code=200 if removed else 409)
+
+
+@route(router, "/transfer/delete", ["DELETE"], Role.archivist)
+async def am_hide_finished_transfers(up: DashboardUpstream) -> dict[str, Any]:
+    removed: list[str] = []
+    for status in (TransferStatus.ingesting, TransferStatus.failed, TransferStatus.rejected):
+        for transfer in await all_transfers(up, status):
+            if await _hide_transfer(up, transfer):
+                removed.append(str(transfer.uuid))
+    return {"removed": removed}
+
+
+@route(router, "/ingest/delete", ["DELETE"], Role.archivist)
+async def am_hide_finished_ingests(request: Request, user: DashboardUser, up: DashboardUpstream) -> dict[str, Any]:
+    removed: list[str] = []
+    for status in (IngestStatus.stored, IngestStatus.failed, IngestStatus.rejected, IngestStatus.backlogged):
+        for ingest in await all_ingests(up, status):
+            if await _hide_ingest(request, user, ingest):
+                removed.append(str(ingest.uuid))
+    return {"removed": removed}
+
+
+# --- starting transfers ---------------------------------------------------------------------------------------
+
+
+async def transfer_source(up: Upstream, location: UUID | None, path: str) -> tuple[UUID, str]:
+    """The location and the path relative to it: Archivematica takes a path absolute in the location or relative
+    to it, and no location at all for the default transfer source."""
+    if location is None:
+        sources = await up.storage.list_locations(LocationPurpose.transfer_source)
+        if not sources:
+            raise ValueError("there is no transfer source location")
+        chosen = next((s for s in sources if s.is_default), sources[0])
+    else:
+        chosen = await up.storage.get_location(location)
+    root = chosen.path.rstrip("/") + "/"
+    relative = path[len(root):] if path.startswith(root) else path
+    return chosen.uuid, relative.strip("/") or "."
+
+
+async def processing_config_name(up: Upstream, wanted: str | None) -> str:
+    """Archivematica silently falls back to `default` for a name it does not have."""
+    names = {config.name for config in await up.ingest.list_processing_configs()}
+    return wanted if wanted in names else CLASSIC_PROCESSING_CONFIG
+
+
+def request_digest(body: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+
+async def _create_package(up: Upstream, body: dict[str, Any]) -> TransferRead:
+    name, encoded = body.get("name"), body.get("path")
+    if not isinstance(name, str) or not name:
+        raise dashboard_error(400, 'Parameter "name" is required.')
+    if not isinstance(encoded, str) or not encoded:
+        raise dashboard_error(400, 'Parameter "path" is required.')
+    decoded = b64decode_lenient(encoded)
+    if decoded is None:
+        raise dashboard_error(400, 'Parameter "path" cannot be decoded.')
+    kind = str(body.get("type") or "standard")
+    if kind in UNSUPPORTED_TYPES or kind not in FROM_AM_TYPE:
+        raise dashboard_error(400, f"Amber does not support the transfer type {kind!r}.")
+    location, path = split_location_path(decoded)
+    try:
+        location_uuid, relative = await transfer_source(up, location, path)
+        config = await processing_config_name(up, body.get("processing_config"))
+        spec = TransferFromLocation(
+            name=name, location_uuid=location_uuid, path=relative, transfer_type=FROM_AM_TYPE[kind],
+            auto_approve=bool(body.get("auto_approve", True)), processing_config=config,
+        )
+        return await up.transfer.create_transfer_from_location(spec)
+    except (ServiceError, ValueError, ValidationError) as exc:
+        log.info("v2beta/package refused: %s", exc)
+        raise dashboard_error(500, f"Package cannot be created: {_reason(exc)}") from None
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, ServiceError):
+        return exc.detail or exc.title
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+    return str(exc)
+
+
+@route(router, "/v2beta/package", ["POST"], Role.archivist, status_code=202)
+async def am_create_package(request: Request, user: DashboardUser, up: DashboardUpstream) -> JSONResponse:
+    """Asynchronous in Archivematica (202 before the transfer starts); here the transfer exists when answered.
+    `Idempotency-Key` (Archivematica 1.19): per user; a retry answers the first transfer."""
+    body = await read_json(request)
+    key = request.headers.get("idempotency-key")
+    if not key:
+        transfer = await _create_package(up, body)
+        return JSONResponse({"id": str(transfer.uuid)}, status_code=202)
+    if len(key) > 255:
+        raise dashboard_error(400, "The Idempotency-Key header is longer than 255 characters.")
+    digest = request_digest(body)
+    claim_id: UUID | None = None
+    async for session in session_scope(request.app.state.sessions):
+        claim = await repository.claim_key(session, user.username, key, digest)
+        claim_id = claim.id if claim is not None else None
+    if claim_id is None:
+        return await _replay(request, user.username, key, digest)
+    try:
+        transfer = await _create_package(up, body)
+    except BaseException:
+        async for session in session_scope(request.app.state.sessions):
+            await repository.release_key(session, claim_id)
+        raise
+    async for session in session_scope(request.app.state.sessions):
+        await repository.settle_key(session, claim_id, transfer.uuid)
+    return JSONResponse({"id": str(transfer.uuid)}, status_code=202)
+
+
+async def _replay(request: Request, username: str, key: str, digest: str) -> JSONResponse:
+    earlier = None
+    async for session in session_scope(request.app.state.sessions):
+        earlier = await repository.find_key(session, username, key)
+    if earlier is None:  # released by a failed first attempt in the meantime: the client may retry
+        raise dashboard_error(409, "A request with this Idempotency-Key is being processed.")
+    if earlier.request_sha256 != digest:
+        raise dashboard_error(422, "This Idempotency-Key was used with different parameters.")
+    if earlier.transfer_uuid is None:
+        raise dashboard_error(409, "A request with this Idempotency-Key is being processed.")
+    return JSONResponse({"id": str(earlier.transfer_uuid)}, status_code=202)
+
+
+@route(router, "/v2beta/package", ["GET"], Role.reader)
+async def am_package_probe() -> JSONResponse:
+    """Enduro's version probe: 501 with the version headers (added to every dashboard answer)."""
+    return JSONResponse({"error": True, "message": "This endpoint only accepts POST."}, status_code=501)
+
+
+@route(router, "/transfer/start_transfer", ["POST"], Role.archivist)
+async def am_start_transfer(request: Request, up: DashboardUpstream) -> dict[str, Any]:
+    """The classic start: the transfer is placed and waits for approval (`/api/transfer/approve/`)."""
+    form = await request.form()
+    name = form.get("name")
+    paths = [p for p in form.getlist("paths[]") if isinstance(p, str)]
+    kind = str(form.get("type") or "standard")
+    if not isinstance(name, str) or not name or not paths:
+        raise dashboard_error(500, "Please specify a name and at least one path (paths[]).")
+    if kind in UNSUPPORTED_TYPES or kind not in FROM_AM_TYPE:
+        raise dashboard_error(500, f"Amber does not support the transfer type {kind!r}.")
+    if len(paths) > 1:
+        raise dashboard_error(500, "Amber makes a transfer from one path; send one paths[] per transfer.")
+    decoded = b64decode_lenient(paths[0])
+    if decoded is None:
+        raise dashboard_error(500, "A path (paths[]) cannot be decoded from base64.")
+    location, path = split_location_path(decoded)
+    try:
+        location_uuid, relative = await transfer_source(up, location, path)
+        spec = TransferFromLocation(name=name, location_uuid=location_uuid, path=relative,
+                                    transfer_type=FROM_AM_TYPE[kind], auto_approve=False,
+                                    processing_config=await processing_config_name(up, CLASSIC_PROCESSING_CONFIG))
+        transfer = await up.transfer.create_transfer_from_location(spec)
+    except (ServiceError, ValueError, ValidationError) as exc:
+        raise dashboard_error(500, f"Copy failed: {_reason(exc)}") from None
+    folder = TYPE_FOLDERS.get(kind, "standardTransfer")
+    directory = unit_directory(transfer.name, transfer.uuid)
+    return {"message": "Copy successful.",
+            "path": f"{SHARED_DIRECTORY}/watchedDirectories/activeTransfers/{folder}/{directory}/"}
+
+
+@route(router, "/transfer/approve", ["POST"], Role.archivist)
+async def am_approve_transfer(request: Request, up: DashboardUpstream) -> dict[str, Any]:
+    """Every error is 500, as in Archivematica (automation-tools relies on it)."""
+    form = await request.form()
+    directory = form.get("directory")
+    kind = str(form.get("type") or "standard")
+    if not isinstance(directory, str) or not directory.strip("/"):
+        raise dashboard_error(500, "Please specify a transfer directory.")
+    if kind not in FROM_AM_TYPE:
+        raise dashboard_error(500, "Invalid transfer type.")
+    transfer = await _awaiting(up, directory.strip("/"))
+    if transfer is None:
+        raise dashboard_error(500, "Unable to start the transfer.")
+    try:
+        await up.transfer.approve_transfer(transfer.uuid)
+    except ServiceError as exc:
+        raise dashboard_error(500, f"Unable to start the transfer: {_reason(exc)}") from None
+    return {"message": "Approval successful.", "uuid": str(transfer.uuid)}
+
+
+async def _awaiting(up: Upstream, directory: str) -> TransferRead | None:
+    """The transfer awaiting approval that `directory` names: `<name>-<uuid>` (what this API answers) or a name
+    only one awaiting transfer has."""
+    unit = uuid_at_end(directory)
+    if unit is not None:
+        transfer = await find_transfer(up, str(unit))
+        return transfer if transfer is not None and transfer.status == TransferStatus.awaiting_approval else None
+    matching = [t for t in await all_transfers(up, TransferStatus.awaiting_approval) if t.name == directory]
+    return matching[0] if len(matching) == 1 else None
+
+
+# --- jobs, processing configurations ----------------------------------------------------------------------------
+
+JOB_STATUSES = {"running": "PROCESSING", "completed": "COMPLETE", "failed": "FAILED"}
+
+
+@route(router, "/v2beta/jobs/{unit}", ["GET"], Role.reader)
+async def am_jobs(unit: str, request: Request, up: DashboardUpstream) -> list[dict[str, Any]]:
+    ingest = await find_ingest(up, unit)
+    if ingest is None:
+        transfer = await find_transfer(up, unit)
+        if transfer is not None and transfer.ingest_uuid is not None:
+            ingest = await up.ingest.get_ingest(transfer.ingest_uuid)
+    if ingest is None:
+        raise dashboard_error(400, f"No jobs found for unit: {unit}")
+    jobs = (await up.ingest.list_jobs(ingest.uuid, limit=PAGE)).items
+    if not jobs:
+        raise dashboard_error(400, f"No jobs found for unit: {unit}")
+    query = request.query_params
+    detailed = "detailed" in query
+    microservice = query.get("microservice", "").removeprefix("Microservice:").strip()
+    name = query.get("name", "").removeprefix("Job:").strip()
+    wanted_link = query.get("link_uuid")
+    answer = []
+    for job in jobs:
+        if (microservice and job.microservice != microservice) or (name and job.name != name) \
+                or (wanted_link and str(link_uuid(job.key)) != wanted_link):
+            continue
+        tasks = (await up.ingest.list_tasks(ingest.uuid, job.key, limit=PAGE)).items
+        answer.append({
+            "uuid": str(job_uuid(ingest.uuid, job.key)), "name": job.name,
+            "status": JOB_STATUSES.get(job.status.value, "UNKNOWN"), "microservice": job.microservice,
+            "link_uuid": str(link_uuid(job.key)),
+            "tasks": [_task(ingest.uuid, job.key, task, detailed) for task in tasks],
+        })
+    return answer
+
+
+def _task(ingest: UUID, key: str, task: Any, detailed: bool) -> dict[str, Any]:
+    from servicekit.ids import derived_id
+
+    body: dict[str, Any] = {"uuid": str(derived_id("archivematica task", ingest, key, task.path)),
+                            "exit_code": task.exit_code}
+    if detailed:
+        started, ended = task.started_at, task.finished_at
+        seconds = int((ended - started).total_seconds()) if started and ended else None
+        body.update({
+            "file_uuid": str(task.file_uuid) if task.file_uuid else None, "file_name": task.path.rsplit("/", 1)[-1],
+            "time_created": _stamp(started), "time_started": _stamp(started), "time_ended": _stamp(ended),
+            "duration": ("< 1" if seconds is not None and seconds < 1 else seconds),
+        })
+    return body
+
+
+def _stamp(value: Any) -> str | None:
+    return value.strftime("%Y-%m-%dT%H:%M:%S") if value is not None else None
+
+
+@route(router, "/v2beta/task/{task}", ["GET"], Role.reader)
+async def am_task(task: str) -> None:
+    raise not_supported("reading a task by its UUID; /api/v2beta/jobs/<unit>/?detailed lists every task")
+
+
+@route(router, "/processing-configuration", ["GET"], Role.reader)
+async def am_processing_configs(up: DashboardUpstream) -> dict[str, Any]:
+    return {"processing_configurations": sorted(c.name for c in await up.ingest.list_processing_configs())}
+
+
+@route(router, "/processing-configuration/{name}", ["GET"], Role.reader)
+async def am_processing_config(name: str, request: Request, up: DashboardUpstream) -> Response:
+    accept = request.headers.get("accept", "*/*")
+    if "*/*" not in accept and "xml" not in accept:
+        raise dashboard_error(415, "This resource is XML; accept */* or an XML type.")
+    try:
+        xml = await up.ingest.export_processing_config_xml(name)
+    except ServiceError as exc:
+        if exc.status in (404, 422):
+            raise ArchivematicaError(404, {"success": False, "error": f'No such processing config "{name}".'}) \
+                from None
+        raise
+    return Response(xml, media_type="text/xml")
+
+
+@route(router, "/processing-configuration/{name}", ["DELETE"], Role.admin)
+async def am_delete_processing_config(name: str, up: DashboardUpstream) -> dict[str, Any]:
+    try:
+        await up.ingest.request("DELETE", f"/processing-configurations/{name}")
+    except ServiceError as exc:
+        if exc.status in (404, 422):
+            raise ArchivematicaError(404, {"success": False, "error": f'No such processing config "{name}".'}) \
+                from None
+        raise dashboard_error(400, _reason(exc)) from None
+    return {"success": True}
+
+
+# --- what Amber does not have -----------------------------------------------------------------------------------
+
+UNSUPPORTED: list[tuple[str, list[str], str]] = [
+    ("/transfer/reingest", ["POST"], "re-ingest"),
+    ("/ingest/reingest", ["POST"], "re-ingest"),
+    ("/ingest/reingest/approve", ["POST"], "re-ingest"),
+    ("/ingest/copy_metadata_files", ["POST"], "adding metadata files to a SIP (use the metadata API)"),
+    ("/v2beta/validate/{validator}", ["POST"], "Archivematica's CSV validators (Avalon, rights)"),
+    ("/administration/dips/atom/levels", ["GET"], "DIP upload to AtoM"),
+    ("/administration/dips/atom/fetch_levels", ["GET"], "DIP upload to AtoM"),
+    ("/filesystem/administration/dips/atom/levels", ["GET"], "DIP upload to AtoM"),
+    ("/filesystem/metadata", ["GET", "POST"], "arrangement levels of description"),
+]
+
+
+def _unsupported(feature: str) -> Any:
+    async def handler() -> None:
+        raise not_supported(feature)
+
+    return handler
+
+
+for _path, _methods, _feature in UNSUPPORTED:
+    route(router, _path, _methods, Role.reader)(_unsupported(_feature))

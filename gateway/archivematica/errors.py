@@ -1,0 +1,44 @@
+"""Archivematica's error shapes: what its clients parse, not RFC 9457.
+
+The dashboard answers `{"error": true, "message": …}` (with extra keys on some routes); the Storage Service
+answers a bad or missing key with 401 and an empty body. Everything here is raised as `ArchivematicaError` and
+turned into a response by `error_response`, registered on the gateway app for this exception only, so the
+gateway's own problem+json handling is untouched.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse, Response
+
+
+class ArchivematicaError(Exception):
+    """An answer in Archivematica's shape: `body` None means an empty body."""
+
+    def __init__(
+        self, status: int, body: dict[str, Any] | str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(f"{status} {body}")
+        self.status = status
+        self.body = body
+        self.headers = headers or {}
+
+
+def dashboard_error(status: int, message: str, **extra: Any) -> ArchivematicaError:
+    return ArchivematicaError(status, {**extra, "error": True, "message": message})
+
+
+def not_supported(what: str) -> ArchivematicaError:
+    """A feature Archivematica has and Amber does not: said plainly, never a fake success."""
+    return dashboard_error(501, f"Amber does not support {what}.")
+
+
+async def error_response(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ArchivematicaError)
+    if exc.body is None:
+        return Response(status_code=exc.status, headers=exc.headers)
+    if isinstance(exc.body, str):
+        return Response(exc.body, status_code=exc.status, media_type="text/plain", headers=exc.headers)
+    return JSONResponse(exc.body, status_code=exc.status, headers=exc.headers)
