@@ -12,7 +12,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
 
-from clients.storage.schemas import LocationCreate, LocationRead, PackageRead, PackageType
+from clients.storage.schemas import DeletionRequestStatus, LocationCreate, LocationRead, PackageRead, PackageType
 from gateway.archivematica.auth import storage_user
 from gateway.archivematica.errors import ArchivematicaError
 from gateway.archivematica.ids import b64decode_lenient, b64encode, parse_uuid, pipeline_uuid, uuid_at_end
@@ -201,12 +201,13 @@ async def am_delete_aip(unit: str, request: Request, up: StorageUpstream) -> JSO
     package = await get_package_or_404(up, unit)
     if package.package_type != PackageType.aip:
         raise ArchivematicaError(405, "Only AIPs can be deleted through this request")
+    pending = await up.storage.list_deletion_requests(DeletionRequestStatus.pending)
+    if any(request.package_uuid == package.uuid for request in pending):
+        return JSONResponse({"message": "A deletion request already exists for this AIP."}, status_code=200)
     reason = f"{body['event_reason']} (requested by {body['user_email']}, user {body['user_id']})"
     try:
         created = await up.storage.request_aip_deletion(package.uuid, str(reason)[:4000])
     except ServiceError as exc:
-        if exc.status == 409 and "already requested" in (exc.detail or ""):
-            return JSONResponse({"message": "A deletion request already exists for this AIP."}, status_code=200)
         raise ArchivematicaError(exc.status or 502, {"error": True, "message": exc.detail or exc.title}) from None
     return JSONResponse({"message": "Delete request created successfully.", "id": str(created.uuid)},
                         status_code=202)

@@ -1,12 +1,12 @@
 """Issue 12's acceptance: the real amclient 1.7.1 (Python API and CLI), the classic automation-tools / hyrax flow
 as plain HTTP, Enduro's probe and Idempotency-Key, and Archivematica's auth failures, against one live stack
-through the gateway (`am_url` and `ss_url` both point at it)."""
+through the gateway (`am_url` and `ss_url` both point at it). Tests run in file order: the deletion request and
+the hiding come last."""
 
 from __future__ import annotations
 
 import base64
 import json
-import shutil
 import subprocess
 import sys
 import time
@@ -22,6 +22,7 @@ from amber_cli.ephemeral import EphemeralStack, ephemeral_stack
 
 pytestmark = pytest.mark.e2e
 AMCLIENT = str(Path(sys.executable).with_name("amclient"))
+DASHBOARD_INVALID = {"message": "API key not valid.", "error": True}
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +47,7 @@ def transfer_source(stack: EphemeralStack) -> dict[str, Any]:
     with stack.client() as http:
         response = http.get("/api/v1/locations", params={"purpose": "transfer_source"})
         assert response.status_code == 200, response.text
-        return next(loc for loc in response.json() if loc["is_default"])
+        return dict(next(loc for loc in response.json() if loc["is_default"]))
 
 
 def tiny_folder(stack: EphemeralStack, name: str) -> str:
@@ -64,7 +65,7 @@ def am(stack: EphemeralStack, **kwargs: Any) -> AMClient:
                     ss_user_name=user, ss_api_key=key, **kwargs)
 
 
-def cli(stack: EphemeralStack, *args: str) -> Any:
+def cli(*args: str) -> Any:
     """amclient's CLI; its exit code is always 0, so the answer is read from stdout."""
     result = subprocess.run([AMCLIENT, *args], capture_output=True, text=True, timeout=120, check=True)
     out = result.stdout.strip()
@@ -74,19 +75,31 @@ def cli(stack: EphemeralStack, *args: str) -> Any:
         return out
 
 
-def wait_for_aip(client: AMClient, transfer_uuid: str, timeout: float = 240) -> dict[str, Any]:
+def wait_for_aip(client: AMClient, transfer_uuid: str, timeout: float = 300) -> dict[str, Any]:
+    """Poll as amclient users do: the transfer until COMPLETE with a SIP, then the SIP until it finishes."""
     deadline = time.monotonic() + timeout
+    status: dict[str, Any] = {}
     while time.monotonic() < deadline:
         try:
-            status = client.get_unit_status(transfer_uuid)
+            status = dict(client.get_unit_status(transfer_uuid))
         except Exception:  # amclient raises on a 400 (unit without jobs yet): pollers retry
             status = {}
-        if status.get("type") == "SIP" and status.get("status") in ("COMPLETE", "FAILED", "REJECTED"):
-            return dict(status)
-        if status.get("status") in ("FAILED", "REJECTED"):
-            return dict(status)
+        if status.get("status") in ("FAILED", "REJECTED", "USER_INPUT"):
+            return status
+        if status.get("type") == "SIP" and status.get("status") == "COMPLETE":
+            return status
         time.sleep(1)
     raise AssertionError(f"no AIP for {transfer_uuid}: {status}")
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def ruby_encode64(text: str) -> str:
+    """Ruby's Base64.encode64, as the hyrax connector sends paths: a newline every 60 characters and at the end."""
+    flat = b64(text)
+    return "".join(flat[i:i + 60] + "\n" for i in range(0, len(flat), 60))
 
 
 @pytest.fixture(scope="module")
@@ -102,75 +115,316 @@ def stored(stack: EphemeralStack) -> dict[str, str]:
     return {"transfer": created["id"], "sip": status["uuid"]}
 
 
-def test_create_package_polls_to_a_stored_aip(stack: EphemeralStack, stored: dict[str, str]) -> None:
-    client = am(stack)
-    transfer = client.get_transfer_status.__self__  # noqa: B018 — the same client answers both
-    client.transfer_uuid = stored["transfer"]
-    status = client.get_transfer_status()
-    assert status["status"] == "COMPLETE" and status["sip_uuid"] == stored["sip"], status
-    client.sip_uuid = stored["sip"]
+def test_create_package_then_get_unit_status_until_the_aip_is_stored(
+    stack: EphemeralStack, stored: dict[str, str]
+) -> None:
+    client = am(stack, transfer_uuid=stored["transfer"], sip_uuid=stored["sip"])
+    transfer = client.get_transfer_status()
+    assert transfer["type"] == "transfer" and transfer["status"] == "COMPLETE", transfer
+    assert transfer["sip_uuid"] == stored["sip"]
+    assert transfer["directory"] == f"am-one-{stored['transfer']}" and transfer["name"] == "am-one"
     ingest = client.get_ingest_status()
     assert ingest["type"] == "SIP" and ingest["status"] == "COMPLETE", ingest
-    assert transfer is client
+    assert ingest["microservice"] == "Remove the processing directory"
+    # The SIP UUID is the AIP UUID.
+    with stack.client() as http:
+        assert http.get(f"/api/v1/aips/{stored['sip']}").json()["status"] in ("stored", "verified")
 
 
-def test_amclient_lists_and_housekeeping(stack: EphemeralStack, stored: dict[str, str]) -> None:
-    client = am(stack)
+def test_dashboard_lists_jobs_and_processing_configuration(stack: EphemeralStack, stored: dict[str, str]) -> None:
+    client = am(stack, unit_uuid=stored["sip"], processing_config="automated")
     assert stored["transfer"] in client.completed_transfers()["results"]
     assert stored["sip"] in client.completed_ingests()["results"]
-    assert client.unapproved_transfers()["results"] == [] or isinstance(client.unapproved_transfers(), dict)
-    client.unit_uuid = stored["sip"]
     jobs = client.get_jobs()
-    assert any(job["microservice"] == "Store AIP" and job["status"] == "COMPLETE" for job in jobs), jobs
-    client.processing_config = "automated"
+    assert [job["microservice"] for job in jobs][-1] == "Store AIP", jobs
+    assert all(job["status"] == "COMPLETE" for job in jobs)
+    assert all(task["exit_code"] == 0 for job in jobs for task in job["tasks"])
+    client.job_microservice = "Microservice:Store AIP"
+    assert [job["name"] for job in client.get_jobs()] == ["Store AIP"]
     assert "<processingMCP>" in client.get_processing_config()
-    client.transfer_source = transfer_source(stack)["uuid"]
-    client.transfer_path = ""
-    browse = client.transferables()
-    assert "am-one" in browse["entries"], browse
+    client.processing_config = "nosuchconfig"
+    assert client.get_processing_config() == 1  # amclient's code for an error answer (404)
 
 
-def test_amclient_storage_side(stack: EphemeralStack, stored: dict[str, str], tmp_path: Path) -> None:
+def test_unapproved_transfer_is_approved_through_amclient(stack: EphemeralStack) -> None:
+    user, key = admin_credentials(stack)
+    folder = tiny_folder(stack, "am-approve")
+    body = {"name": "am-approve", "path": b64(f"{transfer_source(stack)['uuid']}:{folder}"),
+            "processing_config": "automated", "auto_approve": False}
+    response = httpx.post(f"{stack.gateway}/api/v2beta/package/", content=json.dumps(body),
+                          headers={"Authorization": f"ApiKey {user}:{key}"})
+    assert response.status_code == 202, response.text
+    transfer_uuid = response.json()["id"]
     client = am(stack)
+    unapproved = client.unapproved_transfers()["results"]
+    entry = next(u for u in unapproved if u["uuid"] == transfer_uuid)
+    assert entry["type"] == "standard" and entry["directory"] == f"am-approve-{transfer_uuid}"
+    assert client.get_unit_status(transfer_uuid)["status"] == "USER_INPUT"
+    client.transfer_type, client.transfer_directory = "standard", entry["directory"]
+    assert client.approve_transfer() == {"message": "Approval successful.", "uuid": transfer_uuid}
+    assert wait_for_aip(client, transfer_uuid)["status"] == "COMPLETE"
+
+
+def test_storage_side_through_amclient(stack: EphemeralStack, stored: dict[str, str], tmp_path: Path) -> None:
     aip = stored["sip"]
-    aips = client.aips()
-    assert [a["uuid"] for a in aips] == [aip], aips
-    assert aips[0]["status"] == "UPLOADED" and aips[0]["current_path"].endswith(f"am-one-{aip}.7z")
-    assert [a["uuid"] for a in client.get_all_compressed_aips().values()] == [aip] \
-        if isinstance(client.get_all_compressed_aips(), dict) else True
+    client = am(stack, aip_uuid=aip, package_uuid=aip, directory=str(tmp_path))
+    aips = {a["uuid"]: a for a in client.aips()}
+    assert aips[aip]["status"] == "UPLOADED" and aips[aip]["package_type"] == "AIP"
+    quad = "/".join(aip.replace("-", "")[i:i + 4] for i in range(0, 32, 4))
+    assert aips[aip]["current_path"] == f"{quad}/am-one-{aip}.7z"
+    assert aips[aip]["current_full_path"].endswith(aips[aip]["current_path"])
+    assert aip in client.get_all_compressed_aips()
     assert client.dips() == []
-    client.aip_uuid = aip
     assert client.aip2dips() == []
-    client.package_uuid = aip
     details = client.get_package_details()
-    assert details["uuid"] == aip and details["package_type"] == "AIP"
-    # download_aip: the saved file is the AIP, byte for byte
-    client.directory = str(tmp_path)
-    saved = client.download_aip()
+    assert details["uuid"] == aip and details["resource_uri"] == f"/api/v2/file/{aip}/"
+
+    client.download_aip()
+    saved = tmp_path / f"am-one-{aip}.7z"
     with stack.client() as http:
         original = http.get(f"/api/v1/aips/{aip}/download").content
-    assert Path(saved).read_bytes() == original
-    # extract_file and extract_aip_mets_file: the METS
-    client.relative_path = f"am-one-{aip}/data/METS.{aip}.xml"
-    client.saveas_filename = "mets.xml"
+    assert saved.read_bytes() == original
+
+    client.relative_path, client.saveas_filename = f"am-one-{aip}/data/METS.{aip}.xml", "extracted.xml"
     client.extract_file()
-    assert b"<mets:mets" in (tmp_path / "mets.xml").read_bytes()[:2000] or b"mets" in (tmp_path / "mets.xml").read_bytes()[:2000]
-    pipelines = client.get_pipelines()
-    pipeline = pipelines["objects"][0]["uuid"]
-    locations = client.list_storage_locations()
-    assert {loc["purpose"] for loc in locations["objects"]} >= {"TS", "AS"}
-    client.location_uuid = locations["objects"][0]["uuid"]
-    assert client.get_location_details()["uuid"] == locations["objects"][0]["uuid"]
+    with stack.client() as http:
+        mets = http.get(f"/api/v1/aips/{aip}/files/data/METS.{aip}.xml").content
+    assert (tmp_path / "extracted.xml").read_bytes() == mets and b"mets" in mets[:500]
+    client.saveas_filename = None
+    client.extract_aip_mets_file()
+    assert (tmp_path / f"METS.{aip}.xml").read_bytes() == mets
+
+
+def test_pipelines_locations_and_transferables(stack: EphemeralStack) -> None:
+    client = am(stack)
+    pipelines = client.get_pipelines()["objects"]
+    assert len(pipelines) == 1
+    locations = client.list_storage_locations()["objects"]
+    assert {"TS", "AS", "BL"} <= {loc["purpose"] for loc in locations}
+    source = next(loc for loc in locations if loc["purpose"] == "TS")
+    assert source["pipeline"] == [pipelines[0]["resource_uri"]]
+    client.location_uuid = source["uuid"]
+    assert client.get_location_details() == source
+    client.transfer_source, client.transfer_path = source["uuid"], ""
+    assert "am-one" in client.transferables()["entries"]
+    client.transfer_path = "am-one"
+    listed = client.transferables()
+    assert listed["entries"] == ["a.txt", "sub"] and listed["directories"] == ["sub"]
+    # The pipeline UUID is the one the dashboard's headers name.
+    response = httpx.get(f"{stack.gateway}/api/v2beta/package/", headers={"Authorization": stack.auth})
+    assert response.headers["X-Archivematica-ID"] == pipelines[0]["uuid"]
+
+
+def test_create_location_follows_ambers_rules(stack: EphemeralStack) -> None:
+    client = am(stack)
+    pipeline = client.get_pipelines()["objects"][0]["uuid"]
+    space = client.list_storage_locations()["objects"][0]["space"].rstrip("/").rsplit("/", 1)[-1]
+    client.pipeline_uuids, client.space_uuid, client.location_purpose = pipeline, space, "AS"
+    client.location_description, client.default = "second AIP store", False
+    client.space_relative_path = str(stack.data_dir / "storage" / "aips-2")
+    created = client.create_location()
+    assert created["purpose"] == "AS" and created["path"] == str(stack.data_dir / "storage" / "aips-2"), created
+    client.space_relative_path = "/etc/am-outside"
+    assert client.create_location() == 1  # outside the allowed roots: refused
+    archivist = make_key(stack, "am-archivist", "archivist")
+    response = httpx.post(f"{stack.gateway}/api/v2/location/", auth=("am-archivist", archivist),
+                          content=json.dumps({"purpose": "AS", "relative_path": str(stack.data_dir / "x")}))
+    assert response.status_code == 403  # only administrators manage locations
 
 
 def test_cli_answers_on_stdout(stack: EphemeralStack, stored: dict[str, str]) -> None:
     user, key = admin_credentials(stack)
     am_opts = ["--am-url", stack.gateway, "--am-user-name", user]
     ss_opts = ["--ss-url", stack.gateway, "--ss-user-name", user]
-    assert stored["transfer"] in cli(stack, "completed-transfers", key, *am_opts)["results"]
-    status = cli(stack, "get-transfer-status", stored["transfer"], key, *am_opts)
+    assert stored["transfer"] in cli("completed-transfers", key, *am_opts)["results"]
+    status = cli("get-transfer-status", stored["transfer"], key, *am_opts)
     assert status["status"] == "COMPLETE" and status["sip_uuid"] == stored["sip"]
-    aips = cli(stack, "aips", key, *ss_opts)
-    assert [a["uuid"] for a in aips] == [stored["sip"]]
-    pipelines = cli(stack, "get-pipelines", key, *ss_opts)
-    assert pipelines["objects"][0]["resource_uri"].startswith("/api/v2/pipeline/")
+    assert cli("get-ingest-status", stored["sip"], key, *am_opts)["status"] == "COMPLETE"
+    assert stored["sip"] in [a["uuid"] for a in cli("aips", key, *ss_opts)]
+    assert cli("get-pipelines", key, *ss_opts)["objects"][0]["resource_uri"].startswith("/api/v2/pipeline/")
+    # A bad key: the CLI still exits 0, and says so on stdout.
+    assert "check logs" in str(cli("completed-transfers", "wrong", *am_opts))
+
+
+def test_classic_flow_as_automation_tools_and_hyrax_send_it(stack: EphemeralStack) -> None:
+    """Browse the transfer source, start_transfer with a Ruby-encoded paths[], unapproved, approve, then poll the
+    transfer and its SIP, ending with the AIP UPLOADED in /api/v2/file/."""
+    user, key = admin_credentials(stack)
+    auth = {"username": user, "api_key": key}
+    with stack.client() as http:  # an operator makes the pipeline's default configuration automatic
+        assert http.put("/api/v1/processing-configurations/default", json={"fields": {}}).status_code == 200
+    source = transfer_source(stack)
+    folder = tiny_folder(stack, "hyrax deposit with a long enough name to wrap")
+    with httpx.Client(base_url=stack.gateway, timeout=120, follow_redirects=False) as http:
+        browse = http.get(f"/api/v2/location/{source['uuid']}/browse/", params={**auth, "path": b64("")})
+        assert browse.status_code == 200, browse.text
+        assert b64(folder) in browse.json()["directories"]
+
+        encoded = ruby_encode64(f"{source['uuid']}:{folder}")
+        assert "\n" in encoded.rstrip("\n")
+        started = http.post("/api/transfer/start_transfer/", params=auth,
+                            data={"name": "hyrax-1", "type": "standard", "accession": "",
+                                  "paths[]": [encoded], "row_ids[]": [""]})
+        assert started.status_code == 200, started.text
+        assert started.json()["message"] == "Copy successful."
+        directory = started.json()["path"].rstrip("/").rsplit("/", 1)[-1]
+
+        unapproved = http.get("/api/transfer/unapproved", params=auth)
+        assert unapproved.status_code == 200
+        assert {"type": "standard", "directory": directory, "uuid": directory[-36:]} in unapproved.json()["results"]
+
+        approved = http.post("/api/transfer/approve/", params=auth, data={"type": "standard", "directory": directory})
+        assert approved.status_code == 200, approved.text
+        transfer_uuid = approved.json()["uuid"]
+        assert directory.endswith(transfer_uuid)
+
+        sip_uuid = None
+        for _ in range(300):
+            status = http.get(f"/api/transfer/status/{transfer_uuid}", params=auth)
+            assert status.status_code == 200, status.text
+            assert status.json()["status"] in ("PROCESSING", "COMPLETE"), status.json()
+            if status.json()["status"] == "COMPLETE":
+                sip_uuid = status.json()["sip_uuid"]
+                break
+            time.sleep(1)
+        assert sip_uuid
+        for _ in range(300):
+            sip = http.get(f"/api/ingest/status/{sip_uuid}/", params=auth).json()
+            assert sip["status"] in ("PROCESSING", "COMPLETE"), sip
+            if sip["status"] == "COMPLETE":
+                break
+            time.sleep(1)
+        files = http.get("/api/v2/file/", params={**auth, "package_type": "AIP", "uuid": sip_uuid}).json()
+        assert [(f["uuid"], f["status"]) for f in files["objects"]] == [(sip_uuid, "UPLOADED")]
+        detail = http.get(f"/api/v2/file/{sip_uuid}/", params=auth)
+        assert detail.status_code == 200 and detail.json()["related_packages"] == []
+
+
+def test_file_list_pages_with_next_paths_carrying_the_query(stack: EphemeralStack, stored: dict[str, str]) -> None:
+    user, key = admin_credentials(stack)
+    with httpx.Client(base_url=stack.gateway, timeout=60) as http:
+        first = http.get("/api/v2/file/", params={"username": user, "api_key": key, "package_type": "AIP",
+                                                  "limit": "1"}).json()
+        assert first["meta"]["total_count"] >= 2 and len(first["objects"]) == 1
+        following = first["meta"]["next"]
+        assert following.startswith("/api/v2/file/?") and "api_key=" in following and "offset=1" in following
+        second = http.get(following).json()  # no credentials but those `next` carries, as amclient does
+        assert second["objects"][0]["uuid"] != first["objects"][0]["uuid"]
+        assert second["meta"]["previous"] is not None
+
+
+def test_enduro_probe_and_idempotency_key(stack: EphemeralStack) -> None:
+    user, key = admin_credentials(stack)
+    headers = {"Authorization": f"ApiKey {user}:{key}"}
+    probe = httpx.get(f"{stack.gateway}/api/v2beta/package/", headers=headers)
+    assert probe.status_code == 501
+    assert probe.headers["X-Archivematica-Version"] == "1.19.0" and probe.headers["X-Archivematica-ID"]
+
+    folder = tiny_folder(stack, "enduro-1")
+    body = {"name": "enduro-1", "path": b64(f"{transfer_source(stack)['uuid']}:{folder}"),
+            "processing_config": "automated", "auto_approve": False}
+    keyed = {**headers, "Idempotency-Key": "enduro-batch-1"}
+    first = httpx.post(f"{stack.gateway}/api/v2beta/package", content=json.dumps(body), headers=keyed, timeout=60)
+    again = httpx.post(f"{stack.gateway}/api/v2beta/package/", content=json.dumps(body), headers=keyed, timeout=60)
+    assert first.status_code == again.status_code == 202, (first.text, again.text)
+    assert first.json()["id"] == again.json()["id"]
+    with stack.client() as http:
+        assert http.get("/api/v1/transfers", params={"name": "enduro-1"}).json()["total"] == 1
+    changed = httpx.post(f"{stack.gateway}/api/v2beta/package/", content=json.dumps({**body, "name": "other"}),
+                         headers=keyed, timeout=60)
+    assert changed.status_code == 422 and changed.json()["error"] is True
+    undecodable = httpx.post(f"{stack.gateway}/api/v2beta/package/", headers=headers,
+                             content=json.dumps({"name": "x", "path": "%%%"}))
+    assert undecodable.status_code == 400
+    assert undecodable.json() == {"error": True, "message": 'Parameter "path" cannot be decoded.'}
+
+
+def test_bad_credentials_in_each_style(stack: EphemeralStack) -> None:
+    user, key = admin_credentials(stack)
+    gw = stack.gateway
+    dashboard = [
+        httpx.get(f"{gw}/api/transfer/completed", headers={"Authorization": f"ApiKey {user}:wrong"}),
+        httpx.get(f"{gw}/api/transfer/completed", params={"username": user, "api_key": "wrong"}),
+        httpx.get(f"{gw}/api/transfer/completed/", params={"username": "nobody", "api_key": key}),
+        httpx.post(f"{gw}/api/transfer/approve/", data={"username": user, "api_key": "wrong", "directory": "x"}),
+        httpx.get(f"{gw}/api/transfer/completed"),
+    ]
+    for response in dashboard:
+        assert response.status_code == 403 and response.json() == DASHBOARD_INVALID, response.text
+        assert response.headers["X-Archivematica-Version"]
+    storage = [
+        httpx.get(f"{gw}/api/v2/file/", auth=(user, "wrong")),
+        httpx.get(f"{gw}/api/v2/file/", headers={"Authorization": f"ApiKey {user}:wrong"}),
+        httpx.get(f"{gw}/api/v2/location", params={"username": user, "api_key": "wrong"}),
+        httpx.get(f"{gw}/api/v2/pipeline/"),
+    ]
+    for response in storage:
+        assert response.status_code == 401 and response.content == b"", response.text
+    # The good key in each style, and both slash forms answered directly.
+    for path in ("/api/v2/pipeline", "/api/v2/pipeline/"):
+        response = httpx.get(f"{gw}{path}", auth=(user, key))
+        assert response.status_code == 200, response.text
+    form = httpx.post(f"{gw}/api/transfer/approve", data={"username": user, "api_key": key, "directory": "none"})
+    assert form.status_code == 500 and form.json() == {"error": True, "message": "Unable to start the transfer."}
+
+
+def test_a_reader_reads_but_cannot_start_or_delete(stack: EphemeralStack, stored: dict[str, str]) -> None:
+    reader = make_key(stack, "am-reader", "reader")
+    headers = {"Authorization": f"ApiKey am-reader:{reader}"}
+    gw = stack.gateway
+    assert httpx.get(f"{gw}/api/transfer/status/{stored['transfer']}/", headers=headers).status_code == 200
+    folder = tiny_folder(stack, "reader-try")
+    source = transfer_source(stack)["uuid"]
+    refused = [
+        httpx.post(f"{gw}/api/v2beta/package/", headers=headers,
+                   content=json.dumps({"name": "reader-try", "path": b64(f"{source}:{folder}")})),
+        httpx.post(f"{gw}/api/transfer/start_transfer/", params={"username": "am-reader", "api_key": reader},
+                   data={"name": "reader-try", "paths[]": [b64(f"{source}:{folder}")], "row_ids[]": [""]}),
+        httpx.post(f"{gw}/api/v2/file/{stored['sip']}/delete_aip/", auth=("am-reader", reader),
+                   content=json.dumps({"event_reason": "x", "pipeline": "p", "user_id": 1, "user_email": "r@x"})),
+    ]
+    for response in refused:
+        assert response.status_code == 403, response.text
+        assert response.json()["error"] is True and "needs role archivist" in response.json()["message"]
+    with stack.client() as http:
+        assert http.get("/api/v1/transfers", params={"name": "reader-try"}).json()["total"] == 0
+
+
+def test_features_amber_lacks_say_so(stack: EphemeralStack, stored: dict[str, str]) -> None:
+    client = am(stack, aip_uuid=stored["sip"], pipeline_uuid=am(stack).get_pipelines()["objects"][0]["uuid"],
+                reingest_type="FULL", processing_config="automated")
+    assert client.reingest_aip() == 1
+    user, key = admin_credentials(stack)
+    for method, path in [("POST", f"/api/v2/file/{stored['sip']}/reingest/"), ("POST", "/api/transfer/reingest"),
+                         ("GET", "/api/administration/dips/atom/levels/"), ("GET", "/api/v2beta/task/x")]:
+        response = httpx.request(method, f"{stack.gateway}{path}", headers={"Authorization": f"ApiKey {user}:{key}"},
+                                 content=b"{}")
+        assert response.status_code == 501 and response.json()["error"] is True, (path, response.text)
+        assert "Amber does not support" in response.json()["message"]
+
+
+def test_housekeeping_hides_units(stack: EphemeralStack, stored: dict[str, str]) -> None:
+    client = am(stack)
+    assert client.hide_unit(stored["transfer"], "transfer") == {"removed": True}
+    assert client.hide_unit(stored["transfer"], "transfer") == 1  # already hidden: 409
+    assert stored["transfer"] not in client.completed_transfers()["results"]
+    closed = client.close_completed_transfers()
+    assert closed["close_failed"] == [] and stored["transfer"] not in closed["close_succeeded"]
+    assert client.completed_transfers()["results"] == []
+    closed = client.close_completed_ingests()
+    assert stored["sip"] in closed["close_succeeded"] and closed["close_failed"] == []
+    assert client.completed_ingests()["results"] == []
+
+
+def test_delete_aip_makes_a_deletion_request(stack: EphemeralStack, stored: dict[str, str]) -> None:
+    client = am(stack, aip_uuid=stored["sip"], event_reason="duplicate", ss_user_id="1",
+                ss_user_email="archivist@example.org",
+                pipeline_uuid=am(stack).get_pipelines()["objects"][0]["uuid"])
+    answer = client.delete_aip()
+    assert answer["message"] == "Delete request created successfully.", answer
+    assert client.delete_aip() == {"message": "A deletion request already exists for this AIP."}
+    with stack.client() as http:
+        pending = http.get("/api/v1/deletion-requests", params={"status": "pending"}).json()
+    assert [r["package_uuid"] for r in pending] == [stored["sip"]]
+    client.package_uuid = stored["sip"]
+    assert client.get_package_details()["status"] == "DEL_REQ"
