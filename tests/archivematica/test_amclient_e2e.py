@@ -403,6 +403,35 @@ def test_features_amber_lacks_say_so(stack: EphemeralStack, stored: dict[str, st
         assert "Amber does not support" in response.json()["message"]
 
 
+def test_a_decision_shows_as_user_input_and_backlog_as_complete(stack: EphemeralStack) -> None:
+    """A configuration asking at "Create SIP(s)?": the transfer waits (USER_INPUT, in ingest/waiting); answered
+    "Send to backlog" through Amber's API, it is COMPLETE with sip_uuid BACKLOG."""
+    with stack.client() as http:
+        put = http.put("/api/v1/processing-configurations/asking", json={"fields": {"create_sip": "ask"}})
+        assert put.status_code in (200, 201), put.text
+    client = am(stack, transfer_source=transfer_source(stack)["uuid"],
+                transfer_directory=tiny_folder(stack, "am-ask"), transfer_name="am-ask", processing_config="asking")
+    transfer_uuid = client.create_package()["id"]
+    status = wait_for_aip(client, transfer_uuid)
+    assert (status["status"], status["microservice"]) == ("USER_INPUT", "Create SIP(s)?"), status
+    assert "sip_uuid" not in status
+    user, key = admin_credentials(stack)
+    units = httpx.get(f"{stack.gateway}/api/ingest/waiting", params={"username": user, "api_key": key}).json()
+    assert any(u["microservice"] == "Create SIP(s)?" for u in units["results"]), units
+    with stack.client() as http:
+        ingest_uuid = http.get(f"/api/v1/transfers/{transfer_uuid}").json()["ingest_uuid"]
+        answered = http.post(f"/api/v1/ingests/{ingest_uuid}/decisions",
+                             json={"point": "create_sip", "choice": "Send to backlog"})
+        assert answered.status_code == 202, answered.text
+    for _ in range(120):
+        status = client.get_unit_status(transfer_uuid)
+        if status["status"] != "PROCESSING" and status.get("microservice") != "Create SIP(s)?":
+            break
+        time.sleep(1)
+    assert (status["status"], status["sip_uuid"]) == ("COMPLETE", "BACKLOG"), status
+    assert transfer_uuid in client.completed_transfers()["results"]
+
+
 def test_housekeeping_hides_units(stack: EphemeralStack, stored: dict[str, str]) -> None:
     client = am(stack)
     assert client.hide_unit(stored["transfer"], "transfer") == {"removed": True}
