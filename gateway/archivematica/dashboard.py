@@ -278,6 +278,13 @@ async def processing_config_name(up: Upstream, wanted: str | None) -> str:
     return wanted if wanted in names else CLASSIC_PROCESSING_CONFIG
 
 
+def as_bool(value: Any) -> bool:
+    """JSON true/false, or the strings some clients send for them."""
+    if isinstance(value, str):
+        return value.strip().lower() not in ("false", "0", "no", "off", "")
+    return bool(value)
+
+
 def request_digest(body: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -300,7 +307,7 @@ async def _create_package(up: Upstream, body: dict[str, Any]) -> TransferRead:
         config = await processing_config_name(up, body.get("processing_config"))
         spec = TransferFromLocation(
             name=name, location_uuid=location_uuid, path=relative, transfer_type=FROM_AM_TYPE[kind],
-            auto_approve=bool(body.get("auto_approve", True)), processing_config=config,
+            auto_approve=as_bool(body.get("auto_approve", True)), processing_config=config,
         )
         return await up.transfer.create_transfer_from_location(spec)
     except (ServiceError, ValueError, ValidationError) as exc:
@@ -460,6 +467,13 @@ async def am_jobs(unit: str, request: Request, up: DashboardUpstream) -> list[di
             "link_uuid": str(link_uuid(job.key)),
             "tasks": [_task(ingest.uuid, job.key, task, detailed) for task in tasks],
         })
+    if ingest.decision is not None and ingest.status == IngestStatus.awaiting_decision and not (
+            microservice or name or wanted_link):
+        # The decision awaited is the newest job in Archivematica (status USER_INPUT); Amber keeps it on the ingest.
+        key = f"decision-{ingest.decision.point}"
+        answer.append({"uuid": str(job_uuid(ingest.uuid, key)), "name": ingest.decision.question,
+                       "status": "USER_INPUT", "microservice": ingest.decision.question,
+                       "link_uuid": str(link_uuid(key)), "tasks": []})
     return answer
 
 

@@ -128,6 +128,8 @@ def matches(obj: Mapping[str, Any], filters: Mapping[str, str]) -> bool:
         value = obj[field]
         if isinstance(value, list):
             value = ",".join(str(item) for item in value)
+        if isinstance(value, bool):  # Django takes true/false and 1/0 for a boolean field
+            value, wanted = str(value).lower(), {"1": "true", "0": "false"}.get(wanted.lower(), wanted.lower())
         text = "" if value is None else str(value)
         if lookup == "in":
             if text not in wanted.split(","):

@@ -415,6 +415,10 @@ def test_a_decision_shows_as_user_input_and_backlog_as_complete(stack: Ephemeral
     status = wait_for_aip(client, transfer_uuid)
     assert (status["status"], status["microservice"]) == ("USER_INPUT", "Create SIP(s)?"), status
     assert "sip_uuid" not in status
+    client.unit_uuid = transfer_uuid  # jobs of a transfer are its ingest's
+    assert client.get_jobs()[-1] | {"uuid": None, "link_uuid": None} == {
+        "uuid": None, "link_uuid": None, "name": "Create SIP(s)?", "status": "USER_INPUT",
+        "microservice": "Create SIP(s)?", "tasks": []}
     user, key = admin_credentials(stack)
     units = httpx.get(f"{stack.gateway}/api/ingest/waiting", params={"username": user, "api_key": key}).json()
     assert any(u["microservice"] == "Create SIP(s)?" for u in units["results"]), units

@@ -97,3 +97,4 @@ def test_tastypie_pages_repeat_the_query_and_filters_match_like_djangos() -> Non
     assert matches(objects[1], {"status__in": "UPLOADED,VERIFIED"})
     assert not matches(objects[0], {"status": "UPLOADED"})
     assert matches(objects[0], {"current_location__uuid": "abc", "unknown": "ignored"})
+    assert matches({"default": True}, {"default": "true"}) and not matches({"default": False}, {"default": "1"})
