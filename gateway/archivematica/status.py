@@ -84,9 +84,6 @@ def transfer_status(transfer: TransferRead, ingest: IngestRead | None) -> UnitSt
     if ingest.status == IngestStatus.awaiting_decision and ingest.decision is not None \
             and ingest.decision.point in TRANSFER_DECISION_POINTS:
         return UnitStatus(USER_INPUT, ingest.decision.question)
-    if ingest.status == IngestStatus.rejected and ingest.current_job is None and ingest.aip_path is None \
-            and ingest.file_count is None:
-        return UnitStatus(REJECTED, "Reject transfer")
     return UnitStatus(COMPLETE, "Create SIP from transfer", str(ingest.uuid))
 
 
