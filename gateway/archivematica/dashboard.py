@@ -21,7 +21,7 @@ from clients.storage.schemas import LocationPurpose
 from clients.transfer.schemas import TransferFromLocation, TransferRead, TransferStatus
 from gateway.archivematica import repository
 from gateway.archivematica.auth import DashboardUser, dashboard_user
-from gateway.archivematica.errors import ArchivematicaError, dashboard_error, not_supported
+from gateway.archivematica.errors import ArchivematicaError, TranslatedRoute, dashboard_error, not_supported
 from gateway.archivematica.ids import (
     SHARED_DIRECTORY,
     b64decode_lenient,
@@ -50,7 +50,8 @@ from servicekit.http import ServiceError
 from servicekit.roles import Role
 
 log = logging.getLogger(__name__)
-router = APIRouter(prefix="/api", tags=["archivematica"], dependencies=[Depends(dashboard_user)])
+router = APIRouter(prefix="/api", tags=["archivematica"], dependencies=[Depends(dashboard_user)],
+                   route_class=TranslatedRoute)
 PAGE = 1000
 # The processing configuration a classic (start_transfer) transfer gets: Archivematica's pipeline default.
 CLASSIC_PROCESSING_CONFIG = "default"

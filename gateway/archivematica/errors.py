@@ -8,10 +8,14 @@ gateway's own problem+json handling is untouched.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
+
+from servicekit.http import ServiceError
 
 
 class ArchivematicaError(Exception):
@@ -42,3 +46,26 @@ async def error_response(request: Request, exc: Exception) -> Response:
     if isinstance(exc.body, str):
         return Response(exc.body, status_code=exc.status, media_type="text/plain", headers=exc.headers)
     return JSONResponse(exc.body, status_code=exc.status, headers=exc.headers)
+
+
+def upstream_error(exc: ServiceError) -> ArchivematicaError:
+    """A service's refusal keeps its status and reason; an unreachable or failing service is 502, never 500."""
+    message = f"{exc.service}: {exc.detail or exc.title}"
+    if exc.status is not None and 400 <= exc.status < 500:
+        return dashboard_error(exc.status, message)
+    return dashboard_error(502, f"Amber's {exc.service} service did not answer: {exc.detail or exc.title}")
+
+
+class TranslatedRoute(APIRoute):
+    """Routes whose handlers may let a client's ServiceError through: it is answered in Archivematica's shape."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def translated(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except ServiceError as exc:
+                raise upstream_error(exc) from exc
+
+        return translated

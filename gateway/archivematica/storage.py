@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
 
 from clients.storage.schemas import DeletionRequestStatus, LocationCreate, LocationRead, PackageRead, PackageType
 from gateway.archivematica.auth import storage_user
-from gateway.archivematica.errors import ArchivematicaError
+from gateway.archivematica.errors import ArchivematicaError, TranslatedRoute
 from gateway.archivematica.ids import b64decode_lenient, b64encode, parse_uuid, pipeline_uuid, uuid_at_end
 from gateway.archivematica.routing import route
 from gateway.archivematica.shapes import (
@@ -31,7 +31,8 @@ from gateway.archivematica.upstream import StorageUpstream, Upstream
 from servicekit.http import ServiceError
 from servicekit.roles import Role
 
-router = APIRouter(prefix="/api/v2", tags=["archivematica"], dependencies=[Depends(storage_user)])
+router = APIRouter(prefix="/api/v2", tags=["archivematica"], dependencies=[Depends(storage_user)],
+                   route_class=TranslatedRoute)
 PAGE = 1000
 PAGING = ("limit", "offset", "format", "username", "api_key")
 NOT_FOUND = ArchivematicaError(404, None)

@@ -184,6 +184,15 @@ def test_storage_side_through_amclient(stack: EphemeralStack, stored: dict[str, 
     with stack.client() as http:
         original = http.get(f"/api/v1/aips/{aip}/download").content
     assert saved.read_bytes() == original
+    user, key = admin_credentials(stack)
+    head = httpx.head(f"{stack.gateway}/api/v2/file/{aip}/download/", auth=(user, key))
+    assert head.status_code == 200 and int(head.headers["content-length"]) == len(original)
+    assert head.headers["content-disposition"] == f'attachment; filename="am-one-{aip}.7z"'
+    mets_head = httpx.head(f"{stack.gateway}/api/v2/file/{aip}/extract_file/",
+                           params={"relative_path_to_file": f"am-one-{aip}/data/METS.{aip}.xml"}, auth=(user, key))
+    assert mets_head.status_code == 200 and "attachment" in mets_head.headers["content-disposition"]
+    missing = httpx.get(f"{stack.gateway}/api/v2/file/{aip}/extract_file/", auth=(user, key))
+    assert missing.status_code == 400
 
     client.relative_path, client.saveas_filename = f"am-one-{aip}/data/METS.{aip}.xml", "extracted.xml"
     client.extract_file()
