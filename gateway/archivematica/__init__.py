@@ -56,4 +56,4 @@ def install(app: FastAPI, settings: GatewaySettings) -> None:
     app.add_middleware(VersionHeaders, settings=settings)
 
 
-__all__ = ["ARCHIVEMATICA_VERSION", "close_transport", "install"]
+__all__ = ["ARCHIVEMATICA_VERSION", "ROUTERS", "close_transport", "install"]

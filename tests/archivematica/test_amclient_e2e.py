@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,8 +19,11 @@ from typing import Any
 import httpx
 import pytest
 from amclient import AMClient
+from fastapi.routing import APIRoute
 
 from amber_cli.ephemeral import EphemeralStack, ephemeral_stack
+from gateway.archivematica import ROUTERS
+from servicekit.roles import ROLE_EXTENSION, Role, required_role
 
 pytestmark = pytest.mark.e2e
 AMCLIENT = str(Path(sys.executable).with_name("amclient"))
@@ -470,3 +475,43 @@ def test_delete_aip_makes_a_deletion_request(stack: EphemeralStack, stored: dict
     assert [r["package_uuid"] for r in pending] == [stored["sip"]]
     client.package_uuid = stored["sip"]
     assert client.get_package_details()["status"] == "DEL_REQ"
+
+
+def compat_operations() -> list[tuple[str, str, Role]]:
+    """Every compatibility route with the role it declares (none declared would mean admin)."""
+    operations = []
+    for router in ROUTERS:
+        for route in router.routes:
+            assert isinstance(route, APIRoute)
+            assert ROLE_EXTENSION in (route.openapi_extra or {}), route.path
+            path = re.sub(r"\{(\w+)\}", lambda m: PLACEHOLDERS.get(m.group(1), str(uuid.uuid4())), route.path)
+            for method in sorted(route.methods or ()):
+                operations.append((method, path, required_role(route.openapi_extra or {})))
+    return operations
+
+
+PLACEHOLDERS = {"name": "automated", "validator": "rights", "purpose": "AS"}
+
+
+# Archivematica answers every error of these with 500, and its clients rely on it.
+FIVE_HUNDRED_BY_CONTRACT = ("/api/transfer/start_transfer", "/api/transfer/approve", "/api/v2beta/package")
+
+
+def test_every_route_is_refused_below_its_declared_role(stack: EphemeralStack) -> None:
+    """Last in the module (it hides every finished unit): every compatibility route, called with a reader's, an
+    archivist's and an administrator's key, refuses exactly the roles below the one it declares, and never
+    answers a 500 outside Archivematica's contract."""
+    operations = compat_operations()
+    assert len(operations) > 60
+    keys = {Role.reader: ("am-reader", make_key(stack, "am-reader", "reader")),
+            Role.archivist: ("am-archivist", make_key(stack, "am-archivist", "archivist")),
+            Role.admin: admin_credentials(stack)}
+    with httpx.Client(base_url=stack.gateway, timeout=60) as http:
+        for method, path, needed in operations:
+            for role, (user, key) in keys.items():
+                response = http.request(method, path, headers={"Authorization": f"ApiKey {user}:{key}"},
+                                        content=b"{}")
+                refused = response.status_code == 403 and "needs role" in response.text
+                assert refused == (not role.allows(needed)), (method, path, role, response.status_code, response.text)
+                assert response.status_code < 500 or response.status_code == 501 \
+                    or path.rstrip("/") in FIVE_HUNDRED_BY_CONTRACT, (method, path, response.text)

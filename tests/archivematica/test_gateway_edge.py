@@ -60,3 +60,4 @@ async def test_the_proxy_and_the_public_document_are_undisturbed(tmp_path: Path)
         assert not [path for path in document["paths"] if not path.startswith("/api/v1/")]
         unknown = await stack.client.get("/api/transfer/nothing-here", headers=stack.admin)
         assert unknown.status_code == 404
+
