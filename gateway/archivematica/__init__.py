@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.archivematica.dashboard import router as dashboard_router
+from gateway.archivematica.dashboard import unanchored_router
 from gateway.archivematica.errors import ArchivematicaError, error_response
 from gateway.archivematica.ids import pipeline_uuid
 from gateway.archivematica.storage import router as storage_router
@@ -20,7 +21,9 @@ from gateway.settings import API_PREFIX, GatewaySettings
 
 # The version this API answers as: 1.19 is the first with `Idempotency-Key` on v2beta/package, which it honours.
 ARCHIVEMATICA_VERSION = "1.19.0"
-ROUTERS = [dashboard_router, storage_router]
+# archivematicaPhp's dashboard calls under /api/v2/ (see dashboard.unanchored_router).
+DASHBOARD_UNDER_V2 = ("/api/v2/transfer/", "/api/v2/ingest/", "/api/v2/processing-configuration")
+ROUTERS = [dashboard_router, unanchored_router, storage_router]
 
 
 class VersionHeaders:
@@ -36,7 +39,8 @@ class VersionHeaders:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "") if scope["type"] == "http" else ""
-        if not path.startswith("/api/") or path.startswith((API_PREFIX + "/", "/api/v2/")):
+        storage = path.startswith("/api/v2/") and not path.startswith(DASHBOARD_UNDER_V2)
+        if not path.startswith("/api/") or path.startswith(API_PREFIX + "/") or storage:
             await self.app(scope, receive, send)
             return
 

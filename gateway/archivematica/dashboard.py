@@ -52,6 +52,10 @@ from servicekit.roles import Role
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api", tags=["archivematica"], dependencies=[Depends(dashboard_user)],
                    route_class=TranslatedRoute)
+# archivematicaPhp calls dashboard routes under a bogus /api/v2/ prefix; Archivematica answers those whose URL
+# patterns are unanchored, so they are served there too (the anchored ones, e.g. ingest/completed, are not).
+unanchored_router = APIRouter(prefix="/api/v2", tags=["archivematica"], dependencies=[Depends(dashboard_user)],
+                              route_class=TranslatedRoute)
 PAGE = 1000
 # The processing configuration a classic (start_transfer) transfer gets: Archivematica's pipeline default.
 CLASSIC_PROCESSING_CONFIG = "default"
@@ -124,7 +128,7 @@ async def hidden(request: Request, units: list[UUID]) -> set[UUID]:
 # --- status ---------------------------------------------------------------------------------------------------
 
 
-@route(router, "/transfer/status/{unit}", ["GET"], Role.reader)
+@route(router, "/transfer/status/{unit}", ["GET"], Role.reader, also=unanchored_router)
 async def am_transfer_status(unit: str, up: DashboardUpstream) -> dict[str, Any]:
     transfer = await find_transfer(up, unit)
     if transfer is None:
@@ -143,7 +147,7 @@ async def am_transfer_status(unit: str, up: DashboardUpstream) -> dict[str, Any]
     return body
 
 
-@route(router, "/ingest/status/{unit}", ["GET"], Role.reader)
+@route(router, "/ingest/status/{unit}", ["GET"], Role.reader, also=unanchored_router)
 async def am_ingest_status(unit: str, up: DashboardUpstream) -> dict[str, Any]:
     ingest = await find_ingest(up, unit)
     if ingest is None:
@@ -161,7 +165,7 @@ async def am_ingest_status(unit: str, up: DashboardUpstream) -> dict[str, Any]:
 # --- lists ----------------------------------------------------------------------------------------------------
 
 
-@route(router, "/transfer/completed", ["GET"], Role.reader)
+@route(router, "/transfer/completed", ["GET"], Role.reader, also=unanchored_router)
 async def am_completed_transfers(request: Request, up: DashboardUpstream) -> dict[str, Any]:
     # Handed to ingest = COMPLETE, except while the ingest waits on a decision Archivematica puts in the transfer.
     waiting = {i.uuid for i in await all_ingests(up, IngestStatus.awaiting_decision)
@@ -179,14 +183,14 @@ async def am_completed_ingests(request: Request, up: DashboardUpstream) -> dict[
             "results": [str(i.uuid) for i in stored if i.uuid not in gone]}
 
 
-@route(router, "/transfer/unapproved", ["GET"], Role.reader)
+@route(router, "/transfer/unapproved", ["GET"], Role.reader, also=unanchored_router)
 async def am_unapproved_transfers(up: DashboardUpstream) -> dict[str, Any]:
     results = [{"type": am_type(t), "directory": unit_directory(t.name, t.uuid), "uuid": str(t.uuid)}
                for t in await all_transfers(up, TransferStatus.awaiting_approval)]
     return {"message": "Fetched unapproved transfers successfully.", "results": results}
 
 
-@route(router, "/ingest/waiting", ["GET"], Role.reader)
+@route(router, "/ingest/waiting", ["GET"], Role.reader, also=unanchored_router)
 async def am_waiting_units(up: DashboardUpstream) -> dict[str, Any]:
     results: list[dict[str, Any]] = []
     for transfer in await all_transfers(up, TransferStatus.awaiting_approval):
@@ -372,7 +376,7 @@ async def am_package_probe() -> JSONResponse:
     return JSONResponse({"error": True, "message": "This endpoint only accepts POST."}, status_code=501)
 
 
-@route(router, "/transfer/start_transfer", ["POST"], Role.archivist)
+@route(router, "/transfer/start_transfer", ["POST"], Role.archivist, also=unanchored_router)
 async def am_start_transfer(request: Request, up: DashboardUpstream) -> dict[str, Any]:
     """The classic start: the transfer is placed and waits for approval (`/api/transfer/approve/`)."""
     form = await request.form()
@@ -403,7 +407,7 @@ async def am_start_transfer(request: Request, up: DashboardUpstream) -> dict[str
             "path": f"{SHARED_DIRECTORY}/watchedDirectories/activeTransfers/{folder}/{directory}/"}
 
 
-@route(router, "/transfer/approve", ["POST"], Role.archivist)
+@route(router, "/transfer/approve", ["POST"], Role.archivist, also=unanchored_router)
 async def am_approve_transfer(request: Request, up: DashboardUpstream) -> dict[str, Any]:
     """Every error is 500, as in Archivematica (automation-tools relies on it)."""
     form = await request.form()
@@ -503,12 +507,12 @@ async def am_task(task: str) -> None:
     raise not_supported("reading a task by its UUID; /api/v2beta/jobs/<unit>/?detailed lists every task")
 
 
-@route(router, "/processing-configuration", ["GET"], Role.reader)
+@route(router, "/processing-configuration", ["GET"], Role.reader, also=unanchored_router)
 async def am_processing_configs(up: DashboardUpstream) -> dict[str, Any]:
     return {"processing_configurations": sorted(c.name for c in await up.ingest.list_processing_configs())}
 
 
-@route(router, "/processing-configuration/{name}", ["GET"], Role.reader)
+@route(router, "/processing-configuration/{name}", ["GET"], Role.reader, also=unanchored_router)
 async def am_processing_config(name: str, request: Request, up: DashboardUpstream) -> Response:
     accept = request.headers.get("accept", "*/*")
     if "*/*" not in accept and "xml" not in accept:
@@ -523,7 +527,7 @@ async def am_processing_config(name: str, request: Request, up: DashboardUpstrea
     return Response(xml, media_type="text/xml")
 
 
-@route(router, "/processing-configuration/{name}", ["DELETE"], Role.admin)
+@route(router, "/processing-configuration/{name}", ["DELETE"], Role.admin, also=unanchored_router)
 async def am_delete_processing_config(name: str, up: DashboardUpstream) -> dict[str, Any]:
     try:
         await up.ingest.request("DELETE", f"/processing-configurations/{name}")

@@ -14,15 +14,20 @@ from servicekit.roles import Role, role_operation
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def route(router: APIRouter, path: str, methods: Sequence[str], role: Role, **kwargs: Any) -> Callable[[F], F]:
-    """Register `path` and `path/` for the handler; `path` is written without the trailing slash."""
+def route(
+    router: APIRouter, path: str, methods: Sequence[str], role: Role, *, also: APIRouter | None = None,
+    **kwargs: Any,
+) -> Callable[[F], F]:
+    """Register `path` and `path/` for the handler (`path` is written without the trailing slash), on `router`
+    and on `also` when given."""
 
     def register(handler: F) -> F:
-        for each in (path, path + "/"):
-            router.add_api_route(
-                each, handler, methods=list(methods), include_in_schema=False,
-                openapi_extra=role_operation(role), **kwargs,
-            )
+        for target in (router, also) if also is not None else (router,):
+            for each in (path, path + "/"):
+                target.add_api_route(
+                    each, handler, methods=list(methods), include_in_schema=False,
+                    openapi_extra=role_operation(role), **kwargs,
+                )
         return handler
 
     return register
