@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -16,7 +17,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from clients.ingest import IngestRead, IngestStatus
+from clients.ingest import IngestRead, IngestStatus, TaskRead
 from clients.storage.schemas import LocationPurpose
 from clients.transfer.schemas import TransferFromLocation, TransferRead, TransferStatus
 from gateway.archivematica import repository
@@ -47,6 +48,7 @@ from gateway.archivematica.status import (
 from gateway.archivematica.upstream import DashboardUpstream, Upstream
 from servicekit.db import session_scope
 from servicekit.http import ServiceError
+from servicekit.ids import derived_id
 from servicekit.roles import Role
 
 log = logging.getLogger(__name__)
@@ -77,6 +79,15 @@ async def all_ingests(up: Upstream, status: IngestStatus) -> list[IngestRead]:
     found: list[IngestRead] = []
     while True:
         page = await up.ingest.list_ingests(status, limit=PAGE, offset=len(found))
+        found += page.items
+        if not page.items or len(found) >= page.total:
+            return found
+
+
+async def all_tasks(up: Upstream, ingest: UUID, job: str) -> list[TaskRead]:
+    found: list[TaskRead] = []
+    while True:
+        page = await up.ingest.list_tasks(ingest, job, limit=PAGE, offset=len(found))
         found += page.items
         if not page.items or len(found) >= page.total:
             return found
@@ -166,7 +177,7 @@ async def am_ingest_status(unit: str, up: DashboardUpstream) -> dict[str, Any]:
 
 
 @route(router, "/transfer/completed", ["GET"], Role.reader, also=unanchored_router)
-async def am_completed_transfers(request: Request, up: DashboardUpstream) -> dict[str, Any]:
+async def am_completed_transfers(up: DashboardUpstream) -> dict[str, Any]:
     # Handed to ingest = COMPLETE, except while the ingest waits on a decision Archivematica puts in the transfer.
     waiting = {i.uuid for i in await all_ingests(up, IngestStatus.awaiting_decision)
                if i.decision is not None and i.decision.point in TRANSFER_DECISION_POINTS}
@@ -465,7 +476,7 @@ async def am_jobs(unit: str, request: Request, up: DashboardUpstream) -> list[di
         if (microservice and job.microservice != microservice) or (name and job.name != name) \
                 or (wanted_link and str(link_uuid(job.key)) != wanted_link):
             continue
-        tasks = (await up.ingest.list_tasks(ingest.uuid, job.key, limit=PAGE)).items
+        tasks = await all_tasks(up, ingest.uuid, job.key)
         answer.append({
             "uuid": str(job_uuid(ingest.uuid, job.key)), "name": job.name,
             "status": JOB_STATUSES.get(job.status.value, "UNKNOWN"), "microservice": job.microservice,
@@ -482,9 +493,7 @@ async def am_jobs(unit: str, request: Request, up: DashboardUpstream) -> list[di
     return answer
 
 
-def _task(ingest: UUID, key: str, task: Any, detailed: bool) -> dict[str, Any]:
-    from servicekit.ids import derived_id
-
+def _task(ingest: UUID, key: str, task: TaskRead, detailed: bool) -> dict[str, Any]:
     body: dict[str, Any] = {"uuid": str(derived_id("archivematica task", ingest, key, task.path)),
                             "exit_code": task.exit_code}
     if detailed:
@@ -498,7 +507,7 @@ def _task(ingest: UUID, key: str, task: Any, detailed: bool) -> dict[str, Any]:
     return body
 
 
-def _stamp(value: Any) -> str | None:
+def _stamp(value: datetime | None) -> str | None:
     return value.strftime("%Y-%m-%dT%H:%M:%S") if value is not None else None
 
 
