@@ -13,6 +13,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -351,6 +352,31 @@ def test_enduro_probe_and_idempotency_key(stack: EphemeralStack) -> None:
                              content=json.dumps({"name": "x", "path": "%%%"}))
     assert undecodable.status_code == 400
     assert undecodable.json() == {"error": True, "message": 'Parameter "path" cannot be decoded.'}
+
+
+def test_concurrent_requests_with_one_idempotency_key_make_one_transfer(stack: EphemeralStack) -> None:
+    user, key = admin_credentials(stack)
+    folder = tiny_folder(stack, "enduro-race")
+    body = json.dumps({"name": "enduro-race", "path": b64(f"{transfer_source(stack)['uuid']}:{folder}"),
+                       "processing_config": "automated", "auto_approve": False})
+    headers = {"Authorization": f"ApiKey {user}:{key}", "Idempotency-Key": "race-1"}
+
+    def post(_: int) -> httpx.Response:
+        return httpx.post(f"{stack.gateway}/api/v2beta/package/", content=body, headers=headers, timeout=60)
+
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(post, range(4)))
+    assert {a.status_code for a in answers} <= {202, 409}, [a.text for a in answers]
+    assert len({a.json()["id"] for a in answers if a.status_code == 202}) == 1
+    assert all(a.json() == {"error": True, "message": "A request with this Idempotency-Key is being processed."}
+               for a in answers if a.status_code == 409)
+    with stack.client() as http:
+        assert http.get("/api/v1/transfers", params={"name": "enduro-race"}).json()["total"] == 1
+    # Another user's identical key is theirs alone.
+    other = make_key(stack, "am-archivist", "archivist")
+    theirs = httpx.post(f"{stack.gateway}/api/v2beta/package/", content=body.replace("enduro-race\",", "enduro-b\","),
+                        headers={"Authorization": f"ApiKey am-archivist:{other}", "Idempotency-Key": "race-1"})
+    assert theirs.status_code == 202 and theirs.json()["id"] not in {a.json().get("id") for a in answers}
 
 
 def test_bad_credentials_in_each_style(stack: EphemeralStack) -> None:
