@@ -11,6 +11,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.archivematica import transfers  # noqa: F401  (registers its routes on the dashboard's routers)
 from gateway.archivematica.dashboard import router as dashboard_router
 from gateway.archivematica.dashboard import unanchored_router
 from gateway.archivematica.errors import ArchivematicaError, error_response

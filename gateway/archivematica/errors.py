@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
+from pydantic import ValidationError
 
 from servicekit.http import ServiceError
 
@@ -46,6 +47,15 @@ async def error_response(request: Request, exc: Exception) -> Response:
     if isinstance(exc.body, str):
         return Response(exc.body, status_code=exc.status, media_type="text/plain", headers=exc.headers)
     return JSONResponse(exc.body, status_code=exc.status, headers=exc.headers)
+
+
+def reason_of(exc: Exception) -> str:
+    """What a service's refusal, a request that does not validate, or a plain error says, in one line."""
+    if isinstance(exc, ServiceError):
+        return exc.detail or exc.title
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+    return str(exc)
 
 
 def upstream_error(exc: ServiceError) -> ArchivematicaError:
