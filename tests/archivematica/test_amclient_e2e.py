@@ -489,6 +489,35 @@ def test_archivematicaphp_prefix_reaches_the_unanchored_dashboard_routes(
     assert httpx.get(f"{stack.gateway}/api/v2/ingest/completed/", headers=headers).status_code == 404
 
 
+def test_odd_input_gets_an_answer_never_a_500(stack: EphemeralStack) -> None:
+    user, key = admin_credentials(stack)
+    headers = {"Authorization": f"ApiKey {user}:{key}"}
+    source = transfer_source(stack)["uuid"]
+    calls = [
+        ("GET", "/api/transfer/status/not-a-uuid", b"", 400),
+        ("GET", "/api/ingest/status/00000000-0000-0000-0000-000000000000/", b"", 400),
+        ("GET", "/api/v2beta/jobs/nothing", b"", 400),
+        ("POST", "/api/v2beta/package/", b"not json", 400),
+        ("POST", "/api/v2beta/package/", b"[]", 400),
+        ("POST", "/api/v2beta/package/", json.dumps({"name": "x"}).encode(), 400),
+        ("POST", "/api/v2beta/package/", json.dumps({"name": "x", "path": b64("a:b"), "type": "dspace"}).encode(), 400),
+        ("POST", "/api/v2beta/package/", json.dumps({"name": "x", "path": b64(f"{source}:../../etc")}).encode(), 500),
+        ("GET", "/api/v2/file/?limit=abc&offset=-5", b"", 200),
+        ("GET", "/api/v2/file/not-a-uuid/", b"", 404),
+        ("GET", f"/api/v2/location/{source}/browse/?path=%25%25%25", b"", 200),
+        ("GET", f"/api/v2/location/{source}/browse/?path={b64('../..')}", b"", 404),
+        ("POST", "/api/v2/location/", b"{", 400),
+        ("POST", "/api/v2/location/", json.dumps({"purpose": "XX", "relative_path": "x"}).encode(), 400),
+        ("POST", f"/api/v2/file/{uuid.uuid4()}/delete_aip/", b"{}", 400),
+        ("GET", "/api/processing-configuration/automated", b"", 200),
+    ]
+    for method, path, body, expected in calls:
+        response = httpx.request(method, f"{stack.gateway}{path}", headers=headers, content=body, timeout=60)
+        assert response.status_code == expected, (method, path, response.status_code, response.text)
+    assert httpx.get(f"{stack.gateway}/api/processing-configuration/automated",
+                     headers={**headers, "Accept": "application/json"}).status_code == 415
+
+
 def test_housekeeping_hides_units(stack: EphemeralStack, stored: dict[str, str]) -> None:
     client = am(stack)
     assert client.hide_unit(stored["transfer"], "transfer") == {"removed": True}
