@@ -8,6 +8,8 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.archivematica import close_transport
+from gateway.archivematica import install as install_archivematica
 from gateway.keys.router import router as keys_router
 from gateway.migrations import MIGRATIONS_DIR
 from gateway.openapi.router import router as openapi_router
@@ -50,6 +52,7 @@ def create_app(settings: GatewaySettings | None = None, engine: AsyncEngine | No
 
     async def on_shutdown(app: FastAPI) -> None:
         await app.state.upstream_http.aclose()
+        await close_transport(app.state)
 
     app = create_service_app(
         settings=settings,
@@ -63,6 +66,8 @@ def create_app(settings: GatewaySettings | None = None, engine: AsyncEngine | No
         on_shutdown=on_shutdown,
         engine=engine,
     )
+    # The Archivematica-compatible routes live outside /api/v1, so the proxy's catch-all never sees them.
+    install_archivematica(app, settings)
     # FastAPI's built-in /openapi.json would describe the gateway alone; the merged document replaces it.
     app.router.routes[:] = [
         route for route in app.router.routes

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
@@ -30,6 +32,11 @@ class GatewaySettings(ServiceSettings):
     health_timeout_seconds: float = Field(default=3.0, gt=0)
     connect_timeout_seconds: float = Field(default=5.0, gt=0)
     max_upstream_connections: int = Field(default=200, ge=1)
+    archivematica_pipeline_uuid: uuid.UUID | None = Field(
+        default=None,
+        description="The pipeline UUID the Archivematica-compatible API shows for this stack; derived from the "
+        "data directory when unset (stable across restarts).",
+    )
 
     def service_urls(self) -> dict[str, str]:
         """The services behind the gateway, in the order their operations appear in the merged document."""

@@ -35,9 +35,11 @@ from clients.ingest.schemas import (
     CleanUpRead,
     IngestCreate,
     IngestRead,
+    IngestStatus,
     IngestUpdate,
     JobRead,
     JobUpsert,
+    TaskRead,
     TaskRecord,
     TasksBulk,
 )
@@ -56,6 +58,28 @@ class IngestClient(ServiceClient):
     async def get_ingest(self, ingest_uuid: uuid.UUID) -> IngestRead:
         response = await self.request("GET", f"/ingests/{ingest_uuid}")
         return IngestRead.model_validate(response.json())
+
+    async def list_ingests(
+        self, status: IngestStatus | None = None, *, limit: int = 100, offset: int = 0
+    ) -> Page[IngestRead]:
+        params: dict[str, str | int] = {"limit": limit, "offset": offset}
+        if status is not None:
+            params["status"] = status.value
+        response = await self.request("GET", "/ingests", params=params)
+        return Page[IngestRead].model_validate(response.json())
+
+    async def list_jobs(self, ingest_uuid: uuid.UUID, *, limit: int = 100, offset: int = 0) -> Page[JobRead]:
+        response = await self.request("GET", f"/ingests/{ingest_uuid}/jobs", params={"limit": limit, "offset": offset})
+        return Page[JobRead].model_validate(response.json())
+
+    async def list_tasks(
+        self, ingest_uuid: uuid.UUID, job: str | None = None, *, limit: int = 100, offset: int = 0
+    ) -> Page[TaskRead]:
+        params: dict[str, str | int] = {"limit": limit, "offset": offset}
+        if job is not None:
+            params["job"] = job
+        response = await self.request("GET", f"/ingests/{ingest_uuid}/tasks", params=params)
+        return Page[TaskRead].model_validate(response.json())
 
     async def update_ingest(self, ingest_uuid: uuid.UUID, body: IngestUpdate) -> IngestRead:
         response = await self.request(

@@ -29,6 +29,7 @@ from clients.storage.schemas import (
     LocationRead,
     PackageRead,
     PackageStatus,
+    PackageType,
     RecoveryRead,
 )
 from servicekit.auth import INTERNAL_USER_HEADER
@@ -115,6 +116,17 @@ class StorageClient(ServiceClient):
 
     async def list_aips(self, limit: int = 100, offset: int = 0) -> Page[PackageRead]:
         response = await self.request("GET", "/aips", params={"limit": limit, "offset": offset})
+        return Page[PackageRead].model_validate(response.json())
+
+    async def list_packages(
+        self, package_type: PackageType = PackageType.aip, status: PackageStatus | None = None, *,
+        limit: int = 100, offset: int = 0,
+    ) -> Page[PackageRead]:
+        """Stored packages of one type (AIPs, DIPs, backlog transfers), oldest first."""
+        params: dict[str, str | int] = {"package_type": package_type.value, "limit": limit, "offset": offset}
+        if status is not None:
+            params["status"] = status.value
+        response = await self.request("GET", "/packages", params=params)
         return Page[PackageRead].model_validate(response.json())
 
     async def store_aip(

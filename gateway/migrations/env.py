@@ -5,6 +5,7 @@ from typing import cast
 from alembic import context
 from alembic.runtime.environment import EnvironmentContext
 
+import gateway.archivematica.models
 import gateway.keys.models
 import gateway.users.models  # noqa: F401  (the imports register the tables on the gateway's metadata)
 from gateway.db import GatewayTable
