@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+import tarfile
 import tempfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,7 +102,8 @@ def validate_package(fmt: PackageFormat, path: Path, seven_zip: str, work_dir: P
     check = BagCheck()
     try:
         _validate(fmt, path, seven_zip, work_dir, check)
-    except (ArchiveError, OSError, ValueError, UnicodeDecodeError) as exc:
+    # A damaged compressed stream surfaces as tarfile's, zlib's or an EOF error while reading: a failed check.
+    except (ArchiveError, OSError, ValueError, UnicodeDecodeError, EOFError, tarfile.TarError, zlib.error) as exc:
         check.errors.append(f"{type(exc).__name__}: {exc}")
     return check
 
