@@ -587,20 +587,31 @@ async def recover_abandoned(sessions: Sessions, settings: TransferSettings, inge
     async with unit_of_work(sessions) as session:
         abandoned = await TransferRepository(session).abandoned(utcnow())
         resumed: list[Transfer] = []
-        removed: list[Path] = []
+        failing: list[tuple[UUID, str, str | None]] = []
         for transfer in abandoned:
+            # Taken by this process either way, so no other instance recovers it while its folder is removed.
+            leases.take(transfer)
             transfer.updated_at = utcnow()
             if transfer.step in PLACED_STEPS:
-                leases.take(transfer)
                 resumed.append(Transfer(**transfer.model_dump()))
-                continue
-            transfer.status = TransferStatus.failed
-            transfer.error = f"The transfer service stopped while the transfer was {transfer.step or 'received'}"
-            transfer.active_name = None
-            transfer.owner = transfer.lease_expires_at = None
-            removed.append(settings.processing_dir / transfer.path)
-    for path in removed:
-        await asyncio.to_thread(layout.remove_tree, path)
+            else:
+                failing.append((transfer.uuid, transfer.path, transfer.step))
+    # The partial copy goes before the failure is recorded: a failed transfer never has one left behind, and a
+    # crash in between leaves the transfer abandoned again for the next round.
+    for _, path, _ in failing:
+        await asyncio.to_thread(layout.remove_tree, settings.processing_dir / path)
+    if failing:
+        async with unit_of_work(sessions) as session:
+            repository = TransferRepository(session)
+            for transfer_uuid, _, step in failing:
+                record = await repository.get_for_update(transfer_uuid)
+                if record is None or record.owner != leases.owner or record.status is not TransferStatus.received:
+                    continue
+                record.status = TransferStatus.failed
+                record.error = f"The transfer service stopped while the transfer was {step or 'received'}"
+                record.active_name = None
+                record.owner = record.lease_expires_at = None
+                record.updated_at = utcnow()
     for transfer in resumed:
         await resume_hand_off(sessions, ingest, transfer)
     return len(abandoned)
