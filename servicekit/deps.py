@@ -16,7 +16,10 @@ async def request_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-SessionDep = Annotated[AsyncSession, Depends(request_session)]
+# Committed when the operation returns, before the response goes out: with the default ("request") scope the
+# commit ran after the client had its answer, so its next request could miss what it had just been told was
+# made, and a failed commit followed a success already sent.
+SessionDep = Annotated[AsyncSession, Depends(request_session, scope="function")]
 
 
 def request_sessions(request: Request) -> async_sessionmaker[AsyncSession]:
