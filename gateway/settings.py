@@ -44,9 +44,10 @@ class GatewaySettings(ServiceSettings):
         "(loopback when it listens on every interface) when unset.",
     )
     dashboard_session_hours: float = Field(default=12.0, gt=0, description="How long a dashboard sign-in lasts.")
-    dashboard_secure_cookie: bool = Field(
-        default=True,
-        description="Mark the session cookie Secure (browsers then send it over HTTPS and to localhost only).",
+    dashboard_secure_cookie: bool | None = Field(
+        default=None,
+        description="Mark the session cookie Secure: when unset, whenever the request came over HTTPS; set it "
+        "true behind a TLS-terminating proxy that forwards plain HTTP (browsers refuse Secure cookies over HTTP).",
     )
 
     def dashboard_api_base(self) -> str:

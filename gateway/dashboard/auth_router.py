@@ -28,15 +28,18 @@ def safe_next(target: str | None) -> str:
     return PREFIX + "/"
 
 
-def set_cookie(response: Response, settings: GatewaySettings, name: str, value: str, max_age: int | None) -> None:
-    response.set_cookie(name, value, max_age=max_age, path="/", secure=settings.dashboard_secure_cookie,
-                        httponly=True, samesite="strict")
+def set_cookie(request: Request, response: Response, name: str, value: str, max_age: int | None) -> None:
+    settings: GatewaySettings = request.app.state.settings
+    secure = settings.dashboard_secure_cookie
+    if secure is None:
+        secure = request.url.scheme == "https"
+    response.set_cookie(name, value, max_age=max_age, path="/", secure=secure, httponly=True, samesite="strict")
 
 
 def sign_in_form(request: Request, next_path: str, error: str | None = None, status: int = 200) -> HTMLResponse:
     nonce = secrets.token_urlsafe(24)
     response = render(request, "sign_in.html", status_code=status, nonce=nonce, next=safe_next(next_path), error=error)
-    set_cookie(response, request.app.state.settings, SIGN_IN_COOKIE, nonce, max_age=3600)
+    set_cookie(request, response, SIGN_IN_COOKIE, nonce, max_age=3600)
     return response
 
 
@@ -61,7 +64,7 @@ async def dashboard_sign_in(
     async for db in session_scope(request.app.state.sessions):
         token = await sessions.open_session(db, sessions.Credentials(username, key), settings.dashboard_session_hours)
     response = RedirectResponse(safe_next(next), status_code=303)
-    set_cookie(response, settings, COOKIE, token, max_age=int(settings.dashboard_session_hours * 3600))
+    set_cookie(request, response, COOKIE, token, max_age=int(settings.dashboard_session_hours * 3600))
     response.delete_cookie(SIGN_IN_COOKIE, path="/")
     return response
 

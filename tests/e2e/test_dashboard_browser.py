@@ -1,0 +1,158 @@
+"""The dashboard in a real browser (Debian's Chromium driven by Playwright, no browser download), with every
+request that leaves the machine blocked: sign in, upload a folder, answer the `default` configuration's decisions
+by keyboard, watch it reach a stored AIP, find it, download it byte for byte, open /docs, sign out. A screenshot of
+each main page is saved (the directory is printed, and kept in AMBER_DASHBOARD_SCREENSHOTS when that is set)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+from tests.e2e.conftest import Stack
+
+CHROMIUM = "/usr/bin/chromium"
+SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "demo-transfer"
+CHOICES = ("Yes", "Create single SIP and continue processing", "Continue", "Store AIP")
+
+pytestmark = pytest.mark.skipif(
+    not Path(CHROMIUM).exists() or shutil.which("chromium") is None,
+    reason="Debian's chromium is not installed (apt-get install chromium): the browser test needs it",
+)
+
+
+@pytest.fixture()
+def browser_page(tmp_path: Path) -> Iterator[tuple[object, list[str], list[str]]]:
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        context = browser.new_context(accept_downloads=True, viewport={"width": 1366, "height": 800})
+        blocked: list[str] = []
+        errors: list[str] = []
+
+        def only_local(route: object) -> None:
+            host = urlparse(route.request.url).hostname  # type: ignore[attr-defined]
+            if host in ("127.0.0.1", "localhost"):
+                route.continue_()  # type: ignore[attr-defined]
+            else:
+                blocked.append(route.request.url)  # type: ignore[attr-defined]
+                route.abort()  # type: ignore[attr-defined]
+
+        context.route("**/*", only_local)
+        page = context.new_page()
+        page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        try:
+            yield page, blocked, errors
+        finally:
+            context.close()
+            browser.close()
+
+
+def test_archivist_path_in_a_browser(stack: Stack, browser_page: tuple[object, list[str], list[str]],
+                                     tmp_path: Path) -> None:
+    page, blocked, errors = browser_page
+    p: object = page
+    shots = Path(os.environ.get("AMBER_DASHBOARD_SCREENSHOTS") or tmp_path / "screenshots")
+    shots.mkdir(parents=True, exist_ok=True)
+    print(f"dashboard screenshots in {shots}")
+    started = time.monotonic()
+    username, key = stack.auth.removeprefix("ApiKey ").split(":", 1)
+
+    def shot(name: str) -> None:
+        p.screenshot(path=str(shots / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
+
+    # Signing in, by keyboard only.
+    p.goto(stack.gateway + "/dashboard/")  # type: ignore[attr-defined]
+    assert "/dashboard/sign-in" in p.url  # type: ignore[attr-defined]
+    shot("sign-in")
+    p.keyboard.type(username)  # type: ignore[attr-defined]  (the username field has the focus)
+    p.keyboard.press("Tab")  # type: ignore[attr-defined]
+    p.keyboard.type(key)  # type: ignore[attr-defined]
+    p.keyboard.press("Enter")  # type: ignore[attr-defined]
+    p.wait_for_url(lambda url: "sign-in" not in url)  # type: ignore[attr-defined]
+    cookie = next(c for c in p.context.cookies() if c["name"] == "amber_dashboard")  # type: ignore[attr-defined]
+    # Secure only over HTTPS (the stack here is plain HTTP on loopback); never readable by scripts.
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and not cookie["secure"]
+    shot("processing")
+
+    # Upload a folder with the `default` configuration (it asks a person at several points).
+    p.goto(stack.gateway + "/dashboard/transfers/new")  # type: ignore[attr-defined]
+    p.set_input_files("#upload-folder", str(SAMPLE))  # type: ignore[attr-defined]
+    assert p.input_value("#upload-name") == "demo-transfer"  # type: ignore[attr-defined]
+    p.select_option("#upload-config", "default")  # type: ignore[attr-defined]
+    shot("transfer-new")
+    p.focus("#upload-start")  # type: ignore[attr-defined]
+    p.keyboard.press("Enter")  # type: ignore[attr-defined]
+    p.wait_for_url("**/dashboard/transfers/*", timeout=30_000)  # type: ignore[attr-defined]
+    p.wait_for_selector("#ingest-link", timeout=30_000)  # type: ignore[attr-defined]
+    shot("transfer")
+    p.focus("#ingest-link")  # type: ignore[attr-defined]
+    p.keyboard.press("Enter")  # type: ignore[attr-defined]
+    p.wait_for_url("**/dashboard/ingests/*")  # type: ignore[attr-defined]
+
+    # Each decision answered in one keypress on its button; the page follows the ingest by polling.
+    answered: list[str] = []
+    deadline = time.monotonic() + 120
+    while not p.locator("#aip-link").count():  # type: ignore[attr-defined]
+        assert time.monotonic() < deadline, p.inner_text("#ingest")  # type: ignore[attr-defined]
+        assert not p.locator(".status-failed").count(), p.inner_text("#ingest")  # type: ignore[attr-defined]
+        for choice in CHOICES:
+            button = p.locator(f'#decision button[value="{choice}"]')  # type: ignore[attr-defined]
+            if button.count():
+                if not answered:
+                    shot("decision")
+                answered.append(p.inner_text("#decision-title"))  # type: ignore[attr-defined]
+                with p.expect_navigation():  # type: ignore[attr-defined]
+                    button.first.press("Enter")
+                break
+        else:
+            p.wait_for_timeout(300)  # type: ignore[attr-defined]
+    assert len(answered) >= 3, answered
+    shot("ingest")
+
+    # Find the AIP by a word of its name, open it and download it: the very bytes stored.
+    p.goto(stack.gateway + "/dashboard/aips?q=demo")  # type: ignore[attr-defined]
+    shot("aips")
+    p.click("#aip-results a")  # type: ignore[attr-defined]
+    p.wait_for_selector("#download-aip")  # type: ignore[attr-defined]
+    shot("aip")
+    aip_uuid = p.url.rstrip("/").rsplit("/", 1)[1]  # type: ignore[attr-defined]
+    with p.expect_download() as downloading:  # type: ignore[attr-defined]
+        p.focus("#download-aip")  # type: ignore[attr-defined]
+        p.keyboard.press("Enter")  # type: ignore[attr-defined]
+    downloaded = Path(downloading.value.path())
+    with stack.client() as api:
+        stored = api.get(f"/api/v1/aips/{aip_uuid}").json()
+    assert hashlib.sha256(downloaded.read_bytes()).hexdigest() == stored["sha256"]
+    assert downloaded.stat().st_size == stored["size"]
+
+    # The other main pages render, and the API docs render from vendored files with the network cut off.
+    for name, path in (("transfers", "/dashboard/transfers"), ("deletions", "/dashboard/deletions"),
+                       ("users", "/dashboard/admin/users"), ("locations", "/dashboard/admin/locations"),
+                       ("configurations", "/dashboard/admin/processing-configurations"),
+                       ("configuration-default", "/dashboard/admin/processing-configurations/default"),
+                       ("format-rules", "/dashboard/admin/format-rules")):
+        response = p.goto(stack.gateway + path)  # type: ignore[attr-defined]
+        assert response.status == 200, path
+        shot(name)
+    p.goto(stack.gateway + "/docs")  # type: ignore[attr-defined]
+    p.wait_for_selector(".swagger-ui .info .title", timeout=15_000)  # type: ignore[attr-defined]
+    p.wait_for_selector(".opblock", timeout=15_000)  # type: ignore[attr-defined]
+    shot("api-docs")
+
+    p.goto(stack.gateway + "/dashboard/processing")  # type: ignore[attr-defined]
+    p.click("text=Sign out")  # type: ignore[attr-defined]
+    p.wait_for_url("**/dashboard/sign-in")  # type: ignore[attr-defined]
+    p.goto(stack.gateway + "/dashboard/aips")  # type: ignore[attr-defined]
+    assert "/dashboard/sign-in" in p.url  # type: ignore[attr-defined]
+
+    assert blocked == []
+    assert errors == []
+    assert time.monotonic() - started < 90
