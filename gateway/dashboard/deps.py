@@ -67,7 +67,9 @@ async def current_viewer(request: Request) -> Viewer:
         if error.status == 401:
             raise SignInRequired(next_path) from error
         raise
-    return Viewer(credentials.username, Role(me["role"]), api, sealing.csrf_token(token))
+    viewer = Viewer(credentials.username, Role(me["role"]), api, sealing.csrf_token(token))
+    request.state.dashboard_viewer = viewer  # error pages keep the navigation of the signed-in user
+    return viewer
 
 
 def same_origin(request: Request) -> bool:

@@ -65,7 +65,8 @@ async def api_error(request: Request, error: Exception) -> Response:
         return problem(error.status, error.title, error.detail)
     template = "error_fragment.html" if wants_fragment(request) else "error.html"
     title = f"{error.status} {error.title}"
-    return render(request, template, status_code=error.status, title=title, detail=error.detail)
+    viewer = getattr(request.state, "dashboard_viewer", None)
+    return render(request, template, viewer, status_code=error.status, title=title, detail=error.detail)
 
 
 def install_handlers(app: FastAPI) -> None:

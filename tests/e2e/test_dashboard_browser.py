@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from playwright.sync_api import Page, Route, sync_playwright
 
 from tests.e2e.conftest import Stack
 
@@ -28,25 +29,24 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture()
-def browser_page(tmp_path: Path) -> Iterator[tuple[object, list[str], list[str]]]:
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    with playwright_api.sync_playwright() as playwright:
+def browser_page(tmp_path: Path) -> Iterator[tuple[Page, list[str], list[str]]]:
+    with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
         context = browser.new_context(accept_downloads=True, viewport={"width": 1366, "height": 800})
         blocked: list[str] = []
         errors: list[str] = []
 
-        def only_local(route: object) -> None:
-            host = urlparse(route.request.url).hostname  # type: ignore[attr-defined]
+        def only_local(route: Route) -> None:
+            host = urlparse(route.request.url).hostname
             if host in ("127.0.0.1", "localhost"):
-                route.continue_()  # type: ignore[attr-defined]
+                route.continue_()
             else:
-                blocked.append(route.request.url)  # type: ignore[attr-defined]
-                route.abort()  # type: ignore[attr-defined]
+                blocked.append(route.request.url)
+                route.abort()
 
         context.route("**/*", only_local)
         page = context.new_page()
-        page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
         page.on("pageerror", lambda error: errors.append(str(error)))
         try:
             yield page, blocked, errors
@@ -55,10 +55,10 @@ def browser_page(tmp_path: Path) -> Iterator[tuple[object, list[str], list[str]]
             browser.close()
 
 
-def test_archivist_path_in_a_browser(stack: Stack, browser_page: tuple[object, list[str], list[str]],
+def test_archivist_path_in_a_browser(stack: Stack, browser_page: tuple[Page, list[str], list[str]],
                                      tmp_path: Path) -> None:
     page, blocked, errors = browser_page
-    p: object = page
+    p = page
     shots = Path(os.environ.get("AMBER_DASHBOARD_SCREENSHOTS") or tmp_path / "screenshots")
     shots.mkdir(parents=True, exist_ok=True)
     print(f"dashboard screenshots in {shots}")
@@ -66,67 +66,67 @@ def test_archivist_path_in_a_browser(stack: Stack, browser_page: tuple[object, l
     username, key = stack.auth.removeprefix("ApiKey ").split(":", 1)
 
     def shot(name: str) -> None:
-        p.screenshot(path=str(shots / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
+        p.screenshot(path=str(shots / f"{name}.png"), full_page=True)
 
     # Signing in, by keyboard only.
-    p.goto(stack.gateway + "/dashboard/")  # type: ignore[attr-defined]
-    assert "/dashboard/sign-in" in p.url  # type: ignore[attr-defined]
+    p.goto(stack.gateway + "/dashboard/")
+    assert "/dashboard/sign-in" in p.url
     shot("sign-in")
-    p.keyboard.type(username)  # type: ignore[attr-defined]  (the username field has the focus)
-    p.keyboard.press("Tab")  # type: ignore[attr-defined]
-    p.keyboard.type(key)  # type: ignore[attr-defined]
-    p.keyboard.press("Enter")  # type: ignore[attr-defined]
-    p.wait_for_url(lambda url: "sign-in" not in url)  # type: ignore[attr-defined]
-    cookie = next(c for c in p.context.cookies() if c["name"] == "amber_dashboard")  # type: ignore[attr-defined]
+    p.keyboard.type(username)  # the username field has the focus
+    p.keyboard.press("Tab")
+    p.keyboard.type(key)
+    p.keyboard.press("Enter")
+    p.wait_for_url(lambda url: "sign-in" not in url)
+    cookie = next(c for c in p.context.cookies() if c["name"] == "amber_dashboard")
     # Secure only over HTTPS (the stack here is plain HTTP on loopback); never readable by scripts.
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and not cookie["secure"]
     shot("processing")
 
     # Upload a folder with the `default` configuration (it asks a person at several points).
-    p.goto(stack.gateway + "/dashboard/transfers/new")  # type: ignore[attr-defined]
-    p.set_input_files("#upload-folder", str(SAMPLE))  # type: ignore[attr-defined]
-    assert p.input_value("#upload-name") == "demo-transfer"  # type: ignore[attr-defined]
-    p.select_option("#upload-config", "default")  # type: ignore[attr-defined]
+    p.goto(stack.gateway + "/dashboard/transfers/new")
+    p.set_input_files("#upload-folder", str(SAMPLE))
+    assert p.input_value("#upload-name") == "demo-transfer"
+    p.select_option("#upload-config", "default")
     shot("transfer-new")
-    p.focus("#upload-start")  # type: ignore[attr-defined]
-    p.keyboard.press("Enter")  # type: ignore[attr-defined]
-    p.wait_for_url("**/dashboard/transfers/*", timeout=30_000)  # type: ignore[attr-defined]
-    p.wait_for_selector("#ingest-link", timeout=30_000)  # type: ignore[attr-defined]
+    p.focus("#upload-start")
+    p.keyboard.press("Enter")
+    p.wait_for_url("**/dashboard/transfers/*", timeout=30_000)
+    p.wait_for_selector("#ingest-link", timeout=30_000)
     shot("transfer")
-    p.focus("#ingest-link")  # type: ignore[attr-defined]
-    p.keyboard.press("Enter")  # type: ignore[attr-defined]
-    p.wait_for_url("**/dashboard/ingests/*")  # type: ignore[attr-defined]
+    p.focus("#ingest-link")
+    p.keyboard.press("Enter")
+    p.wait_for_url("**/dashboard/ingests/*")
 
     # Each decision answered in one keypress on its button; the page follows the ingest by polling.
     answered: list[str] = []
     deadline = time.monotonic() + 120
-    while not p.locator("#aip-link").count():  # type: ignore[attr-defined]
-        assert time.monotonic() < deadline, p.inner_text("#ingest")  # type: ignore[attr-defined]
-        assert not p.locator(".status-failed").count(), p.inner_text("#ingest")  # type: ignore[attr-defined]
+    while not p.locator("#aip-link").count():
+        assert time.monotonic() < deadline, p.inner_text("#ingest")
+        assert not p.locator(".status-failed").count(), p.inner_text("#ingest")
         for choice in CHOICES:
-            button = p.locator(f'#decision button[value="{choice}"]')  # type: ignore[attr-defined]
+            button = p.locator(f'#decision button[value="{choice}"]')
             if button.count():
                 if not answered:
                     shot("decision")
-                answered.append(p.inner_text("#decision-title"))  # type: ignore[attr-defined]
-                with p.expect_navigation():  # type: ignore[attr-defined]
+                answered.append(p.inner_text("#decision-title"))
+                with p.expect_navigation():
                     button.first.press("Enter")
                 break
         else:
-            p.wait_for_timeout(300)  # type: ignore[attr-defined]
+            p.wait_for_timeout(300)
     assert len(answered) >= 3, answered
     shot("ingest")
 
     # Find the AIP by a word of its name, open it and download it: the very bytes stored.
-    p.goto(stack.gateway + "/dashboard/aips?q=demo")  # type: ignore[attr-defined]
+    p.goto(stack.gateway + "/dashboard/aips?q=demo")
     shot("aips")
-    p.click("#aip-results a")  # type: ignore[attr-defined]
-    p.wait_for_selector("#download-aip")  # type: ignore[attr-defined]
+    p.click("#aip-results a")
+    p.wait_for_selector("#download-aip")
     shot("aip")
-    aip_uuid = p.url.rstrip("/").rsplit("/", 1)[1]  # type: ignore[attr-defined]
-    with p.expect_download() as downloading:  # type: ignore[attr-defined]
-        p.focus("#download-aip")  # type: ignore[attr-defined]
-        p.keyboard.press("Enter")  # type: ignore[attr-defined]
+    aip_uuid = p.url.rstrip("/").rsplit("/", 1)[1]
+    with p.expect_download() as downloading:
+        p.focus("#download-aip")
+        p.keyboard.press("Enter")
     downloaded = Path(downloading.value.path())
     with stack.client() as api:
         stored = api.get(f"/api/v1/aips/{aip_uuid}").json()
@@ -139,19 +139,19 @@ def test_archivist_path_in_a_browser(stack: Stack, browser_page: tuple[object, l
                        ("configurations", "/dashboard/admin/processing-configurations"),
                        ("configuration-default", "/dashboard/admin/processing-configurations/default"),
                        ("format-rules", "/dashboard/admin/format-rules")):
-        response = p.goto(stack.gateway + path)  # type: ignore[attr-defined]
-        assert response.status == 200, path
+        response = p.goto(stack.gateway + path)
+        assert response is not None and response.status == 200, path
         shot(name)
-    p.goto(stack.gateway + "/docs")  # type: ignore[attr-defined]
-    p.wait_for_selector(".swagger-ui .info .title", timeout=15_000)  # type: ignore[attr-defined]
-    p.wait_for_selector(".opblock", timeout=15_000)  # type: ignore[attr-defined]
+    p.goto(stack.gateway + "/docs")
+    p.wait_for_selector(".swagger-ui .info .title", timeout=15_000)
+    p.wait_for_selector(".opblock", timeout=15_000)
     shot("api-docs")
 
-    p.goto(stack.gateway + "/dashboard/processing")  # type: ignore[attr-defined]
-    p.click("text=Sign out")  # type: ignore[attr-defined]
-    p.wait_for_url("**/dashboard/sign-in")  # type: ignore[attr-defined]
-    p.goto(stack.gateway + "/dashboard/aips")  # type: ignore[attr-defined]
-    assert "/dashboard/sign-in" in p.url  # type: ignore[attr-defined]
+    p.goto(stack.gateway + "/dashboard/processing")
+    p.click("text=Sign out")
+    p.wait_for_url("**/dashboard/sign-in")
+    p.goto(stack.gateway + "/dashboard/aips")
+    assert "/dashboard/sign-in" in p.url
 
     assert blocked == []
     assert errors == []
