@@ -1,7 +1,10 @@
 """The dashboard in a real browser (Debian's Chromium driven by Playwright, no browser download), with every
-request that leaves the machine blocked: sign in, upload a folder, answer the `default` configuration's decisions
-by keyboard, watch it reach a stored AIP, find it, download it byte for byte, open /docs, sign out. A screenshot of
-each main page is saved (the directory is printed, and kept in AMBER_DASHBOARD_SCREENSHOTS when that is set)."""
+request that leaves the machine blocked. An archivist signs in by keyboard, uploads a folder of the corpus (the
+answer to its first chunk lost, so the upload resumes from the server's offset), answers the `default` configuration's decisions by
+keyboard while a reader watching the same ingest sees no control, finds the AIP by a word of its DC title,
+downloads it byte for byte, requests its deletion, and a second admin approves it; the reader is refused when they
+forge an upload. /docs renders offline too. A screenshot of each main page is saved (the directory is printed;
+AMBER_DASHBOARD_SCREENSHOTS chooses it)."""
 
 from __future__ import annotations
 
@@ -14,13 +17,29 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-from playwright.sync_api import Page, Route, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Route, sync_playwright
 
 from tests.e2e.conftest import Stack
 
 CHROMIUM = "/usr/bin/chromium"
-SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "demo-transfer"
+ROOT = Path(__file__).resolve().parents[2]
+CORPUS_FOLDER = ROOT / ".." / "shared" / "corpus" / "transfers" / "file_format_extensions_only"
+# Chromium does not hand requests with a file-backed body to Playwright's routing, so the dropped connection is
+# made in the page: the first chunk reaches the server, and its answer is lost as when a connection drops.
+DROP_FIRST_CHUNK = """
+const send = window.fetch.bind(window);
+window.uploadDrops = 0;
+window.fetch = async (url, options) => {
+  const answer = await send(url, options);
+  if (options && options.method === "PUT" && window.uploadDrops === 0) {
+    window.uploadDrops += 1;
+    throw new TypeError("Failed to fetch");
+  }
+  return answer;
+};
+"""
 CHOICES = ("Yes", "Create single SIP and continue processing", "Continue", "Store AIP")
+TITLE = "Ledgers of the harbour master"
 
 pytestmark = pytest.mark.skipif(
     not Path(CHROMIUM).exists() or shutil.which("chromium") is None,
@@ -28,76 +47,114 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+class Browsing:
+    """One Chromium; contexts (one per person) that reach nothing but this machine and record console errors."""
+
+    def __init__(self, browser: Browser) -> None:
+        self.browser = browser
+        self.blocked: list[str] = []
+        self.errors: list[str] = []
+
+    def only_local(self, route: Route) -> None:
+        request = route.request
+        if urlparse(request.url).hostname not in ("127.0.0.1", "localhost"):
+            self.blocked.append(request.url)
+            route.abort()
+        else:
+            route.continue_()
+
+    def person(self) -> tuple[BrowserContext, Page]:
+        context = self.browser.new_context(accept_downloads=True, viewport={"width": 1366, "height": 800})
+        context.route("**/*", self.only_local)
+        page = context.new_page()
+        page.on("console", lambda message: self.errors.append(message.text) if message.type == "error" else None)
+        page.on("pageerror", lambda error: self.errors.append(str(error)))
+        return context, page
+
+
 @pytest.fixture()
-def browser_page(tmp_path: Path) -> Iterator[tuple[Page, list[str], list[str]]]:
+def browsing() -> Iterator[Browsing]:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
-        context = browser.new_context(accept_downloads=True, viewport={"width": 1366, "height": 800})
-        blocked: list[str] = []
-        errors: list[str] = []
-
-        def only_local(route: Route) -> None:
-            host = urlparse(route.request.url).hostname
-            if host in ("127.0.0.1", "localhost"):
-                route.continue_()
-            else:
-                blocked.append(route.request.url)
-                route.abort()
-
-        context.route("**/*", only_local)
-        page = context.new_page()
-        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-        page.on("pageerror", lambda error: errors.append(str(error)))
         try:
-            yield page, blocked, errors
+            yield Browsing(browser)
         finally:
-            context.close()
             browser.close()
 
 
-def test_archivist_path_in_a_browser(stack: Stack, browser_page: tuple[Page, list[str], list[str]],
-                                     tmp_path: Path) -> None:
-    page, blocked, errors = browser_page
-    p = page
+def transfer_folder(tmp_path: Path) -> Path:
+    """A corpus folder (the sample transfer when the corpus is absent) with a DC title in metadata.csv."""
+    folder = tmp_path / "harbour-ledgers"
+    source = CORPUS_FOLDER if CORPUS_FOLDER.is_dir() else ROOT / "samples" / "demo-transfer" / "objects"
+    shutil.copytree(source, folder / "objects")
+    (folder / "metadata").mkdir()
+    (folder / "metadata" / "metadata.csv").write_text(f'filename,dc.title\nobjects,"{TITLE}"\n')
+    return folder
+
+
+def sign_in(page: Page, gateway: str, username: str, key: str) -> None:
+    """By keyboard: the username field has the focus, Tab to the key, Enter."""
+    page.goto(gateway + "/dashboard/")
+    assert "/dashboard/sign-in" in page.url
+    page.keyboard.type(username)
+    page.keyboard.press("Tab")
+    page.keyboard.type(key)
+    page.keyboard.press("Enter")
+    page.wait_for_url(lambda url: "sign-in" not in url)
+
+
+def new_user(stack: Stack, username: str, role: str) -> str:
+    with stack.client() as api:
+        assert api.post("/api/v1/users", json={"username": username, "role": role}).status_code == 201
+        created = api.post("/api/v1/keys", json={"username": username, "name": "browser test"})
+        assert created.status_code == 201, created.text
+        return str(created.json()["key"])
+
+
+def test_archivist_path_in_a_browser(stack: Stack, browsing: Browsing, tmp_path: Path) -> None:
     shots = Path(os.environ.get("AMBER_DASHBOARD_SCREENSHOTS") or tmp_path / "screenshots")
     shots.mkdir(parents=True, exist_ok=True)
     print(f"dashboard screenshots in {shots}")
     started = time.monotonic()
+    gateway = stack.gateway
     username, key = stack.auth.removeprefix("ApiKey ").split(":", 1)
+    folder = transfer_folder(tmp_path)
+    reader_key, second_key = new_user(stack, "rita", "reader"), new_user(stack, "sam", "admin")
+    _, p = browsing.person()
+    _, reader = browsing.person()
 
-    def shot(name: str) -> None:
-        p.screenshot(path=str(shots / f"{name}.png"), full_page=True)
+    def shot(name: str, page: Page | None = None) -> None:
+        (page or p).screenshot(path=str(shots / f"{name}.png"), full_page=True)
 
-    # Signing in, by keyboard only.
-    p.goto(stack.gateway + "/dashboard/")
-    assert "/dashboard/sign-in" in p.url
+    p.goto(gateway + "/dashboard/")
     shot("sign-in")
-    p.keyboard.type(username)  # the username field has the focus
-    p.keyboard.press("Tab")
-    p.keyboard.type(key)
-    p.keyboard.press("Enter")
-    p.wait_for_url(lambda url: "sign-in" not in url)
+    sign_in(p, gateway, username, key)
     cookie = next(c for c in p.context.cookies() if c["name"] == "amber_dashboard")
     # Secure only over HTTPS (the stack here is plain HTTP on loopback); never readable by scripts.
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and not cookie["secure"]
     shot("processing")
+    sign_in(reader, gateway, "rita", reader_key)
 
-    # Upload a folder with the `default` configuration (it asks a person at several points).
-    p.goto(stack.gateway + "/dashboard/transfers/new")
-    p.set_input_files("#upload-folder", str(SAMPLE))
-    assert p.input_value("#upload-name") == "demo-transfer"
+    # Upload the folder with the `default` configuration (it asks a person at several points).
+    p.add_init_script(DROP_FIRST_CHUNK)
+    p.goto(gateway + "/dashboard/transfers/new")
+    p.set_input_files("#upload-folder", str(folder))
+    assert p.input_value("#upload-name") == "harbour-ledgers"
     p.select_option("#upload-config", "default")
     shot("transfer-new")
     p.focus("#upload-start")
     p.keyboard.press("Enter")
+    p.wait_for_selector("text=Connection lost; resuming", timeout=30_000)
     p.wait_for_url("**/dashboard/transfers/*", timeout=30_000)
     p.wait_for_selector("#ingest-link", timeout=30_000)
     shot("transfer")
     p.focus("#ingest-link")
     p.keyboard.press("Enter")
     p.wait_for_url("**/dashboard/ingests/*")
+    ingest_url = p.url
 
-    # Each decision answered in one keypress on its button; the page follows the ingest by polling.
+    # Each decision answered with one keypress on its button; the page follows the ingest by polling. The reader,
+    # on the same page, sees the question but no button.
     answered: list[str] = []
     deadline = time.monotonic() + 120
     while not p.locator("#aip-link").count():
@@ -108,6 +165,9 @@ def test_archivist_path_in_a_browser(stack: Stack, browser_page: tuple[Page, lis
             if button.count():
                 if not answered:
                     shot("decision")
+                    reader.goto(ingest_url)
+                    assert reader.locator("#decision").count() and not reader.locator("#decision button").count()
+                    assert not reader.locator("text=Cancel ingest").count()
                 answered.append(p.inner_text("#decision-title"))
                 with p.expect_navigation():
                     button.first.press("Enter")
@@ -117,11 +177,12 @@ def test_archivist_path_in_a_browser(stack: Stack, browser_page: tuple[Page, lis
     assert len(answered) >= 3, answered
     shot("ingest")
 
-    # Find the AIP by a word of its name, open it and download it: the very bytes stored.
-    p.goto(stack.gateway + "/dashboard/aips?q=demo")
+    # Find the AIP by a word of its DC title, open it and download it: the very bytes stored.
+    p.goto(gateway + "/dashboard/aips?q=harbour")
     shot("aips")
     p.click("#aip-results a")
     p.wait_for_selector("#download-aip")
+    assert TITLE in p.inner_text("main")
     shot("aip")
     aip_uuid = p.url.rstrip("/").rsplit("/", 1)[1]
     with p.expect_download() as downloading:
@@ -133,26 +194,51 @@ def test_archivist_path_in_a_browser(stack: Stack, browser_page: tuple[Page, lis
     assert hashlib.sha256(downloaded.read_bytes()).hexdigest() == stored["sha256"]
     assert downloaded.stat().st_size == stored["size"]
 
+    # The reader sees no upload, decision, deletion or admin control, and a forged upload is refused.
+    for path in ("/dashboard/transfers/new", f"/dashboard/aips/{aip_uuid}", "/dashboard/processing"):
+        reader.goto(gateway + path)
+        assert not reader.locator('#upload-form, #deletion-reason, a[href^="/dashboard/admin"]').count(), path
+    shot("reader-aip", reader)
+    csrf = reader.get_attribute("input[name=csrf_token]", "value")
+    forged = reader.request.post(gateway + "/dashboard/uploads", headers={
+        "X-CSRF-Token": csrf or "", "Accept": "application/json", "Content-Type": "application/json",
+    }, data={"name": "forged", "size": 1, "sha256": "0" * 64})
+    assert forged.status == 403 and "archivist" in forged.json()["detail"]
+
+    # The archivist asks for the deletion; a second administrator approves it.
+    p.fill("#deletion-reason", "Accessioned twice by mistake")
+    p.click("text=Request deletion")
+    p.wait_for_url(f"**/dashboard/aips/{aip_uuid}*")
+    _, second = browsing.person()
+    sign_in(second, gateway, "sam", second_key)
+    second.goto(gateway + "/dashboard/deletions")
+    shot("deletions", second)
+    with second.expect_navigation():
+        second.click("text=Approve deletion")
+    assert "approved" in second.inner_text("main")
+    with stack.client() as api:
+        assert api.get(f"/api/v1/aips/{aip_uuid}").json()["status"] != "stored"
+
     # The other main pages render, and the API docs render from vendored files with the network cut off.
-    for name, path in (("transfers", "/dashboard/transfers"), ("deletions", "/dashboard/deletions"),
+    for name, path in (("transfers", "/dashboard/transfers"),
                        ("users", "/dashboard/admin/users"), ("locations", "/dashboard/admin/locations"),
                        ("configurations", "/dashboard/admin/processing-configurations"),
                        ("configuration-default", "/dashboard/admin/processing-configurations/default"),
                        ("format-rules", "/dashboard/admin/format-rules")):
-        response = p.goto(stack.gateway + path)
+        response = p.goto(gateway + path)
         assert response is not None and response.status == 200, path
         shot(name)
-    p.goto(stack.gateway + "/docs")
+    p.goto(gateway + "/docs")
     p.wait_for_selector(".swagger-ui .info .title", timeout=15_000)
     p.wait_for_selector(".opblock", timeout=15_000)
     shot("api-docs")
 
-    p.goto(stack.gateway + "/dashboard/processing")
+    p.goto(gateway + "/dashboard/processing")
     p.click("text=Sign out")
     p.wait_for_url("**/dashboard/sign-in")
-    p.goto(stack.gateway + "/dashboard/aips")
+    p.goto(gateway + "/dashboard/aips")
     assert "/dashboard/sign-in" in p.url
 
-    assert blocked == []
-    assert errors == []
+    assert browsing.blocked == []
+    assert browsing.errors == []
     assert time.monotonic() - started < 90
