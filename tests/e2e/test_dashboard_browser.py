@@ -1,10 +1,10 @@
 """The dashboard in a real browser (Debian's Chromium driven by Playwright, no browser download), with every
 request that leaves the machine blocked. An archivist signs in by keyboard, uploads a folder of the corpus (the
-answer to its first chunk lost, so the upload resumes from the server's offset), answers the `default` configuration's decisions by
-keyboard while a reader watching the same ingest sees no control, finds the AIP by a word of its DC title,
-downloads it byte for byte, requests its deletion, and a second admin approves it; the reader is refused when they
-forge an upload. /docs renders offline too. A screenshot of each main page is saved (the directory is printed;
-AMBER_DASHBOARD_SCREENSHOTS chooses it)."""
+answer to its first chunk lost, so the upload resumes from the server's offset), answers the `default`
+configuration's decisions by keyboard while a reader watching the same ingest sees no control, finds the AIP by a
+word of its DC title, downloads it byte for byte, requests its deletion, and a second admin approves it; the reader
+is refused when they forge an upload. /docs renders offline too. A screenshot of each main page is saved (the
+directory is printed; AMBER_DASHBOARD_SCREENSHOTS chooses it)."""
 
 from __future__ import annotations
 
