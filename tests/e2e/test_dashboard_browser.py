@@ -219,6 +219,24 @@ def test_archivist_path_in_a_browser(stack: Stack, browsing: Browsing, tmp_path:
     with stack.client() as api:
         assert api.get(f"/api/v1/aips/{aip_uuid}").json()["status"] != "stored"
 
+    # A folder of a transfer-source location, browsed to, started to wait for approval, then rejected.
+    source = stack.data_dir / "storage" / "transfer-source" / "boxes" / "box-7"
+    shutil.copytree(ROOT / "samples" / "demo-transfer", source)
+    p.goto(gateway + "/dashboard/transfers/new")
+    p.click("text=boxes/")
+    p.wait_for_url("**path=boxes*")
+    row = p.locator("tr", has_text="box-7")
+    row.locator("select").select_option("automated")
+    row.locator("input[name=auto_approve]").uncheck()
+    shot("transfer-source")
+    with p.expect_navigation():
+        row.locator("button", has_text="Start").click()
+    p.wait_for_selector("#transfer-status >> text=awaiting approval", timeout=30_000)
+    p.fill("#reason", "Not ours to keep")
+    with p.expect_navigation():
+        p.click("button.danger >> text=Reject")
+    assert "rejected" in p.inner_text("#transfer-status")
+
     # The other main pages render, and the API docs render from vendored files with the network cut off.
     for name, path in (("transfers", "/dashboard/transfers"),
                        ("users", "/dashboard/admin/users"), ("locations", "/dashboard/admin/locations"),
