@@ -12,6 +12,7 @@ import hashlib
 import os
 import shutil
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
@@ -119,7 +120,8 @@ def test_archivist_path_in_a_browser(stack: Stack, browsing: Browsing, tmp_path:
     gateway = stack.gateway
     username, key = stack.auth.removeprefix("ApiKey ").split(":", 1)
     folder = transfer_folder(tmp_path)
-    reader_key, second_key = new_user(stack, "rita", "reader"), new_user(stack, "sam", "admin")
+    reader_name, second_name = f"rita-{uuid.uuid4().hex[:6]}", f"sam-{uuid.uuid4().hex[:6]}"
+    reader_key, second_key = new_user(stack, reader_name, "reader"), new_user(stack, second_name, "admin")
     _, p = browsing.person()
     _, reader = browsing.person()
 
@@ -133,7 +135,7 @@ def test_archivist_path_in_a_browser(stack: Stack, browsing: Browsing, tmp_path:
     # Secure only over HTTPS (the stack here is plain HTTP on loopback); never readable by scripts.
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and not cookie["secure"]
     shot("processing")
-    sign_in(reader, gateway, "rita", reader_key)
+    sign_in(reader, gateway, reader_name, reader_key)
 
     # Upload the folder with the `default` configuration (it asks a person at several points).
     p.add_init_script(DROP_FIRST_CHUNK)
@@ -210,7 +212,7 @@ def test_archivist_path_in_a_browser(stack: Stack, browsing: Browsing, tmp_path:
     p.click("text=Request deletion")
     p.wait_for_url(f"**/dashboard/aips/{aip_uuid}*")
     _, second = browsing.person()
-    sign_in(second, gateway, "sam", second_key)
+    sign_in(second, gateway, second_name, second_key)
     second.goto(gateway + "/dashboard/deletions")
     shot("deletions", second)
     with second.expect_navigation():
@@ -246,6 +248,27 @@ def test_archivist_path_in_a_browser(stack: Stack, browsing: Browsing, tmp_path:
         response = p.goto(gateway + path)
         assert response is not None and response.status == 200, path
         shot(name)
+    # A processing configuration made with the form, then replaced by an imported processingMCP.xml (exported
+    # from `default`), whose points then ask a person as `default`'s do.
+    name = f"night-{uuid.uuid4().hex[:6]}"
+    p.goto(gateway + "/dashboard/admin/processing-configurations")
+    p.fill("#new-name", name)
+    with p.expect_navigation():
+        p.press("#new-name", "Enter")
+    p.select_option("#point-virus_scanning", "No")
+    with p.expect_navigation():
+        p.click('button:has-text("Save")')
+    assert p.input_value("#point-virus_scanning") == "No" and p.input_value("#point-store_aip") == "Store AIP"
+    p.goto(gateway + "/dashboard/admin/processing-configurations/default")
+    with p.expect_download() as exported:
+        p.click("text=Export")
+    assert b"<processingMCP>" in Path(exported.value.path()).read_bytes()
+    p.goto(gateway + f"/dashboard/admin/processing-configurations/{name}")
+    p.set_input_files("#document", exported.value.path())
+    with p.expect_navigation():
+        p.click('button:has-text("Import")')
+    assert p.input_value("#point-store_aip") == "ask"
+
     p.goto(gateway + "/docs")
     p.wait_for_selector(".swagger-ui .info .title", timeout=15_000)
     p.wait_for_selector(".opblock", timeout=15_000)
