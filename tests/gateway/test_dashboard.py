@@ -9,14 +9,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cryptography.exceptions import InvalidTag
 
+from gateway.dashboard import sealing
 from gateway.keys.admin import ensure_admin
 from gateway.main import create_app
 from tests.conftest import bound_socket, serve_http
 from tests.gateway.harness import dead_url, gateway_settings
-
-pytestmark = pytest.mark.asyncio
-
 
 @pytest.fixture()
 async def gateway(tmp_path: Path) -> AsyncIterator[tuple[str, str]]:
@@ -106,3 +105,17 @@ async def test_sign_in_csrf_roles_and_sign_out(gateway: tuple[str, str]) -> None
         assert "cdn" not in docs.lower() and "/dashboard/static/vendor/swagger-ui/swagger-ui-bundle.js" in docs
         asset = await admin.get("/dashboard/static/vendor/swagger-ui/swagger-ui-bundle.js")
         assert asset.status_code == 200 and len(asset.content) > 1_000_000
+
+
+def test_the_stored_session_opens_nothing_without_the_cookie() -> None:
+    """The row keeps the token's hash and the key sealed under the token: another token cannot unseal it, and
+    neither the hash nor the sealed bytes contain the key or the token."""
+    token, key = sealing.new_token(), "the-users-api-key"
+    sealed = sealing.seal(token, key)
+    assert sealing.unseal(token, sealed) == key
+    assert key.encode() not in sealed and token not in sealing.token_id(token)
+    with pytest.raises(InvalidTag):
+        sealing.unseal(sealing.new_token(), sealed)
+    assert sealing.csrf_matches(token, sealing.csrf_token(token))
+    assert not sealing.csrf_matches(token, sealing.csrf_token(sealing.new_token()))
+    assert not sealing.csrf_matches(token, None)
