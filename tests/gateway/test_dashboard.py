@@ -17,6 +17,7 @@ from gateway.main import create_app
 from tests.conftest import bound_socket, serve_http
 from tests.gateway.harness import dead_url, gateway_settings
 
+
 @pytest.fixture()
 async def gateway(tmp_path: Path) -> AsyncIterator[tuple[str, str]]:
     sock = bound_socket()
