@@ -47,10 +47,12 @@ async def dashboard_ingest(request: Request, viewer: ViewerDep, ingest_uuid: UUI
 
 @router.post("/ingests/{ingest_uuid}/decisions")
 async def dashboard_answer_decision(
-    viewer: ActingViewerDep, ingest_uuid: UUID, point: Annotated[str, Form()], choice: Annotated[str, Form()]
+    viewer: ActingViewerDep, ingest_uuid: UUID, point: Annotated[str, Form()], choice: Annotated[str, Form()],
+    from_list: Annotated[bool, Form()] = False,
 ) -> RedirectResponse:
+    """Answered from the list, the archivist goes back to the list; from the ingest's page, back to it."""
     await viewer.api.post(f"/ingests/{ingest_uuid}/decisions", {"point": point, "choice": choice})
-    return redirect(f"/ingests/{ingest_uuid}")
+    return redirect("/processing" if from_list else f"/ingests/{ingest_uuid}")
 
 
 @router.post("/ingests/{ingest_uuid}/cancel")
