@@ -290,4 +290,4 @@ def test_archivist_path_in_a_browser(stack: Stack, browsing: Browsing, tmp_path:
 
     assert browsing.blocked == []
     assert browsing.errors == []
-    assert time.monotonic() - started < 90
+    assert time.monotonic() - started < 180  # ~35 s on an idle machine
