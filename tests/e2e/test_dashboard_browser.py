@@ -203,12 +203,20 @@ def test_archivist_path_in_a_browser(stack: Stack, browsing: Browsing, tmp_path:
         stored = api.get(f"/api/v1/aips/{aip_uuid}").json()
     assert hashlib.sha256(downloaded.read_bytes()).hexdigest() == stored["sha256"]
     assert downloaded.stat().st_size == stored["size"]
+    # One file of it, as the API gives it; then a fixity check, which joins the AIP's fixity history.
+    file_link = p.get_attribute("a[download]:text-is('file')", "href") or ""
+    with stack.client() as api:
+        expected = api.get("/api/v1" + file_link.removeprefix("/dashboard")).content
+    assert file_link and p.request.get(gateway + file_link).body() == expected
+    with p.expect_navigation():
+        p.click("text=Check fixity now")
+    assert "Pass" in p.inner_text("#fixity ~ table")
 
     # The reader sees no upload, decision, deletion or admin control, and a forged upload is refused.
     for path in ("/dashboard/transfers/new", f"/dashboard/aips/{aip_uuid}", "/dashboard/processing"):
         reader.goto(gateway + path)
         assert not reader.locator('#upload-form, #deletion-reason, a[href^="/dashboard/admin"]').count(), path
-    shot("reader-aip", reader)
+    shot("reader-processing", reader)
     csrf = reader.get_attribute("input[name=csrf_token]", "value")
     forged = reader.request.post(gateway + "/dashboard/uploads", headers={
         "X-CSRF-Token": csrf or "", "Accept": "application/json", "Content-Type": "application/json",
@@ -216,6 +224,7 @@ def test_archivist_path_in_a_browser(stack: Stack, browsing: Browsing, tmp_path:
     assert forged.status == 403 and "archivist" in forged.json()["detail"]
 
     # The archivist asks for the deletion; a second administrator approves it.
+    assert p.locator("#deletion-reason").count(), p.url + "\n" + p.inner_text("main")[:1500]
     p.fill("#deletion-reason", "Accessioned twice by mistake")
     p.click("text=Request deletion")
     p.wait_for_url(f"**/dashboard/aips/{aip_uuid}*")
@@ -227,7 +236,7 @@ def test_archivist_path_in_a_browser(stack: Stack, browsing: Browsing, tmp_path:
         second.click("text=Approve deletion")
     assert "approved" in second.inner_text("main")
     with stack.client() as api:
-        assert api.get(f"/api/v1/aips/{aip_uuid}").json()["status"] != "stored"
+        assert api.get(f"/api/v1/aips/{aip_uuid}").json()["status"] == "deleted"
 
     # A folder of a transfer-source location, browsed to, started to wait for approval, then rejected.
     source = stack.data_dir / "storage" / "transfer-source" / "boxes" / "box-7"
