@@ -17,7 +17,7 @@ RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends p7zip-full unar clamav \
        clamav-daemon clamav-freshclam libimage-exiftool-perl mediainfo mediaconch ffmpeg pngcheck qpdf \
        libvips-tools ghostscript dcraw libreoffice-writer-nogui libreoffice-calc-nogui libreoffice-impress-nogui \
-       libtiff-tools jpeginfo gifsicle flac mp3val tesseract-ocr tesseract-ocr-eng \
+       libtiff-tools jpeginfo gifsicle flac mp3val tesseract-ocr tesseract-ocr-eng chromium \
        ${EXTRA_APT_PACKAGES} \
     && rm -rf /var/lib/apt/lists/*
 

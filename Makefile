@@ -7,7 +7,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := p7zip-full python3-venv python3-dev clamav clamav-daemon clamdscan libimage-exiftool-perl \
 	mediainfo mediaconch ffmpeg unar pngcheck qpdf tree \
 	libvips-tools ghostscript dcraw libreoffice-writer-nogui libreoffice-calc-nogui libreoffice-impress-nogui \
-	libtiff-tools jpeginfo gifsicle flac mp3val tesseract-ocr tesseract-ocr-eng
+	libtiff-tools jpeginfo gifsicle flac mp3val tesseract-ocr tesseract-ocr-eng chromium
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint system-deps venv up down clean

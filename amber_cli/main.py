@@ -43,6 +43,7 @@ def _print_urls(stack: StackSettings) -> None:
     table.add_column("component")
     table.add_column("address")
     table.add_row("gateway (API)", f"{stack.url('gateway')}/api/v1  (docs: {stack.url('gateway')}/docs)")
+    table.add_row("dashboard", f"{stack.url('gateway')}/dashboard/  (sign in with a username and API key)")
     for service in SERVICES:
         table.add_row(service, stack.url(service))
     table.add_row("temporal", stack.effective_temporal_address)

@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway import dashboard
 from gateway.archivematica import close_transport
 from gateway.archivematica import install as install_archivematica
 from gateway.keys.router import router as keys_router
@@ -53,6 +54,7 @@ def create_app(settings: GatewaySettings | None = None, engine: AsyncEngine | No
     async def on_shutdown(app: FastAPI) -> None:
         await app.state.upstream_http.aclose()
         await close_transport(app.state)
+        await dashboard.close_http_client(app)
 
     app = create_service_app(
         settings=settings,
@@ -68,6 +70,8 @@ def create_app(settings: GatewaySettings | None = None, engine: AsyncEngine | No
     )
     # The Archivematica-compatible routes live outside /api/v1, so the proxy's catch-all never sees them.
     install_archivematica(app, settings)
+    # The archivists' pages under /dashboard, and /docs from vendored assets.
+    dashboard.install(app)
     # FastAPI's built-in /openapi.json would describe the gateway alone; the merged document replaces it.
     app.router.routes[:] = [
         route for route in app.router.routes

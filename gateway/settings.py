@@ -38,6 +38,24 @@ class GatewaySettings(ServiceSettings):
         "data directory when unset (stable across restarts).",
     )
 
+    dashboard_api_url: str | None = Field(
+        default=None,
+        description="Where the dashboard reaches the public API as the signed-in user; the gateway's own address "
+        "(loopback when it listens on every interface) when unset.",
+    )
+    dashboard_session_hours: float = Field(default=12.0, gt=0, description="How long a dashboard sign-in lasts.")
+    dashboard_secure_cookie: bool | None = Field(
+        default=None,
+        description="Mark the session cookie Secure: when unset, whenever the request came over HTTPS; set it "
+        "true behind a TLS-terminating proxy that forwards plain HTTP (browsers refuse Secure cookies over HTTP).",
+    )
+
+    def dashboard_api_base(self) -> str:
+        if self.dashboard_api_url:
+            return self.dashboard_api_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
+
     def service_urls(self) -> dict[str, str]:
         """The services behind the gateway, in the order their operations appear in the merged document."""
         return {
