@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
+from clients.events.schemas import EventRead
 from gateway.auth import AUTHORIZED, CurrentUserDep, current_user
 from gateway.events.repository import EventFilter, EventRepository
-from gateway.events.schemas import EventRead
 from gateway.events.stream import event_stream, start_after
 from gateway.settings import API_PREFIX
 from servicekit.deps import SessionDep

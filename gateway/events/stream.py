@@ -8,15 +8,14 @@ heartbeat, so a revoked key or a disabled user stops receiving.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from clients.events.schemas import EventRead
 from gateway.events.bus import EventBus
 from gateway.events.models import Event
 from gateway.events.repository import EventFilter, EventRepository
-from gateway.events.schemas import EventRead
 from servicekit.db import unit_of_work
 
 BATCH = 200
@@ -45,7 +44,8 @@ async def event_stream(
     still_allowed: Callable[[], Awaitable[bool]],
     disconnected: Callable[[], Awaitable[bool]],
 ) -> AsyncIterator[str]:
-    yield f"retry: {RECONNECT_MS}\n: {json.dumps({'after': after})}\n\n"
+    # An id without data: where this stream starts, so a client reconnecting before any event resumes from here.
+    yield f"retry: {RECONNECT_MS}\nid: {after}\n\n"
     while not await disconnected():
         async with unit_of_work(sessions) as session:
             events = await EventRepository(session).after(after, where, BATCH)

@@ -1,4 +1,4 @@
-"""Wire schemas of the event log and stream."""
+"""Wire schemas of the gateway's event log and stream (`GET /api/v1/events`)."""
 
 from __future__ import annotations
 
