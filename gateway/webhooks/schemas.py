@@ -7,8 +7,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints, UrlConstraints
 
+WebhookUrl = Annotated[AnyHttpUrl, UrlConstraints(max_length=2048, allowed_schemes=["http", "https"])]
 EventTypePrefix = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_.]{1,100}$")]
 
 
@@ -19,7 +20,7 @@ class DeliveryStatus(StrEnum):
 
 
 class WebhookCreate(BaseModel):
-    url: AnyHttpUrl = Field(description="Where events are POSTed (http or https).")
+    url: WebhookUrl = Field(description="Where events are POSTed (http or https).")
     description: str = Field(default="", max_length=500)
     event_types: list[EventTypePrefix] = Field(
         default_factory=list, max_length=100,
@@ -28,7 +29,7 @@ class WebhookCreate(BaseModel):
 
 
 class WebhookUpdate(BaseModel):
-    url: AnyHttpUrl | None = None
+    url: WebhookUrl | None = None
     description: str | None = Field(default=None, max_length=500)
     event_types: list[EventTypePrefix] | None = Field(default=None, max_length=100)
     enabled: bool | None = Field(default=None, description="Enabling again resumes the deliveries left pending.")
