@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import re
 import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -18,38 +16,9 @@ from standardwebhooks import Webhook
 
 from amber_cli.ephemeral import free_port
 from tests.e2e.conftest import Stack, make_tree
+from tests.e2e.webhook_receiver import Receiver, wait_until
 
 pytestmark = pytest.mark.e2e
-
-
-class Receiver:
-    """A webhook receiver on a fixed port, started only when asked: until then deliveries find no one."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.received: list[tuple[dict[str, str], bytes]] = []
-        self.server: ThreadingHTTPServer | None = None
-
-    def start(self) -> None:
-        received = self.received
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["content-length"]))
-                received.append(({k.lower(): v for k, v in self.headers.items()}, body))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
 
 
 class StreamReader(threading.Thread):
@@ -104,14 +73,6 @@ class StreamReader(threading.Thread):
         except BaseException as exc:  # handed to the test
             self.error = exc
             self.started.set()
-
-
-def wait_until(condition: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
 
 
 def test_events_reach_the_stream_and_signed_webhooks_once_each(stack: Stack, tmp_path: Path) -> None:
