@@ -249,5 +249,6 @@ async def answer_decision(session: AsyncSession, temporal: Callable[[], Awaitabl
     except ProcessingUnreachable as exc:
         raise Problem(503, "Processing unavailable", f"The answer was not recorded; give it again later ({exc})",
                       headers={"Retry-After": "5"}) from exc
-    await repo.mark_answered(ingest, datetime.now(UTC))
+    # Recorded first: taking the decision off the record expires the row.
     await events.decision_answered(session, ingest, answer.point, answer.choice)
+    await repo.mark_answered(ingest, datetime.now(UTC))
