@@ -53,6 +53,7 @@ async def start_transfer(transfers: TransferClient, path: Path | None, name: str
 
 
 FINAL_EVENTS = {f"ingest.{status.value}.v1" for status in FINAL_STATUSES}
+BATCH_JOB_PREFIX = "batch-"  # the per-batch jobs of the files' micro-services
 TRANSFER_ENDS = {"transfer.failed.v1", "transfer.rejected.v1"}
 
 
@@ -63,7 +64,7 @@ class Follower:
         self.console = console
         self.progress = progress
         self.task = progress.add_task("waiting for the transfer", total=None)
-        self.ingest_uuid: UUID | None = None
+        self.files_announced = False
 
     def say(self, text: str) -> None:
         if self.console is not None:
@@ -89,12 +90,19 @@ class Follower:
         done, total = data.get("job_files_done"), data.get("job_files_total")
         counts = f" ({done}/{total} files)" if total else ""
         label = f"{data.get('microservice')}: {data.get('job_name')}"
-        self.progress.update(self.task, description=label, total=data.get("file_count"),
-                             completed=data.get("files_done") or 0)
-        if data.get("job_status") == "completed":
-            self.say(f"[green]✓[/] {label}{counts}")
-        elif data.get("job_status") == "failed":
+        files_done, file_count = data.get("files_done") or 0, data.get("file_count")
+        self.progress.update(self.task, description=label, total=file_count, completed=files_done)
+        if data.get("job_status") == "failed":
             self.say(f"[red]✗[/] {label}{counts}")
+        elif data.get("job_status") != "completed":
+            return
+        elif not str(data.get("job", "")).startswith(BATCH_JOB_PREFIX):
+            self.say(f"[green]✓[/] {label}{counts}")
+        elif file_count and files_done >= file_count and not self.files_announced:
+            # Batches run side by side: one line once every file is through, the bar shows the way there.
+            self.files_announced = True
+            self.say(f"[green]✓[/] {data.get('microservice')}: scan, identify, validate, characterize "
+                     f"({files_done}/{file_count} files)")
 
 
 async def follow(transfers: TransferClient, ingests: IngestClient, events: EventsClient, transfer: TransferRead,
