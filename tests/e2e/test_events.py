@@ -175,3 +175,20 @@ def test_events_reach_the_stream_and_signed_webhooks_once_each(stack: Stack, tmp
             f"/api/v1/webhooks/{endpoint['id']}/deliveries/{ours_deliveries[0]['id']}/redeliver").json()
         assert redelivered["status"] == "pending"
         assert http.delete(f"/api/v1/webhooks/{endpoint['id']}").status_code == 204
+
+
+def test_a_readers_stream_ends_when_the_key_is_revoked(stack: Stack) -> None:
+    with stack.client() as http:
+        key = http.post("/api/v1/keys", json={"name": "stream", "username": "stream-reader", "role": "reader"}).json()
+        reader = {"Authorization": f"Bearer {key['key']}"}
+        assert http.get("/api/v1/webhooks", headers=reader).status_code == 403  # webhooks are the admins'
+        lines: list[str] = []
+        with httpx.Client(base_url=stack.gateway, headers={**reader, "Accept": "text/event-stream"},
+                          timeout=30) as stream_http, stream_http.stream("GET", "/api/v1/events") as response:
+            assert response.status_code == 200
+            for line in response.iter_lines():
+                lines.append(line)
+                if line == ": heartbeat" and lines.count(line) == 1:
+                    assert http.delete(f"/api/v1/keys/{key['id']}").status_code == 204
+        # The stream ended by itself (no timeout), at the first heartbeat after the revocation.
+        assert lines.count(": heartbeat") == 1 and lines[0].startswith("retry:")
