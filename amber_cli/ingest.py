@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -16,10 +15,11 @@ from uuid import UUID
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from clients.events import EventRead, EventsClient
 from clients.ingest import FINAL_STATUSES, CleanUpRead, DecisionAnswer, IngestClient, IngestRead, IngestStatus
 from clients.ingest.schemas import DEFAULT_PROCESSING_CONFIG
 from clients.storage import StorageClient
-from clients.transfer import TransferClient, TransferFromLocation, TransferRead, TransferStatus
+from clients.transfer import TransferClient, TransferFromLocation, TransferRead
 from clients.transfer.schemas import ARCHIVE_SUFFIXES, ArchiveFormat
 from servicekit.http import ServiceError
 
@@ -52,43 +52,102 @@ async def start_transfer(transfers: TransferClient, path: Path | None, name: str
     return await transfers.upload_transfer(name, path, kind, processing_config=processing_config)
 
 
-async def follow(transfers: TransferClient, ingests: IngestClient, transfer: TransferRead,
+FINAL_EVENTS = {f"ingest.{status.value}.v1" for status in FINAL_STATUSES}
+BATCH_JOB_PREFIX = "batch-"  # the per-batch jobs of the files' micro-services
+TRANSFER_ENDS = {"transfer.failed.v1", "transfer.rejected.v1"}
+
+
+class Follower:
+    """What `--wait` shows of an ingest's events: each micro-service job as it runs, with files done / total."""
+
+    def __init__(self, console: Console | None, progress: Progress) -> None:
+        self.console = console
+        self.progress = progress
+        self.task = progress.add_task("waiting for the transfer", total=None)
+        self.files_announced = False
+
+    def say(self, text: str) -> None:
+        if self.console is not None:
+            self.progress.console.print(text, soft_wrap=True)
+
+    def show(self, event: EventRead) -> None:
+        data = event.payload
+        if event.type == "transfer.awaiting_approval.v1":
+            self.say(f"Transfer {event.subject} is waiting for approval")
+        elif event.type == "ingest.queued.v1":
+            self.progress.update(self.task, description="queued")
+        elif event.type == "ingest.started.v1":
+            self.say(f"Ingest {event.subject} started")
+        elif event.type == "ingest.progress.v1":
+            self.job(data)
+        elif event.type == "ingest.awaiting_decision.v1":
+            self.progress.update(self.task, description="waiting for a decision")
+            self.say(f"[yellow]Waiting for a decision:[/] {data.get('question')} "
+                     f"({' / '.join(data.get('choices') or [])}) — answer with "
+                     f"`amber decide {event.subject} {data.get('point')} CHOICE`")
+
+    def job(self, data: dict[str, Any]) -> None:
+        done, total = data.get("job_files_done"), data.get("job_files_total")
+        counts = f" ({done}/{total} files)" if total else ""
+        label = f"{data.get('microservice')}: {data.get('job_name')}"
+        files_done, file_count = data.get("files_done") or 0, data.get("file_count")
+        self.progress.update(self.task, description=label, total=file_count, completed=files_done)
+        if data.get("job_status") == "failed":
+            self.say(f"[red]✗[/] {label}{counts}")
+        elif data.get("job_status") != "completed":
+            return
+        elif not str(data.get("job", "")).startswith(BATCH_JOB_PREFIX):
+            self.say(f"[green]✓[/] {label}{counts}")
+        elif file_count and files_done >= file_count and not self.files_announced:
+            # Batches run side by side: one line once every file is through, the bar shows the way there.
+            self.files_announced = True
+            self.say(f"[green]✓[/] {data.get('microservice')}: scan, identify, validate, characterize "
+                     f"({files_done}/{file_count} files)")
+
+
+async def follow(transfers: TransferClient, ingests: IngestClient, events: EventsClient, transfer: TransferRead,
                  console: Console | None, timeout: float) -> IngestRead | None:
-    """Poll until the AIP is stored or the ingest fails, showing the current job and files done."""
-    deadline = time.monotonic() + timeout
-    while transfer.ingest_uuid is None:
-        if transfer.status == TransferStatus.failed:
-            return None
-        if time.monotonic() > deadline:
-            raise IngestCommandError("timed out waiting for the transfer to reach ingest")
-        await asyncio.sleep(0.5)
-        transfer = await transfers.get_transfer(transfer.uuid)
+    """Follow the transfer's events (its ingest's name it as related) from the start of the log until the ingest
+    ends; None when the transfer itself failed or was rejected."""
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         console=console, disable=console is None, transient=True)
-    with progress:
-        task = progress.add_task("queued", total=None)
-        announced: set[str] = set()
-        warned = 0
-        while True:
-            ingest = await ingests.get_ingest(transfer.ingest_uuid)
-            if console is not None:
-                for warning in ingest.warnings[warned:]:
-                    console.print(f"[yellow]Warning:[/] {warning.message}")
-            warned = len(ingest.warnings)
-            waiting = f"queued, number {ingest.queue_position} in line" if ingest.queue_position else None
-            if ingest.decision is not None and ingest.decision.point not in announced:
-                announced.add(ingest.decision.point)
-                if console is not None:
-                    console.print(f"[yellow]Waiting for a decision:[/] {ingest.decision.question} "
-                                  f"({' / '.join(ingest.decision.choices)}) — answer with "
-                                  f"`amber decide {ingest.uuid} {ingest.decision.point} CHOICE`")
-            progress.update(task, description=ingest.current_job or waiting or ingest.status.value,
-                            total=ingest.file_count, completed=ingest.files_done)
-            if ingest.status in TERMINAL:
-                return ingest
-            if time.monotonic() > deadline:
-                raise IngestCommandError(f"timed out after {timeout:.0f}s; ingest {ingest.uuid} is {ingest.status}")
-            await asyncio.sleep(0.5)
+
+    async def until_the_end() -> IngestRead | None:
+        with progress:
+            follower = Follower(console, progress)
+            async for event in events.follow(packages=[transfer.uuid], last_event_id=0):
+                follower.show(event)
+                if event.type in TRANSFER_ENDS:
+                    return None
+                if event.type in FINAL_EVENTS and event.subject is not None:
+                    return await ingests.get_ingest(event.subject)
+        raise AssertionError("the event stream does not end")
+
+    try:
+        return await asyncio.wait_for(until_the_end(), timeout)
+    except TimeoutError as exc:
+        current = await transfers.get_transfer(transfer.uuid)
+        raise IngestCommandError(f"timed out after {timeout:.0f}s; transfer {transfer.uuid} is "
+                                 f"{current.status.value}") from exc
+
+
+def summary(result: dict[str, Any]) -> str:
+    """The end of `amber ingest --wait` for a person: status, AIP, where it is stored, warnings."""
+    status = result["status"]
+    colour = "green" if status == "stored" else ("yellow" if status in {"backlogged", "cancelled"} else "red")
+    lines = [f"[{colour}]{status.capitalize()}[/]: {result.get('name')} (transfer {result['transfer_id']})"]
+    if result.get("aip_id"):
+        lines.append(f"  AIP        {result['aip_id']}")
+    if result.get("files") is not None:
+        lines.append(f"  files      {result['files']}")
+    if result.get("aip_size") is not None:
+        lines.append(f"  size       {result['aip_size']:,} bytes")
+    if result.get("aip_file") or result.get("aip_path"):
+        lines.append(f"  stored at  {result.get('aip_file') or result.get('aip_path')}")
+    if result.get("error"):
+        lines.append(f"  reason     {result['error']}")
+    lines += [f"  [yellow]warning[/]    {warning}" for warning in result.get("warnings") or []]
+    return "\n".join(lines)
 
 
 async def run_ingest(*, url: str, key: str, path: Path | None, name: str, location: str | None,
@@ -99,6 +158,7 @@ async def run_ingest(*, url: str, key: str, path: Path | None, name: str, locati
     transfers = TransferClient(api, token=key)
     ingests = IngestClient(api, token=key)
     storage = StorageClient(api, token=key)
+    events = EventsClient(api, token=key)
     try:
         transfer = await start_transfer(transfers, path, name, location, location_path, processing_config)
         result: dict[str, Any] = {"transfer_id": str(transfer.uuid), "name": transfer.name,
@@ -106,7 +166,7 @@ async def run_ingest(*, url: str, key: str, path: Path | None, name: str, locati
                                   "aip_id": str(transfer.ingest_uuid) if transfer.ingest_uuid else None,
                                   "status": transfer.status.value}
         if wait:
-            ingest = await follow(transfers, ingests, transfer, console, timeout)
+            ingest = await follow(transfers, ingests, events, transfer, console, timeout)
             if ingest is None:
                 failed = await transfers.get_transfer(transfer.uuid)
                 result.update(status="failed", error=failed.error)
@@ -123,13 +183,13 @@ async def run_ingest(*, url: str, key: str, path: Path | None, name: str, locati
     except ServiceError as exc:
         raise IngestCommandError(str(exc)) from exc
     finally:
-        for client in (transfers, ingests, storage):
+        for client in (transfers, ingests, storage, events):
             await client.aclose()
     if as_json:
         print(json.dumps(result))
     else:
         assert console is not None
-        console.print_json(json.dumps(result))
+        Console().print(summary(result), soft_wrap=True)
     return 1 if result["status"] in {"failed", "rejected"} else 0
 
 

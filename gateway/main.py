@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 from fastapi import FastAPI
@@ -11,6 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gateway import dashboard
 from gateway.archivematica import close_transport
 from gateway.archivematica import install as install_archivematica
+from gateway.events.bus import EventBus
+from gateway.events.collector import EventCollector
+from gateway.events.router import router as events_router
 from gateway.keys.router import router as keys_router
 from gateway.migrations import MIGRATIONS_DIR
 from gateway.openapi.router import router as openapi_router
@@ -21,6 +26,8 @@ from gateway.proxy.router import router as proxy_router
 from gateway.proxy.service import create_http_client
 from gateway.settings import API_PREFIX, GatewaySettings
 from gateway.users.router import router as users_router
+from gateway.webhooks.delivery import Dispatcher
+from gateway.webhooks.router import router as webhooks_router
 from servicekit.app import create_service_app
 
 VERSION = "1.0.0"
@@ -31,6 +38,26 @@ def _own_segments(gateway_doc: dict[str, Any]) -> set[str]:
     return {
         first_segment(path[len(API_PREFIX):]) for path in gateway_doc["paths"] if path.startswith(API_PREFIX + "/")
     }
+
+
+def start_events(app: FastAPI, settings: GatewaySettings) -> None:
+    """The event log's background work: collecting the services' outboxes, delivering webhooks."""
+    app.state.event_bus = EventBus()
+    app.state.collector = EventCollector(app.state.sessions, settings, app.state.event_bus)
+    app.state.dispatcher = Dispatcher(app.state.sessions, settings, app.state.event_bus)
+    app.state.event_tasks = [asyncio.create_task(app.state.dispatcher.run_forever(), name="webhooks")]
+    if settings.events_collect:
+        app.state.event_tasks += app.state.collector.tasks()
+
+
+async def stop_events(app: FastAPI) -> None:
+    for task in app.state.event_tasks:
+        task.cancel()
+    for task in app.state.event_tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    await app.state.collector.aclose()
+    await app.state.dispatcher.aclose()
 
 
 def create_app(settings: GatewaySettings | None = None, engine: AsyncEngine | None = None) -> FastAPI:
@@ -50,8 +77,10 @@ def create_app(settings: GatewaySettings | None = None, engine: AsyncEngine | No
             on_change=public.update,
         )
         await app.state.registry.load(settings.upstream_wait_seconds)
+        start_events(app, settings)
 
     async def on_shutdown(app: FastAPI) -> None:
+        await stop_events(app)
         await app.state.upstream_http.aclose()
         await close_transport(app.state)
         await dashboard.close_http_client(app)
@@ -62,7 +91,8 @@ def create_app(settings: GatewaySettings | None = None, engine: AsyncEngine | No
         description="API keys, users and the stack's health; the services' operations are proxied.",
         version=VERSION,
         # The catch-all proxy route comes last so the gateway's own operations match first.
-        routers=[openapi_router, users_router, keys_router, health_router, proxy_router],
+        routers=[openapi_router, users_router, keys_router, events_router, webhooks_router, health_router,
+                 proxy_router],
         migrations_dir=MIGRATIONS_DIR,
         on_startup=on_startup,
         on_shutdown=on_shutdown,

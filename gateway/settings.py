@@ -56,6 +56,32 @@ class GatewaySettings(ServiceSettings):
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
         return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
 
+    events_collect: bool = Field(
+        default=True, description="Collect the services' domain events into the event log (stream and webhooks)."
+    )
+    events_pull_wait_seconds: float = Field(
+        default=20.0, ge=0, le=30, description="How long one pull of a service's outbox waits for a new event."
+    )
+    events_heartbeat_seconds: float = Field(default=15.0, gt=0, description="SSE comment sent when idle.")
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, description="One delivery attempt's time limit.")
+    webhook_retry_seconds: float = Field(
+        default=24 * 3600.0, gt=0, description="How long a delivery is retried before it is given up (failed)."
+    )
+    webhook_initial_backoff_seconds: float = Field(default=5.0, gt=0, description="Wait after a first failure.")
+    webhook_max_backoff_seconds: float = Field(default=3600.0, gt=0, description="Longest wait between attempts.")
+    webhook_disable_after_seconds: float = Field(
+        default=3 * 24 * 3600.0, gt=0,
+        description="An endpoint failing without a single success for this long is disabled, with the reason.",
+    )
+    webhook_secret_grace_seconds: float = Field(
+        default=24 * 3600.0, ge=0, description="After a rotation, how long the old secret signs deliveries too."
+    )
+    webhook_concurrency: int = Field(default=8, ge=1, description="Deliveries in flight at once.")
+
+    def event_sources(self) -> dict[str, str]:
+        """The services that own domain events, each with its outbox (metadata records none)."""
+        return {name: url for name, url in self.service_urls().items() if name != "metadata"}
+
     def service_urls(self) -> dict[str, str]:
         """The services behind the gateway, in the order their operations appear in the merged document."""
         return {

@@ -14,6 +14,7 @@ from temporalio.client import Client
 
 from servicekit.app import create_service_app
 from servicekit.db import unit_of_work
+from servicekit.outbox import outbox_router
 from services.ingest.admission.service import Admission
 from services.ingest.cleanup.service import Retention
 from services.ingest.fpr.router import routers as fpr_routers
@@ -21,6 +22,7 @@ from services.ingest.fpr.service import upgrade_shipped
 from services.ingest.ingests.router import router as ingests_router
 from services.ingest.jobs.router import router as jobs_router
 from services.ingest.jobs.router import tasks_router
+from services.ingest.notifications.events import OUTBOX
 from services.ingest.notifications.service import TransferNotifier
 from services.ingest.processing.temporal import connect
 from services.ingest.processing_configs.router import router as configs_router
@@ -73,7 +75,7 @@ def create_app(settings: IngestSettings | None = None, engine: AsyncEngine | Non
         title="Amber ingest",
         description="Processing of transfers into AIPs on Temporal: ingests, their jobs and progress.",
         version=version("amber"),
-        routers=[ingests_router, jobs_router, tasks_router, configs_router, *fpr_routers],
+        routers=[ingests_router, jobs_router, tasks_router, configs_router, *fpr_routers, outbox_router(OUTBOX)],
         migrations_dir=Path(__file__).parent / "migrations",
         on_startup=startup,
         on_shutdown=shutdown,

@@ -14,7 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from servicekit.app import create_service_app
 from servicekit.db import unit_of_work
+from servicekit.outbox import outbox_router
 from services.storage.deletions.router import router as deletions_router
+from services.storage.domain_events import OUTBOX
 from services.storage.events import close_metadata_client, event_recorder, open_metadata_client
 from services.storage.fixity.service import scheduled_audits
 from services.storage.locations.router import audits_router
@@ -75,7 +77,7 @@ def create_app(settings: StorageSettings | None = None, engine: AsyncEngine | No
         "approved deletion.",
         version=version("amber"),
         routers=[locations_router, audits_router, aips_router, dips_router, backlog_router, packages_router,
-                 deletions_router],
+                 deletions_router, outbox_router(OUTBOX)],
         migrations_dir=Path(__file__).parent / "migrations",
         on_startup=startup,
         on_shutdown=shutdown,

@@ -11,8 +11,10 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from servicekit.app import create_service_app
+from servicekit.outbox import outbox_router
 from services.transfer.deps import close_peers, open_peers
 from services.transfer.settings import TransferSettings
+from services.transfer.transfers.events import OUTBOX
 from services.transfer.transfers.leases import Leases
 from services.transfer.transfers.router import router as transfers_router
 from services.transfer.transfers.service import recover_abandoned
@@ -45,7 +47,7 @@ def create_app(settings: TransferSettings | None = None, engine: AsyncEngine | N
         description="Intake: transfers from transfer-source locations or uploaded archives, placed for processing "
         "and handed to the ingest service.",
         version=version("amber"),
-        routers=[transfers_router, uploads_router],
+        routers=[transfers_router, uploads_router, outbox_router(OUTBOX)],
         migrations_dir=Path(__file__).parent / "migrations",
         on_startup=start,
         on_shutdown=stop,

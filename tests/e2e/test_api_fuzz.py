@@ -117,6 +117,8 @@ class Seed:
 
 def seed(stack: EphemeralStack, tmp_path: Path) -> Seed:
     with stack.client() as http:
+        # Registered first, so the events of what follows give it deliveries (to no one: they stay pending).
+        webhook = _created(http.post("/api/v1/webhooks", json={"url": "http://127.0.0.1:9/hook"}))
         stored = _upload(http, "fuzz-stored")
         waiting = _upload(http, "fuzz-decision", processing_config="default")
         unapproved = [_upload(http, f"fuzz-unapproved-{n}", auto_approve="false") for n in (1, 2)]
@@ -153,6 +155,8 @@ def seed(stack: EphemeralStack, tmp_path: Path) -> Seed:
         _created(http.put("/api/v1/processing-configurations/fuzz", json={"fields": {}}))
         processing_mcp = http.get("/api/v1/processing-configurations/automated/processingMCP.xml").content
         mets = http.get(f"/api/v1/mets/{aip}").content
+        delivery = _wait_for(http, f"/api/v1/webhooks/{webhook['id']}/deliveries",
+                             lambda page: page["total"] > 0)["items"][0]
         # The format policy registry ships its defaults: real names and ids to read, edit and delete.
         policy = {kind: http.get(f"/api/v1/{kind}", params={"limit": 1}).json()["items"][0]
                   for kind in ("formats", "format-tools", "format-commands", "format-rules")}
@@ -178,6 +182,8 @@ def seed(stack: EphemeralStack, tmp_path: Path) -> Seed:
             "name": "fuzz",
             "puid": policy["formats"]["puid"],
             "rule_uuid": own_rule["uuid"],
+            "endpoint_id": webhook["id"],
+            "delivery_id": str(delivery["id"]),
         },
         valid={
             "POST /api/v1/ingests/{ingest_uuid}/decisions": [
@@ -196,6 +202,7 @@ def seed(stack: EphemeralStack, tmp_path: Path) -> Seed:
             "POST /api/v1/transfers": [
                 {"body": {"name": "fuzz-source", "location_uuid": source["uuid"], "path": "fuzz-source"}},
             ],
+            "POST /api/v1/webhooks": [{"body": {"url": "http://127.0.0.1:9/other", "event_types": ["ingest."]}}],
             "POST /api/v1/locations": [
                 {"body": {"purpose": "replicator", "path": str(stack.data_dir / "another-replicator")}},
             ],

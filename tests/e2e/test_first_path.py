@@ -7,15 +7,20 @@ import json
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import bagit
 import httpx
 import pytest
 from lxml import etree
+from standardwebhooks import Webhook
 
+from amber_cli.ephemeral import free_port
 from services.metadata.mets.validation import validate_mets
 from tests.e2e.conftest import Stack, make_tree
+from tests.e2e.webhook_receiver import Receiver, last_event_id, wait_until
 
 pytestmark = pytest.mark.e2e
 NS = {"mets": "http://www.loc.gov/METS/", "premis": "http://www.loc.gov/premis/v3",
@@ -141,6 +146,11 @@ def test_every_component_killed_and_restarted_mid_ingest_loses_and_duplicates_no
 ) -> None:
     source = tmp_path / "restarts"
     files = make_tree(source, 2000, payload=1024)
+    # A webhook receiver that is down until everything has been restarted: its events must still all arrive.
+    receiver = Receiver(free_port())
+    with stack.client() as http:
+        endpoint = http.post("/api/v1/webhooks", json={"url": f"http://127.0.0.1:{receiver.port}/"}).json()
+        first_event = last_event_id(http)
     started = json.loads(stack.amber("ingest", str(source), "--json").stdout.strip().splitlines()[-1])
     aip_id = started["aip_id"]
     with stack.client() as http:
@@ -175,6 +185,29 @@ def test_every_component_killed_and_restarted_mid_ingest_loses_and_duplicates_no
         assert events["total"] == 4 * len(files) + 1  # and one compression, however often it was retried
         aips = http.get("/api/v1/aips", params={"limit": 1000}).json()
         assert [a["uuid"] for a in aips["items"]].count(aip_id) == 1
+
+        # Every event of the ingest was collected once, despite the kills, and reached the receiver once it came
+        # up, each under one webhook-id.
+        def ours() -> list[dict[str, Any]]:
+            log = http.get("/api/v1/events", params={"after": first_event, "package": aip_id, "limit": 1000})
+            return [e for e in log.json()["items"] if e["subject"] == aip_id]
+
+        wait_until(lambda: "ingest.stored.v1" in [e["type"] for e in ours()], 60, "the stored event")
+        types = Counter(e["type"] for e in ours())
+        assert types["ingest.queued.v1"] == types["ingest.started.v1"] == types["ingest.stored.v1"] == 1, types
+        assert types["aip.stored.v1"] == 1 and types["ingest.progress.v1"] >= 2 * (len(files) // 100), types
+        receiver.start()
+        try:
+            wanted = {e["event_id"]: e["type"] for e in ours()}
+            wait_until(lambda: set(wanted) <= {h["webhook-id"] for h, _ in receiver.received}, 120, "deliveries")
+        finally:
+            receiver.stop()
+            http.delete(f"/api/v1/webhooks/{endpoint['id']}")
+        delivered = {headers["webhook-id"]: json.loads(body)["type"] for headers, body in receiver.received}
+        assert {i: t for i, t in delivered.items() if i in wanted} == wanted
+        assert list(delivered.values()).count("ingest.stored.v1") == 1
+        for headers, body in receiver.received:
+            Webhook(endpoint["secret"]).verify(body, headers)
 
 
 def test_the_default_configuration_is_answered_through_the_gateway(stack: Stack, tmp_path: Path) -> None:

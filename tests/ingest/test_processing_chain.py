@@ -8,7 +8,6 @@ import asyncio
 import io
 import subprocess
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -16,11 +15,10 @@ from lxml import etree
 from rich.console import Console
 from temporalio.testing import WorkflowEnvironment
 
-from amber_cli.ingest import follow
+from amber_cli.ingest import summary
 from clients.ingest import IngestCreate, IngestRead, IngestStatus, ProcessingConfigFields
-from clients.transfer import TransferClient, TransferRead, TransferSourceKind, TransferStatus
 from services.ingest.processing_configs.processing_mcp import render_processing_mcp
-from tests.ingest.test_workflow import TOKEN, Services, png, running_services, wait_for
+from tests.ingest.test_workflow import Services, png, running_services, wait_for
 from tests.signatures import EICAR, write_test_signatures
 
 METS = "{http://www.loc.gov/METS/}"
@@ -300,19 +298,15 @@ async def test_processing_mcp_choices_amber_does_not_implement_are_warnings_on_t
         assert "not a decision point Amber knows" in ingest.warnings[2].message
         listed = (await services.ingest.http.get("/ingests")).json()["items"]
         assert [len(item["warnings"]) for item in listed] == [3]
-        # `amber ingest --wait` shows them while it follows the ingest.
+        # `amber ingest --wait` ends with them in its summary.
         shown = io.StringIO()
-        now = datetime.now(UTC)
-        transfer = TransferRead(
-            uuid=transfer_uuid, name="normalize me", source_kind=TransferSourceKind.upload, source="x.zip",
-            status=TransferStatus.ingesting, error=None, path=f"transfers/{transfer_uuid}", ingest_uuid=created.uuid,
-            file_count=1, size=9, processing_config="automated", created_by="alice", created_at=now, updated_at=now,
-        )
-        async with TransferClient("http://127.0.0.1:9", token=TOKEN) as transfers:  # not asked: the ingest is known
-            await follow(transfers, services.ingest, transfer, Console(file=shown, width=300), timeout=10)
-        assert "Warning: “Normalize” is not implemented in Amber yet; the choice “Normalize for preservation” " \
+        Console(file=shown, width=300).print(summary({
+            "transfer_id": str(transfer_uuid), "name": "normalize me", "status": ingest.status.value,
+            "aip_id": str(ingest.uuid), "warnings": [warning.message for warning in ingest.warnings],
+        }))
+        assert "warning    “Normalize” is not implemented in Amber yet; the choice “Normalize for preservation” " \
                "(612e3609-ce9a-4df6-a9a3-63d634d2d934) was ignored" in shown.getvalue()
-        assert shown.getvalue().count("Warning:") == 3
+        assert shown.getvalue().count("warning ") == 3
 
 
 async def first_final_status(services: Services, ingest_uuid: uuid.UUID, sip: Path,

@@ -25,6 +25,7 @@ from servicekit.pagination import Page, PageParams
 from servicekit.problems import Conflict, NotFound, Problem
 from services.ingest.ingests.models import Ingest
 from services.ingest.ingests.repository import IngestRepository
+from services.ingest.notifications import events
 from services.ingest.processing.params import IngestParams
 from services.ingest.processing.temporal import AnswerRefused, ProcessingUnreachable, deliver_answer, workflow_id
 from services.ingest.processing_configs import service as processing_configs
@@ -83,6 +84,7 @@ async def create_ingest(session: AsyncSession, body: IngestCreate) -> tuple[Inge
         existing = await repo.get_by_transfer(body.transfer_uuid)
         assert existing is not None
         return existing, False
+    await events.ingest_created(session, ingest)
     return ingest, True
 
 
@@ -120,6 +122,7 @@ async def update_ingest(session: AsyncSession, ingest_uuid: UUID, body: IngestUp
         changes["warnings"] = [warning.model_dump() for warning in body.warnings] if body.warnings else None
     changes.pop("files_done", None)  # derived from the batch jobs, never stored
     new_status = changes.get("status")
+    before = ingest.status
     if ingest.status in TERMINAL and new_status is not None and new_status != ingest.status:
         raise Conflict(f"Ingest {ingest_uuid} is already {ingest.status.value}")
     if new_status not in (None, IngestStatus.awaiting_decision) and "decision" not in changes:
@@ -135,6 +138,7 @@ async def update_ingest(session: AsyncSession, ingest_uuid: UUID, body: IngestUp
     # Every reported field is written, even one equal to what was read: on SQLite the row is not locked, and
     # an answer recorded in between (status back to processing) must not survive the worker's newer report.
     await repo.write(ingest, written)
+    await events.status_changed(session, ingest, before)
     done = await repo.files_done([ingest.uuid])
     return ingest_read(ingest, done.get(ingest.uuid, 0))
 
@@ -157,7 +161,9 @@ async def request_cancel(session: AsyncSession, ingest_uuid: UUID, caller: str) 
     ingest.updated_at = now
     started = ingest.admitted_at is not None
     if not started:
+        before = ingest.status
         mark_cancelled(ingest, now)
+        await events.status_changed(session, ingest, before)
     await repo.flush()
     return ingest, started
 
@@ -173,7 +179,9 @@ async def cancel_without_workflow(session: AsyncSession, ingest_uuid: UUID) -> N
     """An admitted ingest whose workflow is not running (its start was lost): nothing to stop, so cancelled now."""
     ingest = await IngestRepository(session).get_for_update(ingest_uuid)
     if ingest is not None and ingest.status not in TERMINAL:
+        before = ingest.status
         mark_cancelled(ingest, datetime.now(UTC))
+        await events.status_changed(session, ingest, before)
 
 
 async def retry_ingest(session: AsyncSession, settings: IngestSettings, ingest_uuid: UUID,
@@ -213,6 +221,7 @@ async def retry_ingest(session: AsyncSession, settings: IngestSettings, ingest_u
         existing = await repo.get_retry(old.uuid)  # a concurrent retry won
         assert existing is not None
         return existing, False
+    await events.ingest_created(session, retry)
     return retry, True
 
 
@@ -240,4 +249,6 @@ async def answer_decision(session: AsyncSession, temporal: Callable[[], Awaitabl
     except ProcessingUnreachable as exc:
         raise Problem(503, "Processing unavailable", f"The answer was not recorded; give it again later ({exc})",
                       headers={"Retry-After": "5"}) from exc
+    # Recorded first: taking the decision off the record expires the row.
+    await events.decision_answered(session, ingest, answer.point, answer.choice)
     await repo.mark_answered(ingest, datetime.now(UTC))

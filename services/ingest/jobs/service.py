@@ -14,6 +14,7 @@ from services.ingest.ingests.repository import IngestRepository
 from services.ingest.jobs.models import Job
 from services.ingest.jobs.repository import JobRepository
 from services.ingest.jobs.task_repository import TaskRepository
+from services.ingest.notifications import events
 
 
 def job_read(job: Job) -> JobRead:
@@ -22,10 +23,13 @@ def job_read(job: Job) -> JobRead:
 
 async def upsert_job(session: AsyncSession, ingest_uuid: UUID, key: str, body: JobUpsert) -> JobRead:
     """Create or update the job `key`; a repeated report (a retried activity) just overwrites it."""
-    if await IngestRepository(session).get(ingest_uuid) is None:
+    ingests = IngestRepository(session)
+    ingest = await ingests.get(ingest_uuid)
+    if ingest is None:
         raise NotFound("Ingest", ingest_uuid)
     jobs = JobRepository(session)
     job = await jobs.get(ingest_uuid, key)
+    before = None if job is None else (job.status, job.files_done)
     if job is None:
         job = Job(ingest_uuid=ingest_uuid, key=key, **body.model_dump())
         try:
@@ -35,10 +39,15 @@ async def upsert_job(session: AsyncSession, ingest_uuid: UUID, key: str, body: J
             # Two reports of one job raced; the other created it, so update that one.
             job = await jobs.get(ingest_uuid, key)
             assert job is not None
+            before = (job.status, job.files_done)
     for field, value in body.model_dump(exclude_unset=True).items():
         setattr(job, field, value)
     await session.flush()
-    return job_read(job)
+    read = job_read(job)
+    if before != (job.status, job.files_done):  # a repeated report (a retried activity) is no news
+        done = await ingests.files_done([ingest_uuid])
+        await events.job_progressed(session, ingest, read, done.get(ingest_uuid, 0))
+    return read
 
 
 async def list_jobs(session: AsyncSession, ingest_uuid: UUID, page: PageParams) -> Page[JobRead]:

@@ -20,6 +20,7 @@ from clients.storage.schemas import (
 from servicekit.db import unit_of_work, utcnow
 from servicekit.http import ServiceError
 from servicekit.problems import Conflict, NotFound, Problem
+from services.storage import domain_events
 from services.storage.deletions.models import DeletionRequest
 from services.storage.deletions.repository import DeletionRepository
 from services.storage.locations.repository import LocationRepository
@@ -53,6 +54,7 @@ async def request_deletion(
         ))
         await PackageRepository(session).set_fields(package_uuid, status=PackageStatus.deletion_requested)
         created = deletion_read(request)
+        await domain_events.deletion(session, created)
     await runtime.events.record(package_uuid, "deletion request", "", 'program="Amber storage"',
                                 f"Requested by {user}: {body.reason}", user=user)
     return created
@@ -85,6 +87,7 @@ async def reject_deletion(
         await packages.set_fields(request.package_uuid, status=back)
         await session.flush()
         rejected = deletion_read(request)
+        await domain_events.deletion(session, rejected)
     await runtime.events.record(rejected.package_uuid, "deletion request rejected", "", 'program="Amber storage"',
                                 f"Rejected by {user}: {decision.note}", user=user)
     return rejected
@@ -117,6 +120,10 @@ async def approve_deletion(
                 await LocationRepository(session).add_used(place.package.location_uuid, -(place.package.size or 0))
         await session.flush()
         approved = deletion_read(request)
+        await domain_events.deletion(session, approved)
+        deleted = await packages.get(package_uuid)
+        assert deleted is not None
+        await domain_events.package_deleted(session, deleted, approved.uuid, len(places) - 1)
     log.info("deleted package %s (and %d replicas) approved by %s", package_uuid, len(places) - 1, user)
     await runtime.events.record(package_uuid, "deletion", "Pass", 'program="Amber storage"',
                                 f"Requested by {approved.requested_by} ({approved.reason}); approved by {user}",

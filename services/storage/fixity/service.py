@@ -17,6 +17,7 @@ import anyio.to_thread
 from clients.storage.schemas import AuditRead, AuditStatus, FixityReport, LocationPurpose, PackageStatus
 from servicekit.db import unit_of_work, utcnow
 from servicekit.problems import Conflict, NotFound
+from services.storage import domain_events
 from services.storage.fixity.bag import BagCheck, sha256_file, validate_package
 from services.storage.fixity.models import Audit
 from services.storage.fixity.repository import AuditRepository
@@ -102,6 +103,8 @@ async def check_package(runtime: Runtime, package_uuid: UUID, record_event: bool
                                                       PackageStatus.failed):
             values["status"] = PackageStatus.verified if report.success else PackageStatus.failed
         await repo.set_fields(package_uuid, **values)
+        if current is not None:
+            await domain_events.fixity_checked(session, current, report)
     if not report.success:
         log.error("fixity check of package %s FAILED: %s", package_uuid, _note(report).replace("\n", "; "))
     if record_event:

@@ -19,6 +19,7 @@ from servicekit.db import unit_of_work, utcnow
 from servicekit.ids import derived_id
 from servicekit.problems import Conflict, Problem
 from servicekit.roots import PathNotAllowed
+from services.storage import domain_events
 from services.storage.fixity.bag import validate_package
 from services.storage.fixity.service import check_package
 from services.storage.locations.repository import LocationRepository
@@ -108,6 +109,7 @@ async def _replicate_to(runtime: Runtime, place: Place, target: LocationTarget) 
         log.error("replication of %s to location %s failed: %s", original.uuid, target.uuid, exc)
         async with unit_of_work(runtime.sessions) as session:
             await PackageRepository(session).set_fields(replica_uuid, status=PackageStatus.failed)
+            await domain_events.replicated(session, original.uuid, replica_uuid, target.uuid, str(exc))
         await runtime.events.record(original.uuid, "replication", "Fail",
                                     f'program="Amber storage"; replica="{replica_uuid}"', str(exc))
         return None
@@ -120,6 +122,7 @@ async def _replicate_to(runtime: Runtime, place: Place, target: LocationTarget) 
         stored = await repo.get(replica_uuid)
         assert stored is not None
         replica = package_read(stored)
+        await domain_events.replicated(session, original.uuid, replica_uuid, target.uuid, None)
     await runtime.events.record(
         original.uuid, "replication", "Pass", f'program="Amber storage"; replica="{replica_uuid}"',
         f"Replicated to location {target.uuid} as {replica_uuid}; copy verified",
@@ -155,6 +158,8 @@ async def recover(runtime: Runtime, aip_uuid: UUID, user: str) -> RecoveryRead:
             log.error("recovering %s from replica %s failed: %s", aip_uuid, replica_uuid, exc)
             continue
         after = await check_package(runtime, aip_uuid)
+        async with unit_of_work(runtime.sessions) as session:
+            await domain_events.recovered(session, aip_uuid, replica_uuid, after.success)
         await runtime.events.record(
             aip_uuid, "recovery", "Pass" if after.success else "Fail",
             f'program="Amber storage"; replica="{replica_uuid}"',

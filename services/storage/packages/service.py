@@ -31,6 +31,7 @@ from servicekit.ids import uuid_quad_path
 from servicekit.pagination import Page, PageParams
 from servicekit.problems import Conflict, NotFound, Problem
 from servicekit.roots import AllowedRoots
+from services.storage import domain_events
 from services.storage.fixity.bag import BagCheck
 from services.storage.locations.repository import LocationRepository
 from services.storage.locations.service import LocationTarget, location_target
@@ -233,6 +234,21 @@ async def _target(session: AsyncSession, request: StoreRequest, roots: AllowedRo
     return target
 
 
+async def _mark_stored(sessions: async_sessionmaker[AsyncSession], package_uuid: UUID, location_uuid: UUID,
+                       size: int) -> PackageRead:
+    """Pending -> stored, counted against the location and announced once, whoever gets there first."""
+    async with unit_of_work(sessions) as session:
+        packages = PackageRepository(session)
+        first = await packages.mark_stored(package_uuid, utcnow())
+        if first:
+            await LocationRepository(session).add_used(location_uuid, size)
+        package = await packages.get(package_uuid)
+        assert package is not None
+        if first:
+            await domain_events.package_stored(session, package)
+        return package_read(package)
+
+
 async def store_aip(
     sessions: async_sessionmaker[AsyncSession], roots: AllowedRoots, request: StoreRequest, body: AsyncIterator[bytes]
 ) -> tuple[PackageRead, bool]:
@@ -272,12 +288,7 @@ async def store_aip(
                 await PackageRepository(session).mark_failed(request.aip_uuid)
         raise
 
-    async with unit_of_work(sessions) as session:
-        if await PackageRepository(session).mark_stored(request.aip_uuid, utcnow()):
-            await LocationRepository(session).add_used(target.uuid, incoming.size)
-        package = await PackageRepository(session).get(request.aip_uuid)
-        assert package is not None
-        stored = package_read(package)
+    stored = await _mark_stored(sessions, request.aip_uuid, target.uuid, incoming.size)
     log.info("stored %s %s (%d bytes) at %s", request.package_type, request.aip_uuid, incoming.size, current_path)
     return stored, True
 
@@ -335,12 +346,7 @@ async def store_folder(
     except BaseException:
         incoming.discard_sync()  # no await: it must complete inside a cancelled task too
         raise
-    async with unit_of_work(sessions) as session:
-        if await PackageRepository(session).mark_stored(request.aip_uuid, utcnow()):
-            await LocationRepository(session).add_used(target.uuid, received.size)
-        package = await PackageRepository(session).get(request.aip_uuid)
-        assert package is not None
-        stored = package_read(package)
+    stored = await _mark_stored(sessions, request.aip_uuid, target.uuid, received.size)
     log.info("stored uncompressed %s %s (%d bytes) at %s", request.package_type, request.aip_uuid, received.size,
              current_path)
     return stored, True
@@ -392,12 +398,7 @@ async def store_aip_from_path(
             raise Problem(422, "Checksum mismatch",
                           f"The SHA-256 of {source_path} is {exc.actual}, expected {request.sha256}") from exc
         raise
-    async with unit_of_work(sessions) as session:
-        if await PackageRepository(session).mark_stored(request.aip_uuid, utcnow()):
-            await LocationRepository(session).add_used(target.uuid, size)
-        package = await PackageRepository(session).get(request.aip_uuid)
-        assert package is not None
-        stored = package_read(package)
+    stored = await _mark_stored(sessions, request.aip_uuid, target.uuid, size)
     log.info("%s %s %s (%d bytes) to %s", "moved" if moved else "copied", request.package_type, request.aip_uuid,
              size, current_path)
     return stored, True

@@ -41,7 +41,7 @@ from servicekit.pagination import Page, PageParams
 from servicekit.problems import Conflict, NotFound, Problem
 from servicekit.roots import AllowedRoots
 from services.transfer.settings import TransferSettings
-from services.transfer.transfers import archives, intake, layout
+from services.transfer.transfers import archives, events, intake, layout
 from services.transfer.transfers.leases import Leases
 from services.transfer.transfers.models import Transfer
 from services.transfer.transfers.repository import TransferRepository
@@ -344,6 +344,7 @@ async def open_transfer(
     try:
         async with unit_of_work(sessions) as session:
             TransferRepository(session).add(transfer)
+            await events.received(session, transfer)
     except IntegrityError as exc:
         raise Conflict(
             f"A transfer named '{name}' is being received right now; wait for it to be placed, or use another name"
@@ -524,6 +525,7 @@ async def finish(
         if ingest_uuid is not None:
             transfer.ingest_uuid = ingest_uuid
         transfer.updated_at = utcnow()
+        await events.finished(session, transfer)
         return transfer_read(transfer)
 
 
@@ -612,6 +614,7 @@ async def recover_abandoned(sessions: Sessions, settings: TransferSettings, inge
                 record.active_name = None
                 record.owner = record.lease_expires_at = None
                 record.updated_at = utcnow()
+                await events.finished(session, record)
     for transfer in resumed:
         await resume_hand_off(sessions, ingest, transfer)
     return len(abandoned)
