@@ -28,6 +28,9 @@ NormalizeChoice = Literal[
 ]
 ThumbnailChoice = Literal["ask", "Yes", "Yes, without default icons", "No"]
 ApproveNormalizationChoice = Literal["ask", "Approve", "Redo", "Reject"]
+# Uploading to AtoM, ArchivesSpace or CONTENTdm is not built: the DIP is stored (or not) in Amber's storage.
+UploadDipChoice = Literal["ask", "Do not upload DIP"]
+StoreDipChoice = Literal["ask", "Store DIP", "Reject DIP"]
 
 CREATE_SIP: Final = "Create single SIP and continue processing"
 SEND_TO_BACKLOG: Final = "Send to backlog"
@@ -75,6 +78,14 @@ class ProcessingConfigFields(BaseModel):
     compression_algo: CompressionChoice = Field(default="7z using bzip2", description="How to compress the AIP.")
     compression_level: LevelChoice = Field(default="5", description="Compression level.")
     store_aip: StoreChoice = Field(default="Store AIP", description="Store the AIP, or reject it?")
+    upload_dip: UploadDipChoice = Field(
+        default="Do not upload DIP",
+        description="Upload the DIP (made when normalizing for access) to an access system? None is built yet.",
+    )
+    store_dip: StoreDipChoice = Field(
+        default="Store DIP", description="Store the DIP (access copies, thumbnails, METS, OCR text) in the DIP "
+        "location, linked to its AIP, or not?",
+    )
 
 
 class ProcessingConfigWrite(BaseModel):

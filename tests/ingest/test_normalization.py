@@ -5,6 +5,7 @@ reported and recorded while the ingest goes on, a redo after a rule was edited t
 from __future__ import annotations
 
 import subprocess
+import tarfile
 import uuid
 from pathlib import Path
 
@@ -12,8 +13,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from clients.ingest import IngestCreate, IngestStatus
 from clients.ingest.fpr import RuleUpdate
+from clients.storage import StorageClient
+from servicekit.ids import derived_id
 from tests.ingest.test_processing_chain import configure, place
-from tests.ingest.test_workflow import running_services, wait_for, wait_for_decision
+from tests.ingest.test_workflow import TOKEN, running_services, wait_for, wait_for_decision
 
 
 def make_transfer(objects: Path) -> None:
@@ -93,3 +96,21 @@ async def test_normalization_redo_approve_and_the_record(tmp_path: Path, tempora
         page_events = (await services.metadata.list_events(
             created.uuid, object_uuid=files["objects/page.png"].uuid, limit=100)).items
         assert any(e.type == "transcription" and e.outcome == "transcribed" for e in page_events)
+
+        # The DIP: stored as a tar under its own UUID, linked to the AIP, with an access copy and a thumbnail for
+        # every original, the METS, processingMCP.xml and the OCR text.
+        async with StorageClient(services.ingest_settings.storage_url, token=TOKEN) as storage:
+            dip = await storage.get_package(derived_id(created.uuid, "dip"))
+        assert dip.related_package_uuid == created.uuid and dip.package_type.value == "dip"
+        tars = [p for p in (tmp_path / "storage").rglob("*.tar") if p.is_file()]
+        assert len(tars) == 1
+        with tarfile.open(tars[0]) as tar:
+            names = tar.getnames()
+            top = f"normalized-{created.uuid}"
+            originals = [f for f in files.values() if f.use == "original"]
+            for original in originals:
+                assert any(n.startswith(f"{top}/objects/{original.uuid}-") for n in names), original.path
+                assert f"{top}/thumbnails/{original.uuid}.jpg" in names, original.path
+            assert f"{top}/METS.{created.uuid}.xml" in names and f"{top}/processingMCP.xml" in names
+            text = tar.extractfile(f"{top}/OCRfiles/page-{files['objects/page.png'].uuid}.txt")
+            assert text is not None and "archive ledger" in text.read().decode().lower()

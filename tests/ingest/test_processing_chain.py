@@ -265,7 +265,7 @@ async def test_a_bundled_processing_mcp_replaces_the_configuration(tmp_path: Pat
         assert asked == ["generate_transfer_structure", "virus_scanning", "select_format_id_tool_transfer",
                          "extract_packages", "delete_packages", "assign_uuids_to_directories", "create_sip",
                          "normalize", "normalize_thumbnail_mode", "transcribe_file", "normalize_transfer",
-                         "reminder", "compression_algo", "compression_level", "store_aip"]
+                         "reminder", "compression_algo", "compression_level", "store_aip", "upload_dip", "store_dip"]
         # Amber's own points (what to do with infected files, which identification tool) kept the
         # configuration's answers: no Archivematica file speaks to them.
         assert "infected_files" not in asked and "format_id_tool" not in asked

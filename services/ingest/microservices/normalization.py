@@ -73,9 +73,8 @@ def _rules(index: PolicyIndex, purpose: NormalizationPurpose, puid: str | None,
     found = index.rules_for(purpose, puid)
     if found:
         return found, False
-    if purpose == "access" or (purpose == "thumbnail" and wanted.default_thumbnails):
-        return index.fallback_for(purpose, puid), True
-    return [], False
+    backup = _rules_fallback(index, purpose, puid, wanted)
+    return backup, bool(backup)
 
 
 def _target(purpose: NormalizationPurpose, original: Original, output_uuid: UUID,
@@ -103,12 +102,29 @@ def normalize_original(runner: CommandRunner, index: PolicyIndex, original: Orig
                     path=original.path, file_uuid=original.uuid, purpose=purpose, outcome="no rule",
                     reason=f"no {purpose} rule for {original.puid or 'an unidentified format'}"))
             continue
-        _apply(runner, rules[0], fallback, purpose, original, wanted, places, done)
+        record = _apply(runner, rules[0], fallback, purpose, original, wanted, places, done)
+        failed = record.outcome != "success" and not fallback
+        backup = _rules_fallback(index, purpose, original.puid, wanted) if failed else []
+        if backup:
+            # The DIP keeps an access copy and a thumbnail for every original: when the format's own rule fails,
+            # the default one (a copy, an icon) stands in, and the report says why.
+            done.outcomes.remove(record)
+            done.failed.pop()
+            second = _apply(runner, backup[0], True, purpose, original, wanted, places, done)
+            second.reason = f"{record.command} failed ({record.reason}); {second.reason}"[:2000]
     return done
 
 
+def _rules_fallback(index: PolicyIndex, purpose: NormalizationPurpose, puid: str | None,
+                    wanted: Wanted) -> list[ResolvedRule]:
+    if purpose == "access" or (purpose == "thumbnail" and wanted.default_thumbnails):
+        return index.fallback_for(purpose, puid)
+    return []
+
+
 def _apply(runner: CommandRunner, rule: ResolvedRule, fallback: bool, purpose: NormalizationPurpose,
-           original: Original, wanted: Wanted, places: Places, done: Normalized) -> None:
+           original: Original, wanted: Wanted, places: Places, done: Normalized) -> NormalizationOutcomeRecord:
+    """Run one rule; its report row (appended to `done`, and returned) says what came of it."""
     output_uuid = derived_id(original.uuid, purpose, wanted.attempt)
     folder, basename = _target(purpose, original, output_uuid, places)
     staging = places.staging / str(output_uuid)
@@ -126,15 +142,16 @@ def _apply(runner: CommandRunner, rule: ResolvedRule, fallback: bool, purpose: N
         if not result.success:
             done.outcomes.append(record)
             done.failed.append({"purpose": purpose, "detail": _detail(result, rule), "reason": result.reason})
-            return
+            return record
         placed = _place(result, folder)
         base = places.data.parent.parent
         done.written.extend(str(p.relative_to(base)) for p in placed)
         shown = placed[0].relative_to(places.data) if placed[0].is_relative_to(places.data) else \
             Path("DIP") / placed[0].relative_to(places.dip)
         keeps_uuid = purpose in ("preservation", "transcription")
-        done.outcomes.append(record.model_copy(update={
-            "output": shown.as_posix(), "output_uuid": output_uuid if keeps_uuid else None}))
+        record = record.model_copy(update={"output": shown.as_posix(),
+                                           "output_uuid": output_uuid if keeps_uuid else None})
+        done.outcomes.append(record)
         if keeps_uuid:
             for number, path in enumerate(placed):
                 done.made.append({
@@ -143,6 +160,7 @@ def _apply(runner: CommandRunner, rule: ResolvedRule, fallback: bool, purpose: N
                     "command": rule.command, "detail": _detail(result, rule), "tool": result.tool,
                     "version": result.tool_version,
                 })
+        return record
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

@@ -25,6 +25,7 @@ from temporalio import activity
 
 from clients.ingest.fpr import RuleOutcome
 from clients.ingest.normalization import NormalizationOutcomeRecord
+from clients.ingest.processing import ProcessingConfigFields
 from clients.metadata import (
     AgentRecord,
     CharacteristicsRecord,
@@ -39,10 +40,13 @@ from services.ingest.fpr.index import PolicyIndex
 from services.ingest.microservices.normalization import Normalized, Original, Places, normalize_original
 from services.ingest.processing.activities import IngestActivities, _in_thread, file_use, identification_detail
 from services.ingest.processing.bagging import write_atomically
+from services.ingest.processing.dip import write_dip_tar
 from services.ingest.processing.examine import examine
 from services.ingest.processing.hashing import sha256_file
 from services.ingest.processing.layout import SipLayout
+from services.ingest.processing.names import sanitize_package_name
 from services.ingest.processing.params import Batch, FileOptions, IngestParams, Inventory, Wanted
+from services.ingest.processing_configs.processing_mcp import render_processing_mcp
 
 THREADS = max(1, os.cpu_count() or 1)
 FILES_PER_HOP = THREADS * 2
@@ -58,7 +62,7 @@ class NormalizationActivities:
         self.host = host
 
     def all(self) -> list[Any]:
-        return [self.normalize_batch, self.finish_normalization]
+        return [self.normalize_batch, self.finish_normalization, self.store_dip]
 
     @activity.defn(name="normalize_batch")
     async def normalize_batch(self, params: IngestParams, batch: Batch, wanted: Wanted) -> int:
@@ -210,6 +214,24 @@ class NormalizationActivities:
                 await _in_thread(_remove_written, layout, lines, attempt)
             await host.ingest.record_normalization_decision(package, attempt, decision)  # type: ignore[arg-type]
         return len(lines)
+
+    @activity.defn(name="store_dip")
+    async def store_dip(self, params: IngestParams, inventory: Inventory, decisions: dict[str, str]) -> str:
+        """Assemble the DIP and store it through the storage service (a new UUID, linked to its AIP); a second
+        store of the same DIP is answered with the first, and the tar of an earlier attempt is reused."""
+        host = self.host
+        layout = host.layout(params)
+        dip_uuid = derived_id(params.ingest_uuid, "dip")
+        target = layout.base / f"{layout.aip_name}.dip.tar"
+        async with host.job(params, "dip", "Store DIP", "Upload DIP"):
+            if not target.exists():
+                mcp = render_processing_mcp(ProcessingConfigFields.model_validate(
+                    {**ProcessingConfigFields().model_dump(), **decisions}))
+                await _in_thread(write_dip_tar, layout, layout.aip_name, mcp, target)
+            digest = await _in_thread(sha256_file, target)
+            stored = await host.storage.store_dip(dip_uuid, sanitize_package_name(params.name), digest, target,
+                                                  aip_uuid=UUID(params.ingest_uuid), extension="tar")
+        return str(stored.uuid)
 
     async def _record(self, package: UUID, layout: SipLayout, lines: list[dict[str, Any]]) -> None:
         metadata = self.host.metadata

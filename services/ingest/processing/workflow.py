@@ -58,6 +58,7 @@ class IngestWorkflow:
         self._awaiting: str | None = None
         self._decisions: dict[str, str] = {}
         self._cancel_requested = False
+        self._dip = False  # access copies were made and approved: there is a DIP to store
 
     @workflow.signal
     def request_cancel(self) -> None:
@@ -174,6 +175,8 @@ class IngestWorkflow:
         self._stage = "store"
         stored: StoredAip = await self._activity("store_aip", params, inventory, packed, timeout=24 * 3600,
                                                  heartbeat=True, result_type=StoredAip)
+        if self._dip:
+            await self._store_dip(params, inventory)
         self._stage = "finish"
         await self._activity("finish_ingest", params, inventory, stored, timeout=3600, heartbeat=True)
         self._stage = "stored"
@@ -204,8 +207,18 @@ class IngestWorkflow:
             await self._activity("finish_normalization", params, inventory, attempt, decision, timeout=6 * 3600,
                                  heartbeat=True)
             if decision != "Redo":
+                self._dip = access and decision == "Approve"
                 return
         raise _Failure(f"normalization was redone {MAX_NORMALIZATION_ATTEMPTS} times; approve or reject it")
+
+    async def _store_dip(self, params: IngestParams, inventory: Inventory) -> None:
+        """Archivematica's DIP unit: upload (no access system is built, so not uploaded), then store or not."""
+        await self._decide(params, "upload_dip")
+        if await self._decide(params, "store_dip") != "Store DIP":
+            return
+        self._stage = "dip"
+        await self._activity("store_dip", params, inventory, dict(self._decisions), timeout=24 * 3600,
+                             heartbeat=True)
 
     async def _reject(self, params: IngestParams, reason: str) -> None:
         self._stage = "rejected"

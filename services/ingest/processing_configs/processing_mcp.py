@@ -133,6 +133,12 @@ LINKS: tuple[DecisionLink, ...] = (
         "Store AIP": "9efab23c-31dc-4cbd-a39d-bb1665460cbe",
         "Reject AIP": "433f4e6b-1ef4-49f8-b1e4-49693791a806",
     }),
+    # The upload targets (AtoM, ArchivesSpace, CONTENTdm) are not built, so only "Do not upload" is mapped; the
+    # "Reject DIP" chain's identifier is not known here, so it is never written (a person answers it).
+    DecisionLink("upload_dip", "92879a29-45bf-4f0b-ac43-e64474f0f2f9", "Upload DIP",
+                 {"Do not upload DIP": "6eb8ebe7-fab3-4e4c-b9d7-14de17625baa"}),
+    DecisionLink("store_dip", "5e58066d-e113-4383-b20b-f301ed4d751c", "Store DIP",
+                 {"Store DIP": "8d29eb3d-a8a8-4347-806e-3d8227ed44a1"}),
 )
 _BY_LINK = {link.link: link for link in LINKS}
 
@@ -150,8 +156,6 @@ NOT_IMPLEMENTED: Mapping[str, str] = {
     "087d27be-c719-47d8-9bbb-9a7d8b609c44":
         "Perform file format identification (Submission documentation & metadata)",
     "b320ce81-9982-408a-9502-097d0daa48fa": "Store AIP location",
-    "92879a29-45bf-4f0b-ac43-e64474f0f2f9": "Upload DIP",
-    "5e58066d-e113-4383-b20b-f301ed4d751c": "Store DIP",
     "cd844b6e-ab3c-4bc6-b34f-7103f88715de": "Store DIP location",
 }
 # Names of choices at those links, where known (chain descriptions of Archivematica's workflow).
