@@ -155,6 +155,8 @@ class FileRelationships(BaseModel):
 
     file_uuid: UUID
     relationships: list[RelationshipRecord] = Field(min_length=1, max_length=100)
+    use: str | None = Field(default=None, max_length=64, description="A new fileGrp USE for the file (a manually "
+                            "normalized file becomes `preservation` or `access`)")
 
 
 class RelationshipsBulk(BaseModel):

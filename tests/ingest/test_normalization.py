@@ -29,6 +29,10 @@ def make_transfer(objects: Path) -> None:
                     str(objects / "photos" / "photo.jpg")], check=True)
     subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=frequency=440:duration=0.5",
                     str(objects / "tone.wav")], check=True)
+    # The archivist's own preservation copy of the sound, in Archivematica's place for it.
+    manual = objects / "manualNormalization" / "preservation"
+    manual.mkdir(parents=True)
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(objects / "tone.wav"), str(manual / "tone.flac")], check=True)
 
 
 async def test_normalization_redo_approve_and_the_record(tmp_path: Path, temporal_env: WorkflowEnvironment) -> None:
@@ -50,7 +54,8 @@ async def test_normalization_redo_approve_and_the_record(tmp_path: Path, tempora
         broken = rows[("objects/broken.tif", "preservation")]
         assert broken.outcome == "failed" and broken.reason and broken.decision is None
         assert rows[("objects/tone.wav", "access")].output_puid == "fmt/134"
-        assert rows[("objects/tone.wav", "preservation")].outcome == "no rule"
+        assert rows[("objects/tone.wav", "preservation")].outcome == "manual"
+        assert rows[("objects/scan.tif", "access")].outcome == "success"
         assert rows[("objects/page.png", "transcription")].outcome == "success"
         # The photo's preservation rule changes to lossless JPEG 2000 through the API; redo uses it.
         photo = next(f for f in (await services.metadata.list_files(created.uuid, limit=100)).items
@@ -83,7 +88,13 @@ async def test_normalization_redo_approve_and_the_record(tmp_path: Path, tempora
             ("has source", original.uuid)]
         # Nothing of the redone attempt remains: one preservation copy per original that has a rule.
         assert sorted(f.path.split("-")[0] for f in files.values() if f.use == "preservation") == [
-            "objects/page", "objects/photos/photo", "objects/scan"]
+            "objects/manualNormalization/preservation/tone.flac", "objects/page", "objects/photos/photo",
+            "objects/scan"]
+        manual = files["objects/manualNormalization/preservation/tone.flac"]
+        assert [(r.subtype, r.related_object_uuid) for r in manual.relationships] == [
+            ("has source", files["objects/tone.wav"].uuid)]
+        assert [(r.subtype, r.related_object_uuid) for r in files["objects/tone.wav"].relationships] == [
+            ("is source of", manual.uuid)]
         ocr = [f for f in files.values() if f.use == "text/ocr"]
         assert any(f.path == f"objects/metadata/OCRfiles/page-{files['objects/page.png'].uuid}.txt" for f in ocr)
         kinds = {e.type: e for e in (await services.metadata.list_events(

@@ -24,6 +24,7 @@ from services.ingest.fpr.runner import CommandResult, CommandRunner
 from services.ingest.processing.params import Wanted
 
 OCR_DIR = "objects/metadata/OCRfiles"
+MANUAL_DIR = "objects/manualNormalization"
 THUMBNAILS_DIR = "thumbnails"
 DIP_OBJECTS = "objects"
 
@@ -33,6 +34,22 @@ class Original:
     path: str  # relative to the bag's data/
     uuid: UUID
     puid: str | None
+    # purpose → (path relative to data/, uuid) of a manually normalized file for this original
+    manual: dict[str, tuple[str, UUID]] = field(default_factory=dict)
+
+
+def manual_files(data: Path) -> dict[tuple[str, str], str]:
+    """Archivematica's manual normalization: `objects/manualNormalization/{preservation,access}/<path>.<ext>`
+    stands for the original `objects/<path>.<any ext>`. (purpose, path without extension) → file under data/."""
+    found: dict[tuple[str, str], str] = {}
+    for purpose in ("preservation", "access"):
+        root = data / MANUAL_DIR / purpose
+        if root.is_dir():
+            for path in sorted(root.rglob("*")):
+                if path.is_file():
+                    stem = path.relative_to(root).with_suffix("").as_posix()
+                    found[(purpose, stem)] = path.relative_to(data).as_posix()
+    return found
 
 
 @dataclass(frozen=True)
@@ -95,6 +112,14 @@ def normalize_original(runner: CommandRunner, index: PolicyIndex, original: Orig
                        places: Places) -> Normalized:
     done = Normalized()
     for purpose in purposes(wanted):
+        if purpose in original.manual:
+            _use_manual(purpose, original, places, done)
+            continue
+        if not wanted.rules and purpose in ("preservation", "access"):
+            done.outcomes.append(NormalizationOutcomeRecord(
+                path=original.path, file_uuid=original.uuid, purpose=purpose, outcome="no rule",
+                reason=f"normalized manually, and objects/manualNormalization/{purpose}/ has no file for it"))
+            continue
         rules, fallback = _rules(index, purpose, original.puid, wanted)
         if not rules:
             if purpose != "transcription":  # OCR is only listed where a rule exists
@@ -113,6 +138,25 @@ def normalize_original(runner: CommandRunner, index: PolicyIndex, original: Orig
             second = _apply(runner, backup[0], True, purpose, original, wanted, places, done)
             second.reason = f"{record.command} failed ({record.reason}); {second.reason}"[:2000]
     return done
+
+
+def _use_manual(purpose: NormalizationPurpose, original: Original, places: Places, done: Normalized) -> None:
+    """The archivist's own derivative: recorded as this original's (its fileGrp changes, the two are linked);
+    an access one is also copied into the DIP under Archivematica's name."""
+    path, uuid = original.manual[purpose]
+    output = path
+    if purpose == "access":
+        folder, basename = _target(purpose, original, uuid, places)
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"{basename}{Path(path).suffix}"
+        shutil.copyfile(places.data / path, target)
+        done.written.append(str(target.relative_to(places.data.parent.parent)))
+        output = (Path("DIP") / target.relative_to(places.dip)).as_posix()
+    done.outcomes.append(NormalizationOutcomeRecord(
+        path=original.path, file_uuid=original.uuid, purpose=purpose, outcome="manual", output=output,
+        output_uuid=uuid, reason=f"manually normalized: {path}"))
+    done.made.append({"purpose": purpose, "path": path, "uuid": str(uuid), "manual": True, "command": None,
+                      "detail": 'program="manual normalization"', "tool": "", "version": ""})
 
 
 def _rules_fallback(index: PolicyIndex, purpose: NormalizationPurpose, puid: str | None,

@@ -37,7 +37,14 @@ from clients.metadata import (
 )
 from servicekit.ids import derived_id
 from services.ingest.fpr.index import PolicyIndex
-from services.ingest.microservices.normalization import Normalized, Original, Places, normalize_original
+from services.ingest.microservices.normalization import (
+    MANUAL_DIR,
+    Normalized,
+    Original,
+    Places,
+    manual_files,
+    normalize_original,
+)
 from services.ingest.processing.activities import IngestActivities, _in_thread, file_use, identification_detail
 from services.ingest.processing.bagging import write_atomically
 from services.ingest.processing.dip import write_dip_tar
@@ -50,7 +57,7 @@ from services.ingest.processing_configs.processing_mcp import render_processing_
 
 THREADS = max(1, os.cpu_count() or 1)
 FILES_PER_HOP = THREADS * 2
-MANUAL_NORMALIZATION = "objects/manualNormalization/"
+MANUAL_NORMALIZATION = f"{MANUAL_DIR}/"
 DERIVATIVE_USE = {"preservation": "preservation", "transcription": "text/ocr"}
 DERIVATIVE_OPTIONS = FileOptions(identify=True, scan=False, extract=False)
 
@@ -126,6 +133,7 @@ class NormalizationActivities:
                 detail=failure["detail"], outcome="not transcribed" if kind == "transcription" else "failure",
                 outcome_note=str(failure["reason"])[:8000], agents=agents, object_uuid=original.uuid,
             ))
+        updates: list[FileRelationships] = []
         for made in result.made:
             kind = "transcription" if made["purpose"] == "transcription" else "normalization"
             event_uuid = derived_id(original.uuid, kind, made["purpose"], wanted.attempt, made["path"])
@@ -134,6 +142,15 @@ class NormalizationActivities:
                 outcome="transcribed" if kind == "transcription" else "success",
                 outcome_note=f"%SIPDirectory%{made['path']}", agents=agents, object_uuid=original.uuid,
             ))
+            if made.get("manual"):
+                # Recorded already (it was in the transfer): it becomes this original's derivative.
+                manual_uuid = UUID(made["uuid"])
+                sources.append(RelationshipRecord(subtype="is source of", related_object_uuid=manual_uuid,
+                                                  related_event_uuid=event_uuid))
+                updates.append(FileRelationships(file_uuid=manual_uuid, use=made["purpose"], relationships=[
+                    RelationshipRecord(subtype="has source", related_object_uuid=original.uuid,
+                                       related_event_uuid=event_uuid)]))
+                continue
             record = self._derivative(layout, made, original, event_uuid, rules, agents)
             derivatives.append(record)
             if made["purpose"] == "preservation":
@@ -152,6 +169,7 @@ class NormalizationActivities:
             "events": [e.model_dump(mode="json") for e in events],
             "derivatives": [d.model_dump(mode="json") for d in derivatives],
             "relationships": [r.model_dump(mode="json") for r in sources],
+            "updates": [u.model_dump(mode="json") for u in updates],
             "manifest": manifest, "written": result.written,
         }
 
@@ -243,6 +261,7 @@ class NormalizationActivities:
             await metadata.add_events(package, events)
         sources = [FileRelationships(file_uuid=UUID(line["u"]), relationships=line["relationships"])
                    for line in lines if line["relationships"]]
+        sources += [FileRelationships.model_validate(u) for line in lines for u in line.get("updates", ())]
         if sources:
             await metadata.add_relationships(package, sources)
         await asyncio.to_thread(_write_log_and_manifest, layout, lines)
@@ -252,13 +271,17 @@ def _originals(layout: SipLayout, params: IngestParams, batch: Batch) -> list[Or
     """The batch's originals (not metadata, submission documentation or manually normalized files), as the
     batch's results list them (files removed from the SIP are not there)."""
     found = []
+    manuals = manual_files(layout.data)
     with layout.batch_result(batch.index).open(encoding="utf-8") as handle:
         for line in handle:
             row = json.loads(line)
             path = row["p"]
             if file_use(path) != "original" or path.startswith(MANUAL_NORMALIZATION):
                 continue
-            found.append(Original(path, derived_id(params.ingest_uuid, "file", path), row.get("f")))
+            stem = Path(path).relative_to("objects").with_suffix("").as_posix()
+            manual = {purpose: (made, derived_id(params.ingest_uuid, "file", made))
+                      for (purpose, key), made in manuals.items() if key == stem}
+            found.append(Original(path, derived_id(params.ingest_uuid, "file", path), row.get("f"), manual))
     return found
 
 

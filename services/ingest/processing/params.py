@@ -43,6 +43,7 @@ class Wanted:
     default_thumbnails: bool = True  # "Yes, without default icons" leaves out the fallback icons
     transcription: bool = False
     attempt: int = 1
+    rules: bool = True  # False: "Normalize manually", only objects/manualNormalization/ gives derivatives
 
 
 @dataclass(frozen=True)

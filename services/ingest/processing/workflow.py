@@ -36,9 +36,10 @@ with workflow.unsafe.imports_passed_through():
         Wanted,
     )
 
-PRESERVATION_CHOICES = frozenset({"Normalize for preservation and access", "Normalize for preservation"})
+MANUALLY = "Normalize manually"
+PRESERVATION_CHOICES = frozenset({"Normalize for preservation and access", "Normalize for preservation", MANUALLY})
 ACCESS_CHOICES = frozenset({"Normalize for preservation and access", "Normalize for access",
-                            "Normalize service files for access"})
+                            "Normalize service files for access", MANUALLY})
 MAX_NORMALIZATION_ATTEMPTS = 20
 
 # Infrastructure hiccups (a service restarting, a dead worker) are retried; what a retry cannot fix
@@ -196,7 +197,8 @@ class IngestWorkflow:
             return
         for attempt in range(1, MAX_NORMALIZATION_ATTEMPTS + 1):
             wanted = Wanted(preservation=preservation, access=access, thumbnails=thumbnails != "No",
-                            default_thumbnails=thumbnails == "Yes", transcription=transcribe, attempt=attempt)
+                            default_thumbnails=thumbnails == "Yes", transcription=transcribe, attempt=attempt,
+                            rules=mode != MANUALLY)
             self._stage = "normalize"
             self._batches_done, self._batches_total = 0, len(inventory.batches)
             await self._run_batches(params, "normalize_batch", inventory.batches, wanted)

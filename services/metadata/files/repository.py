@@ -54,10 +54,12 @@ async def relationships_of(session: AsyncSession, package_uuid: UUID, uuids: Seq
     return {row.uuid: row.relationships for row in rows}
 
 
-async def set_relationships(session: AsyncSession, file_uuid: UUID, relationships: str) -> None:
-    await session.execute(
-        file_table.update().where(file_table.c.uuid == file_uuid).values(relationships=relationships)
-    )
+async def set_relationships(session: AsyncSession, file_uuid: UUID, relationships: str,
+                            use: str | None = None) -> None:
+    values: dict[str, str] = {"relationships": relationships}
+    if use is not None:
+        values["use"] = use
+    await session.execute(file_table.update().where(file_table.c.uuid == file_uuid).values(**values))
 
 
 async def insert(

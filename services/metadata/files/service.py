@@ -89,8 +89,8 @@ async def add_relationships(session: AsyncSession, package_uuid: UUID,
         current = json.loads(stored[item.file_uuid] or "[]")
         added = [r.model_dump(mode="json") for r in item.relationships]
         merged = current + [r for r in added if r not in current]
-        if len(merged) != len(current):
-            changed += 1
+        if len(merged) != len(current) or item.use is not None:
+            changed += len(merged) != len(current)
             stored[item.file_uuid] = json.dumps(merged)
-            await repository.set_relationships(session, item.file_uuid, stored[item.file_uuid] or "[]")
+            await repository.set_relationships(session, item.file_uuid, json.dumps(merged), item.use)
     return BulkResult(created=changed, unchanged=len(files) - changed)
