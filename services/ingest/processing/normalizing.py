@@ -46,7 +46,6 @@ from services.ingest.microservices.normalization import (
     normalize_original,
 )
 from services.ingest.processing.activities import IngestActivities, _in_thread, file_use, identification_detail
-from services.ingest.processing.bagging import write_atomically
 from services.ingest.processing.dip import write_dip_tar
 from services.ingest.processing.examine import examine
 from services.ingest.processing.hashing import sha256_file
@@ -222,16 +221,37 @@ class NormalizationActivities:
         host = self.host
         layout = host.layout(params)
         package = UUID(params.ingest_uuid)
-        lines = await asyncio.to_thread(_ledger_lines, layout.normalization_ledgers(attempt))
+        ledgers = sorted(layout.normalization_ledgers(attempt).glob("batch-*.jsonl"))
         title = {"Approve": "Record normalization", "Redo": "Redo normalization",
                  "Reject": "Reject normalization"}[decision]
+        files = 0
         async with host.job(params, f"normalize-{attempt:02d}-{decision.lower()}", title, "Normalize"):
+            # A batch's ledger at a time: memory stays bounded by the batch size, whatever the package's.
+            log, manifest = layout.work / "normalization.log.part", layout.normalization_manifest
+            partial = manifest.with_name(manifest.name + ".part")
+            for path in (log, partial):
+                path.unlink(missing_ok=True)
+            for ledger in ledgers:
+                lines = await asyncio.to_thread(_ledger_lines, ledger)
+                files += len(lines)
+                if decision == "Approve":
+                    await self._record(package, lines)
+                    await asyncio.to_thread(_append_log_and_manifest, log, partial, lines)
+                else:
+                    await _in_thread(_remove_written, layout, lines)
+                activity.heartbeat(files)
             if decision == "Approve":
-                await self._record(package, layout, lines)
+                target = layout.data / "logs" / "normalization.log"
+                target.parent.mkdir(parents=True, exist_ok=True)
+                for path in (log, partial):
+                    path.touch()
+                os.replace(log, target)
+                os.replace(partial, manifest)
             else:
-                await _in_thread(_remove_written, layout, lines, attempt)
+                shutil.rmtree(layout.normalization_ledgers(attempt), ignore_errors=True)
+                shutil.rmtree(layout.work / f"staging-{attempt:02d}", ignore_errors=True)
             await host.ingest.record_normalization_decision(package, attempt, decision)  # type: ignore[arg-type]
-        return len(lines)
+        return files
 
     @activity.defn(name="store_dip")
     async def store_dip(self, params: IngestParams, inventory: Inventory, decisions: dict[str, str]) -> str:
@@ -251,7 +271,7 @@ class NormalizationActivities:
                                                   aip_uuid=UUID(params.ingest_uuid), extension="tar")
         return str(stored.uuid)
 
-    async def _record(self, package: UUID, layout: SipLayout, lines: list[dict[str, Any]]) -> None:
+    async def _record(self, package: UUID, lines: list[dict[str, Any]]) -> None:
         metadata = self.host.metadata
         derivatives = [FileRecord.model_validate(d) for line in lines for d in line["derivatives"]]
         if derivatives:
@@ -264,7 +284,6 @@ class NormalizationActivities:
         sources += [FileRelationships.model_validate(u) for line in lines for u in line.get("updates", ())]
         if sources:
             await metadata.add_relationships(package, sources)
-        await asyncio.to_thread(_write_log_and_manifest, layout, lines)
 
 
 def _originals(layout: SipLayout, params: IngestParams, batch: Batch) -> list[Original]:
@@ -304,33 +323,32 @@ def _append(ledger: Path, lines: list[dict[str, Any]]) -> None:
         os.fsync(handle.fileno())
 
 
-def _ledger_lines(ledgers: Path) -> list[dict[str, Any]]:
+def _ledger_lines(ledger: Path) -> list[dict[str, Any]]:
     lines: dict[str, dict[str, Any]] = {}
-    for ledger in sorted(ledgers.glob("batch-*.jsonl")):
-        with ledger.open(encoding="utf-8") as handle:
-            for text in handle:
-                if text.endswith("\n"):
-                    line = json.loads(text)
-                    lines[line["p"]] = line  # a file redone after a crash: its last line counts
+    with ledger.open(encoding="utf-8") as handle:
+        for text in handle:
+            if text.endswith("\n"):
+                line = json.loads(text)
+                lines[line["p"]] = line  # a file redone after a crash: its last line counts
     return list(lines.values())
 
 
-def _remove_written(layout: SipLayout, lines: list[dict[str, Any]], attempt: int) -> None:
+def _remove_written(layout: SipLayout, lines: list[dict[str, Any]]) -> None:
     for line in lines:
         for written in line["written"]:
             (layout.base / written).unlink(missing_ok=True)
-    shutil.rmtree(layout.normalization_ledgers(attempt), ignore_errors=True)
-    shutil.rmtree(layout.work / f"staging-{attempt:02d}", ignore_errors=True)
 
 
-def _write_log_and_manifest(layout: SipLayout, lines: list[dict[str, Any]]) -> None:
-    """The normalization log (data/logs/normalization.log, one line per file and purpose, as the report) and the
-    manifest lines of what the bag gained."""
-    log = layout.data / "logs" / "normalization.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(log, (
-        f"{o['path']}\t{o['purpose']}\t{o['outcome']}\t{o.get('command') or '-'}\t{o.get('output') or '-'}\t"
-        f"{' '.join((o.get('reason') or '').split())}\n"
-        for line in sorted(lines, key=lambda item: item["p"]) for o in line["outcomes"]
-    ))
-    write_atomically(layout.normalization_manifest, (json.dumps(m) + "\n" for line in lines for m in line["manifest"]))
+def _append_log_and_manifest(log: Path, manifest: Path, lines: list[dict[str, Any]]) -> None:
+    """The normalization log (one line per file and purpose, as in the report: path, purpose, outcome, command,
+    output, reason) and the manifest lines of what the bag gained."""
+    with log.open("a", encoding="utf-8") as out:
+        for line in sorted(lines, key=lambda item: item["p"]):
+            for o in line["outcomes"]:
+                reason = " ".join((o.get("reason") or "").split())
+                out.write(f"{o['path']}\t{o['purpose']}\t{o['outcome']}\t{o.get('command') or '-'}\t"
+                          f"{o.get('output') or '-'}\t{reason}\n")
+    with manifest.open("a", encoding="utf-8") as out:
+        for line in lines:
+            for entry in line["manifest"]:
+                out.write(json.dumps(entry) + "\n")
