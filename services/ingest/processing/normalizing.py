@@ -54,7 +54,7 @@ from services.ingest.processing.names import sanitize_package_name
 from services.ingest.processing.params import Batch, FileOptions, IngestParams, Inventory, Wanted
 from services.ingest.processing_configs.processing_mcp import render_processing_mcp
 
-THREADS = max(1, os.cpu_count() or 1)
+THREADS = max(1, len(os.sched_getaffinity(0)))  # the cores this worker may use
 FILES_PER_HOP = THREADS * 2
 MANUAL_NORMALIZATION = f"{MANUAL_DIR}/"
 DERIVATIVE_USE = {"preservation": "preservation", "transcription": "text/ocr"}
@@ -66,6 +66,9 @@ class NormalizationActivities:
 
     def __init__(self, host: IngestActivities) -> None:
         self.host = host
+        # One pool for every batch this worker runs at once: the tools' processes stay within the cores however
+        # many normalize_batch activities are in flight.
+        self.pool = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="normalize")
 
     def all(self) -> list[Any]:
         return [self.normalize_batch, self.finish_normalization, self.store_dip]
@@ -110,8 +113,7 @@ class NormalizationActivities:
     def _normalize_chunk(self, layout: SipLayout, chunk: list[Original], wanted: Wanted, rules: PolicyIndex,
                          places: Places, agents: list[AgentRecord]) -> list[dict[str, Any]]:
         runner = self.host.tools.validation.runner
-        with ThreadPoolExecutor(max_workers=min(THREADS, len(chunk))) as pool:
-            results = list(pool.map(lambda o: normalize_original(runner, rules, o, wanted, places), chunk))
+        results = list(self.pool.map(lambda o: normalize_original(runner, rules, o, wanted, places), chunk))
         return [self._ledger_line(layout, original, result, wanted, rules, agents)
                 for original, result in zip(chunk, results, strict=True)]
 
