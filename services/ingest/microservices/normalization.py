@@ -21,10 +21,12 @@ from clients.ingest.normalization import NormalizationOutcomeRecord, Normalizati
 from servicekit.ids import derived_id
 from services.ingest.fpr.index import PolicyIndex
 from services.ingest.fpr.runner import CommandResult, CommandRunner
+from services.ingest.processing.identification import identify
 from services.ingest.processing.params import Wanted
 
 OCR_DIR = "objects/metadata/OCRfiles"
 MANUAL_DIR = "objects/manualNormalization"
+SERVICE_DIR = "objects/service"
 THUMBNAILS_DIR = "thumbnails"
 DIP_OBJECTS = "objects"
 
@@ -40,10 +42,13 @@ class Original:
 
 def manual_files(data: Path) -> dict[tuple[str, str], str]:
     """Archivematica's manual normalization: `objects/manualNormalization/{preservation,access}/<path>.<ext>`
-    stands for the original `objects/<path>.<any ext>`. (purpose, path without extension) → file under data/."""
+    stands for the original `objects/<path>.<any ext>`; so does a service file, `objects/service/<path>.<ext>`,
+    the source of the access copy with "Normalize service files for access". (purpose or `service`, path without
+    extension) → file under data/."""
     found: dict[tuple[str, str], str] = {}
-    for purpose in ("preservation", "access"):
-        root = data / MANUAL_DIR / purpose
+    roots = {"preservation": data / MANUAL_DIR / "preservation", "access": data / MANUAL_DIR / "access",
+             "service": data / SERVICE_DIR}
+    for purpose, root in roots.items():
         if root.is_dir():
             for path in sorted(root.rglob("*")):
                 if path.is_file():
@@ -120,24 +125,37 @@ def normalize_original(runner: CommandRunner, index: PolicyIndex, original: Orig
                 path=original.path, file_uuid=original.uuid, purpose=purpose, outcome="no rule",
                 reason=f"normalized manually, and objects/manualNormalization/{purpose}/ has no file for it"))
             continue
-        rules, fallback = _rules(index, purpose, original.puid, wanted)
+        source, puid = original.path, original.puid
+        if purpose == "access" and wanted.service_files and "service" in original.manual:
+            source, puid = _service_source(original, places, done)
+        rules, fallback = _rules(index, purpose, puid, wanted)
         if not rules:
             if purpose != "transcription":  # OCR is only listed where a rule exists
                 done.outcomes.append(NormalizationOutcomeRecord(
                     path=original.path, file_uuid=original.uuid, purpose=purpose, outcome="no rule",
-                    reason=f"no {purpose} rule for {original.puid or 'an unidentified format'}"))
+                    reason=f"no {purpose} rule for {puid or 'an unidentified format'}"))
             continue
-        record = _apply(runner, rules[0], fallback, purpose, original, wanted, places, done)
+        record = _apply(runner, rules[0], fallback, purpose, original, wanted, places, done, source)
         failed = record.outcome != "success" and not fallback
-        backup = _rules_fallback(index, purpose, original.puid, wanted) if failed else []
+        backup = _rules_fallback(index, purpose, puid, wanted) if failed else []
         if backup:
             # The DIP keeps an access copy and a thumbnail for every original: when the format's own rule fails,
             # the default one (a copy, an icon) stands in, and the report says why.
             done.outcomes.remove(record)
             done.failed.pop()
-            second = _apply(runner, backup[0], True, purpose, original, wanted, places, done)
+            second = _apply(runner, backup[0], True, purpose, original, wanted, places, done, source)
             second.reason = f"{record.command} failed ({record.reason}); {second.reason}"[:2000]
     return done
+
+
+def _service_source(original: Original, places: Places, done: Normalized) -> tuple[str, str | None]:
+    """The service file the access copy is made from, identified here (it may sit in another batch), and its
+    place in the record: fileGrp `service`, grouped with its original."""
+    path, uuid = original.manual["service"]
+    file = places.data / path
+    done.made.append({"purpose": "service", "path": path, "uuid": str(uuid), "manual": True, "command": None,
+                      "detail": "", "tool": "", "version": ""})
+    return path, identify(file, file.stat().st_size).puid
 
 
 def _use_manual(purpose: NormalizationPurpose, original: Original, places: Places, done: Normalized) -> None:
@@ -167,15 +185,17 @@ def _rules_fallback(index: PolicyIndex, purpose: NormalizationPurpose, puid: str
 
 
 def _apply(runner: CommandRunner, rule: ResolvedRule, fallback: bool, purpose: NormalizationPurpose,
-           original: Original, wanted: Wanted, places: Places, done: Normalized) -> NormalizationOutcomeRecord:
-    """Run one rule; its report row (appended to `done`, and returned) says what came of it."""
+           original: Original, wanted: Wanted, places: Places, done: Normalized,
+           source: str | None = None) -> NormalizationOutcomeRecord:
+    """Run one rule on the original (or on `source`, its service file); its report row (appended to `done`, and
+    returned) says what came of it."""
     output_uuid = derived_id(original.uuid, purpose, wanted.attempt)
     folder, basename = _target(purpose, original, output_uuid, places)
     staging = places.staging / str(output_uuid)
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     try:
-        result = runner.run(rule.command_spec, places.data / original.path, staging, basename=basename)
+        result = runner.run(rule.command_spec, places.data / (source or original.path), staging, basename=basename)
         done.counted.append(RuleOutcome(rule=rule.uuid, success=result.success, tool_version=result.tool_version))
         record = NormalizationOutcomeRecord(
             path=original.path, file_uuid=original.uuid, purpose=purpose, rule_uuid=rule.uuid,

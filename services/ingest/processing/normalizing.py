@@ -39,6 +39,7 @@ from servicekit.ids import derived_id
 from services.ingest.fpr.index import PolicyIndex
 from services.ingest.microservices.normalization import (
     MANUAL_DIR,
+    SERVICE_DIR,
     Normalized,
     Original,
     Places,
@@ -82,7 +83,7 @@ class NormalizationActivities:
         finished = ledger.with_suffix(".done")
         key = f"normalize-{wanted.attempt:02d}-{batch.index:06d}"
         name = f"Normalize (batch {batch.index + 1}{f', attempt {wanted.attempt}' if wanted.attempt > 1 else ''})"
-        originals = await asyncio.to_thread(_originals, layout, params, batch)
+        originals = await asyncio.to_thread(_originals, layout, params, batch, wanted)
         async with host.job(params, key, name, "Normalize", files_total=len(originals)) as job:
             if finished.exists():
                 job.files_done = len(originals)
@@ -136,6 +137,11 @@ class NormalizationActivities:
             ))
         updates: list[FileRelationships] = []
         for made in result.made:
+            if made["purpose"] == "service":
+                # A service file is grouped with its original (fileGrp `service`); no event: nothing was made.
+                updates.append(FileRelationships(file_uuid=UUID(made["uuid"]), use="service", relationships=[
+                    RelationshipRecord(subtype="has source", related_object_uuid=original.uuid)]))
+                continue
             kind = "transcription" if made["purpose"] == "transcription" else "normalization"
             event_uuid = derived_id(original.uuid, kind, made["purpose"], wanted.attempt, made["path"])
             events.append(ObjectEventRecord(
@@ -288,7 +294,7 @@ class NormalizationActivities:
             await metadata.add_relationships(package, sources)
 
 
-def _originals(layout: SipLayout, params: IngestParams, batch: Batch) -> list[Original]:
+def _originals(layout: SipLayout, params: IngestParams, batch: Batch, wanted: Wanted) -> list[Original]:
     """The batch's originals (not metadata, submission documentation or manually normalized files), as the
     batch's results list them (files removed from the SIP are not there)."""
     found = []
@@ -298,6 +304,8 @@ def _originals(layout: SipLayout, params: IngestParams, batch: Batch) -> list[Or
             row = json.loads(line)
             path = row["p"]
             if file_use(path) != "original" or path.startswith(MANUAL_NORMALIZATION):
+                continue
+            if wanted.service_files and path.startswith(f"{SERVICE_DIR}/"):
                 continue
             stem = Path(path).relative_to("objects").with_suffix("").as_posix()
             manual = {purpose: (made, derived_id(params.ingest_uuid, "file", made))

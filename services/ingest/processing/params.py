@@ -44,6 +44,7 @@ class Wanted:
     transcription: bool = False
     attempt: int = 1
     rules: bool = True  # False: "Normalize manually", only objects/manualNormalization/ gives derivatives
+    service_files: bool = False  # access copies from objects/service/ where an original has a service file
 
 
 @dataclass(frozen=True)

@@ -198,7 +198,7 @@ class IngestWorkflow:
         for attempt in range(1, MAX_NORMALIZATION_ATTEMPTS + 1):
             wanted = Wanted(preservation=preservation, access=access, thumbnails=thumbnails != "No",
                             default_thumbnails=thumbnails == "Yes", transcription=transcribe, attempt=attempt,
-                            rules=mode != MANUALLY)
+                            rules=mode != MANUALLY, service_files=mode == "Normalize service files for access")
             self._stage = "normalize"
             self._batches_done, self._batches_total = 0, len(inventory.batches)
             await self._run_batches(params, "normalize_batch", inventory.batches, wanted)

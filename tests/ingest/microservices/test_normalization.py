@@ -90,3 +90,19 @@ def test_manual_derivatives_take_the_place_of_the_rules(tmp_path: Path, rules: P
     assert outcomes["access"].outcome == "manual" and outcomes["access"].output_uuid == manual_uuid
     assert (where.dip / "objects" / f"{original.uuid}-talk.mp3").read_bytes() == b"ID3 made by hand"
     assert outcomes["preservation"].outcome == "no rule"  # "Normalize manually": no rule runs
+
+
+def test_service_files_are_the_source_of_access_copies(tmp_path: Path, rules: PolicyIndex) -> None:
+    where = places(tmp_path)
+    (where.data / "objects" / "map.dat").write_bytes(b"a format nobody knows")
+    service = where.data / "objects" / "service"
+    service.mkdir()
+    subprocess.run(["vips", "black", str(service / "map.png"), "20", "10"], check=True)
+    found = manual_files(where.data)
+    assert found == {("service", "map"): "objects/service/map.png"}
+    original = Original("objects/map.dat", uuid.uuid4(), None, {"service": (found[("service", "map")], uuid.uuid4())})
+    done = normalize_original(CommandRunner(), rules, original, Wanted(access=True, service_files=True), where)
+    [access] = done.outcomes
+    assert (access.outcome, access.command, access.output) == (
+        "success", "vips-to-jpeg-access", f"DIP/objects/{original.uuid}-map.jpg")
+    assert [m["purpose"] for m in done.made] == ["service"]
