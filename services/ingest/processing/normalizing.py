@@ -56,7 +56,8 @@ from services.ingest.processing.params import Batch, FileOptions, IngestParams, 
 from services.ingest.processing_configs.processing_mcp import render_processing_mcp
 
 THREADS = max(1, len(os.sched_getaffinity(0)))  # the cores this worker may use
-FILES_PER_HOP = THREADS * 2
+# Files per trip to a thread and per report to the ingest service: a cancellation waits for at most this many.
+FILES_PER_HOP = max(16, THREADS * 8)
 MANUAL_NORMALIZATION = f"{MANUAL_DIR}/"
 DERIVATIVE_USE = {"preservation": "preservation", "transcription": "text/ocr"}
 DERIVATIVE_OPTIONS = FileOptions(identify=True, scan=False, extract=False)
@@ -114,9 +115,13 @@ class NormalizationActivities:
     def _normalize_chunk(self, layout: SipLayout, chunk: list[Original], wanted: Wanted, rules: PolicyIndex,
                          places: Places, agents: list[AgentRecord]) -> list[dict[str, Any]]:
         runner = self.host.tools.validation.runner
-        results = list(self.pool.map(lambda o: normalize_original(runner, rules, o, wanted, places), chunk))
-        return [self._ledger_line(layout, original, result, wanted, rules, agents)
-                for original, result in zip(chunk, results, strict=True)]
+
+        def one(original: Original) -> dict[str, Any]:
+            # The derivatives are examined on the pool's thread too: that is as much work as making them.
+            result = normalize_original(runner, rules, original, wanted, places)
+            return self._ledger_line(layout, original, result, wanted, rules, agents)
+
+        return list(self.pool.map(one, chunk))
 
     def _ledger_line(self, layout: SipLayout, original: Original, result: Normalized, wanted: Wanted,
                      rules: PolicyIndex, agents: list[AgentRecord]) -> dict[str, Any]:
