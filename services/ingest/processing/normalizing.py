@@ -320,14 +320,16 @@ def _originals(layout: SipLayout, params: IngestParams, batch: Batch, wanted: Wa
 
 
 def _done_paths(ledger: Path) -> set[str]:
+    """The originals a ledger holds; a last line cut by a crash is cut off, so that appending goes on cleanly and
+    that original is redone."""
     if not ledger.exists():
         return set()
-    done = set()
-    with ledger.open(encoding="utf-8") as handle:
-        for line in handle:
-            if line.endswith("\n"):  # a line cut by a crash is redone
-                done.add(json.loads(line)["p"])
-    return done
+    with ledger.open("rb+") as handle:
+        content = handle.read()
+        complete = content.rfind(b"\n") + 1
+        if complete != len(content):
+            handle.truncate(complete)
+    return {json.loads(line)["p"] for line in content[:complete].decode("utf-8").splitlines()}
 
 
 def _append(ledger: Path, lines: list[dict[str, Any]]) -> None:

@@ -106,3 +106,16 @@ def test_service_files_are_the_source_of_access_copies(tmp_path: Path, rules: Po
     assert (access.outcome, access.command, access.output) == (
         "success", "vips-to-jpeg-access", f"DIP/objects/{original.uuid}-map.jpg")
     assert [m["purpose"] for m in done.made] == ["service"]
+
+
+def test_a_ledger_cut_by_a_crash_redoes_only_the_cut_line(tmp_path: Path) -> None:
+    """What a retried batch skips: every complete line; the last line of a file redone counts."""
+    from services.ingest.processing.normalizing import _done_paths, _ledger_lines
+
+    ledger = tmp_path / "batch-000000.jsonl"
+    ledger.write_text('{"p": "objects/a.tif", "n": 1}\n{"p": "objects/b.tif", "n": 1}\n{"p": "objects/a.tif", "n": 2}'
+                      '\n{"p": "objects/c.t')
+    assert _done_paths(ledger) == {"objects/a.tif", "objects/b.tif"}
+    assert ledger.read_text().endswith('"n": 2}\n')  # the cut line is gone: what is appended next stays whole
+    assert {line["p"]: line["n"] for line in _ledger_lines(ledger)} == {"objects/a.tif": 2, "objects/b.tif": 1}
+    assert _done_paths(tmp_path / "absent.jsonl") == set()
