@@ -300,14 +300,23 @@ def stack_logs(data_dir: Path) -> str:
                    for p in sorted((data_dir / "logs").glob("*.log")))
 
 
-def run_amber(folder: Path, work: Path, database: Path) -> Run:
+def run_amber(folder: Path, work: Path, database: Path,
+              config: tuple[str, dict[str, str]] | None = None) -> Run:
+    """`config`: a processing configuration (name, fields) made through the API and used instead of `automated`."""
     data_dir = work / "amber-data"
     env = {"AMBER_INGEST_CLAMAV_DATABASE_DIR": str(database)}
     with ephemeral_stack(data_dir, extra_env=env) as stack:
         pids = stack.pids()
+        chosen: list[str] = []
+        if config is not None:
+            with stack.client() as http:
+                put = http.put(f"/api/v1/processing-configurations/{config[0]}", json={"fields": config[1]})
+                put.raise_for_status()
+            chosen = ["--processing-config", config[0]]
         with RssSampler(lambda: stack.pids().values()) as sampler:
             started = time.perf_counter()
-            process = subprocess.Popen([sys.executable, "-m", "amber_cli", "ingest", str(folder), "--wait", "--json"],
+            process = subprocess.Popen([sys.executable, "-m", "amber_cli", "ingest", str(folder), "--wait", "--json",
+                                        *chosen],
                                        env=stack.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             try:
                 while process.poll() is None:
@@ -374,7 +383,8 @@ def a3m_version() -> str:
     return done.stdout.strip() or "?"
 
 
-def run_a3m(a3m: Path, folder: Path, work: Path) -> Run:
+def run_a3m(a3m: Path, folder: Path, work: Path, normalize: bool = False) -> Run:
+    """`normalize`: a3m's `normalize=yes` (preservation normalization only; a3m has no access copies)."""
     home = work / "a3m"
     share = home / "share"
     env = {
@@ -388,7 +398,8 @@ def run_a3m(a3m: Path, folder: Path, work: Path) -> Run:
     }
     home.mkdir(parents=True, exist_ok=True)
     name = "bench-a3m"
-    command = [str(a3m), "--name", name, "--no-input", "-p", "normalize=no", *A3M_AS_AMBER, folder.as_uri()]
+    command = [str(a3m), "--name", name, "--no-input", "-p", f"normalize={'yes' if normalize else 'no'}",
+               *A3M_AS_AMBER, folder.as_uri()]
     output: list[str] = []
     accepted: list[float] = []
     started = time.perf_counter()

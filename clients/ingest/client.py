@@ -25,6 +25,13 @@ from clients.ingest.fpr import (
     ToolRead,
     ToolUpdate,
 )
+from clients.ingest.normalization import (
+    AttemptDecision,
+    AttemptDecisionRecord,
+    NormalizationOutcomeRead,
+    NormalizationOutcomeRecord,
+    NormalizationOutcomesBulk,
+)
 from clients.ingest.processing import (
     DecisionAnswer,
     ProcessingConfigFields,
@@ -258,3 +265,26 @@ class IngestClient(ServiceClient):
         response = await self.request("POST", "/format-policy/outcomes",
                                       json=RuleOutcomes(outcomes=outcomes).model_dump(mode="json"))
         return int(response.json()["recorded"])
+
+    async def record_normalization_outcomes(self, ingest_uuid: uuid.UUID, attempt: int,
+                                            outcomes: list[NormalizationOutcomeRecord]) -> int:
+        """Internal: what each rule did to each file; keyed by attempt, file and purpose (safe to retry)."""
+        body = NormalizationOutcomesBulk(attempt=attempt, outcomes=outcomes)
+        response = await self.request("POST", f"/ingests/{ingest_uuid}/normalization",
+                                      json=body.model_dump(mode="json"), idempotent=True)
+        return int(response.json()["recorded"])
+
+    async def record_normalization_decision(self, ingest_uuid: uuid.UUID, attempt: int,
+                                            decision: AttemptDecision) -> int:
+        response = await self.request("PUT", f"/ingests/{ingest_uuid}/normalization/{attempt}/decision",
+                                      json=AttemptDecisionRecord(decision=decision).model_dump(), idempotent=True)
+        return int(response.json()["updated"])
+
+    async def normalization_report(self, ingest_uuid: uuid.UUID, *, attempt: int | None = None,
+                                   purpose: str | None = None, outcome: str | None = None, limit: int = 100,
+                                   offset: int = 0) -> Page[NormalizationOutcomeRead]:
+        params: dict[str, str | int] = {"limit": limit, "offset": offset}
+        params.update({k: v for k, v in (("attempt", attempt), ("purpose", purpose), ("outcome", outcome))
+                       if v is not None})
+        response = await self.request("GET", f"/ingests/{ingest_uuid}/normalization", params=params)
+        return Page[NormalizationOutcomeRead].model_validate(response.json())

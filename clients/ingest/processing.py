@@ -22,9 +22,19 @@ ReminderChoice = Literal["ask", "Continue"]
 CompressionChoice = Literal["ask", "7z using bzip2", "7z using lzma", "7z without compression"]
 LevelChoice = Literal["ask", "1", "3", "5", "7", "9"]
 StoreChoice = Literal["ask", "Store AIP", "Reject AIP"]
+NormalizeChoice = Literal[
+    "ask", "Normalize for preservation and access", "Normalize for preservation", "Normalize for access",
+    "Normalize service files for access", "Normalize manually", "Do not normalize",
+]
+ThumbnailChoice = Literal["ask", "Yes", "Yes, without default icons", "No"]
+ApproveNormalizationChoice = Literal["ask", "Approve", "Redo", "Reject"]
+# Uploading to AtoM, ArchivesSpace or CONTENTdm is not built: the DIP is stored (or not) in Amber's storage.
+UploadDipChoice = Literal["ask", "Do not upload DIP"]
+StoreDipChoice = Literal["ask", "Store DIP", "Reject DIP"]
 
 CREATE_SIP: Final = "Create single SIP and continue processing"
 SEND_TO_BACKLOG: Final = "Send to backlog"
+DO_NOT_NORMALIZE: Final = "Do not normalize"
 
 
 class ProcessingConfigFields(BaseModel):
@@ -48,12 +58,34 @@ class ProcessingConfigFields(BaseModel):
         default="Yes", description="Delete packages after extraction? (their removal is recorded as a PREMIS event)"
     )
     create_sip: CreateSipChoice = Field(default=CREATE_SIP, description="Create SIP(s)?")
+    normalize: NormalizeChoice = Field(
+        default=DO_NOT_NORMALIZE,
+        description="Normalize? Preservation copies beside the originals in the AIP, access copies for the DIP, by "
+        "the format policy registry's rules; or from objects/manualNormalization/ (manually); or not at all.",
+    )
+    normalize_thumbnail_mode: ThumbnailChoice = Field(
+        default="No", description="Generate thumbnails? (without default icons: only where a rule makes one)"
+    )
+    normalize_transfer: ApproveNormalizationChoice = Field(
+        default="Approve",
+        description="Approve normalization? (see GET /ingests/{id}/normalization; redo runs the rules as they are "
+        "now; reject keeps no derivative)",
+    )
+    transcribe_file: YesNo = Field(default="No", description="Transcribe files (OCR)?")
     reminder: ReminderChoice = Field(
         default="Continue", description="Reminder: add metadata if desired (through the metadata API), then continue."
     )
     compression_algo: CompressionChoice = Field(default="7z using bzip2", description="How to compress the AIP.")
     compression_level: LevelChoice = Field(default="5", description="Compression level.")
     store_aip: StoreChoice = Field(default="Store AIP", description="Store the AIP, or reject it?")
+    upload_dip: UploadDipChoice = Field(
+        default="Do not upload DIP",
+        description="Upload the DIP (made when normalizing for access) to an access system? None is built yet.",
+    )
+    store_dip: StoreDipChoice = Field(
+        default="Store DIP", description="Store the DIP (access copies, thumbnails, METS, OCR text) in the DIP "
+        "location, linked to its AIP, or not?",
+    )
 
 
 class ProcessingConfigWrite(BaseModel):

@@ -24,6 +24,7 @@ from clients.metadata.schemas import (
     EventRead,
     FileRead,
     FileRecord,
+    FileRelationships,
     IdentifiersRecord,
     ImportResult,
     IndexStatus,
@@ -80,6 +81,11 @@ class MetadataClient(ServiceClient):
             created += result.created
             unchanged += result.unchanged
         return BulkResult(created=created, unchanged=unchanged)
+
+    async def add_relationships(self, package_uuid: UUID, files: Sequence[FileRelationships], *,
+                                batch_size: int = MAX_BULK) -> BulkResult:
+        """Add PREMIS relationships to recorded files. Safe to retry."""
+        return await self._bulk(f"/premis/packages/{package_uuid}/files/relationships", "files", files, batch_size)
 
     async def add_events(
         self, package_uuid: UUID, events: Sequence[ObjectEventRecord], *, batch_size: int = MAX_BULK

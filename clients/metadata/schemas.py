@@ -150,6 +150,19 @@ class FilesBulk(BaseModel):
     files: list[FileRecord] = Field(max_length=MAX_BULK)
 
 
+class FileRelationships(BaseModel):
+    """Relationships to add to a recorded file (an original that became the source of a derivative)."""
+
+    file_uuid: UUID
+    relationships: list[RelationshipRecord] = Field(min_length=1, max_length=100)
+    use: str | None = Field(default=None, max_length=64, description="A new fileGrp USE for the file (a manually "
+                            "normalized file becomes `preservation` or `access`)")
+
+
+class RelationshipsBulk(BaseModel):
+    files: list[FileRelationships] = Field(max_length=MAX_BULK)
+
+
 class EventsBulk(BaseModel):
     events: list[ObjectEventRecord] = Field(max_length=MAX_BULK)
 

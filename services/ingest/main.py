@@ -22,6 +22,7 @@ from services.ingest.fpr.service import upgrade_shipped
 from services.ingest.ingests.router import router as ingests_router
 from services.ingest.jobs.router import router as jobs_router
 from services.ingest.jobs.router import tasks_router
+from services.ingest.normalization.router import router as normalization_router
 from services.ingest.notifications.events import OUTBOX
 from services.ingest.notifications.service import TransferNotifier
 from services.ingest.processing.temporal import connect
@@ -75,7 +76,8 @@ def create_app(settings: IngestSettings | None = None, engine: AsyncEngine | Non
         title="Amber ingest",
         description="Processing of transfers into AIPs on Temporal: ingests, their jobs and progress.",
         version=version("amber"),
-        routers=[ingests_router, jobs_router, tasks_router, configs_router, *fpr_routers, outbox_router(OUTBOX)],
+        routers=[ingests_router, jobs_router, tasks_router, normalization_router, configs_router, *fpr_routers,
+                 outbox_router(OUTBOX)],
         migrations_dir=Path(__file__).parent / "migrations",
         on_startup=startup,
         on_shutdown=shutdown,

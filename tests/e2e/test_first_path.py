@@ -218,7 +218,8 @@ def test_the_default_configuration_is_answered_through_the_gateway(stack: Stack,
     started = json.loads(stack.amber("ingest", str(source), "--processing-config", "default", "--json").stdout)
     transfer_id = started["transfer_id"]
     answers = {"select_format_id_tool_transfer": "Yes", "extract_packages": "Yes", "delete_packages": "No",
-               "create_sip": "Create single SIP and continue processing", "reminder": "Continue",
+               "create_sip": "Create single SIP and continue processing", "normalize": "Do not normalize",
+               "transcribe_file": "No", "reminder": "Continue",
                "store_aip": "Store AIP"}
     asked: list[str] = []
     deadline = time.monotonic() + 180

@@ -124,7 +124,7 @@ async def test_processing_configurations_are_managed_through_the_api(
     headers = {"Authorization": "Bearer secret"}
     async with asgi_client(app) as client:
         listed = (await client.get("/processing-configurations", headers=headers)).json()
-        assert {c["name"] for c in listed} == {"automated", "default"}
+        assert {c["name"] for c in listed} == {"automated", "default", "normalize"}
         default = (await client.get("/processing-configurations/default", headers=headers)).json()
         assert default["builtin"] and default["fields"]["store_aip"] == "ask"
         created = await client.put("/processing-configurations/fast", headers=headers,

@@ -262,7 +262,8 @@ async def test_a_bundled_processing_mcp_replaces_the_configuration(tmp_path: Pat
         assert ingest.status == IngestStatus.stored, ingest.error
         assert asked == ["generate_transfer_structure", "virus_scanning", "select_format_id_tool_transfer",
                          "extract_packages", "delete_packages", "assign_uuids_to_directories", "create_sip",
-                         "reminder", "compression_algo", "compression_level", "store_aip"]
+                         "normalize", "normalize_thumbnail_mode", "transcribe_file", "normalize_transfer",
+                         "reminder", "compression_algo", "compression_level", "store_aip", "upload_dip", "store_dip"]
         # Amber's own points (what to do with infected files, which identification tool) kept the
         # configuration's answers: no Archivematica file speaks to them.
         assert "infected_files" not in asked and "format_id_tool" not in asked
@@ -271,15 +272,16 @@ async def test_a_bundled_processing_mcp_replaces_the_configuration(tmp_path: Pat
 async def test_processing_mcp_choices_amber_does_not_implement_are_warnings_on_the_ingest(
     tmp_path: Path, temporal_env: WorkflowEnvironment
 ) -> None:
-    """Normalization (not built yet) and a link Amber does not know are not followed: the ingest says so."""
+    """Links not built yet (AIP location, normative structMap) and a link Amber does not know are not followed:
+    the ingest says so."""
     transfer_uuid = uuid.uuid4()
     objects = place(tmp_path / "processing", transfer_uuid)
     (objects / "page.txt").write_text("one page\n")
     unanswered = render_processing_mcp(ProcessingConfigFields())
     extra = "".join(
         f"<preconfiguredChoice><appliesTo>{link}</appliesTo><goToChain>{target}</goToChain></preconfiguredChoice>"
-        for link, target in [("cb8e5706-e73f-472f-ad9b-d1236af8095f", "612e3609-ce9a-4df6-a9a3-63d634d2d934"),
-                             ("7509e7dc-1e1b-4dce-8d21-e130515fce73", "612e3609-ce9a-4df6-a9a3-63d634d2d934"),
+        for link, target in [("b320ce81-9982-408a-9502-097d0daa48fa", "/api/v2/location/default/AS/"),
+                             ("d0dfa5fc-e3c2-4638-9eda-f96eea1070e0", "65273f18-5b4e-4944-af4f-09be175a88e8"),
                              ("5b0ac0c6-1bd3-4b1d-a2c0-52b4b8a1a0c9", "0f5e9a5b-2f0a-4c7e-9d0b-3f1d2c4b5a6e")]
     )
     (objects.parent / "processingMCP.xml").write_text(
@@ -290,8 +292,9 @@ async def test_processing_mcp_choices_amber_does_not_implement_are_warnings_on_t
         ingest = await wait_for(services.ingest, created.uuid, timeout=120)
         assert ingest.status == IngestStatus.stored, ingest.error
         assert [(w.source, w.link, w.link_name, w.choice_name) for w in ingest.warnings] == [
-            ("processingMCP.xml", "cb8e5706-e73f-472f-ad9b-d1236af8095f", "Normalize", "Normalize for preservation"),
-            ("processingMCP.xml", "7509e7dc-1e1b-4dce-8d21-e130515fce73", "Normalize", "Normalize for preservation"),
+            ("processingMCP.xml", "b320ce81-9982-408a-9502-097d0daa48fa", "Store AIP location",
+             "Default AIP storage location"),
+            ("processingMCP.xml", "d0dfa5fc-e3c2-4638-9eda-f96eea1070e0", "Document empty directories", None),
             ("processingMCP.xml", "5b0ac0c6-1bd3-4b1d-a2c0-52b4b8a1a0c9", None, None),
         ]
         assert "not implemented in Amber yet" in ingest.warnings[0].message
@@ -304,8 +307,8 @@ async def test_processing_mcp_choices_amber_does_not_implement_are_warnings_on_t
             "transfer_id": str(transfer_uuid), "name": "normalize me", "status": ingest.status.value,
             "aip_id": str(ingest.uuid), "warnings": [warning.message for warning in ingest.warnings],
         }))
-        assert "warning    “Normalize” is not implemented in Amber yet; the choice “Normalize for preservation” " \
-               "(612e3609-ce9a-4df6-a9a3-63d634d2d934) was ignored" in shown.getvalue()
+        assert "warning    “Store AIP location” is not implemented in Amber yet; the choice “Default AIP storage " \
+               "location” (/api/v2/location/default/AS/) was ignored" in shown.getvalue()
         assert shown.getvalue().count("warning ") == 3
 
 

@@ -70,7 +70,7 @@ def test_the_corpus_samples_are_empty_configurations() -> None:
 
 
 def test_answered_points_are_read_and_the_rest_ask() -> None:
-    # Archivematica's comments, an XML declaration, unknown links (normalization, the AIP location) and a link
+    # Archivematica's comments, an XML declaration, a link Amber does not follow (the AIP location) and a link
     # answered twice (the last answer counts, as in Archivematica) are all part of real files.
     data = document(
         "<!-- Assign UUIDs to directories -->",
@@ -91,7 +91,7 @@ def test_answered_points_are_read_and_the_rest_ask() -> None:
         **dict.fromkeys(MAPPED_FIELDS, ASK),
         "assign_uuids_to_directories": "No", "compression_algo": "7z using lzma", "compression_level": "9",
         "create_sip": "Reject transfer", "store_aip": "Store AIP", "select_format_id_tool_transfer": "Yes",
-        "virus_scanning": "No",
+        "virus_scanning": "No", "normalize": "Normalize for preservation",
     }
     ProcessingConfigFields.model_validate(decisions)
 
@@ -107,17 +107,17 @@ def test_choices_amber_cannot_follow_ask() -> None:
 def test_choices_amber_does_not_follow_are_listed_with_archivematicas_names() -> None:
     data = document(
         choice("bd899573-694e-4d33-8c9b-df0af802437d", "891f60d0-1ba8-48d3-b39e-dd0934635d29"),
-        choice("cb8e5706-e73f-472f-ad9b-d1236af8095f", "612e3609-ce9a-4df6-a9a3-63d634d2d934"),
+        choice("b320ce81-9982-408a-9502-097d0daa48fa", "/api/v2/location/default/AS/"),
         choice("5b0ac0c6-1bd3-4b1d-a2c0-52b4b8a1a0c9", "0f5e9a5b-2f0a-4c7e-9d0b-3f1d2c4b5a6e"),
         choice("01d64f58-8295-4b7b-9cab-8f1b153a504f", "dc04c4c0-07ea-4796-b643-66d967ed33a4"),
     )
     read = read_processing_mcp(data)
     assert read.decisions["assign_uuids_to_directories"] == "No"
     assert read.decisions["compression_algo"] == ASK
-    normalize, unknown, uncompressed = read.unfollowed
-    assert (normalize.link_name, normalize.choice_name) == ("Normalize", "Normalize for preservation")
-    assert normalize.message == ("“Normalize” is not implemented in Amber yet; the choice “Normalize for "
-                                 "preservation” (612e3609-ce9a-4df6-a9a3-63d634d2d934) was ignored")
+    location, unknown, uncompressed = read.unfollowed
+    assert (location.link_name, location.choice_name) == ("Store AIP location", "Default AIP storage location")
+    assert location.message == ("“Store AIP location” is not implemented in Amber yet; the choice “Default AIP "
+                                "storage location” (/api/v2/location/default/AS/) was ignored")
     assert unknown.link == "5b0ac0c6-1bd3-4b1d-a2c0-52b4b8a1a0c9" and unknown.link_name is None
     assert "not a decision point Amber knows" in unknown.message
     assert uncompressed.link_name == "Select compression algorithm"
@@ -223,3 +223,23 @@ async def test_export_and_import_over_the_api(
 
         operations = {op["operationId"] for path in app.openapi()["paths"].values() for op in path.values()}
         assert {"export_processing_config_xml", "import_processing_config_xml"} <= operations
+
+
+def test_normalization_points_round_trip_through_both_normalize_links() -> None:
+    """Archivematica writes Normalize at two links, the second only for preservation or nothing; both read back
+    as one answer, and the Approve, thumbnail and OCR links too."""
+    fields = ProcessingConfigFields(normalize="Normalize for preservation", normalize_thumbnail_mode="No",
+                                    normalize_transfer="Approve", transcribe_file="Yes")
+    xml = render_processing_mcp(fields)
+    assert xml.count("612e3609-ce9a-4df6-a9a3-63d634d2d934") == 2
+    read = read_processing_mcp(xml.encode())
+    assert read.unfollowed == []
+    assert {k: read.decisions[k] for k in ("normalize", "normalize_thumbnail_mode", "normalize_transfer",
+                                           "transcribe_file")} == {
+        "normalize": "Normalize for preservation", "normalize_thumbnail_mode": "No",
+        "normalize_transfer": "Approve", "transcribe_file": "Yes"}
+    both = ProcessingConfigFields(normalize="Normalize for preservation and access", normalize_transfer="Redo")
+    read = read_processing_mcp(render_processing_mcp(both).encode())
+    # Only the first link has this choice; Redo is never preconfigured in Archivematica, so a person is asked.
+    assert read.decisions["normalize"] == "Normalize for preservation and access"
+    assert read.decisions["normalize_transfer"] == ASK

@@ -221,6 +221,7 @@ async def test_the_default_configuration_waits_for_each_decision(tmp_path: Path,
         # Every other point `default` leaves open stops the package in turn, in the order the chain meets them.
         for point, choice in [("extract_packages", "Yes"), ("delete_packages", "No"),
                               ("create_sip", "Create single SIP and continue processing"),
+                              ("normalize", "Do not normalize"), ("transcribe_file", "No"),
                               ("reminder", "Continue"), ("store_aip", "Store AIP")]:
             await wait_for_decision(services.ingest, created.uuid, point)
             answer = await http.post(f"/ingests/{created.uuid}/decisions", json={"point": point, "choice": choice})

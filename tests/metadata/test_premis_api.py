@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from clients.metadata import MetadataClient, PackageUpsert
+from clients.metadata import FileRelationships, MetadataClient, PackageUpsert, RelationshipRecord
 from servicekit.http import ServiceError
 from tests.conftest import asgi_client
 from tests.metadata.conftest import TOKEN
@@ -62,6 +62,34 @@ async def test_retried_file_batch_changes_nothing(metadata: MetadataClient, db_e
     assert await table_count(db_engine, "event") == 240
     assert await table_count(db_engine, "agent") == len(AGENTS)
     assert await table_count(db_engine, "event_agent") == 240 * len(AGENTS)
+
+
+async def test_relationships_are_added_to_recorded_files_once(metadata: MetadataClient) -> None:
+    """An original recorded before its derivative was made gets its `is source of` later; a manually normalized
+    file also changes fileGrp. Retrying adds nothing; an unknown file is a 404."""
+    package_uuid = await new_package(metadata)
+    original, made = file_records(package_uuid, 2)
+    await metadata.add_files(package_uuid, [original, made])
+    event = uuid.uuid4()
+    body = [
+        FileRelationships(file_uuid=original.uuid, relationships=[RelationshipRecord(
+            subtype="is source of", related_object_uuid=made.uuid, related_event_uuid=event)]),
+        FileRelationships(file_uuid=made.uuid, use="preservation", relationships=[RelationshipRecord(
+            subtype="has source", related_object_uuid=original.uuid, related_event_uuid=event)]),
+    ]
+    first = await metadata.add_relationships(package_uuid, body)
+    assert (first.created, first.unchanged) == (2, 0)
+    again = await metadata.add_relationships(package_uuid, body)
+    assert again.created == 0
+    files = {f.uuid: f for f in (await metadata.list_files(package_uuid)).items}
+    assert [(r.subtype, r.related_object_uuid) for r in files[original.uuid].relationships] == [
+        ("is source of", made.uuid)]
+    assert files[made.uuid].use == "preservation"
+    assert [r.related_event_uuid for r in files[made.uuid].relationships] == [event]
+    with pytest.raises(ServiceError) as missing:
+        await metadata.add_relationships(package_uuid, [FileRelationships(
+            file_uuid=uuid.uuid4(), relationships=body[0].relationships)])
+    assert missing.value.status == 404
 
 
 async def test_files_are_paginated_in_byte_order_of_path(metadata: MetadataClient) -> None:

@@ -59,6 +59,11 @@ async def test_dips_and_backlog_transfers_have_their_own_locations(storage: Stor
     [dip_location] = await storage.client.list_locations(LocationPurpose.dip_storage)
     assert (dip.package_type, dip.location_uuid, dip.related_package_uuid) == (
         PackageType.dip, dip_location.uuid, aip_uuid)
+    # Found from its AIP: the DIPs made from it.
+    listed = await storage.http.get("/packages", params={"package_type": "dip", "related_to": str(aip_uuid)})
+    assert [item["uuid"] for item in listed.json()["items"]] == [str(dip_uuid)]
+    other = await storage.http.get("/packages", params={"package_type": "dip", "related_to": str(uuid.uuid4())})
+    assert other.json()["items"] == []
 
     bag = make_bag(tmp_path / "transfer", "Intake", transfer_uuid)
     buffer = io.BytesIO()

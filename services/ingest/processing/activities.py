@@ -143,7 +143,13 @@ class IngestActivities:
         return [self.read_processing_mcp, self.prepare_sip, self.process_batch, self.open_extracted,
                 self.record_transfer_metadata, self.build_bag, self.compress_aip, self.store_aip,
                 self.finish_ingest, self.mark_ingest_failed, self.await_decision, self.reject_ingest,
-                self.send_to_backlog, self.mark_ingest_cancelled]
+                self.send_to_backlog, self.mark_ingest_cancelled, *self._normalization().all()]
+
+    def _normalization(self) -> Any:
+        # Imported here: that module builds on this one's helpers.
+        from services.ingest.processing.normalizing import NormalizationActivities
+
+        return NormalizationActivities(self)
 
     def layout(self, params: IngestParams) -> SipLayout:
         return SipLayout(self.settings.processing_dir, params.ingest_uuid, aip_name(params))
@@ -399,7 +405,8 @@ class IngestActivities:
             removed = {r["p"] for r in removals}
             await _in_thread(
                 write_atomically, layout.batch_result(batch.index),
-                (json.dumps({"p": r.entry["p"], "sha256": r.digest, "s": r.entry["s"]}) + "\n"
+                # The PUID too: normalization chooses its rules by it without identifying the file again.
+                (json.dumps({"p": r.entry["p"], "sha256": r.digest, "s": r.entry["s"], "f": r.ident.puid}) + "\n"
                  for r in results if r.entry["p"] not in removed),
             )
             result = BatchResult(
@@ -632,6 +639,14 @@ class IngestActivities:
         def manifest_lines() -> Any:
             for batch in inventory.batches:
                 with layout.batch_result(batch.index).open(encoding="utf-8") as handle:
+                    for line in handle:
+                        row = json.loads(line)
+                        payload[0] += row["s"]
+                        payload[1] += 1
+                        yield f"{row['sha256']}  {encode_manifest_path('data/' + row['p'])}\n"
+            normalized = layout.normalization_manifest
+            if normalized.exists():  # what an approved normalization added (derivatives, OCR text, thumbnails)
+                with normalized.open(encoding="utf-8") as handle:
                     for line in handle:
                         row = json.loads(line)
                         payload[0] += row["s"]

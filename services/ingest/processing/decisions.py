@@ -24,6 +24,13 @@ BUILTIN_CONFIGS: dict[str, ProcessingConfigFields] = {
     # Archivematica's `default`: a person answers the points that shape the AIP.
     "default": ProcessingConfigFields(
         assign_uuids_to_directories="No", generate_transfer_structure="Yes", select_format_id_tool_transfer="ask",
-        extract_packages="ask", delete_packages="ask", create_sip="ask", reminder="ask", store_aip="ask",
+        extract_packages="ask", delete_packages="ask", create_sip="ask", normalize="ask",
+        normalize_thumbnail_mode="Yes", normalize_transfer="ask", transcribe_file="ask", reminder="ask",
+        store_aip="ask", store_dip="ask",
+    ),
+    # Every point answered, with normalization for preservation and access, thumbnails and OCR.
+    "normalize": ProcessingConfigFields(
+        normalize="Normalize for preservation and access", normalize_thumbnail_mode="Yes",
+        normalize_transfer="Approve", transcribe_file="Yes",
     ),
 }

@@ -66,6 +66,20 @@ class SipLayout:
         """Infected files taken out of the SIP; kept, never deleted, outside every AIP."""
         return self.processing_dir / "quarantine" / self.ingest_uuid
 
+    def normalization_ledgers(self, attempt: int) -> Path:
+        """What each original of an attempt gave, one ledger per batch (see processing/normalizing.py)."""
+        return self.work / f"normalize-{attempt:02d}"
+
+    @property
+    def normalization_manifest(self) -> Path:
+        """Manifest lines (`p`, `sha256`, `s`) of the files an approved normalization added to the bag."""
+        return self.work / "normalization-manifest.jsonl"
+
+    @property
+    def dip(self) -> Path:
+        """Access copies are made here, outside the bag, for the DIP."""
+        return self.base / "DIP"
+
     @property
     def mets(self) -> Path:
         return self.data / f"METS.{self.ingest_uuid}.xml"

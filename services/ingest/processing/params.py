@@ -34,6 +34,20 @@ class FileOptions:
 
 
 @dataclass(frozen=True)
+class Wanted:
+    """What the processing configuration asked of normalization (the workflow's decisions, per attempt)."""
+
+    preservation: bool = False
+    access: bool = False
+    thumbnails: bool = False
+    default_thumbnails: bool = True  # "Yes, without default icons" leaves out the fallback icons
+    transcription: bool = False
+    attempt: int = 1
+    rules: bool = True  # False: "Normalize manually", only objects/manualNormalization/ gives derivatives
+    service_files: bool = False  # access copies from objects/service/ where an original has a service file
+
+
+@dataclass(frozen=True)
 class Batch:
     index: int  # unique across rounds
     offset: int  # byte offset of the batch's first line in its round's inventory

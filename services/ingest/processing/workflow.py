@@ -33,7 +33,14 @@ with workflow.unsafe.imports_passed_through():
         Inventory,
         PackedAip,
         StoredAip,
+        Wanted,
     )
+
+MANUALLY = "Normalize manually"
+PRESERVATION_CHOICES = frozenset({"Normalize for preservation and access", "Normalize for preservation", MANUALLY})
+ACCESS_CHOICES = frozenset({"Normalize for preservation and access", "Normalize for access",
+                            "Normalize service files for access", MANUALLY})
+MAX_NORMALIZATION_ATTEMPTS = 20
 
 # Infrastructure hiccups (a service restarting, a dead worker) are retried; what a retry cannot fix
 # (bad input, a checksum mismatch) is raised by the activities as non-retryable.
@@ -52,6 +59,7 @@ class IngestWorkflow:
         self._awaiting: str | None = None
         self._decisions: dict[str, str] = {}
         self._cancel_requested = False
+        self._dip = False  # access copies were made and approved: there is a DIP to store
 
     @workflow.signal
     def request_cancel(self) -> None:
@@ -151,6 +159,9 @@ class IngestWorkflow:
         if sip != CREATE_SIP:
             await self._reject(params, "The transfer was rejected at SIP creation")
             return None
+        # Patched: a workflow started before normalization existed goes on as it began.
+        if workflow.patched("normalization"):
+            await self._normalize(params, inventory)
         await self._decide(params, "reminder")
         self._stage = "bag"
         await self._activity("build_bag", params, inventory, timeout=6 * 3600, heartbeat=True)
@@ -165,10 +176,51 @@ class IngestWorkflow:
         self._stage = "store"
         stored: StoredAip = await self._activity("store_aip", params, inventory, packed, timeout=24 * 3600,
                                                  heartbeat=True, result_type=StoredAip)
+        if self._dip:
+            await self._store_dip(params, inventory)
         self._stage = "finish"
         await self._activity("finish_ingest", params, inventory, stored, timeout=3600, heartbeat=True)
         self._stage = "stored"
         return stored
+
+    async def _normalize(self, params: IngestParams, inventory: Inventory) -> None:
+        """Normalize (preservation, access, thumbnails) and transcribe by the registry's rules, batch by batch;
+        then the archivist approves (the derivatives are recorded), redoes (with the rules as they are then) or
+        rejects (nothing is kept). Transcription alone needs no approval, as in Archivematica."""
+        mode = await self._decide(params, "normalize")
+        preservation, access = mode in PRESERVATION_CHOICES, mode in ACCESS_CHOICES
+        thumbnails = "No"
+        if preservation or access:
+            thumbnails = await self._decide(params, "normalize_thumbnail_mode")
+        transcribe = await self._decide(params, "transcribe_file") == "Yes"
+        if not (preservation or access or transcribe or thumbnails != "No"):
+            return
+        for attempt in range(1, MAX_NORMALIZATION_ATTEMPTS + 1):
+            wanted = Wanted(preservation=preservation, access=access, thumbnails=thumbnails != "No",
+                            default_thumbnails=thumbnails == "Yes", transcription=transcribe, attempt=attempt,
+                            rules=mode != MANUALLY, service_files=mode == "Normalize service files for access")
+            self._stage = "normalize"
+            self._batches_done, self._batches_total = 0, len(inventory.batches)
+            await self._run_batches(params, "normalize_batch", inventory.batches, wanted)
+            decision = "Approve"
+            if preservation or access:
+                # A redo asks again: a configured answer holds for the first attempt only.
+                decision = await self._decide(params, "normalize_transfer", again=attempt > 1)
+            await self._activity("finish_normalization", params, inventory, attempt, decision, timeout=6 * 3600,
+                                 heartbeat=True)
+            if decision != "Redo":
+                self._dip = access and decision == "Approve"
+                return
+        raise _Failure(f"normalization was redone {MAX_NORMALIZATION_ATTEMPTS} times; approve or reject it")
+
+    async def _store_dip(self, params: IngestParams, inventory: Inventory) -> None:
+        """Archivematica's DIP unit: upload (no access system is built, so not uploaded), then store or not."""
+        await self._decide(params, "upload_dip")
+        if await self._decide(params, "store_dip") != "Store DIP":
+            return
+        self._stage = "dip"
+        await self._activity("store_dip", params, inventory, dict(self._decisions), timeout=24 * 3600,
+                             heartbeat=True)
 
     async def _reject(self, params: IngestParams, reason: str) -> None:
         self._stage = "rejected"
@@ -213,11 +265,13 @@ class IngestWorkflow:
         return Inventory(sip_dir=inventory.sip_dir, aip_name=inventory.aip_name, file_count=files,
                          total_bytes=total, batches=batches)
 
-    async def _decide(self, params: IngestParams, point: str) -> str:
-        """The configuration's answer, or a person's: the package waits, visibly, until one is given."""
-        configured = self._decisions.get(point, ASK)
+    async def _decide(self, params: IngestParams, point: str, again: bool = False) -> str:
+        """The configuration's answer, or a person's: the package waits, visibly, until one is given. `again`
+        asks a person a second time (the configuration's answer and the last one set aside)."""
+        configured = ASK if again else self._decisions.get(point, ASK)
         if configured != ASK:
             return configured
+        self._answers.pop(point, None)
         self._awaiting = point
         await self._activity("await_decision", params, point, timeout=120)
         await workflow.wait_condition(lambda: point in self._answers or self._cancel_requested)
@@ -227,17 +281,23 @@ class IngestWorkflow:
 
     async def _process_batches(self, params: IngestParams, batches: list[Batch],
                                options: FileOptions) -> list[BatchResult]:
+        results: list[BatchResult] = await self._run_batches(params, "process_batch", batches, options,
+                                                             result_type=BatchResult)
+        return sorted(results, key=lambda result: result.index)
+
+    async def _run_batches(self, params: IngestParams, name: str, batches: list[Batch], options: object,
+                           result_type: type | None = None) -> list[Any]:
         # A bounded number of batches in flight: enough to keep several workers busy without flooding them.
         pending: list[Batch] = list(batches)
-        running: set[asyncio.Task[BatchResult]] = set()
-        results: list[BatchResult] = []
+        running: set[asyncio.Task[Any]] = set()
+        results: list[Any] = []
         try:
             while pending or running:
                 while pending and len(running) < params.max_concurrent_batches:
                     batch = pending.pop(0)
                     running.add(asyncio.ensure_future(
-                        self._activity("process_batch", params, batch, options, timeout=6 * 3600,
-                                       heartbeat=True, result_type=BatchResult)
+                        self._activity(name, params, batch, options, timeout=6 * 3600,
+                                       heartbeat=True, result_type=result_type)
                     ))
                 done, still_running = await workflow.wait(running, return_when=asyncio.FIRST_COMPLETED)
                 running = set(still_running)
@@ -253,7 +313,7 @@ class IngestWorkflow:
                     task.cancel()
                 await asyncio.gather(*running, return_exceptions=True)
             raise
-        return sorted(results, key=lambda result: result.index)
+        return results
 
     def _stop_if_cancelled(self) -> None:
         if self._cancel_requested:

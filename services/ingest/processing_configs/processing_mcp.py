@@ -86,10 +86,37 @@ LINKS: tuple[DecisionLink, ...] = (
         "Send to backlog": "7065d256-2f47-4b7d-baec-2c4699626121",
         "Reject transfer": "1b04ec43-055c-43b7-9543-bd03c6a778ba",
     }),
+    # Archivematica's dashboard writes the Normalize field at two links ("match 1" and "match 2"); the second
+    # offers only preservation and "do not normalize" (`processing_config.py`, `find_duplicates`).
+    DecisionLink("normalize", "cb8e5706-e73f-472f-ad9b-d1236af8095f", "Normalize", {
+        "Normalize for preservation and access": "b93cecd4-71f2-4e28-bc39-d32fd62c5a94",
+        "Normalize for preservation": "612e3609-ce9a-4df6-a9a3-63d634d2d934",
+        "Normalize for access": "fb7a326e-1e50-4b48-91b9-4917ff8d0ae8",
+        "Normalize service files for access": "e600b56d-1a43-4031-9d7c-f64f123e5662",
+        "Normalize manually": "c34bd22a-d077-4180-bf58-01db35bdb644",
+        "Do not normalize": "89cb80dd-0636-464f-930d-57b61e3928b2",
+    }),
+    DecisionLink("normalize", "7509e7dc-1e1b-4dce-8d21-e130515fce73", "Normalize", {
+        "Normalize for preservation": "612e3609-ce9a-4df6-a9a3-63d634d2d934",
+        "Do not normalize": "e8544c5e-9cbb-4b8f-a68b-6d9b4d7f7362",
+    }),
+    # Replacement choices (`%ThumbnailMode%`: generate, generate_non_default, do_not_generate), from the
+    # migration that added the link (dashboard `main` migrations, 2018-06-28).
+    DecisionLink("normalize_thumbnail_mode", "498f7a6d-1b8c-431a-aa5d-83f14f3c5e65", "Generate thumbnails", {
+        "Yes": "c318b224-b718-4535-a911-494b1af6ff26",
+        "Yes, without default icons": "89f098ef-1cb2-4a97-ad67-4c0f14d0546b",
+        "No": "972fce6c-52c8-4c00-99b9-d6814e377974",
+    }),
+    # Archivematica's configuration offers only "Approve" here (it ignores the Redo and Reject chains), so only
+    # that is written or read; redo and reject are answered by a person.
+    DecisionLink("normalize_transfer", "de909a42-c5b5-46e1-9985-c031b50e9d30", "Approve normalization",
+                 {"Approve": "1e0df175-d56d-450d-8bee-7df1dc7ae815"}),
     DecisionLink("reminder", "eeb23509-57e2-4529-8857-9d62525db048", "Reminder: add metadata if desired",
                  {"Continue": "5727faac-88af-40e8-8c10-268644b0142d"}),
     # Gzipped tar, parallel bzip2 and uncompressed (dc04c4c0-07ea-4796-b643-66d967ed33a4) have no Amber
     # counterpart and are left unmapped.
+    _yes_no("transcribe_file", "82ee9ad2-2c74-4c7c-853e-e4eaf68fc8b6", "Transcribe files (OCR)",
+            "35151db8-3a11-4b49-8865-f6697ef0ac75", "0a24787c-00e3-4710-b324-90e792bfb484"),
     DecisionLink("compression_algo", "01d64f58-8295-4b7b-9cab-8f1b153a504f", "Select compression algorithm", {
         "7z using bzip2": "9475447c-9889-430c-9477-6287a9574c5b",
         "7z using lzma": "c96353b9-0d55-46cf-baa0-d7c3e180dd43",
@@ -106,6 +133,12 @@ LINKS: tuple[DecisionLink, ...] = (
         "Store AIP": "9efab23c-31dc-4cbd-a39d-bb1665460cbe",
         "Reject AIP": "433f4e6b-1ef4-49f8-b1e4-49693791a806",
     }),
+    # The upload targets (AtoM, ArchivesSpace, CONTENTdm) are not built, so only "Do not upload" is mapped; the
+    # "Reject DIP" chain's identifier is not known here, so it is never written (a person answers it).
+    DecisionLink("upload_dip", "92879a29-45bf-4f0b-ac43-e64474f0f2f9", "Upload DIP",
+                 {"Do not upload DIP": "6eb8ebe7-fab3-4e4c-b9d7-14de17625baa"}),
+    DecisionLink("store_dip", "5e58066d-e113-4383-b20b-f301ed4d751c", "Store DIP",
+                 {"Store DIP": "8d29eb3d-a8a8-4347-806e-3d8227ed44a1"}),
 )
 _BY_LINK = {link.link: link for link in LINKS}
 
@@ -116,27 +149,17 @@ NOT_IMPLEMENTED: Mapping[str, str] = {
     "70fc7040-d4fb-4d19-a0e6-792387ca1006": "Perform policy checks on originals",
     "accea2bf-ba74-4a3a-bb97-614775c74459": "Examine contents",
     "7a024896-c4f7-4808-a240-44c87c762bc5": "Perform file format identification (Ingest)",
-    "cb8e5706-e73f-472f-ad9b-d1236af8095f": "Normalize",
-    # The second link Archivematica writes for the same Normalize field (its "match 2").
-    "7509e7dc-1e1b-4dce-8d21-e130515fce73": "Normalize",
-    "de909a42-c5b5-46e1-9985-c031b50e9d30": "Approve normalization",
-    "498f7a6d-1b8c-431a-aa5d-83f14f3c5e65": "Generate thumbnails",
     "153c5f41-3cfb-47ba-9150-2dd44ebc27df": "Perform policy checks on preservation derivatives",
     "8ce07e94-6130-4987-96f0-2399ad45c5c2": "Perform policy checks on access derivatives",
     "a2ba5278-459a-4638-92d9-38eb1588717d": "Bind PIDs",
     "d0dfa5fc-e3c2-4638-9eda-f96eea1070e0": "Document empty directories",
-    "82ee9ad2-2c74-4c7c-853e-e4eaf68fc8b6": "Transcribe files (OCR)",
     "087d27be-c719-47d8-9bbb-9a7d8b609c44":
         "Perform file format identification (Submission documentation & metadata)",
     "b320ce81-9982-408a-9502-097d0daa48fa": "Store AIP location",
-    "92879a29-45bf-4f0b-ac43-e64474f0f2f9": "Upload DIP",
-    "5e58066d-e113-4383-b20b-f301ed4d751c": "Store DIP",
     "cd844b6e-ab3c-4bc6-b34f-7103f88715de": "Store DIP location",
 }
 # Names of choices at those links, where known (chain descriptions of Archivematica's workflow).
 CHOICE_NAMES: Mapping[str, str] = {
-    "612e3609-ce9a-4df6-a9a3-63d634d2d934": "Normalize for preservation",
-    "b93cecd4-71f2-4e28-bc39-d32fd62c5a94": "Normalize for preservation and access",
     "/api/v2/location/default/AS/": "Default AIP storage location",
     "/api/v2/location/default/DS/": "Default DIP storage location",
 }

@@ -43,6 +43,25 @@ async def taken_paths(
     return {row.path: row.uuid for row in await session.execute(query)}
 
 
+async def relationships_of(session: AsyncSession, package_uuid: UUID, uuids: Sequence[UUID]) -> dict[UUID, str | None]:
+    """The stored relationships (JSON text) of those of these files that the package has."""
+    if not uuids:
+        return {}
+    rows = await session.execute(
+        select(file_table.c.uuid, file_table.c.relationships)
+        .where(file_table.c.package_uuid == package_uuid, file_table.c.uuid.in_(uuids))
+    )
+    return {row.uuid: row.relationships for row in rows}
+
+
+async def set_relationships(session: AsyncSession, file_uuid: UUID, relationships: str,
+                            use: str | None = None) -> None:
+    values: dict[str, str] = {"relationships": relationships}
+    if use is not None:
+        values["use"] = use
+    await session.execute(file_table.update().where(file_table.c.uuid == file_uuid).values(**values))
+
+
 async def insert(
     session: AsyncSession, files: Sequence[dict[str, Any]], characteristics: Sequence[dict[str, Any]] = ()
 ) -> None:

@@ -6,7 +6,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query
 
-from clients.metadata.schemas import BulkResult, FileRead, FilesBulk
+from clients.metadata.schemas import BulkResult, FileRead, FilesBulk, RelationshipsBulk
 from servicekit.auth import CallerDep
 from servicekit.deps import SessionDep
 from servicekit.openapi import internal_operation
@@ -22,6 +22,14 @@ async def add_premis_files(package_uuid: UUID, body: FilesBulk, session: Session
     """Record up to 5000 file objects with their events. Idempotent: files and events already recorded
     (same uuids) are left unchanged, so a retried call is harmless."""
     return await service.add_files(session, package_uuid, body.files)
+
+
+@router.post("/relationships", response_model=BulkResult, openapi_extra=internal_operation())
+async def add_premis_file_relationships(package_uuid: UUID, body: RelationshipsBulk, session: SessionDep,
+                                        _caller: CallerDep) -> BulkResult:
+    """Add PREMIS relationships to recorded files (an original that became the source of a derivative).
+    Idempotent: relationships a file has already are left as they are."""
+    return await service.add_relationships(session, package_uuid, body.files)
 
 
 @router.get("", response_model=Page[FileRead], openapi_extra=role_operation(Role.reader))

@@ -8,9 +8,9 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clients.metadata.schemas import BulkResult, FileRead, FileRecord
+from clients.metadata.schemas import BulkResult, FileRead, FileRecord, FileRelationships
 from servicekit.pagination import Page, PageParams
-from servicekit.problems import Conflict
+from servicekit.problems import Conflict, NotFound
 from services.metadata.events.service import invalid, record_events
 from services.metadata.files import repository
 from services.metadata.packages.service import require_package
@@ -73,3 +73,24 @@ async def list_files(
         for row in rows
     ]
     return Page(items=items, total=total, limit=params.limit, offset=params.offset)
+
+
+async def add_relationships(session: AsyncSession, package_uuid: UUID,
+                            files: Sequence[FileRelationships]) -> BulkResult:
+    """Add relationships to recorded files (the `is source of` of an original whose derivative came later).
+    Idempotent: a relationship the file has already is not added again."""
+    await require_package(session, package_uuid)
+    stored = await repository.relationships_of(session, package_uuid, [f.file_uuid for f in files])
+    missing = [str(f.file_uuid) for f in files if f.file_uuid not in stored]
+    if missing:
+        raise NotFound("File", ", ".join(missing[:10]))
+    changed = 0
+    for item in files:
+        current = json.loads(stored[item.file_uuid] or "[]")
+        added = [r.model_dump(mode="json") for r in item.relationships]
+        merged = current + [r for r in added if r not in current]
+        if len(merged) != len(current) or item.use is not None:
+            changed += len(merged) != len(current)
+            stored[item.file_uuid] = json.dumps(merged)
+            await repository.set_relationships(session, item.file_uuid, json.dumps(merged), item.use)
+    return BulkResult(created=changed, unchanged=len(files) - changed)

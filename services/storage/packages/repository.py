@@ -23,11 +23,14 @@ class PackageRepository:
         return await self.session.get(Package, package_uuid, populate_existing=True)
 
     async def page(
-        self, package_type: PackageType, status: PackageStatus | None, limit: int, offset: int
+        self, package_type: PackageType, status: PackageStatus | None, limit: int, offset: int,
+        related_to: UUID | None = None,
     ) -> tuple[list[Package], int]:
         conditions = [col(Package.package_type) == package_type]
         if status is not None:
             conditions.append(col(Package.status) == status)
+        if related_to is not None:
+            conditions.append(col(Package.related_package_uuid) == related_to)
         total = (await self.session.execute(select(func.count()).select_from(Package).where(*conditions))).scalar_one()
         rows = await self.session.execute(
             select(Package)

@@ -395,8 +395,10 @@ async def list_stored_packages(
     caller: CallerDep,
     package_type: PackageType = PackageType.aip,
     status_filter: Annotated[PackageStatus | None, Query(alias="status")] = None,
+    related_to: Annotated[UUID | None, Query(description="Only packages made from this one (the DIPs of an "
+                                                         "AIP).")] = None,
 ) -> Page[PackageRead]:
-    return await service.list_aips(session, status_filter, page, package_type)
+    return await service.list_aips(session, status_filter, page, package_type, related_to)
 
 
 @packages_router.get(

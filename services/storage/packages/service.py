@@ -426,9 +426,11 @@ async def read_aip(
 
 
 async def list_aips(
-    session: AsyncSession, status: PackageStatus | None, page: PageParams, package_type: PackageType = PackageType.aip
+    session: AsyncSession, status: PackageStatus | None, page: PageParams, package_type: PackageType = PackageType.aip,
+    related_to: UUID | None = None,
 ) -> Page[PackageRead]:
-    items, total = await PackageRepository(session).page(package_type, status, page.limit, page.offset)
+    items, total = await PackageRepository(session).page(package_type, status, page.limit, page.offset,
+                                                          related_to)
     return Page[PackageRead](
         items=[package_read(item) for item in items], total=total, limit=page.limit, offset=page.offset
     )
