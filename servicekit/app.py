@@ -19,8 +19,11 @@ from servicekit import migrations
 from servicekit.db import create_engine, session_factory
 from servicekit.http import REQUEST_ID_HEADER
 from servicekit.logs import configure_logging, request_id_var
+from servicekit.metrics import HttpMetrics, HttpMetricsMiddleware, Metrics
+from servicekit.metrics import router as metrics_router
 from servicekit.problems import PROBLEM_RESPONSES, document_problems, install_problem_handlers
 from servicekit.settings import ServiceSettings
+from servicekit.tracing import TracingMiddleware, configure_tracing, tracing_enabled
 
 log = logging.getLogger("amber.http")
 
@@ -80,7 +83,8 @@ def create_service_app(
     on_shutdown: Hook | None = None,
     engine: AsyncEngine | None = None,
 ) -> FastAPI:
-    """Build a service: settings on `app.state`, database migrated, problem+json errors, request ids."""
+    """Build a service: settings on `app.state`, database migrated, problem+json errors, request ids, metrics
+    (`app.state.metrics`, served at `/metrics`) and, when tracing is on, a span per request."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -90,6 +94,7 @@ def create_service_app(
             await migrations.upgrade(app.state.engine, migrations_dir)
         app.state.sessions = session_factory(app.state.engine)
         app.state.internal_token = settings.resolved_internal_token()
+        app.state.metrics_token = settings.resolved_metrics_token()
         if on_startup:
             await on_startup(app)
         try:
@@ -101,6 +106,7 @@ def create_service_app(
                 await app.state.engine.dispose()
 
     configure_logging(settings.service_name, settings.log_level)
+    configure_tracing(settings.service_name, settings.otlp_endpoint)
     app = FastAPI(
         title=title,
         description=description,
@@ -110,14 +116,20 @@ def create_service_app(
         responses=PROBLEM_RESPONSES,
     )
     app.state.settings = settings
+    app.state.metrics = Metrics()
     install_problem_handlers(app)
     document_problems(app)
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(HttpMetricsMiddleware, metrics=HttpMetrics(app.state.metrics))
+    if tracing_enabled():
+        # Outermost, so the request-id middleware's log line carries the trace id.
+        app.add_middleware(TracingMiddleware, service=settings.service_name)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, Any]:
         return {"status": "ok", "service": settings.service_name}
 
+    app.include_router(metrics_router)
     for router in routers:
         app.include_router(router)
     return app
