@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 import uuid
@@ -70,6 +71,12 @@ class RequestIdMiddleware:
             request_id_var.reset(token)
 
 Hook = Callable[[FastAPI], Awaitable[None]]
+# FastAPI releases that trace natively do so as soon as a tracer provider exists, with spans for every dependency
+# and serialization: off, since servicekit's middleware traces each request once (named by its operation).
+NATIVE_TELEMETRY_OFF: dict[str, Any] = (
+    {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
+    if "telemetry" in inspect.signature(FastAPI.__init__).parameters else {}
+)
 
 def create_service_app(
     *,
@@ -114,6 +121,7 @@ def create_service_app(
         lifespan=lifespan,
         generate_unique_id_function=operation_id,
         responses=PROBLEM_RESPONSES,
+        **NATIVE_TELEMETRY_OFF,
     )
     app.state.settings = settings
     app.state.metrics = Metrics()

@@ -81,7 +81,8 @@ class HttpMetrics:
 
 
 def operation_label(scope: Scope) -> str:
-    """The operation id of the route that answered (or the one a handler named), else its path template."""
+    """The operation id of the route that answered (or the one a handler named), else its path template; a path
+    that no route has is `unmatched`, never itself."""
     named = scope.get(OPERATION_KEY)
     if isinstance(named, str):
         return named
@@ -89,7 +90,17 @@ def operation_label(scope: Scope) -> str:
     if isinstance(route, APIRoute):
         return route.name
     template = getattr(route, "path", None)
-    return template if isinstance(template, str) else UNMATCHED
+    if isinstance(template, str):
+        return template
+    # FastAPI notes only its own routes in the scope; Starlette's (the OpenAPI document, the docs) have fixed paths.
+    path = scope.get("path")
+    return path if path in _static_paths(scope.get("app")) else UNMATCHED
+
+
+def _static_paths(app: object) -> frozenset[str]:
+    routes = getattr(app, "routes", ())
+    return frozenset(route.path for route in routes
+                     if not isinstance(route, APIRoute) and "{" not in getattr(route, "path", "{"))
 
 
 def name_operation(request: Request, operation: str) -> None:
