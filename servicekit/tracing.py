@@ -13,7 +13,15 @@ from contextlib import contextmanager
 
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
-from opentelemetry.trace import NoOpTracerProvider, ProxyTracerProvider, SpanKind, Status, StatusCode
+from opentelemetry.trace import (
+    NoOpTracerProvider,
+    ProxyTracerProvider,
+    SpanKind,
+    Status,
+    StatusCode,
+    Tracer,
+    TracerProvider,
+)
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from servicekit.metrics import OPERATION_KEY, operation_label
@@ -24,8 +32,28 @@ SERVICE_ATTRIBUTE = "amber.service"
 TRACES_PATH = "/v1/traces"
 
 
+_provider: TracerProvider | None = None
+
+
 def tracing_enabled() -> bool:
-    return not isinstance(trace.get_tracer_provider(), ProxyTracerProvider | NoOpTracerProvider)
+    return _provider is not None or not isinstance(trace.get_tracer_provider(),
+                                                   ProxyTracerProvider | NoOpTracerProvider)
+
+
+def tracer() -> Tracer:
+    return (_provider or trace.get_tracer_provider()).get_tracer(TRACER)
+
+
+@contextmanager
+def tracer_provider(provider: TracerProvider) -> Iterator[None]:
+    """Trace the apps, clients and workers made meanwhile with `provider` instead of the process's global one,
+    which OpenTelemetry lets be set only once (several stacks in one process, each test its own exporter)."""
+    global _provider
+    previous, _provider = _provider, provider
+    try:
+        yield
+    finally:
+        _provider = previous
 
 
 def configure_tracing(service: str, endpoint: str | None) -> None:
@@ -61,7 +89,7 @@ def client_span(peer: str, method: str) -> Iterator[Context | None]:
     if not tracing_enabled():
         yield None
         return
-    span = trace.get_tracer(TRACER).start_span(
+    span = tracer().start_span(
         f"{method} {peer}", kind=SpanKind.CLIENT, attributes={"peer.service": peer, "http.request.method": method}
     )
     try:
@@ -80,7 +108,7 @@ class TracingMiddleware:
     def __init__(self, app: ASGIApp, service: str) -> None:
         self.app = app
         self.service = service
-        self.tracer = trace.get_tracer(TRACER)
+        self.tracer = tracer()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("path") == "/healthz":

@@ -17,7 +17,7 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from servicekit.tracing import tracing_enabled
+from servicekit.tracing import tracer, tracing_enabled
 from services.ingest.processing.params import IngestParams
 from services.ingest.processing.workflow import IngestWorkflow
 from services.ingest.settings import IngestSettings
@@ -46,7 +46,7 @@ def tracing_interceptors() -> list[Interceptor]:
         return []
     from temporalio.contrib.opentelemetry import TracingInterceptor
 
-    return [TracingInterceptor()]
+    return [TracingInterceptor(tracer())]
 
 
 def workflow_id(ingest_uuid: str) -> str:
