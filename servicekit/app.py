@@ -128,7 +128,8 @@ def create_service_app(
     install_problem_handlers(app)
     document_problems(app)
     app.add_middleware(RequestIdMiddleware)
-    app.add_middleware(HttpMetricsMiddleware, metrics=HttpMetrics(app.state.metrics))
+    if settings.metrics_enabled:
+        app.add_middleware(HttpMetricsMiddleware, metrics=HttpMetrics(app.state.metrics))
     if tracing_enabled():
         # Outermost, so the request-id middleware's log line carries the trace id.
         app.add_middleware(TracingMiddleware, service=settings.service_name)
@@ -137,7 +138,8 @@ def create_service_app(
     async def healthz() -> dict[str, Any]:
         return {"status": "ok", "service": settings.service_name}
 
-    app.include_router(metrics_router)
+    if settings.metrics_enabled:
+        app.include_router(metrics_router)
     for router in routers:
         app.include_router(router)
     return app

@@ -50,6 +50,11 @@ class ServiceSettings(BaseSettings):
         default="http://127.0.0.1:8004", validation_alias=AliasChoices("storage_url", "AMBER_STORAGE_URL")
     )
     log_level: str = Field(default="INFO", validation_alias=AliasChoices("log_level", "AMBER_LOG_LEVEL"))
+    metrics_enabled: bool = Field(
+        default=True,
+        validation_alias=AliasChoices("metrics_enabled", "AMBER_METRICS_ENABLED"),
+        description="Collect Prometheus metrics and serve /metrics (false: neither, in every process).",
+    )
     metrics_token: str | None = Field(
         default=None,
         validation_alias=AliasChoices("metrics_token", "AMBER_METRICS_TOKEN"),

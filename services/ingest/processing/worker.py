@@ -28,9 +28,9 @@ async def run_worker(settings: IngestSettings, stop: asyncio.Event | None = None
     # Started on this (the caller's) thread, so clamd dies with the worker however the worker ends.
     tools = WorkerTools.start(settings)
     metrics = Metrics()
-    worker_metrics = WorkerMetrics(metrics)
+    worker_metrics = WorkerMetrics(metrics) if settings.metrics_enabled else None
     server = start_metrics_server(metrics, settings.worker_metrics_host, settings.worker_metrics_port,
-                                  settings.resolved_metrics_token())
+                                  settings.resolved_metrics_token()) if worker_metrics else None
     activities = IngestActivities(settings, tools, worker_metrics)
     stop = stop or asyncio.Event()
     worker = Worker(
@@ -40,7 +40,7 @@ async def run_worker(settings: IngestSettings, stop: asyncio.Event | None = None
         activities=activities.all(),
         max_concurrent_activities=settings.worker_max_activities,
         graceful_shutdown_timeout=timedelta(seconds=10),
-        interceptors=[ActivityMetricsInterceptor(worker_metrics)],
+        interceptors=[ActivityMetricsInterceptor(worker_metrics)] if worker_metrics else [],
     )
     log.info("worker polling %s on %s", settings.task_queue, settings.temporal_address)
     try:
