@@ -36,11 +36,9 @@ class MetricsServer:
         self.thread.join()
 
 
-def start_metrics_server(metrics: Metrics, host: str, port: int | None, token: str | None) -> MetricsServer | None:
-    """The server on `port` (0: any free one), or None when it is off (None) or cannot listen: a worker's
-    preservation work goes on without its metrics, said loudly in the log."""
-    if port is None:
-        return None
+def start_metrics_server(metrics: Metrics, host: str, port: int, token: str | None) -> MetricsServer | None:
+    """The server on `port` (0: any free one), or None when it cannot listen: a worker's preservation work goes
+    on without its metrics, said loudly in the log."""
     try:
         server = MetricsServer(metrics, host, port, token).start()
     except OSError as exc:
