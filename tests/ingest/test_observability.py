@@ -104,6 +104,10 @@ async def ingest_through_the_gateway(
             ingest = await wait_for(services.ingest, transfer.ingest_uuid, timeout=120)
             assert ingest.status == IngestStatus.stored, ingest.error
             assert ingest.file_count is not None and ingest.file_count >= FILES
+            async with httpx.AsyncClient(base_url=gateway, headers={"Authorization": f"Bearer {admin[1]}"},
+                                         timeout=60) as http:
+                fixity = await http.post(f"/api/v1/aips/{ingest.uuid}/fixity")
+                assert fixity.status_code == 200 and fixity.json()["success"], fixity.text
             processes = {**urls, "gateway": gateway, "worker": f"http://127.0.0.1:{worker_port}"}
             scraped = await scrape_all(processes, admin[1])
     return ingest, transfer.uuid, scraped
@@ -149,12 +153,18 @@ def check_service_metrics(scraped: dict[str, Samples], ingest: IngestRead) -> No
     assert value(scraped["ingest"], "amber_admission_queue_length") == 0
     assert value(scraped["transfer"], "amber_transfers", status="stored") == 1
     storage = scraped["storage"]
-    assert value(storage, "amber_storage_packages", type="aip", status="stored") == 1
-    assert value(storage, "amber_storage_package_bytes", type="aip", status="stored") == ingest.aip_size
+    # Stored, then checked: a verified AIP.
+    assert value(storage, "amber_storage_packages", type="aip", status="verified") == 1
+    assert value(storage, "amber_storage_packages", type="aip", status="stored") == 0
+    assert value(storage, "amber_storage_package_bytes", type="aip", status="verified") == ingest.aip_size
     assert value(storage, "amber_storage_stored_bytes_total", type="aip") == ingest.aip_size
-    assert value(storage, "amber_storage_fixity_packages", result="unchecked") == 1
-    assert value(scraped["gateway"], "amber_http_requests_total", operation="upload_transfer", method="POST",
-                 status="201") == 1
+    assert value(storage, "amber_storage_fixity_checks_total", result="passed") == 1
+    assert value(storage, "amber_storage_fixity_packages", result="passed") == 1
+    assert value(storage, "amber_storage_fixity_packages", result="unchecked") == 0
+    gateway = scraped["gateway"]
+    assert value(gateway, "amber_http_requests_total", operation="upload_transfer", method="POST", status="201") == 1
+    # Named by the service's operation id, whose path holds the AIP's UUID.
+    assert value(gateway, "amber_http_requests_total", operation="check_aip_fixity", method="POST", status="200") == 1
     assert ingest.file_count is not None
     assert value(scraped["metadata"], "amber_http_request_duration_seconds_count", operation="add_premis_files",
                  method="POST", status="200") == -(-ingest.file_count // BATCH)
