@@ -24,7 +24,9 @@ The sha256sum + 7z time of the same folder is reported too (`floor_s`): the unav
 `--overhead`: Amber alone, `--repeat` pairs of runs of the same transfer, alternately with observability off
 (`AMBER_METRICS_ENABLED=false`, no OTLP endpoint) and on (metrics collected in every process and scraped every
 `SCRAPE_EVERY` s as Prometheus would, every span exported over OTLP/HTTP to a local receiver that counts and
-discards). `overhead_ratio` = median on / median off: what observability costs an ingest.
+discards). `overhead_ratio` = median on / median off: what observability costs an ingest;
+`cpu_overhead_ratio` the same in CPU seconds of the stack's processes, which other load on a shared machine
+disturbs less than wall-clock time.
 
 Ends with one JSON line.
 """
@@ -245,6 +247,7 @@ class Run:
     objects: int = 0
     version: str = ""
     spans: int = 0
+    cpu: float = 0.0  # CPU seconds the stack's processes (and their tools) spent on the ingest
     scrapes: int = 0
     scrape_failures: int = 0
 
@@ -370,6 +373,7 @@ def run_amber(folder: Path, work: Path, database: Path, *, observed: bool | None
 def _ingest(stack: EphemeralStack, folder: Path, data_dir: Path) -> Run:
     pids = stack.pids()
     with RssSampler(lambda: stack.pids().values()) as sampler:
+        cpu_before = sum(tree_cpu(pid) for pid in pids.values())
         started = time.perf_counter()
         process = subprocess.Popen([sys.executable, "-m", "amber_cli", "ingest", str(folder), "--wait", "--json"],
                                    env=stack.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -389,6 +393,7 @@ def _ingest(stack: EphemeralStack, folder: Path, data_dir: Path) -> Run:
                 process.kill()
             stdout, stderr = process.communicate()
         seconds = time.perf_counter() - started
+        cpu = sum(tree_cpu(pid) for pid in pids.values()) - cpu_before
     lines = stdout.strip().splitlines()
     try:
         summary = json.loads(lines[-1])
@@ -400,7 +405,7 @@ def _ingest(stack: EphemeralStack, folder: Path, data_dir: Path) -> Run:
     aip = Path(str(summary.get("aip_file") or ""))
     if not aip.is_file():
         raise SystemExit(f"Amber reported {summary} but the AIP file is not there")
-    return Run(seconds, sampler.peak, aip.stat().st_size)
+    return Run(seconds, sampler.peak, aip.stat().st_size, cpu=cpu)
 
 
 # --- a3m ------------------------------------------------------------------------------------------------------
@@ -506,6 +511,7 @@ def run_a3m(a3m: Path, folder: Path, work: Path) -> Run:
 def overhead(folder: Path, work: Path, database: Path, files: int, pairs: int) -> dict[str, object]:
     """Pairs of runs in ABBA order (off-on, on-off, ...), so that a drift of the machine weighs on both alike."""
     times: dict[bool, list[float]] = {False: [], True: []}
+    cpu: dict[bool, list[float]] = {False: [], True: []}
     observed_runs: list[Run] = []
     for index in range(pairs):
         for observed in ((False, True) if index % 2 == 0 else (True, False)):
@@ -513,17 +519,22 @@ def overhead(folder: Path, work: Path, database: Path, files: int, pairs: int) -
             run = run_amber(folder, work, database, observed=observed, label=label)
             shutil.rmtree(work / f"amber-data{label}", ignore_errors=True)
             times[observed].append(run.seconds)
+            cpu[observed].append(run.cpu)
             extra = ""
             if observed:
                 observed_runs.append(run)
                 extra = f", {run.spans} spans exported, {run.scrapes} scrapes ({run.scrape_failures} failed)"
             print(f"observability {'on ' if observed else 'off'}: {run.seconds:.2f} s, "
-                  f"{files / run.seconds:.1f} files/s{extra}", flush=True)
+                  f"{files / run.seconds:.1f} files/s, {run.cpu:.1f} CPU s{extra}", flush=True)
     off, on = statistics.median(times[False]), statistics.median(times[True])
-    print(f"overhead: on / off = {on / off:.3f} ({(on / off - 1) * 100:+.1f} %), medians of {pairs} runs each")
+    cpu_off, cpu_on = statistics.median(cpu[False]), statistics.median(cpu[True])
+    print(f"overhead: on / off = {on / off:.3f} ({(on / off - 1) * 100:+.1f} %) in time, {cpu_on / cpu_off:.3f} "
+          f"({(cpu_on / cpu_off - 1) * 100:+.1f} %) in CPU; medians of {pairs} runs each")
     return {
         "off_s": [round(t, 3) for t in times[False]], "on_s": [round(t, 3) for t in times[True]],
         "off_median_s": round(off, 3), "on_median_s": round(on, 3), "overhead_ratio": round(on / off, 4),
+        "off_cpu_s": [round(t, 2) for t in cpu[False]], "on_cpu_s": [round(t, 2) for t in cpu[True]],
+        "cpu_overhead_ratio": round(cpu_on / cpu_off, 4),
         "spans_exported": [r.spans for r in observed_runs], "scrapes": [r.scrapes for r in observed_runs],
         "scrape_failures": sum(r.scrape_failures for r in observed_runs),
     }

@@ -1,8 +1,9 @@
 """OpenTelemetry traces: a server span per request, the context carried on every call (W3C `traceparent`).
 
-Tracing is on when an OTLP endpoint is configured (`AMBER_OTLP_ENDPOINT` or `OTEL_EXPORTER_OTLP_ENDPOINT`), or
-when something else installed a tracer provider first (a test's in-memory exporter). Otherwise the global
-provider stays the API's no-op one, the SDK is never imported, and no middleware is added.
+Tracing is on when an OTLP endpoint is configured (`AMBER_OTLP_ENDPOINT` or `OTEL_EXPORTER_OTLP_ENDPOINT`), when
+something else installed a global tracer provider first, or inside `tracer_provider(...)` (a test's in-memory
+exporter). Otherwise the global provider stays the API's no-op one, the SDK is never imported, and no middleware
+or interceptor is added.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ log = logging.getLogger(__name__)
 TRACER = "amber"
 SERVICE_ATTRIBUTE = "amber.service"
 TRACES_PATH = "/v1/traces"
-
 
 _provider: TracerProvider | None = None
 
@@ -62,13 +62,13 @@ def configure_tracing(service: str, endpoint: str | None) -> None:
         return
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
     url = endpoint.rstrip("/")
     if not url.endswith(TRACES_PATH):
         url += TRACES_PATH
-    provider = TracerProvider(resource=Resource.create({"service.name": f"amber-{service}"}))
+    provider = SdkTracerProvider(resource=Resource.create({"service.name": f"amber-{service}"}))
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=url)))
     trace.set_tracer_provider(provider)
     log.info("exporting traces to %s", url)
