@@ -50,11 +50,12 @@ import time
 import zipfile
 import zlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import psutil
+from prometheus_client.parser import text_string_to_metric_families
 
 from amber_cli.ephemeral import EphemeralStack, ephemeral_stack
 from amber_cli.otlp_sink import OtlpSink
@@ -70,6 +71,7 @@ A3M_AS_AMBER = ("-p", "aip_compression_algorithm=6", "-p", "aip_compression_leve
 A3M_STALL_S = 300  # a3m and its children idle this long: it has dropped the package
 PER_FOLDER = 250
 SCRAPE_EVERY = 5.0  # seconds between two scrapes of every process's /metrics in an observed run
+PER_FILE_MICROSERVICES = ("checksum", "virus_scan", "identification", "validation", "characterization")
 METRICS_PROCESSES = ("GATEWAY", "TRANSFER", "INGEST", "METADATA", "STORAGE", "WORKER_METRICS")
 EICAR_MD5 = "44d88612fea8a8f36de82e1278abb02f:68:Eicar-Test-Signature-Custom\n"
 # Kinds in the order of a cycle of 100 files: mostly text and images, a few PDF, WAV and ZIP.
@@ -248,6 +250,10 @@ class Run:
     version: str = ""
     spans: int = 0
     cpu: float = 0.0  # CPU seconds the stack's processes (and their tools) spent on the ingest
+    aip_id: str = ""
+    # Files the AIP's record holds, and what the worker's per-micro-service counters say (observed runs).
+    recorded_files: int = 0
+    counted: dict[str, float] = field(default_factory=dict)
     scrapes: int = 0
     scrape_failures: int = 0
 
@@ -348,6 +354,18 @@ class Scraper(threading.Thread):
         self.client.close()
 
 
+def per_microservice_counts(stack: EphemeralStack, aip_id: str) -> tuple[int, dict[str, float]]:
+    """The files of the AIP's PREMIS record, and the worker's files counter of each per-file micro-service."""
+    with stack.client() as http:
+        recorded = http.get(f"/api/v1/premis/packages/{aip_id}/files", params={"limit": 1}).json()["total"]
+    token = (stack.data_dir / "metrics-token").read_text().strip()
+    text = httpx.get(f"http://127.0.0.1:{stack.env['AMBER_WORKER_METRICS_PORT']}/metrics",
+                     headers={"Authorization": f"Bearer {token}"}, timeout=30).text
+    counted = {sample.labels["microservice"]: sample.value for family in text_string_to_metric_families(text)
+               for sample in family.samples if sample.name == "amber_microservice_files_total"}
+    return int(recorded), counted
+
+
 def run_amber(folder: Path, work: Path, database: Path, *, observed: bool | None = None, label: str = "") -> Run:
     """One ingest on a fresh stack. `observed`: None as configured, False with metrics and traces off, True with
     metrics scraped and traces exported to a local OTLP receiver."""
@@ -364,6 +382,7 @@ def run_amber(folder: Path, work: Path, database: Path, *, observed: bool | None
         run = _ingest(stack, folder, data_dir)
         if scraper is not None:
             run.scrapes, run.scrape_failures = scraper.scrapes, scraper.failures
+            run.recorded_files, run.counted = per_microservice_counts(stack, run.aip_id)
     if observed:
         # Read once the stack has stopped: each process exports what it still holds when it ends.
         run.spans = sink.received.spans
@@ -405,7 +424,7 @@ def _ingest(stack: EphemeralStack, folder: Path, data_dir: Path) -> Run:
     aip = Path(str(summary.get("aip_file") or ""))
     if not aip.is_file():
         raise SystemExit(f"Amber reported {summary} but the AIP file is not there")
-    return Run(seconds, sampler.peak, aip.stat().st_size, cpu=cpu)
+    return Run(seconds, sampler.peak, aip.stat().st_size, cpu=cpu, aip_id=str(summary.get("aip_id") or ""))
 
 
 # --- a3m ------------------------------------------------------------------------------------------------------
@@ -523,7 +542,9 @@ def overhead(folder: Path, work: Path, database: Path, files: int, pairs: int) -
             extra = ""
             if observed:
                 observed_runs.append(run)
-                extra = f", {run.spans} spans exported, {run.scrapes} scrapes ({run.scrape_failures} failed)"
+                extra = (f", {run.spans} spans exported, {run.scrapes} scrapes ({run.scrape_failures} failed); "
+                         f"{run.recorded_files} files recorded, counted per micro-service: "
+                         + ", ".join(f"{name} {count:.0f}" for name, count in sorted(run.counted.items())))
             print(f"observability {'on ' if observed else 'off'}: {run.seconds:.2f} s, "
                   f"{files / run.seconds:.1f} files/s, {run.cpu:.1f} CPU s{extra}", flush=True)
     off, on = statistics.median(times[False]), statistics.median(times[True])
@@ -537,6 +558,10 @@ def overhead(folder: Path, work: Path, database: Path, files: int, pairs: int) -
         "cpu_overhead_ratio": round(cpu_on / cpu_off, 4),
         "spans_exported": [r.spans for r in observed_runs], "scrapes": [r.scrapes for r in observed_runs],
         "scrape_failures": sum(r.scrape_failures for r in observed_runs),
+        "counters_add_up": all(
+            r.counted and all(r.counted.get(m) == r.recorded_files for m in PER_FILE_MICROSERVICES)
+            for r in observed_runs
+        ),
     }
 
 
