@@ -527,13 +527,14 @@ def run_a3m(a3m: Path, folder: Path, work: Path) -> Run:
     return Run(seconds, sampler.peak, aip.stat().st_size, accepted[0] if accepted else 0.0, members, a3m_version())
 
 
-def overhead(folder: Path, work: Path, database: Path, files: int, pairs: int) -> dict[str, object]:
+def overhead(folder: Path, work: Path, database: Path, files: int, pairs: int,
+             on_first: bool = False) -> dict[str, object]:
     """Pairs of runs in ABBA order (off-on, on-off, ...), so that a drift of the machine weighs on both alike."""
     times: dict[bool, list[float]] = {False: [], True: []}
     cpu: dict[bool, list[float]] = {False: [], True: []}
     observed_runs: list[Run] = []
     for index in range(pairs):
-        for observed in ((False, True) if index % 2 == 0 else (True, False)):
+        for observed in ((False, True) if (index % 2 == 0) != on_first else (True, False)):
             label = f"-{'on' if observed else 'off'}-{index}"
             run = run_amber(folder, work, database, observed=observed, label=label)
             shutil.rmtree(work / f"amber-data{label}", ignore_errors=True)
@@ -575,6 +576,7 @@ def main() -> None:
     parser.add_argument("--overhead", action="store_true",
                         help="Amber only, observability off against on (metrics scraped, traces exported)")
     parser.add_argument("--repeat", type=int, default=2, help="pairs of runs with --overhead")
+    parser.add_argument("--on-first", action="store_true", help="with --overhead, begin with observability on")
     args = parser.parse_args()
     a3m = None if args.skip_a3m or args.overhead else ensure_a3m()
     work = Path(tempfile.mkdtemp(prefix="amber-bench-"))
@@ -588,7 +590,7 @@ def main() -> None:
         database = eicar_database(work / "clamav-db")
         if args.overhead:
             print(json.dumps({"bench": "ingest-observability", "files": args.files, "bytes": total,
-                              **overhead(folder, work, database, args.files, args.repeat)}))
+                              **overhead(folder, work, database, args.files, args.repeat, args.on_first)}))
             return
         floor_s = floor(folder, work)
         print(f"floor (sha256sum + 7z bzip2 -mx5): {floor_s:.2f} s")
