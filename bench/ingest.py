@@ -70,7 +70,7 @@ A3M_APT = {"atool": "atool", "tree": "tree", "7z": "p7zip-full"}
 A3M_AS_AMBER = ("-p", "aip_compression_algorithm=6", "-p", "aip_compression_level=5", "-p", "transcribe_files=no")
 A3M_STALL_S = 300  # a3m and its children idle this long: it has dropped the package
 PER_FOLDER = 250
-SCRAPE_EVERY = 5.0  # seconds between two scrapes of every process's /metrics in an observed run
+SCRAPE_EVERY = 15.0  # seconds between two scrapes of every process's /metrics (Prometheus' example configuration)
 PER_FILE_MICROSERVICES = ("checksum", "virus_scan", "identification", "validation", "characterization")
 METRICS_PROCESSES = ("GATEWAY", "TRANSFER", "INGEST", "METADATA", "STORAGE", "WORKER_METRICS")
 EICAR_MD5 = "44d88612fea8a8f36de82e1278abb02f:68:Eicar-Test-Signature-Custom\n"
