@@ -31,6 +31,8 @@ class StackSettings(BaseSettings):
         default=None, description="An external Temporal cluster; when set, `amber up` starts no dev server."
     )
     workers: int = 1
+    worker_metrics_port: int = Field(default=8010, description="The first worker's /metrics; the next take the "
+                                     "ports after it.")
 
     def port(self, component: str) -> int:
         return int(getattr(self, f"{component}_port"))

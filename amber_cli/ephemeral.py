@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-PORTS = ("GATEWAY", "TRANSFER", "INGEST", "METADATA", "STORAGE", "TEMPORAL")
+PORTS = ("GATEWAY", "TRANSFER", "INGEST", "METADATA", "STORAGE", "TEMPORAL", "WORKER_METRICS")
 
 
 def free_port() -> int:

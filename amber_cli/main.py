@@ -122,12 +122,19 @@ def status(data_dir: DataDirOption = None) -> None:
 
 
 @app.command()
-def worker() -> None:
+def worker(
+    metrics_port: Annotated[int | None, typer.Option(
+        help="Port of this worker's /metrics (default AMBER_INGEST_WORKER_METRICS_PORT, else 8010; 0: any).")] = None,
+) -> None:
     """Run an ingest worker in the foreground (start any number, on any machine that sees the processing folder)."""
     from services.ingest.processing.worker import main
+    from services.ingest.settings import IngestSettings
 
     adopt_stack_env()
-    main()
+    settings = IngestSettings()
+    if metrics_port is not None:
+        settings = settings.model_copy(update={"worker_metrics_port": metrics_port})
+    main(settings)
 
 
 @app.command()

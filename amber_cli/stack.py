@@ -54,7 +54,9 @@ def components(stack: StackSettings) -> list[Component]:
     result.append(Component("gateway", [*python, "serve", "gateway"], f"{stack.url('gateway')}/healthz",
                             stack.gateway_port))
     for index in range(stack.workers):
-        result.append(Component(f"worker-{index + 1}", [*python, "worker"], None, None))
+        metrics_port = str(stack.worker_metrics_port + index)
+        result.append(Component(f"worker-{index + 1}", [*python, "worker", "--metrics-port", metrics_port], None,
+                                None))
     return result
 
 
@@ -92,10 +94,12 @@ def healthy(stack: StackSettings, component: Component) -> bool:
 
 
 def ensure_internal_token(stack: StackSettings) -> None:
-    token_file = stack.data_dir / "internal-token"
-    if not token_file.exists():
-        token_file.write_text(secrets.token_urlsafe(32))
-        token_file.chmod(0o600)
+    """The internal token, and the metrics token a Prometheus scraper presents (its `credentials_file`)."""
+    for name in ("internal-token", "metrics-token"):
+        token_file = stack.data_dir / name
+        if not token_file.exists():
+            token_file.write_text(secrets.token_urlsafe(32))
+            token_file.chmod(0o600)
 
 
 def start(stack: StackSettings, component: Component) -> int:

@@ -20,17 +20,27 @@ with the same EICAR database, is reported beside it for reference. `a3m_s` is it
 start-up included (`a3m_startup_s` of it until the package is accepted). `speedup_vs_a3m` = a3m_s / amber_s.
 
 The sha256sum + 7z time of the same folder is reported too (`floor_s`): the unavoidable work.
+
+`--overhead`: Amber alone, `--repeat` pairs of runs of the same transfer, alternately with observability off
+(`AMBER_METRICS_ENABLED=false`, no OTLP endpoint) and on (metrics collected in every process and scraped every
+`SCRAPE_EVERY` s as Prometheus would, every span exported over OTLP/HTTP to a local receiver that counts and
+discards). `overhead_ratio` = median on / median off: what observability costs an ingest;
+`cpu_overhead_ratio` the same in CPU seconds of the stack's processes, which other load on a shared machine
+disturbs less than wall-clock time.
+
 Ends with one JSON line.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import os
 import re
 import shutil
+import statistics
 import struct
 import subprocess
 import sys
@@ -40,12 +50,15 @@ import time
 import zipfile
 import zlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import psutil
+from prometheus_client.parser import text_string_to_metric_families
 
-from amber_cli.ephemeral import ephemeral_stack
+from amber_cli.ephemeral import EphemeralStack, ephemeral_stack
+from amber_cli.otlp_sink import OtlpSink
 
 BENCH = Path(__file__).resolve().parent
 A3M_VENV = BENCH / ".a3m-venv"
@@ -57,6 +70,9 @@ A3M_APT = {"atool": "atool", "tree": "tree", "7z": "p7zip-full"}
 A3M_AS_AMBER = ("-p", "aip_compression_algorithm=6", "-p", "aip_compression_level=5", "-p", "transcribe_files=no")
 A3M_STALL_S = 300  # a3m and its children idle this long: it has dropped the package
 PER_FOLDER = 250
+SCRAPE_EVERY = 15.0  # seconds between two scrapes of every process's /metrics (Prometheus' example configuration)
+PER_FILE_MICROSERVICES = ("checksum", "virus_scan", "identification", "validation", "characterization")
+METRICS_PROCESSES = ("GATEWAY", "TRANSFER", "INGEST", "METADATA", "STORAGE", "WORKER_METRICS")
 EICAR_MD5 = "44d88612fea8a8f36de82e1278abb02f:68:Eicar-Test-Signature-Custom\n"
 # Kinds in the order of a cycle of 100 files: mostly text and images, a few PDF, WAV and ZIP.
 MIX = ([("txt", 15), ("csv", 10), ("xml", 10), ("json", 10), ("html", 8), ("png", 12), ("jpg", 12), ("gif", 6),
@@ -232,6 +248,14 @@ class Run:
     startup: float = 0.0
     objects: int = 0
     version: str = ""
+    spans: int = 0
+    cpu: float = 0.0  # CPU seconds the stack's processes (and their tools) spent on the ingest
+    aip_id: str = ""
+    # Files the AIP's record holds, and what the worker's per-micro-service counters say (observed runs).
+    recorded_files: int = 0
+    counted: dict[str, float] = field(default_factory=dict)
+    scrapes: int = 0
+    scrape_failures: int = 0
 
 
 # --- measuring ------------------------------------------------------------------------------------------------
@@ -300,48 +324,115 @@ def stack_logs(data_dir: Path) -> str:
                    for p in sorted((data_dir / "logs").glob("*.log")))
 
 
-def run_amber(folder: Path, work: Path, database: Path,
-              config: tuple[str, dict[str, str]] | None = None) -> Run:
-    """`config`: a processing configuration (name, fields) made through the API and used instead of `automated`."""
-    data_dir = work / "amber-data"
+class Scraper(threading.Thread):
+    """Scrapes every process's /metrics every SCRAPE_EVERY seconds, as a Prometheus server would."""
+
+    def __init__(self, stack: EphemeralStack) -> None:
+        super().__init__(daemon=True)
+        token = (stack.data_dir / "metrics-token").read_text().strip()
+        self.urls = [f"http://127.0.0.1:{stack.env[f'AMBER_{name}_PORT']}/metrics" for name in METRICS_PROCESSES]
+        self.client = httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        self.stop, self.scrapes, self.failures = threading.Event(), 0, 0
+
+    def run(self) -> None:
+        while not self.stop.wait(SCRAPE_EVERY):
+            for url in self.urls:
+                try:
+                    ok = self.client.get(url).status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                self.scrapes += ok
+                self.failures += not ok
+
+    def __enter__(self) -> Scraper:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.join()
+        self.client.close()
+
+
+def per_microservice_counts(stack: EphemeralStack, aip_id: str) -> tuple[int, dict[str, float]]:
+    """The files of the AIP's PREMIS record, and the worker's files counter of each per-file micro-service."""
+    with stack.client() as http:
+        recorded = http.get(f"/api/v1/premis/packages/{aip_id}/files", params={"limit": 1}).json()["total"]
+    token = (stack.data_dir / "metrics-token").read_text().strip()
+    text = httpx.get(f"http://127.0.0.1:{stack.env['AMBER_WORKER_METRICS_PORT']}/metrics",
+                     headers={"Authorization": f"Bearer {token}"}, timeout=30).text
+    counted = {sample.labels["microservice"]: sample.value for family in text_string_to_metric_families(text)
+               for sample in family.samples if sample.name == "amber_microservice_files_total"}
+    return int(recorded), counted
+
+
+def run_amber(folder: Path, work: Path, database: Path, config: tuple[str, dict[str, str]] | None = None, *,
+              observed: bool | None = None, label: str = "") -> Run:
+    """One ingest on a fresh stack. `config`: a processing configuration (name, fields) made through the API and
+    used instead of `automated`. `observed`: None as configured, False with metrics and traces off, True with
+    metrics scraped and traces exported to a local OTLP receiver."""
+    data_dir = work / f"amber-data{label}"
     env = {"AMBER_INGEST_CLAMAV_DATABASE_DIR": str(database)}
-    with ephemeral_stack(data_dir, extra_env=env) as stack:
-        pids = stack.pids()
+    with contextlib.ExitStack() as scope:
+        if observed is not None:
+            env["AMBER_METRICS_ENABLED"] = "true" if observed else "false"
+        if observed:
+            sink = scope.enter_context(OtlpSink())
+            env["AMBER_OTLP_ENDPOINT"] = sink.endpoint
+        stack = scope.enter_context(ephemeral_stack(data_dir, extra_env=env))
+        scraper = scope.enter_context(Scraper(stack)) if observed else None
         chosen: list[str] = []
         if config is not None:
             with stack.client() as http:
-                put = http.put(f"/api/v1/processing-configurations/{config[0]}", json={"fields": config[1]})
-                put.raise_for_status()
+                made = http.put(f"/api/v1/processing-configurations/{config[0]}", json={"fields": config[1]})
+                made.raise_for_status()
             chosen = ["--processing-config", config[0]]
-        with RssSampler(lambda: stack.pids().values()) as sampler:
-            started = time.perf_counter()
-            process = subprocess.Popen([sys.executable, "-m", "amber_cli", "ingest", str(folder), "--wait", "--json",
-                                        *chosen],
-                                       env=stack.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            try:
-                while process.poll() is None:
-                    # A stack process that dies (a worker that cannot start, say) would leave --wait waiting.
-                    dead = [name for name, pid in pids.items() if not alive(pid)]
-                    if dead:
-                        raise SystemExit(f"Amber's {', '.join(dead)} died during the ingest{stack_logs(data_dir)}")
-                    time.sleep(1)
-            finally:
-                if process.poll() is None:
-                    process.kill()
-                stdout, stderr = process.communicate()
-            seconds = time.perf_counter() - started
-        lines = stdout.strip().splitlines()
+        run = _ingest(stack, folder, data_dir, chosen)
+        if scraper is not None:
+            run.scrapes, run.scrape_failures = scraper.scrapes, scraper.failures
+            run.recorded_files, run.counted = per_microservice_counts(stack, run.aip_id)
+    if observed:
+        # Read once the stack has stopped: each process exports what it still holds when it ends.
+        run.spans = sink.received.spans
+    return run
+
+
+def _ingest(stack: EphemeralStack, folder: Path, data_dir: Path, chosen: list[str]) -> Run:
+    pids = stack.pids()
+    with RssSampler(lambda: stack.pids().values()) as sampler:
+        cpu_before = sum(tree_cpu(pid) for pid in pids.values())
+        started = time.perf_counter()
+        process = subprocess.Popen([sys.executable, "-m", "amber_cli", "ingest", str(folder), "--wait", "--json",
+                                    *chosen], env=stack.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
-            summary = json.loads(lines[-1])
-        except (IndexError, json.JSONDecodeError):
-            summary = {"status": "failed", "error": f"no JSON from amber ingest: {stdout[-1000:]}"}
-        if process.returncode != 0 or summary.get("status") != "stored":
-            raise SystemExit(f"Amber did not store an AIP (exit {process.returncode}): {summary}\n"
-                             f"{stderr[-2000:]}{stack_logs(data_dir)}")
-        aip = Path(str(summary.get("aip_file") or ""))
-        if not aip.is_file():
-            raise SystemExit(f"Amber reported {summary} but the AIP file is not there")
-        return Run(seconds, sampler.peak, aip.stat().st_size)
+            while True:
+                try:
+                    process.wait(timeout=1)  # returns the moment it ends: the time is not rounded to a poll
+                    break
+                except subprocess.TimeoutExpired:
+                    pass
+                # A stack process that dies (a worker that cannot start, say) would leave --wait waiting.
+                dead = [name for name, pid in pids.items() if not alive(pid)]
+                if dead:
+                    raise SystemExit(f"Amber's {', '.join(dead)} died during the ingest{stack_logs(data_dir)}")
+        finally:
+            if process.poll() is None:
+                process.kill()
+            stdout, stderr = process.communicate()
+        seconds = time.perf_counter() - started
+        cpu = sum(tree_cpu(pid) for pid in pids.values()) - cpu_before
+    lines = stdout.strip().splitlines()
+    try:
+        summary = json.loads(lines[-1])
+    except (IndexError, json.JSONDecodeError):
+        summary = {"status": "failed", "error": f"no JSON from amber ingest: {stdout[-1000:]}"}
+    if process.returncode != 0 or summary.get("status") != "stored":
+        raise SystemExit(f"Amber did not store an AIP (exit {process.returncode}): {summary}\n"
+                         f"{stderr[-2000:]}{stack_logs(data_dir)}")
+    aip = Path(str(summary.get("aip_file") or ""))
+    if not aip.is_file():
+        raise SystemExit(f"Amber reported {summary} but the AIP file is not there")
+    return Run(seconds, sampler.peak, aip.stat().st_size, cpu=cpu, aip_id=str(summary.get("aip_id") or ""))
 
 
 # --- a3m ------------------------------------------------------------------------------------------------------
@@ -446,6 +537,45 @@ def run_a3m(a3m: Path, folder: Path, work: Path, normalize: bool = False) -> Run
     return Run(seconds, sampler.peak, aip.stat().st_size, accepted[0] if accepted else 0.0, members, a3m_version())
 
 
+def overhead(folder: Path, work: Path, database: Path, files: int, pairs: int,
+             on_first: bool = False) -> dict[str, object]:
+    """Pairs of runs in ABBA order (off-on, on-off, ...), so that a drift of the machine weighs on both alike."""
+    times: dict[bool, list[float]] = {False: [], True: []}
+    cpu: dict[bool, list[float]] = {False: [], True: []}
+    observed_runs: list[Run] = []
+    for index in range(pairs):
+        for observed in ((False, True) if (index % 2 == 0) != on_first else (True, False)):
+            label = f"-{'on' if observed else 'off'}-{index}"
+            run = run_amber(folder, work, database, observed=observed, label=label)
+            shutil.rmtree(work / f"amber-data{label}", ignore_errors=True)
+            times[observed].append(run.seconds)
+            cpu[observed].append(run.cpu)
+            extra = ""
+            if observed:
+                observed_runs.append(run)
+                extra = (f", {run.spans} spans exported, {run.scrapes} scrapes ({run.scrape_failures} failed); "
+                         f"{run.recorded_files} files recorded, counted per micro-service: "
+                         + ", ".join(f"{name} {count:.0f}" for name, count in sorted(run.counted.items())))
+            print(f"observability {'on ' if observed else 'off'}: {run.seconds:.2f} s, "
+                  f"{files / run.seconds:.1f} files/s, {run.cpu:.1f} CPU s{extra}", flush=True)
+    off, on = statistics.median(times[False]), statistics.median(times[True])
+    cpu_off, cpu_on = statistics.median(cpu[False]), statistics.median(cpu[True])
+    print(f"overhead: on / off = {on / off:.3f} ({(on / off - 1) * 100:+.1f} %) in time, {cpu_on / cpu_off:.3f} "
+          f"({(cpu_on / cpu_off - 1) * 100:+.1f} %) in CPU; medians of {pairs} runs each")
+    return {
+        "off_s": [round(t, 3) for t in times[False]], "on_s": [round(t, 3) for t in times[True]],
+        "off_median_s": round(off, 3), "on_median_s": round(on, 3), "overhead_ratio": round(on / off, 4),
+        "off_cpu_s": [round(t, 2) for t in cpu[False]], "on_cpu_s": [round(t, 2) for t in cpu[True]],
+        "cpu_overhead_ratio": round(cpu_on / cpu_off, 4),
+        "spans_exported": [r.spans for r in observed_runs], "scrapes": [r.scrapes for r in observed_runs],
+        "scrape_failures": sum(r.scrape_failures for r in observed_runs),
+        "counters_add_up": all(
+            r.counted and all(r.counted.get(m) == r.recorded_files for m in PER_FILE_MICROSERVICES)
+            for r in observed_runs
+        ),
+    }
+
+
 # --- main -----------------------------------------------------------------------------------------------------
 
 def main() -> None:
@@ -453,8 +583,12 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=1000)
     parser.add_argument("--keep", action="store_true", help="keep the work directory (transfer, AIPs, logs)")
     parser.add_argument("--skip-a3m", action="store_true", help="run Amber only")
+    parser.add_argument("--overhead", action="store_true",
+                        help="Amber only, observability off against on (metrics scraped, traces exported)")
+    parser.add_argument("--repeat", type=int, default=2, help="pairs of runs with --overhead")
+    parser.add_argument("--on-first", action="store_true", help="with --overhead, begin with observability on")
     args = parser.parse_args()
-    a3m = None if args.skip_a3m else ensure_a3m()
+    a3m = None if args.skip_a3m or args.overhead else ensure_a3m()
     work = Path(tempfile.mkdtemp(prefix="amber-bench-"))
     try:
         folder = work / "bench-transfer"
@@ -464,6 +598,10 @@ def main() -> None:
         print(f"made {args.files} files, {total / 1e6:.1f} MB in {made_s:.1f} s: "
               + ", ".join(f"{count} {kind}" for kind, count in kinds.items()))
         database = eicar_database(work / "clamav-db")
+        if args.overhead:
+            print(json.dumps({"bench": "ingest-observability", "files": args.files, "bytes": total,
+                              **overhead(folder, work, database, args.files, args.repeat, args.on_first)}))
+            return
         floor_s = floor(folder, work)
         print(f"floor (sha256sum + 7z bzip2 -mx5): {floor_s:.2f} s")
         scan_s = clamscan(folder, database)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 import uuid
@@ -19,8 +20,11 @@ from servicekit import migrations
 from servicekit.db import create_engine, session_factory
 from servicekit.http import REQUEST_ID_HEADER
 from servicekit.logs import configure_logging, request_id_var
+from servicekit.metrics import HttpMetrics, HttpMetricsMiddleware, Metrics
+from servicekit.metrics import router as metrics_router
 from servicekit.problems import PROBLEM_RESPONSES, document_problems, install_problem_handlers
 from servicekit.settings import ServiceSettings
+from servicekit.tracing import TracingMiddleware, configure_tracing, tracing_enabled
 
 log = logging.getLogger("amber.http")
 
@@ -67,6 +71,12 @@ class RequestIdMiddleware:
             request_id_var.reset(token)
 
 Hook = Callable[[FastAPI], Awaitable[None]]
+# FastAPI releases that trace natively do so as soon as a tracer provider exists, with spans for every dependency
+# and serialization: off, since servicekit's middleware traces each request once (named by its operation).
+NATIVE_TELEMETRY_OFF: dict[str, Any] = (
+    {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
+    if "telemetry" in inspect.signature(FastAPI.__init__).parameters else {}
+)
 
 def create_service_app(
     *,
@@ -80,7 +90,8 @@ def create_service_app(
     on_shutdown: Hook | None = None,
     engine: AsyncEngine | None = None,
 ) -> FastAPI:
-    """Build a service: settings on `app.state`, database migrated, problem+json errors, request ids."""
+    """Build a service: settings on `app.state`, database migrated, problem+json errors, request ids, metrics
+    (`app.state.metrics`, served at `/metrics`) and, when tracing is on, a span per request."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -90,6 +101,7 @@ def create_service_app(
             await migrations.upgrade(app.state.engine, migrations_dir)
         app.state.sessions = session_factory(app.state.engine)
         app.state.internal_token = settings.resolved_internal_token()
+        app.state.metrics_token = settings.resolved_metrics_token()
         if on_startup:
             await on_startup(app)
         try:
@@ -101,6 +113,7 @@ def create_service_app(
                 await app.state.engine.dispose()
 
     configure_logging(settings.service_name, settings.log_level)
+    configure_tracing(settings.service_name, settings.otlp_endpoint)
     app = FastAPI(
         title=title,
         description=description,
@@ -108,16 +121,25 @@ def create_service_app(
         lifespan=lifespan,
         generate_unique_id_function=operation_id,
         responses=PROBLEM_RESPONSES,
+        **NATIVE_TELEMETRY_OFF,
     )
     app.state.settings = settings
+    app.state.metrics = Metrics()
     install_problem_handlers(app)
     document_problems(app)
     app.add_middleware(RequestIdMiddleware)
+    if settings.metrics_enabled:
+        app.add_middleware(HttpMetricsMiddleware, metrics=HttpMetrics(app.state.metrics))
+    if tracing_enabled():
+        # Outermost, so the request-id middleware's log line carries the trace id.
+        app.add_middleware(TracingMiddleware, service=settings.service_name)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, Any]:
         return {"status": "ok", "service": settings.service_name}
 
+    if settings.metrics_enabled:
+        app.include_router(metrics_router)
     for router in routers:
         app.include_router(router)
     return app

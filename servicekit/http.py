@@ -9,8 +9,10 @@ from contextlib import asynccontextmanager
 from typing import Any, Self
 
 import httpx
+from opentelemetry.context import Context
 
 from servicekit.logs import request_id_var
+from servicekit.tracing import client_span, inject_context
 
 REQUEST_ID_HEADER = "X-Request-ID"
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
@@ -66,11 +68,12 @@ class ServiceClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    def _headers(self, extra: Mapping[str, str] | None) -> dict[str, str]:
+    def _headers(self, extra: Mapping[str, str] | None, trace_context: Context | None = None) -> dict[str, str]:
         headers = dict(extra or {})
         request_id = request_id_var.get()
         if request_id and REQUEST_ID_HEADER not in headers:
             headers[REQUEST_ID_HEADER] = request_id
+        inject_context(headers, trace_context)
         return headers
 
     async def request(
@@ -91,7 +94,9 @@ class ServiceClient:
         delay = 0.2
         for attempt in range(1, attempts + 1):
             try:
-                response = await self._http.request(method, url, headers=self._headers(headers), **kwargs)
+                with client_span(self.service, method.upper()) as trace_context:
+                    response = await self._http.request(method, url, headers=self._headers(headers, trace_context),
+                                                        **kwargs)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.ReadError, httpx.RemoteProtocolError) as exc:
                 if attempt == attempts:
                     raise ServiceError(self.service, None, "unreachable", str(exc)) from exc
@@ -113,11 +118,13 @@ class ServiceClient:
     ) -> AsyncIterator[httpx.Response]:
         """A streamed exchange: neither body is held in memory. Not retried (the body may be consumed)."""
         try:
-            async with self._http.stream(method, url, headers=self._headers(headers), **kwargs) as response:
-                if response.status_code >= 400:
-                    await response.aread()
-                    raise_for_problem(self.service, response)
-                yield response
+            with client_span(self.service, method.upper()) as trace_context:
+                outgoing = self._headers(headers, trace_context)
+                async with self._http.stream(method, url, headers=outgoing, **kwargs) as response:
+                    if response.status_code >= 400:
+                        await response.aread()
+                        raise_for_problem(self.service, response)
+                    yield response
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise ServiceError(self.service, None, "unreachable", str(exc)) from exc
 

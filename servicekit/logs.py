@@ -1,4 +1,4 @@
-"""Structured JSON logs carrying the request id and package id of the work in hand."""
+"""Structured JSON logs carrying the request id, the package id and the trace of the work in hand."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
+
+from opentelemetry import trace
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 package_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("package_id", default=None)
@@ -31,6 +33,10 @@ class JsonFormatter(logging.Formatter):
             entry["request_id"] = request_id
         if package_id:
             entry["package_id"] = package_id
+        span = trace.get_current_span().get_span_context()
+        if span.is_valid:
+            entry["trace_id"] = format(span.trace_id, "032x")
+            entry["span_id"] = format(span.span_id, "016x")
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False, default=str)

@@ -50,6 +50,22 @@ class ServiceSettings(BaseSettings):
         default="http://127.0.0.1:8004", validation_alias=AliasChoices("storage_url", "AMBER_STORAGE_URL")
     )
     log_level: str = Field(default="INFO", validation_alias=AliasChoices("log_level", "AMBER_LOG_LEVEL"))
+    metrics_enabled: bool = Field(
+        default=True,
+        validation_alias=AliasChoices("metrics_enabled", "AMBER_METRICS_ENABLED"),
+        description="Collect Prometheus metrics and serve /metrics (false: neither, in every process).",
+    )
+    metrics_token: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("metrics_token", "AMBER_METRICS_TOKEN"),
+        description="Bearer token a Prometheus scraper presents to /metrics (default: <data dir>/metrics-token, "
+        "else the internal token; none configured: /metrics is open).",
+    )
+    otlp_endpoint: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("otlp_endpoint", "AMBER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
+        description="Base URL of an OTLP/HTTP collector (`/v1/traces` is added); traces are exported only when set.",
+    )
 
     @property
     def effective_database_url(self) -> str:
@@ -63,9 +79,14 @@ class ServiceSettings(BaseSettings):
         return self.data_dir / "processing"
 
     def resolved_internal_token(self) -> str | None:
-        if self.internal_token:
-            return self.internal_token
-        token_file = self.data_dir / "internal-token"
+        return self.internal_token or self._token_file("internal-token")
+
+    def resolved_metrics_token(self) -> str | None:
+        """What `/metrics` asks for: the metrics token, else the internal token."""
+        return self.metrics_token or self._token_file("metrics-token") or self.resolved_internal_token()
+
+    def _token_file(self, name: str) -> str | None:
+        token_file = self.data_dir / name
         if token_file.exists():
             return token_file.read_text().strip() or None
         return None

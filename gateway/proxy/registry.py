@@ -75,6 +75,7 @@ class _Template:
     internal: frozenset[str]
     public: frozenset[str]
     roles: Mapping[str, Role]
+    ids: Mapping[str, str]
 
 
 class Operations:
@@ -99,9 +100,11 @@ class Operations:
                     method: required_role(operation) for method, operation in operations.items()
                     if method not in internal
                 }
+                ids = {method: str(operation["operationId"]) for method, operation in operations.items()
+                       if operation.get("operationId")}
                 self._templates.append(_Template(
                     template_pattern(template), deep_pattern(template), internal, frozenset(operations) - internal,
-                    roles,
+                    roles, ids,
                 ))
 
     @staticmethod
@@ -133,6 +136,16 @@ class Operations:
             )
         ]
         return max(needed, key=lambda role: role.rank) if needed else DEFAULT_ROLE
+
+    def operation_id(self, method: str, path: str) -> str | None:
+        """The id of the operation `method` on the service-relative `path` reaches (the first that matches), for
+        metrics and traces: a bounded name where the path holds ids."""
+        wanted = "GET" if method.upper() == "HEAD" else method.upper()
+        candidates = self._candidates(path)
+        for template in self._templates:
+            if wanted in template.ids and any(template.pattern.fullmatch(c) for c in candidates):
+                return template.ids[wanted]
+        return None
 
     def allowed_methods(self, allow: str, path: str) -> str | None:
         """A service's 405 `Allow` for `path` with the internal methods taken out (or as it was if none match).

@@ -9,6 +9,7 @@ from gateway.proxy import service
 from gateway.proxy.registry import ServiceRegistry, first_segment
 from gateway.schemas import StackHealth
 from gateway.settings import API_PREFIX, GatewaySettings
+from servicekit.metrics import name_operation
 from servicekit.problems import Problem
 from servicekit.roles import Role, role_operation
 
@@ -45,6 +46,7 @@ async def proxy_request(path: str, request: Request, user: CurrentUserDep) -> Re
         # Refused before the body is read, with the service's own answer to a path it does not have.
         return service.not_found(forwarded)
     # Before the body is read too: a reader's upload is refused without a byte of it received.
+    name_operation(request, registry.operations.operation_id(request.method, forwarded) or f"{owner}_unknown")
     needed = registry.operations.required_role(request.method, forwarded)
     authorize(user, needed, f"{request.method} {request.url.path}")
     response = await service.forward(

@@ -9,6 +9,7 @@ from urllib.parse import unquote
 
 import httpx
 from fastapi import Request, Response
+from opentelemetry.context import Context
 from starlette.background import BackgroundTask
 from starlette.requests import ClientDisconnect
 from starlette.responses import StreamingResponse
@@ -21,6 +22,7 @@ from servicekit.http import REQUEST_ID_HEADER
 from servicekit.logs import request_id_var
 from servicekit.problems import Problem, problem_response
 from servicekit.roles import Role
+from servicekit.tracing import client_span, inject_context
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +34,7 @@ HOP_BY_HOP = frozenset(
 # Set by the gateway itself: the caller's credentials stay here, identity and request id are asserted anew.
 REPLACED_REQUEST_HEADERS = frozenset(
     {"host", "authorization", "expect", INTERNAL_USER_HEADER.lower(), INTERNAL_ROLE_HEADER.lower(),
-     REQUEST_ID_HEADER.lower()}
+     REQUEST_ID_HEADER.lower(), "traceparent", "tracestate"}
 )
 # The gateway's RequestIdMiddleware adds the id to every response; the service's copy would duplicate it.
 REPLACED_RESPONSE_HEADERS = frozenset({REQUEST_ID_HEADER.lower()})
@@ -60,7 +62,7 @@ def _connection_tokens(headers: list[tuple[bytes, bytes]]) -> set[str]:
 
 
 def upstream_headers(
-    request: Request, username: str, role: Role, internal_token: str | None
+    request: Request, username: str, role: Role, internal_token: str | None, trace_context: Context | None = None
 ) -> list[tuple[bytes, bytes]]:
     raw = request.headers.raw
     dropped = HOP_BY_HOP | REPLACED_REQUEST_HEADERS | _connection_tokens(raw)
@@ -79,6 +81,10 @@ def upstream_headers(
         headers.append((b"x-forwarded-for", chain.encode("latin-1")))
     headers.append((b"x-forwarded-proto", request.url.scheme.encode("latin-1")))
     headers.append((b"x-forwarded-prefix", API_PREFIX.encode()))
+    # The gateway's own span (which continued any caller's trace) is the service's parent.
+    propagated: dict[str, str] = {}
+    inject_context(propagated, trace_context)
+    headers.extend((key.encode("latin-1"), value.encode("latin-1")) for key, value in propagated.items())
     return headers
 
 
@@ -137,20 +143,14 @@ async def forward(
     role: Role,
     internal_token: str | None,
 ) -> StreamingResponse:
-    outgoing = http.build_request(
-        request.method,
-        upstream_url(service_url, request),
-        headers=upstream_headers(request, username, role, internal_token),
-        content=_request_body(request) if _has_body(request) else None,
-    )
-    try:
-        upstream = await http.send(outgoing, stream=True)
-    except ClientDisconnect:
-        log.info("client went away while sending %s %s", request.method, request.url.path)
-        raise Problem(400, "Bad request", "The request body was not received completely") from None
-    except httpx.TransportError as exc:
-        log.warning("%s unreachable for %s %s: %r", service, request.method, request.url.path, exc)
-        raise Problem(502, "Bad gateway", f"The {service} service could not be reached") from exc
+    with client_span(service, request.method) as trace_context:
+        outgoing = http.build_request(
+            request.method,
+            upstream_url(service_url, request),
+            headers=upstream_headers(request, username, role, internal_token, trace_context),
+            content=_request_body(request) if _has_body(request) else None,
+        )
+        upstream = await _send(http, outgoing, request, service)
 
     async def relay() -> AsyncIterator[bytes]:
         # Raw bytes: a compressed body stays compressed, matching the Content-Encoding and Content-Length sent on.
@@ -167,6 +167,17 @@ async def forward(
     response = StreamingResponse(relay(), status_code=upstream.status_code, background=BackgroundTask(upstream.aclose))
     response.raw_headers = _response_headers(upstream)
     return response
+
+
+async def _send(http: httpx.AsyncClient, outgoing: httpx.Request, request: Request, service: str) -> httpx.Response:
+    try:
+        return await http.send(outgoing, stream=True)
+    except ClientDisconnect:
+        log.info("client went away while sending %s %s", request.method, request.url.path)
+        raise Problem(400, "Bad request", "The request body was not received completely") from None
+    except httpx.TransportError as exc:
+        log.warning("%s unreachable for %s %s: %r", service, request.method, request.url.path, exc)
+        raise Problem(502, "Bad gateway", f"The {service} service could not be reached") from exc
 
 
 def not_found(path: str) -> Response:

@@ -19,6 +19,7 @@ from services.ingest.admission.service import Admission
 from services.ingest.cleanup.service import Retention
 from services.ingest.fpr.router import routers as fpr_routers
 from services.ingest.fpr.service import upgrade_shipped
+from services.ingest.ingests.metrics import install_ingest_metrics
 from services.ingest.ingests.router import router as ingests_router
 from services.ingest.jobs.router import router as jobs_router
 from services.ingest.jobs.router import tasks_router
@@ -53,6 +54,7 @@ def create_app(settings: IngestSettings | None = None, engine: AsyncEngine | Non
         async with unit_of_work(app.state.sessions) as session:
             await ensure_builtins(session)
             await upgrade_shipped(session)
+        install_ingest_metrics(app.state.metrics, app.state.sessions)
         app.state.temporal = lazy_temporal(settings)
         app.state.admission = Admission(app.state.sessions, app.state.temporal, settings)
         app.state.notifier = TransferNotifier(app.state.sessions, settings)

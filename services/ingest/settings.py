@@ -34,6 +34,12 @@ class IngestSettings(ServiceSettings):
     batch_size: int = Field(default=500, ge=1, le=5000, description="Files per activity.")
     max_concurrent_batches: int = Field(default=4, ge=1, description="Batches of one package in flight at once.")
     worker_max_activities: int = Field(default=8, ge=1, description="Activities one worker runs at once.")
+    worker_metrics_host: str = Field(default="127.0.0.1", description="Where a worker serves its /metrics.")
+    worker_metrics_port: int = Field(
+        default=8010, ge=0, le=65535,
+        description="The port of a worker's /metrics (0: any free one, logged). `amber up` gives its workers "
+        "AMBER_WORKER_METRICS_PORT and the ports after it. Off with AMBER_METRICS_ENABLED=false.",
+    )
     heartbeat_timeout_seconds: int = Field(
         default=20, ge=2, description="A worker silent this long is presumed dead; its activity moves on."
     )

@@ -22,6 +22,7 @@ from services.storage.fixity.service import scheduled_audits
 from services.storage.locations.router import audits_router
 from services.storage.locations.router import router as locations_router
 from services.storage.locations.service import default_locations, ensure_default_locations
+from services.storage.packages.metrics import StorageMetrics
 from services.storage.packages.router import backlog_router, dips_router, packages_router
 from services.storage.packages.router import router as aips_router
 from services.storage.runtime import Runtime
@@ -55,6 +56,7 @@ def create_app(settings: StorageSettings | None = None, engine: AsyncEngine | No
         runtime = Runtime(
             settings=settings, sessions=app.state.sessions, events=event_recorder(app),
             limiter=anyio.CapacityLimiter(settings.max_parallel_checks),
+            metrics=StorageMetrics(app.state.metrics, app.state.sessions),
         )
         app.state.runtime = runtime
         if settings.fixity_audit_interval_seconds > 0:

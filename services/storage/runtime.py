@@ -1,4 +1,4 @@
-"""What long package operations need besides a request: settings, sessions, events and a bound on work."""
+"""What long package operations need besides a request: settings, sessions, events, metrics and a bound on work."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from servicekit.roots import AllowedRoots
 from services.storage.events import EventRecorder
+from services.storage.packages.metrics import StorageMetrics
 from services.storage.settings import StorageSettings
 
 
@@ -23,6 +24,7 @@ class Runtime:
     # Whole-package reads (fixity, replication, recovery) each keep a disk busy: only a few at once, so
     # stores and downloads keep their share of the disk and of the thread pool.
     limiter: anyio.CapacityLimiter
+    metrics: StorageMetrics
     background: set[asyncio.Task[None]] = field(default_factory=set)
 
     @property

@@ -16,6 +16,7 @@ from services.transfer.deps import close_peers, open_peers
 from services.transfer.settings import TransferSettings
 from services.transfer.transfers.events import OUTBOX
 from services.transfer.transfers.leases import Leases
+from services.transfer.transfers.metrics import install_transfer_metrics
 from services.transfer.transfers.router import router as transfers_router
 from services.transfer.transfers.service import recover_abandoned
 from services.transfer.uploads.router import router as uploads_router
@@ -23,6 +24,7 @@ from services.transfer.uploads.router import router as uploads_router
 
 async def start(app: FastAPI) -> None:
     await open_peers(app)
+    install_transfer_metrics(app.state.metrics, app.state.sessions)
     settings: TransferSettings = app.state.settings
     leases = app.state.leases = Leases(app.state.sessions, settings.lease_seconds)
 

@@ -52,7 +52,8 @@ async def running_services(data_dir: Path, temporal: WorkflowEnvironment,
     ingest_settings = IngestSettings(
         **common, temporal_address=temporal.client.service_client.config.target_host,
         task_queue=f"workflow-test-{uuid.uuid4().hex[:8]}", aip_handover=handover,
-        **{"batch_size": 2, "heartbeat_timeout_seconds": 5, **worker_settings},
+        # The worker's /metrics on any free port: tests running side by side never contend for one.
+        **{"batch_size": 2, "heartbeat_timeout_seconds": 5, "worker_metrics_port": 0, **worker_settings},
     )
     async with AsyncExitStack() as stack:
         await stack.enter_async_context(serve_http(create_metadata_app(MetadataSettings(**common)),

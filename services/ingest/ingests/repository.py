@@ -99,6 +99,17 @@ class IngestRepository:
         )
         return int((await self.session.execute(statement)).scalar_one())
 
+    async def count_by_status(self) -> dict[IngestStatus, int]:
+        statement = select(col(Ingest.status), func.count()).group_by(col(Ingest.status))
+        return {IngestStatus(status): int(count) for status, count in (await self.session.execute(statement)).all()}
+
+    async def count_waiting(self) -> int:
+        """Ingests in line for a processing slot (admission control's queue)."""
+        statement = select(func.count()).select_from(Ingest).where(
+            col(Ingest.admitted_at).is_(None), col(Ingest.status) == IngestStatus.queued
+        )
+        return int((await self.session.execute(statement)).scalar_one())
+
     async def next_waiting(self, limit: int) -> list[Ingest]:
         """The oldest ingests waiting for a slot, locked so two admitters never admit the same one."""
         statement = (

@@ -43,6 +43,7 @@ async def create_ingest(
     ingest_uuid = ingest.uuid
     # Admission reads this record in its own transaction, so it must be committed first.
     await session.commit()
+    request.app.state.admission.remember_trace(ingest_uuid)
     await request.app.state.admission.admit()
     session.expire_all()  # admission changed the record in its own transaction
     if not created:
@@ -146,6 +147,7 @@ async def retry_ingest(
     retry_uuid = retry.uuid
     await session.commit()
     request.app.state.notifier.poke()
+    request.app.state.admission.remember_trace(retry_uuid)
     await request.app.state.admission.admit()
     session.expire_all()
     if not created:

@@ -70,6 +70,7 @@ from services.ingest.processing.journal import (
     read_journal,
 )
 from services.ingest.processing.layout import SipLayout
+from services.ingest.processing.metrics import Lap, WorkerMetrics
 from services.ingest.processing.names import sanitize_package_name
 from services.ingest.processing.params import (
     Batch,
@@ -127,9 +128,10 @@ def journal_path(layout: SipLayout, params: IngestParams) -> Path:
 class IngestActivities:
     """Activities bound to one worker's settings and HTTP clients."""
 
-    def __init__(self, settings: IngestSettings, tools: WorkerTools) -> None:
+    def __init__(self, settings: IngestSettings, tools: WorkerTools, metrics: WorkerMetrics | None = None) -> None:
         self.settings = settings
         self.tools = tools
+        self.metrics = metrics
         token = settings.resolved_internal_token()
         self.ingest = IngestClient(settings.ingest_url, token=token)
         self.metadata = MetadataClient(settings.metadata_url, token=token, timeout=300)
@@ -173,11 +175,17 @@ class IngestActivities:
             cancelled = isinstance(exc, asyncio.CancelledError)
             job.message = "cancelled" if cancelled else (str(exc) or type(exc).__name__)[:OUTPUT_LIMIT]
             job.finished_at = datetime.now(UTC)
+            self._job_done(job, "cancelled" if cancelled else "failed")
             with contextlib.suppress(Exception):
                 await self.ingest.upsert_job(ingest_uuid, key, job)
             raise
         job.status, job.exit_code, job.finished_at = JobStatus.completed, 0, datetime.now(UTC)
+        self._job_done(job, "completed")
         await self.ingest.upsert_job(ingest_uuid, key, job)
+
+    def _job_done(self, job: JobUpsert, status: str) -> None:
+        if self.metrics is not None and job.started_at is not None and job.finished_at is not None:
+            self.metrics.job_done(job.microservice, status, (job.finished_at - job.started_at).total_seconds())
 
     def agents(self, params: IngestParams) -> list[AgentRecord]:
         return [
@@ -373,7 +381,7 @@ class IngestActivities:
             for start in range(0, len(entries), FILES_PER_THREAD_HOP):
                 chunk = entries[start:start + FILES_PER_THREAD_HOP]
                 results.extend(await _in_thread(examine, self.tools, layout.data, chunk,
-                                                options, open_packages, rules))
+                                                options, open_packages, rules, self.metrics))
                 activity.heartbeat(start + len(chunk))
             extractions = await self._extract(params, layout, results, options)
             journal_events: dict[str, list[dict[str, Any]]] = {}
@@ -443,6 +451,7 @@ class IngestActivities:
                 continue
             relative = examined.entry["p"]
             package_uuid = str(derived_id(params.ingest_uuid, "file", relative))
+            lap = Lap(self.metrics)
             extraction = await _in_thread(
                 extract_package, layout.data / relative, package_uuid, kind=examined.package_kind,
                 at=datetime.fromisoformat(options.extracted_at), event_path=relative, limits=limits,
@@ -450,6 +459,7 @@ class IngestActivities:
             directory = (extraction.directory.relative_to(layout.data).as_posix()
                          if extraction.directory is not None else None)
             status, message = extraction.package.status, extraction.package.message
+            lap.done("extraction", failed=status is Status.FAILED)
             if status is Status.FAILED and not message.startswith("extraction failed"):
                 message = f"extraction failed: {message}"
             extractions[relative] = Extraction(status, message, directory, len(extraction.files))

@@ -17,6 +17,7 @@ from services.ingest.microservices.results import FileOutcome, Status
 from services.ingest.microservices.virus_scan import not_scanned
 from services.ingest.processing.hashing import sha256_file
 from services.ingest.processing.identification import UNIDENTIFIED, Identification, identify, identify_with_fido
+from services.ingest.processing.metrics import Lap, WorkerMetrics
 from services.ingest.processing.params import FileOptions
 from services.ingest.processing.tools import WorkerTools
 
@@ -43,18 +44,29 @@ class Examined:
 
 
 def examine(tools: WorkerTools, data_dir: Path, entries: list[dict[str, Any]], options: FileOptions,
-            open_packages: bool, rules: PolicyIndex) -> list[Examined]:
+            open_packages: bool, rules: PolicyIndex, metrics: WorkerMetrics | None = None) -> list[Examined]:
+    """Each file through each micro-service the options turn on, each step counted and timed in `metrics`."""
     results = []
     identifier = identify_with_fido if options.identify_tool == "FIDO" else identify
     for entry in entries:
         path = data_dir / entry["p"]
         if not path.is_file():
             raise ApplicationError(f"{entry['p']} disappeared from the SIP", non_retryable=True)
+        lap = Lap(metrics)
         digest = sha256_file(path)
-        scan = _scan(tools, path) if options.scan else None
-        ident = identifier(path, entry["s"]) if options.identify else UNIDENTIFIED
+        lap.done("checksum")
+        scan = None
+        if options.scan:
+            scan = _scan(tools, path)
+            lap.done("virus_scan", failed=_infected(scan))
+        ident = UNIDENTIFIED
+        if options.identify:
+            ident = identifier(path, entry["s"])
+            lap.done("identification")
         validation, counted = tools.validation.validate(path, ident.puid, rules) if ident.puid else (None, [])
+        lap.done("validation", failed=validation is not None and validation.status is Status.FAILED)
         characterization = tools.characterizer.characterize(path, ident.puid, ident.format_name)
+        lap.done("characterization", failed=not characterization.outcome.ok)
         # An infected package is never opened: its contents would only spread what the scan found.
         kind = package_kind(path, ident.puid) if open_packages and not _infected(scan) and entry["s"] > 0 else None
         results.append(Examined(entry, digest, ident, scan, validation, characterization, kind, tuple(counted)))

@@ -6,11 +6,18 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from temporalio.client import Client, RPCTimeoutOrCancelledError, WorkflowExecutionStatus, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    Interceptor,
+    RPCTimeoutOrCancelledError,
+    WorkflowExecutionStatus,
+    WorkflowUpdateFailedError,
+)
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from servicekit.tracing import tracer, tracing_enabled
 from services.ingest.processing.params import IngestParams
 from services.ingest.processing.workflow import IngestWorkflow
 from services.ingest.settings import IngestSettings
@@ -22,13 +29,24 @@ async def connect(settings: IngestSettings, *, attempts: int = 30) -> Client:
     """Connect, waiting for a Temporal server that is still starting."""
     for attempt in range(1, attempts + 1):
         try:
-            return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+            return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace,
+                                        interceptors=tracing_interceptors())
         except Exception as exc:  # the SDK raises plain RuntimeError on connection failure
             if attempt == attempts:
                 raise
             log.warning("Temporal at %s not reachable (%s); retrying", settings.temporal_address, exc)
             await asyncio.sleep(1.0)
     raise AssertionError("unreachable")
+
+
+def tracing_interceptors() -> list[Interceptor]:
+    """Temporal's OpenTelemetry interceptor when tracing is on: the workflow and each activity join the trace of
+    the request that started the workflow (workers built on the client inherit it)."""
+    if not tracing_enabled():
+        return []
+    from temporalio.contrib.opentelemetry import TracingInterceptor
+
+    return [TracingInterceptor(tracer())]
 
 
 def workflow_id(ingest_uuid: str) -> str:

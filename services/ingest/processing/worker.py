@@ -10,7 +10,11 @@ from datetime import timedelta
 from temporalio.worker import Worker
 
 from servicekit.logs import configure_logging
+from servicekit.metrics import Metrics
+from servicekit.metrics_server import start_metrics_server
+from servicekit.tracing import configure_tracing
 from services.ingest.processing.activities import IngestActivities
+from services.ingest.processing.metrics import ActivityMetricsInterceptor, WorkerMetrics
 from services.ingest.processing.temporal import connect
 from services.ingest.processing.tools import WorkerTools
 from services.ingest.processing.workflow import IngestWorkflow
@@ -23,7 +27,11 @@ async def run_worker(settings: IngestSettings, stop: asyncio.Event | None = None
     client = await connect(settings)
     # Started on this (the caller's) thread, so clamd dies with the worker however the worker ends.
     tools = WorkerTools.start(settings)
-    activities = IngestActivities(settings, tools)
+    metrics = Metrics()
+    worker_metrics = WorkerMetrics(metrics) if settings.metrics_enabled else None
+    server = start_metrics_server(metrics, settings.worker_metrics_host, settings.worker_metrics_port,
+                                  settings.resolved_metrics_token()) if worker_metrics else None
+    activities = IngestActivities(settings, tools, worker_metrics)
     stop = stop or asyncio.Event()
     worker = Worker(
         client,
@@ -32,6 +40,7 @@ async def run_worker(settings: IngestSettings, stop: asyncio.Event | None = None
         activities=activities.all(),
         max_concurrent_activities=settings.worker_max_activities,
         graceful_shutdown_timeout=timedelta(seconds=10),
+        interceptors=[ActivityMetricsInterceptor(worker_metrics)] if worker_metrics else [],
     )
     log.info("worker polling %s on %s", settings.task_queue, settings.temporal_address)
     try:
@@ -40,11 +49,14 @@ async def run_worker(settings: IngestSettings, stop: asyncio.Event | None = None
     finally:
         await activities.aclose()
         tools.close()
+        if server is not None:
+            server.close()
 
 
 def main(settings: IngestSettings | None = None) -> None:
     settings = settings or IngestSettings()
     configure_logging("worker", settings.log_level)
+    configure_tracing("worker", settings.otlp_endpoint)
     settings.processing_dir.mkdir(parents=True, exist_ok=True)
 
     async def serve() -> None:

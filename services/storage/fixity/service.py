@@ -95,6 +95,7 @@ async def check_package(runtime: Runtime, package_uuid: UUID, record_event: bool
         raise Conflict(f"Package {package_uuid} is {place.package.status}; there is nothing to check")
     check, digest = await inspect(runtime, place)
     report = report_of(place, check, digest)
+    runtime.metrics.fixity_checked(report.success)
     async with unit_of_work(runtime.sessions) as session:
         repo = PackageRepository(session)
         current = await repo.get(package_uuid)

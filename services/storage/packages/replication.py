@@ -81,6 +81,7 @@ async def replicate(runtime: Runtime, aip_uuid: UUID) -> list[PackageRead]:
     for target in targets:
         replica = await _replicate_to(runtime, place, target)
         if replica is not None:
+            runtime.metrics.stored(replica)
             replicas.append(replica)
     return replicas
 

@@ -78,3 +78,22 @@ class PackageRepository:
             select(Package).where(col(Package.replica_of) == package_uuid).order_by(col(Package.created_at))
         )
         return list(rows.scalars())
+
+    async def totals(self) -> dict[tuple[PackageType, PackageStatus], tuple[int, int]]:
+        """(count, bytes) of the packages by type and status."""
+        statement = select(
+            col(Package.package_type), col(Package.status), func.count(), func.coalesce(func.sum(Package.size), 0)
+        ).group_by(col(Package.package_type), col(Package.status))
+        rows = (await self.session.execute(statement)).all()
+        return {(PackageType(kind), PackageStatus(status)): (int(count), int(size or 0))
+                for kind, status, count, size in rows}
+
+    async def fixity_results(self) -> dict[str, int]:
+        """Packages not deleted by their last fixity check: passed, failed or unchecked."""
+        statement = (
+            select(col(Package.fixity_ok), func.count())
+            .where(col(Package.status) != PackageStatus.deleted)
+            .group_by(col(Package.fixity_ok))
+        )
+        names = {True: "passed", False: "failed", None: "unchecked"}
+        return {names[ok]: int(count) for ok, count in (await self.session.execute(statement)).all()}

@@ -81,6 +81,8 @@ async def _store(
         if not store.sha256:
             raise Problem(422, "Missing checksum", "sha256 is required for a package file")
         package, created = await service.store_aip(runtime.sessions, runtime.roots, store, body)
+    if created:
+        runtime.metrics.stored(package)
     if created and store.package_type == PackageType.aip:
         # The AIP is stored whatever happens next; a failed copy is recorded as a failed replica and event.
         await replicate(runtime, package.uuid)
@@ -161,6 +163,7 @@ async def move_aip_package_in(
     )
     package, created = await service.store_aip_from_path(runtime.sessions, runtime.roots, store, body.source_path)
     if created:
+        runtime.metrics.stored(package)
         await replicate(runtime, package.uuid)
     else:
         response.status_code = status.HTTP_200_OK

@@ -17,6 +17,11 @@ class TransferRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
+    async def count_by_status(self) -> dict[TransferStatus, int]:
+        statement = select(col(Transfer.status), func.count()).group_by(col(Transfer.status))
+        rows = (await self.session.execute(statement)).all()
+        return {TransferStatus(status): int(count) for status, count in rows}
+
     def add(self, transfer: Transfer) -> None:
         self.session.add(transfer)
 
