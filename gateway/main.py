@@ -27,6 +27,7 @@ from gateway.proxy.service import create_http_client
 from gateway.settings import API_PREFIX, GatewaySettings
 from gateway.users.router import router as users_router
 from gateway.webhooks.delivery import Dispatcher
+from gateway.webhooks.metrics import WebhookMetrics
 from gateway.webhooks.router import router as webhooks_router
 from servicekit.app import create_service_app
 
@@ -44,7 +45,8 @@ def start_events(app: FastAPI, settings: GatewaySettings) -> None:
     """The event log's background work: collecting the services' outboxes, delivering webhooks."""
     app.state.event_bus = EventBus()
     app.state.collector = EventCollector(app.state.sessions, settings, app.state.event_bus)
-    app.state.dispatcher = Dispatcher(app.state.sessions, settings, app.state.event_bus)
+    metrics = WebhookMetrics(app.state.metrics) if getattr(app.state, "metrics", None) is not None else None
+    app.state.dispatcher = Dispatcher(app.state.sessions, settings, app.state.event_bus, metrics)
     app.state.event_tasks = [asyncio.create_task(app.state.dispatcher.run_forever(), name="webhooks")]
     if settings.events_collect:
         app.state.event_tasks += app.state.collector.tasks()

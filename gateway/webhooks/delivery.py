@@ -24,6 +24,7 @@ from gateway.events.bus import EventBus
 from gateway.events.models import Event
 from gateway.settings import GatewaySettings
 from gateway.webhooks import signing
+from gateway.webhooks.metrics import WebhookMetrics
 from gateway.webhooks.models import WebhookDelivery, WebhookEndpoint
 from gateway.webhooks.repository import WebhookRepository
 from gateway.webhooks.schemas import DeliveryStatus
@@ -100,8 +101,10 @@ def record_outcome(settings: GatewaySettings, delivery: WebhookDelivery, endpoin
 
 
 class Dispatcher:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: GatewaySettings, bus: EventBus) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: GatewaySettings, bus: EventBus,
+                 metrics: WebhookMetrics | None = None) -> None:
         self.sessions = sessions
+        self.metrics = metrics
         self.settings = settings
         self.bus = bus
         self.http = httpx.AsyncClient(timeout=settings.webhook_timeout_seconds, follow_redirects=False)
@@ -126,11 +129,14 @@ class Dispatcher:
                 response = await self.http.post(attempt.url, content=attempt.body, headers=signing.headers(
                     attempt.keys, attempt.message_id, timestamp, attempt.body))
         except httpx.HTTPError as exc:
-            return Outcome(None, round((time.perf_counter() - started) * 1000),
-                           f"{type(exc).__name__}: {exc}"[:2000])
-        latency = round((time.perf_counter() - started) * 1000)
-        error = None if response.is_success else f"HTTP {response.status_code}: {response.text[:200]}"
-        return Outcome(response.status_code, latency, error)
+            outcome = Outcome(None, round((time.perf_counter() - started) * 1000),
+                              f"{type(exc).__name__}: {exc}"[:2000])
+        else:
+            error = None if response.is_success else f"HTTP {response.status_code}: {response.text[:200]}"
+            outcome = Outcome(response.status_code, round((time.perf_counter() - started) * 1000), error)
+        if self.metrics is not None:
+            self.metrics.attempted(outcome.ok, outcome.code, time.perf_counter() - started)
+        return outcome
 
     async def deliver(self, attempt: Attempt) -> None:
         outcome = await self.send(attempt)

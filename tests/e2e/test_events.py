@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from standardwebhooks import Webhook
 
 from amber_cli.ephemeral import free_port
@@ -175,6 +176,14 @@ def test_events_reach_the_stream_and_signed_webhooks_once_each(stack: Stack, tmp
             f"/api/v1/webhooks/{endpoint['id']}/deliveries/{ours_deliveries[0]['id']}/redeliver").json()
         assert redelivered["status"] == "pending"
         assert http.delete(f"/api/v1/webhooks/{endpoint['id']}").status_code == 204
+
+    # The gateway counts the attempts: every delivered one, and the failures while the receiver was down.
+    token = (stack.data_dir / "metrics-token").read_text().strip()
+    text = httpx.get(f"{stack.gateway}/metrics", headers={"Authorization": f"Bearer {token}"}, timeout=30).text
+    attempts = {s.labels["outcome"]: s.value for family in text_string_to_metric_families(text)
+                for s in family.samples if s.name == "amber_webhook_deliveries_total"}
+    assert attempts["delivered"] >= len(log)
+    assert attempts.get("error", 0) + attempts.get("5xx", 0) >= 1
 
 
 def test_a_readers_stream_ends_when_the_key_is_revoked(stack: Stack) -> None:

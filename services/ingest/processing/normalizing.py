@@ -51,6 +51,7 @@ from services.ingest.processing.dip import write_dip_tar
 from services.ingest.processing.examine import examine
 from services.ingest.processing.hashing import sha256_file
 from services.ingest.processing.layout import SipLayout
+from services.ingest.processing.metrics import Lap
 from services.ingest.processing.names import sanitize_package_name
 from services.ingest.processing.params import Batch, FileOptions, IngestParams, Inventory, Wanted
 from services.ingest.processing_configs.processing_mcp import render_processing_mcp
@@ -116,9 +117,13 @@ class NormalizationActivities:
                          places: Places, agents: list[AgentRecord]) -> list[dict[str, Any]]:
         runner = self.host.tools.validation.runner
 
+        metrics = self.host.metrics
+
         def one(original: Original) -> dict[str, Any]:
+            lap = Lap(metrics)
             # The derivatives are examined on the pool's thread too: that is as much work as making them.
             result = normalize_original(runner, rules, original, wanted, places)
+            lap.done("normalization", failed=bool(result.failed))
             return self._ledger_line(layout, original, result, wanted, rules, agents)
 
         return list(self.pool.map(one, chunk))
