@@ -39,7 +39,8 @@ window.fetch = async (url, options) => {
   return answer;
 };
 """
-CHOICES = ("Yes", "Create single SIP and continue processing", "Continue", "Store AIP")
+# The first that a decision offers is clicked: `default` asks these (normalization declined, OCR accepted).
+CHOICES = ("Do not normalize", "Yes", "Create single SIP and continue processing", "Continue", "Store AIP")
 TITLE = "Ledgers of the harbour master"
 
 pytestmark = pytest.mark.skipif(
