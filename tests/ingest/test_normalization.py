@@ -62,6 +62,8 @@ async def test_normalization_redo_approve_and_the_record(tmp_path: Path, tempora
                      if f.path == "objects/photos/photo.jpg")
         jp2 = (await services.ingest.list_format_rules(purpose="preservation", puid=photo.puid, limit=10)).items
         by_command = {rule.command: rule for rule in jp2}
+        assert by_command["vips-to-tiff"].successes >= 1  # the rule's counter moved with the first attempt
+        assert by_command["vips-to-jp2-lossless"].successes == 0
         await services.ingest.update_format_rule(by_command["vips-to-tiff"].uuid, RuleUpdate(enabled=False))
         await services.ingest.update_format_rule(by_command["vips-to-jp2-lossless"].uuid, RuleUpdate(enabled=True))
         await services.ingest.http.post(f"/ingests/{created.uuid}/decisions",
@@ -72,6 +74,7 @@ async def test_normalization_redo_approve_and_the_record(tmp_path: Path, tempora
         second = {(r.path, r.purpose): r for r in
                   (await services.ingest.normalization_report(created.uuid, limit=1000)).items}
         assert second[("objects/photos/photo.jpg", "preservation")].output_puid == "x-fmt/392"
+        assert (await services.ingest.get_format_rule(by_command["vips-to-jp2-lossless"].uuid)).successes >= 1
         await services.ingest.http.post(f"/ingests/{created.uuid}/decisions",
                                         json={"point": "normalize_transfer", "choice": "Approve"})
         ingest = await wait_for(services.ingest, created.uuid, timeout=120)
