@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import DateTime, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.types import TypeDecorator
@@ -67,6 +68,18 @@ async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncItera
 # Work that moves file bytes opens short units of work of its own instead of the request-wide session, whose
 # transaction would otherwise stay open for the whole copy, upload or download.
 unit_of_work = asynccontextmanager(session_scope)
+
+
+async def upsert(session: AsyncSession, model: type[Any], rows: Sequence[dict[str, Any]], key: Sequence[str]) -> None:
+    """Insert `rows`, overwriting those whose `key` columns match (one statement, SQLite or PostgreSQL): a retried
+    batch rewrites its own rows instead of adding more."""
+    if not rows:
+        return
+    dialect = (await session.connection()).dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(model).values(list(rows))
+    updated = {name: statement.excluded[name] for name in rows[0] if name not in key}
+    await session.execute(statement.on_conflict_do_update(index_elements=list(key), set_=updated))
 
 
 def utcnow() -> datetime:

@@ -7,11 +7,11 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from clients.ingest.schemas import TaskStatus
+from servicekit.db import upsert
 from services.ingest.jobs.models import Job
 from services.ingest.jobs.task_models import Task
 
@@ -22,14 +22,7 @@ class TaskRepository:
 
     async def upsert(self, rows: Sequence[dict[str, Any]]) -> None:
         """Insert or overwrite by (job, path): a retried batch rewrites its tasks instead of adding rows."""
-        if not rows:
-            return
-        dialect = (await self.session.connection()).dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        statement = insert(Task).values(list(rows))
-        updated = {name: statement.excluded[name] for name in rows[0] if name not in ("job_id", "path")}
-        await self.session.execute(statement.on_conflict_do_update(index_elements=["job_id", "path"],
-                                                                    set_=updated))
+        await upsert(self.session, Task, rows, ("job_id", "path"))
 
     async def page(self, ingest_uuid: UUID, *, job_key: str | None, status: TaskStatus | None, limit: int,
                    offset: int) -> tuple[list[tuple[Task, str]], int]:

@@ -7,10 +7,10 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import ColumnElement, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from servicekit.db import upsert
 from services.ingest.normalization.models import NormalizationOutcome
 
 KEY = ("ingest_uuid", "attempt", "path", "purpose")
@@ -22,13 +22,7 @@ class NormalizationRepository:
 
     async def upsert(self, rows: Sequence[dict[str, Any]]) -> None:
         """Insert or overwrite by (ingest, attempt, file, purpose): a retried batch rewrites its own rows."""
-        if not rows:
-            return
-        dialect = (await self.session.connection()).dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        statement = insert(NormalizationOutcome).values(list(rows))
-        updated = {name: statement.excluded[name] for name in rows[0] if name not in KEY}
-        await self.session.execute(statement.on_conflict_do_update(index_elements=list(KEY), set_=updated))
+        await upsert(self.session, NormalizationOutcome, rows, KEY)
 
     async def latest_attempt(self, ingest_uuid: UUID) -> int | None:
         query = select(func.max(col(NormalizationOutcome.attempt))).where(
