@@ -51,6 +51,7 @@ import zipfile
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -256,6 +257,9 @@ class Run:
     counted: dict[str, float] = field(default_factory=dict)
     scrapes: int = 0
     scrape_failures: int = 0
+    # Where the time went: CPU seconds per stack process, and per stage / micro-service (see `where_time_goes`).
+    cpu_by_process: dict[str, float] = field(default_factory=dict)
+    stages: list[dict[str, object]] = field(default_factory=list)
 
 
 # --- measuring ------------------------------------------------------------------------------------------------
@@ -400,7 +404,7 @@ def run_amber(folder: Path, work: Path, database: Path, config: tuple[str, dict[
 def _ingest(stack: EphemeralStack, folder: Path, data_dir: Path, chosen: list[str]) -> Run:
     pids = stack.pids()
     with RssSampler(lambda: stack.pids().values()) as sampler:
-        cpu_before = sum(tree_cpu(pid) for pid in pids.values())
+        cpu_before = {name: tree_cpu(pid) for name, pid in pids.items()}
         started = time.perf_counter()
         process = subprocess.Popen([sys.executable, "-m", "amber_cli", "ingest", str(folder), "--wait", "--json",
                                     *chosen], env=stack.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -420,7 +424,7 @@ def _ingest(stack: EphemeralStack, folder: Path, data_dir: Path, chosen: list[st
                 process.kill()
             stdout, stderr = process.communicate()
         seconds = time.perf_counter() - started
-        cpu = sum(tree_cpu(pid) for pid in pids.values()) - cpu_before
+        cpu_by_process = {name: tree_cpu(pid) - cpu_before[name] for name, pid in pids.items()}
     lines = stdout.strip().splitlines()
     try:
         summary = json.loads(lines[-1])
@@ -432,7 +436,72 @@ def _ingest(stack: EphemeralStack, folder: Path, data_dir: Path, chosen: list[st
     aip = Path(str(summary.get("aip_file") or ""))
     if not aip.is_file():
         raise SystemExit(f"Amber reported {summary} but the AIP file is not there")
-    return Run(seconds, sampler.peak, aip.stat().st_size, cpu=cpu, aip_id=str(summary.get("aip_id") or ""))
+    aip_id = str(summary.get("aip_id") or "")
+    return Run(seconds, sampler.peak, aip.stat().st_size, cpu=sum(cpu_by_process.values()), aip_id=aip_id,
+               cpu_by_process=cpu_by_process, stages=where_time_goes(stack, aip_id))
+
+
+@dataclass
+class Stage:
+    first: datetime
+    last: datetime
+    jobs: int = 0
+    job_s: float = 0.0
+
+
+def where_time_goes(stack: EphemeralStack, ingest_id: str) -> list[dict[str, object]]:
+    """Per micro-service: its jobs' wall-clock span (first start to last end; batches overlap), the summed time of
+    its jobs, and, from the worker's metrics where it counts files, the summed and mean time per file."""
+    jobs: list[dict[str, object]] = []
+    with stack.client() as http:
+        offset = 0
+        while True:
+            page = http.get(f"/api/v1/ingests/{ingest_id}/jobs", params={"limit": 500, "offset": offset}).json()
+            jobs.extend(page["items"])
+            offset += len(page["items"])
+            if not page["items"] or offset >= page["total"]:
+                break
+    per_file: dict[str, dict[str, float]] = {}
+    token_file = stack.data_dir / "metrics-token"
+    port = stack.env.get("AMBER_WORKER_METRICS_PORT")
+    if token_file.exists() and port:
+        with contextlib.suppress(httpx.HTTPError):
+            text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=30,
+                             headers={"Authorization": f"Bearer {token_file.read_text().strip()}"}).text
+            for family in text_string_to_metric_families(text):
+                for sample in family.samples:
+                    if sample.name in ("amber_microservice_duration_seconds_sum",
+                                       "amber_microservice_duration_seconds_count"):
+                        kind = "sum" if sample.name.endswith("_sum") else "count"
+                        per_file.setdefault(sample.labels["microservice"], {})[kind] = sample.value
+    stages: dict[str, Stage] = {}
+    for job in jobs:
+        if not job.get("started_at") or not job.get("finished_at"):
+            continue
+        begun = datetime.fromisoformat(str(job["started_at"]))
+        ended = datetime.fromisoformat(str(job["finished_at"]))
+        stage = stages.setdefault(str(job["microservice"]), Stage(begun, ended))
+        stage.first, stage.last = min(begun, stage.first), max(ended, stage.last)
+        stage.jobs += 1
+        stage.job_s += (ended - begun).total_seconds()
+    out: list[dict[str, object]] = [
+        {"stage": name, "jobs": stage.jobs, "span_s": round((stage.last - stage.first).total_seconds(), 3),
+         "job_s": round(stage.job_s, 3)}
+        for name, stage in sorted(stages.items(), key=lambda item: item[1].first)
+    ]
+    for name, figures in sorted(per_file.items()):
+        count = figures.get("count", 0.0)
+        out.append({"stage": f"per file: {name}", "files": int(count), "thread_s": round(figures.get("sum", 0.0), 3),
+                    "mean_ms": round(1000 * figures.get("sum", 0.0) / count, 2) if count else None})
+    return out
+
+
+def print_where_time_goes(run: Run) -> None:
+    print("where the time went (CPU s per process, tools included): " + ", ".join(
+        f"{name} {seconds:.1f}" for name, seconds in sorted(run.cpu_by_process.items(), key=lambda i: -i[1])))
+    for stage in run.stages:
+        figures = ", ".join(f"{key} {value}" for key, value in stage.items() if key != "stage")
+        print(f"  {stage['stage']}: {figures}")
 
 
 # --- a3m ------------------------------------------------------------------------------------------------------
@@ -486,6 +555,10 @@ def run_a3m(a3m: Path, folder: Path, work: Path, normalize: bool = False) -> Run
         "A3M_REJECTED_DIRECTORY": f"{share}/rejected/",
         "A3M_DB_NAME": str(home / "db.sqlite"),
         "HOME": str(home),
+        # a3m's per-file helpers start with `#!/usr/bin/env python`: its own interpreter must come first, as in
+        # a3m's images, not a version manager's shim (about 90 ms per start here)
+        "PATH": f"{A3M_VENV / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+        "VIRTUAL_ENV": str(A3M_VENV),
     }
     home.mkdir(parents=True, exist_ok=True)
     name = "bench-a3m"
@@ -611,12 +684,15 @@ def main() -> None:
         amber = run_amber(folder, work, database)
         print(f"amber: {amber.seconds:.2f} s to a stored AIP, {args.files / amber.seconds:.1f} files/s, "
               f"peak RSS {amber.peak_rss / 1e6:.0f} MB, AIP {amber.aip_bytes / 1e6:.1f} MB")
+        print_where_time_goes(amber)
         figures: dict[str, object] = {
             "bench": "ingest", "files": args.files, "bytes": total,
             "amber_s": round(amber.seconds, 3), "amber_files_per_s": round(args.files / amber.seconds, 1),
             "peak_rss_mb": round(amber.peak_rss / 1e6, 1),
             "floor_s": round(floor_s, 3), "ratio_vs_floor": round(amber.seconds / floor_s, 2),
             "clamscan_s": None if scan_s is None else round(scan_s, 3),
+            "amber_cpu_s": {name: round(seconds, 2) for name, seconds in amber.cpu_by_process.items()},
+            "amber_stages": amber.stages,
         }
         if a3m is not None:
             base = run_a3m(a3m, folder, work)
