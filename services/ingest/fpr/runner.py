@@ -9,10 +9,10 @@ validation command's verdict is read from its exit code and output by the comman
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import functools
+import logging
 import os
 import re
+import select
 import shutil
 import signal
 import subprocess
@@ -23,18 +23,23 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Protocol
 
 from clients.ingest.fpr import ResolvedCommand, ToolRead, Verdict, VerdictSpec
+from services.ingest.child_processes import spawn_options
 from services.ingest.fpr.placeholders import render
+from services.ingest.fpr.pyhost import HostedRun, HostUnavailable, PythonHost
 from services.ingest.processing.identification import identify
 
 DATA_DIR = Path(__file__).parent / "data"
 EXCERPT_BYTES = 4096  # of stdout and stderr, kept in the result
 VERDICT_BYTES = 1024 * 1024  # of stdout and stderr, read by a verdict's rules
 VERSION_TIMEOUT = 30.0
+KILL_WAIT_SECONDS = 10.0  # for a killed process group to be reaped
 _RANK: dict[Verdict, int] = {"pass": 0, "partial pass": 1, "fail": 2}
 
 Heartbeat = Callable[[], None]
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -79,38 +84,76 @@ class _Process:
     duration: float
 
 
-def _die_with_parent() -> None:
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
+class _Running(Protocol):
+    exit_code: int | None
+    lost: str  # the run's end cannot be known (its host died), or ""
+    wrapped: bool  # started through setpriv
+
+    def wait(self, timeout: float) -> bool: ...
+    def kill(self) -> None: ...
+    def close(self) -> None: ...
 
 
-@functools.cache
-def _death_signal_prefix() -> tuple[str, ...] | None:
-    """util-linux's setpriv sets the parent-death signal and execs the tool, so the worker starts it without a
-    preexec_fn; that lets Python spawn with vfork instead of fork, which costs ~20 ms in a worker of a few hundred
-    MB (measured: 0.7 ms against 19.6 ms per process). Without setpriv, the preexec_fn does it."""
-    setpriv = shutil.which("setpriv")
-    if setpriv is None:
-        return None
-    try:
-        done = subprocess.run([setpriv, "--pdeathsig", "KILL", "--", "true"], capture_output=True, timeout=10,
-                              check=False)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return (setpriv, "--pdeathsig", "KILL", "--") if done.returncode == 0 else None
+class _Spawned:
+    """A spawned tool, waited for on a pidfd: the wait ends the moment it exits, with no polling."""
+
+    def __init__(self, process: subprocess.Popen[bytes], wrapped: bool) -> None:
+        self.process, self.wrapped, self.lost = process, wrapped, ""
+        self.exit_code: int | None = None
+        try:
+            self._pidfd: int | None = os.pidfd_open(process.pid)
+        except (OSError, AttributeError):
+            self._pidfd = None
+
+    def wait(self, timeout: float) -> bool:
+        if self._pidfd is not None:
+            ready, _, _ = select.select([self._pidfd], [], [], timeout)
+            if not ready:
+                return False
+            timeout = KILL_WAIT_SECONDS
+        try:
+            self.exit_code = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+
+    def close(self) -> None:
+        if self.exit_code is None:
+            self.exit_code = self.process.wait()
+        if self._pidfd is not None:
+            os.close(self._pidfd)
+            self._pidfd = None
 
 
-def _spawn_options(argv: list[str]) -> tuple[list[str], dict[str, object]]:
-    prefix = _death_signal_prefix()
-    if prefix is None:
-        return argv, {"preexec_fn": _die_with_parent}
-    return [*prefix, *argv], {}
+class _Hosted:
+    """A `{python} -m` command forked by the warm Python host."""
 
+    wrapped = False
 
-def _kill_group(process: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
+    def __init__(self, run: HostedRun) -> None:
+        self.run = run
+        self.exit_code: int | None = None
+        self.lost = ""
+
+    def wait(self, timeout: float) -> bool:
+        if not self.run.wait(timeout):
+            return False
+        self.exit_code = self.run.exit_code
+        if self.run.exit_code is None:
+            self.lost = f"the run was lost: {self.run.error}"
+        return True
+
+    def kill(self) -> None:
+        self.run.kill()
+
+    def close(self) -> None:
+        if not self.run.ended.is_set():
+            self.run.wait(KILL_WAIT_SECONDS)
+        self.wait(0)
 
 
 def _tree_size(*paths: Path) -> int:
@@ -173,11 +216,54 @@ def _matching_lines(pattern: str, text: str, most: int = 5) -> list[str]:
 class CommandRunner:
     """Thread-safe; one per worker. Tool versions are asked once per process and kept."""
 
-    def __init__(self, data_dir: Path = DATA_DIR, poll_seconds: float = 0.5) -> None:
+    def __init__(self, data_dir: Path = DATA_DIR, poll_seconds: float = 0.5, *, warm_python: bool = True) -> None:
         self.data_dir = data_dir
         self.poll_seconds = poll_seconds
+        self.python_host = PythonHost() if warm_python else None
         self._versions: dict[tuple[str, tuple[str, ...], str], str] = {}
         self._lock = threading.Lock()
+        # One scratch folder per thread, emptied after each run rather than made and removed: on some file
+        # systems the two cost more than a small tool's whole run.
+        self._local = threading.local()
+        self._scratches: list[Path] = []
+
+    def close(self) -> None:
+        if self.python_host is not None:
+            self.python_host.close()
+        with self._lock:
+            scratches, self._scratches = self._scratches, []
+        for scratch in scratches:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def _scratch(self) -> Path:
+        if getattr(self._local, "busy", False):
+            # A run inside a run (a verifier checking a command's output) gets a folder of its own.
+            return Path(tempfile.mkdtemp(prefix="amber-cmd-"))
+        self._local.busy = True
+        scratch: Path | None = getattr(self._local, "scratch", None)
+        if scratch is None or not scratch.is_dir():
+            scratch = Path(tempfile.mkdtemp(prefix="amber-cmd-"))
+            self._local.scratch = scratch
+            with self._lock:
+                self._scratches.append(scratch)
+        return scratch
+
+    def _release(self, scratch: Path) -> None:
+        """What a run left in its scratch folder goes; a folder that cannot be emptied is given up."""
+        if scratch != getattr(self._local, "scratch", None):
+            shutil.rmtree(scratch, ignore_errors=True)
+            return
+        self._local.busy = False
+        try:
+            with os.scandir(scratch) as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        shutil.rmtree(entry.path)
+                    elif entry.name not in (".stdout", ".stderr"):
+                        os.unlink(entry.path)
+        except OSError:
+            shutil.rmtree(scratch, ignore_errors=True)
+            self._local.scratch = None
 
     def tool_version(self, tool: ToolRead) -> str:
         key = (tool.name, tuple(tool.version_argv), tool.version_pattern)
@@ -192,7 +278,7 @@ class CommandRunner:
     def _ask_version(self, tool: ToolRead) -> str:
         if not tool.version_argv:
             return "unknown"
-        argv, options = _spawn_options(render(tool.version_argv, {"python": sys.executable,
+        argv, options = spawn_options(render(tool.version_argv, {"python": sys.executable,
                                                                   "data": str(self.data_dir)}))
         try:
             done = subprocess.run(argv, capture_output=True, timeout=VERSION_TIMEOUT, check=False,
@@ -220,7 +306,7 @@ class CommandRunner:
         detail = (command.event_detail.replace("{tool}", command.tool).replace("{version}", version)
                   .replace("{command}", command.name))
         base = CommandResult(command.name, command.tool, version, False, "", event_detail=detail)
-        scratch = Path(tempfile.mkdtemp(prefix="amber-cmd-"))
+        scratch = self._scratch()
         work = Path(tempfile.mkdtemp(prefix=".amber-run-", dir=output_dir)) if makes_file and output_dir else scratch
         extension = source.suffix if command.output_extension == "{ext}" else command.output_extension or ""
         try:
@@ -244,7 +330,7 @@ class CommandRunner:
                 return _replace(result, success=True, reason="completed")
             return self._check_output(result, command, work, expected, output_dir, heartbeat)
         finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+            self._release(scratch)
             if work != scratch:
                 shutil.rmtree(work, ignore_errors=True)
 
@@ -252,20 +338,12 @@ class CommandRunner:
                  heartbeat: Heartbeat | None, stdout_file: Path | None) -> _Process:
         out_path, err_path = stdout_file or scratch / ".stdout", scratch / ".stderr"
         started = time.monotonic()
-        with out_path.open("wb") as out, err_path.open("wb") as err:
-            spawned, options = _spawn_options(argv)
-            try:
-                process = subprocess.Popen(spawned, stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=scratch,
-                                           start_new_session=True, **options)  # type: ignore[call-overload]
-            except OSError as exc:
-                return _Process(None, f"{command.tool} could not be started: {exc}", b"", b"", 0.0)
-            stopped = ""
-            while True:
-                try:
-                    process.wait(timeout=self.poll_seconds)
-                    break
-                except subprocess.TimeoutExpired:
-                    pass
+        running = self._start(argv, command, scratch, out_path, err_path)
+        if isinstance(running, str):
+            return _Process(None, running, b"", b"", 0.0)
+        stopped = ""
+        try:
+            while not running.wait(self.poll_seconds):
                 if heartbeat is not None:
                     heartbeat()
                 elapsed = time.monotonic() - started
@@ -276,18 +354,39 @@ class CommandRunner:
                 elif written > command.max_output_bytes:
                     stopped = f"{command.tool} wrote more than {command.max_output_bytes} bytes and was stopped"
                 if stopped:
-                    _kill_group(process)
+                    running.kill()
+                    running.wait(KILL_WAIT_SECONDS)
                     break
+        finally:
             # The leader may be gone while its children still run; none of them may outlive the run.
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGKILL)
+            running.kill()
+            running.close()
+        stopped = stopped or running.lost
         duration = time.monotonic() - started
         stdout = b"" if stdout_file is not None else _read(out_path, VERDICT_BYTES)
         stderr = _read(err_path, VERDICT_BYTES)
-        if not stopped and spawned is not argv and process.returncode in (126, 127) and \
+        if not stopped and running.wrapped and running.exit_code in (126, 127) and \
                 stderr.startswith(b"setpriv: failed to execute"):
             stopped = f"{command.tool} could not be started: {stderr.decode('utf-8', 'replace').strip()}"
-        return _Process(None if stopped else process.returncode, stopped, stdout, stderr, duration)
+        return _Process(None if stopped else running.exit_code, stopped, stdout, stderr, duration)
+
+    def _start(self, argv: list[str], command: ResolvedCommand, scratch: Path, out_path: Path,
+               err_path: Path) -> _Running | str:
+        """The command running, or why it could not start. `{python} -m module` runs in the warm host."""
+        if len(argv) >= 3 and argv[0] == sys.executable and argv[1] == "-m" and self.python_host is not None:
+            try:
+                hosted = self.python_host.start(argv[2], argv[3:], str(scratch), str(out_path), str(err_path))
+                return _Hosted(hosted)
+            except HostUnavailable as exc:
+                log.warning("running %s without the Python host: %s", command.name, exc)
+        spawned, options = spawn_options(argv)
+        with out_path.open("wb") as out, err_path.open("wb") as err:
+            try:
+                process = subprocess.Popen(spawned, stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=scratch,
+                                           start_new_session=True, **options)  # type: ignore[call-overload]
+            except OSError as exc:
+                return f"{command.tool} could not be started: {exc}"
+        return _Spawned(process, wrapped=spawned is not argv)
 
     def _judge(self, result: CommandResult, spec: VerdictSpec, done: _Process) -> CommandResult:
         stdout, stderr = (done.stdout.decode("utf-8", "replace"), done.stderr.decode("utf-8", "replace"))

@@ -8,14 +8,11 @@ re-run after a crash finds either nothing or a complete folder.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import json
 import os
 import posixpath
 import resource
 import shutil
-import signal
 import stat
 import subprocess
 from collections.abc import Callable, Iterator
@@ -24,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from services.ingest.child_processes import die_with_parent
 from services.ingest.microservices.results import EventSpec, FileOutcome, Status, bounded
 
 # PRONOM ids of the packages we open. Office documents (zip-based, but with their own PUIDs) are not among them.
@@ -111,8 +109,7 @@ def _limit_child(max_bytes: int) -> Callable[[], None]:
     def prepare() -> None:
         # A lying header cannot make one extracted file outgrow the whole budget.
         resource.setrlimit(resource.RLIMIT_FSIZE, (max_bytes, max_bytes))
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        die_with_parent()
 
     return prepare
 

@@ -24,6 +24,9 @@ class ValidationService:
     def __init__(self, runner: CommandRunner | None = None) -> None:
         self.runner = runner or CommandRunner()
 
+    def close(self) -> None:
+        self.runner.close()
+
     def validate(self, path: Path, puid: str | None, rules: PolicyIndex) -> tuple[FileOutcome, list[RuleOutcome]]:
         """The file's outcome (its events, the worst verdict) and what each rule did, for the rule counters."""
         found = rules.rules_for("validation", puid)

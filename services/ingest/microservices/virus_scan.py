@@ -6,8 +6,6 @@ The clamd protocol is small enough to speak directly (no client dependency): `zI
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import os
 import signal
 import socket
@@ -20,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from services.ingest.child_processes import die_with_parent
 from services.ingest.microservices.results import EventSpec, FileOutcome, Status, bounded
 
 CHUNK = 256 * 1024
@@ -120,8 +119,7 @@ def parse_reply(reply: str) -> ScanAnswer:
 
 def _die_with_parent() -> None:
     """clamd gets SIGTERM when the thread that started it dies, so a killed worker leaves no daemon behind."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
+    die_with_parent(signal.SIGTERM)
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,7 @@ class WorkerTools:
 
     def close(self) -> None:
         self.characterizer.close()
+        self.validation.close()
         if self.clamd is not None:
             self.clamd.stop()
         if self.clamd_dir is not None:
