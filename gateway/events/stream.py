@@ -11,7 +11,7 @@ A stream standing below what the retention purge has deleted (`retention.py`) is
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -52,7 +52,7 @@ async def event_stream(
     heartbeat: float,
     still_allowed: Callable[[], Awaitable[bool]],
     disconnected: Callable[[], Awaitable[bool]],
-) -> AsyncIterator[str]:
+) -> AsyncGenerator[str]:
     # An id without data: where this stream starts, so a client reconnecting before any event resumes from here.
     yield f"retry: {RECONNECT_MS}\nid: {after}\n\n"
     told = 0

@@ -95,11 +95,11 @@ async def stream_until(sessions: async_sessionmaker[AsyncSession], after: int, l
     async def allowed() -> bool:
         return True
 
-    async def connected() -> bool:
+    async def disconnected() -> bool:
         return False
 
     messages: list[tuple[str, str]] = []
-    stream = event_stream(sessions, EventBus(), EventFilter(), after, 0.01, allowed, connected)
+    stream = event_stream(sessions, EventBus(), EventFilter(), after, 0.01, allowed, disconnected)
     async for message in stream:
         fields = dict(line.split(": ", 1) for line in message.strip().splitlines() if not line.startswith(":"))
         if "event" in fields:
