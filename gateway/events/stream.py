@@ -40,8 +40,11 @@ async def start_after(sessions: async_sessionmaker[AsyncSession], last_event_id:
     highest id the retention purge has deleted."""
     async with unit_of_work(sessions) as session:
         repo = EventRepository(session)
-        after = last_event_id if last_event_id is not None else await repo.last_id()
-        return after, await repo.purged_through()
+        purged_through = await repo.purged_through()
+        if last_event_id is not None:
+            return last_event_id, purged_through
+        # Past the purge even when it emptied the log: a new client has missed nothing.
+        return max(await repo.last_id(), purged_through), purged_through
 
 
 async def event_stream(

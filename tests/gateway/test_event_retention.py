@@ -15,14 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlmodel import col
 
 from clients.events import EventsClient
-from clients.events.schemas import PURGED_EVENT, PURGED_HEADER
+from clients.events.schemas import PURGED_EVENT, PURGED_HEADER, EventRead
 from clients.outbox import OutboxEvent
 from gateway.events.bus import EventBus
 from gateway.events.collector import append
 from gateway.events.models import Event
 from gateway.events.repository import EventFilter, EventRepository
 from gateway.events.retention import Retention
-from gateway.events.stream import event_stream
+from gateway.events.stream import event_stream, start_after
 from gateway.migrations import MIGRATIONS_DIR
 from gateway.settings import GatewaySettings
 from gateway.webhooks.models import WebhookDelivery, WebhookEndpoint
@@ -123,6 +123,19 @@ async def test_a_stream_resuming_below_the_purge_is_told_then_continues(db_engin
     assert [kind for kind, _ in messages[1:]] == ["aip.stored.v1", "fixity.passed.v1", "dip.stored.v1"]
     # A stream standing past the purge is told nothing.
     assert [kind for kind, _ in await stream_until(sessions, ids["plain2"], ids["recent"])] == ["dip.stored.v1"]
+
+    # Much later, the endpoints gone, the log empties: a new stream starts past the purge and is told nothing.
+    async with unit_of_work(sessions) as session:
+        for endpoint in await WebhookRepository(session).all_endpoints():
+            await WebhookRepository(session).delete(endpoint)
+    await Retention(sessions, GatewaySettings()).purge(now + timedelta(days=365))
+    after, purged_through = await start_after(sessions, None)
+    assert after == purged_through == ids["recent"]
+    async with unit_of_work(sessions) as session:
+        await append(session, [outbox_event("aip.stored.v1")])
+        [new] = await EventRepository(session).after(after, EventFilter(), 10)
+    assert await stream_until(sessions, after, new.id or 0) == [
+        ("aip.stored.v1", EventRead.model_validate(new).model_dump_json())]
 
 
 async def test_the_api_says_when_asked_events_were_purged(db_engine: AsyncEngine, tmp_path: Path) -> None:
