@@ -60,11 +60,19 @@ async def seed(sessions: async_sessionmaker[AsyncSession], now: datetime) -> dic
     return ids
 
 
-async def test_the_purge_keeps_what_deliveries_need_and_goes_in_batches(db_engine: AsyncEngine) -> None:
-    await migrations.upgrade(db_engine, MIGRATIONS_DIR)
-    sessions = session_factory(db_engine)
+async def seeded(engine: AsyncEngine) -> tuple[async_sessionmaker[AsyncSession], datetime, dict[str, int]]:
+    """The gateway's tables with `seed`'s rows; (sessions, now, the log ids by name)."""
+    await migrations.upgrade(engine, MIGRATIONS_DIR)
+    sessions = session_factory(engine)
     now = utcnow()
-    ids = await seed(sessions, now)
+    return sessions, now, await seed(sessions, now)
+
+
+KEEP = GatewaySettings(events_keep_days=90, webhook_deliveries_keep_days=30)
+
+
+async def test_the_purge_keeps_what_deliveries_need_and_goes_in_batches(db_engine: AsyncEngine) -> None:
+    sessions, now, ids = await seeded(db_engine)
     settings = GatewaySettings(events_keep_days=90, webhook_deliveries_keep_days=30, retention_batch=1)
     purged = await Retention(sessions, settings).purge(now)
     # One delivery (40 days), then three events, one per transaction: the batch is one row.
@@ -81,8 +89,7 @@ async def test_the_purge_keeps_what_deliveries_need_and_goes_in_batches(db_engin
 
     # Later: the failed delivery's time is up, and its event goes with it; the pending one still holds its event.
     later = now + timedelta(days=30)
-    purged = await Retention(sessions, GatewaySettings(events_keep_days=90, webhook_deliveries_keep_days=30)
-                             ).purge(later)
+    purged = await Retention(sessions, KEEP).purge(later)
     assert (purged.deliveries, purged.events) == (1, 1)
     # Zero keeps for ever.
     forever = GatewaySettings(events_keep_days=0, webhook_deliveries_keep_days=0)
@@ -111,11 +118,8 @@ async def stream_until(sessions: async_sessionmaker[AsyncSession], after: int, l
 
 
 async def test_a_stream_resuming_below_the_purge_is_told_then_continues(db_engine: AsyncEngine) -> None:
-    await migrations.upgrade(db_engine, MIGRATIONS_DIR)
-    sessions = session_factory(db_engine)
-    now = utcnow()
-    ids = await seed(sessions, now)
-    await Retention(sessions, GatewaySettings(events_keep_days=90, webhook_deliveries_keep_days=30)).purge(now)
+    sessions, now, ids = await seeded(db_engine)
+    await Retention(sessions, KEEP).purge(now)
 
     messages = await stream_until(sessions, ids["plain"], ids["recent"])
     assert messages[0] == (PURGED_EVENT, json.dumps({"after": ids["plain"], "purged_through": ids["plain2"]},
@@ -141,10 +145,8 @@ async def test_a_stream_resuming_below_the_purge_is_told_then_continues(db_engin
 async def test_the_api_says_when_asked_events_were_purged(db_engine: AsyncEngine, tmp_path: Path) -> None:
     async with gateway_stack(tmp_path, db_engine, real_http=True) as stack:
         assert stack.engine is not None
-        sessions = session_factory(stack.engine)
-        now = utcnow()
-        ids = await seed(sessions, now)
-        await Retention(sessions, GatewaySettings(events_keep_days=90, webhook_deliveries_keep_days=30)).purge(now)
+        sessions, now, ids = await seeded(stack.engine)
+        await Retention(sessions, KEEP).purge(now)
         client = stack.client
 
         page = await client.get("/api/v1/events", params={"after": 0}, headers=stack.admin)
