@@ -15,6 +15,7 @@ from gateway.archivematica import close_transport
 from gateway.archivematica import install as install_archivematica
 from gateway.events.bus import EventBus
 from gateway.events.collector import EventCollector
+from gateway.events.retention import Retention
 from gateway.events.router import router as events_router
 from gateway.keys.router import router as keys_router
 from gateway.migrations import MIGRATIONS_DIR
@@ -42,12 +43,16 @@ def _own_segments(gateway_doc: dict[str, Any]) -> set[str]:
 
 
 def start_events(app: FastAPI, settings: GatewaySettings) -> None:
-    """The event log's background work: collecting the services' outboxes, delivering webhooks."""
+    """The event log's background work: collecting the services' outboxes, delivering webhooks, purging what the
+    retention settings let go."""
     app.state.event_bus = EventBus()
     app.state.collector = EventCollector(app.state.sessions, settings, app.state.event_bus)
     metrics = WebhookMetrics(app.state.metrics) if getattr(app.state, "metrics", None) is not None else None
     app.state.dispatcher = Dispatcher(app.state.sessions, settings, app.state.event_bus, metrics)
-    app.state.event_tasks = [asyncio.create_task(app.state.dispatcher.run_forever(), name="webhooks")]
+    app.state.event_tasks = [
+        asyncio.create_task(app.state.dispatcher.run_forever(), name="webhooks"),
+        asyncio.create_task(Retention(app.state.sessions, settings).run_forever(), name="event-retention"),
+    ]
     if settings.events_collect:
         app.state.event_tasks += app.state.collector.tasks()
 

@@ -77,6 +77,23 @@ class GatewaySettings(ServiceSettings):
         default=24 * 3600.0, ge=0, description="After a rotation, how long the old secret signs deliveries too."
     )
     webhook_concurrency: int = Field(default=8, ge=1, description="Deliveries in flight at once.")
+    events_keep_days: float = Field(
+        default=90.0, ge=0,
+        description="How long the event log keeps an event after collecting it (0: for ever). An event a webhook "
+        "delivery still refers to (pending, or kept in the delivery log) is kept as long as that delivery.",
+    )
+    webhook_deliveries_keep_days: float = Field(
+        default=30.0, ge=0,
+        description="How long a succeeded or failed delivery stays in its endpoint's log after its last attempt "
+        "(0: for ever). Pending deliveries are never purged.",
+    )
+    retention_interval_seconds: float = Field(
+        default=3600.0, gt=0, description="How often the gateway purges what the retention settings let go."
+    )
+    retention_batch: int = Field(
+        default=1000, ge=1, le=10000, description="Rows deleted per transaction by the purge (it never holds one "
+        "long transaction over the whole log)."
+    )
 
     def event_sources(self) -> dict[str, str]:
         """The services that own domain events, each with its outbox (metadata records none)."""

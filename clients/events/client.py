@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Sequence
 
 import httpx
 
-from clients.events.schemas import EventRead
+from clients.events.schemas import PURGED_EVENT, EventRead, EventsPurged
 from servicekit.http import ServiceClient, ServiceError
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,12 @@ class EventsClient(ServiceClient):
             try:
                 async with self.stream("GET", "/events", params=params, headers=headers,
                                        timeout=httpx.Timeout(READ_TIMEOUT_SECONDS, connect=5.0)) as response:
-                    async for message_id, _, data in sse_messages(response.aiter_lines()):
+                    async for message_id, kind, data in sse_messages(response.aiter_lines()):
+                        if kind == PURGED_EVENT:
+                            purged = EventsPurged.model_validate_json(data)
+                            log.warning("events after %s up to %s may be missing: the gateway's log no longer "
+                                        "keeps them", purged.after, purged.purged_through)
+                            continue
                         if not data:
                             last_event_id = int(message_id) if message_id and message_id.isdigit() else last_event_id
                             continue

@@ -21,3 +21,17 @@ class EventRead(BaseModel):
     occurred_at: datetime
     collected_at: datetime
     payload: dict[str, Any]
+
+
+# The SSE message type (no id: it moves no resumption point) telling a stream it starts below what the retention
+# purge has deleted; the same mark is the `PURGED_HEADER` of the response.
+PURGED_EVENT = "events.purged"
+PURGED_HEADER = "Amber-Events-Purged-Through"
+
+
+class EventsPurged(BaseModel):
+    after: int = Field(description="Where the stream stood: the events after this id were asked for.")
+    purged_through: int = Field(
+        description="The highest id the retention purge deleted: events between `after` and it may be missing "
+        "(those still kept follow as usual)."
+    )

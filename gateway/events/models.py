@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column
+from sqlalchemy import JSON, BigInteger, Column
 from sqlmodel import Field
 
 from gateway.db import GatewayTable
@@ -28,3 +28,17 @@ class Event(GatewayTable, table=True):
     occurred_at: datetime = Field(sa_type=UTCDateTime)
     collected_at: datetime = Field(sa_type=UTCDateTime)
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class EventRetention(GatewayTable, table=True):
+    """One row: how far the retention purge has reached. A client resuming from an id below `purged_through` may
+    have missed events, and is told so."""
+
+    __tablename__ = "event_retention"
+
+    id: int = Field(default=1, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    # The highest log id ever purged; events at or below it may be gone (some are kept while a delivery needs them).
+    purged_through: int = Field(default=0)
+    events_purged: int = Field(default=0, sa_type=BigInteger)
+    deliveries_purged: int = Field(default=0, sa_type=BigInteger)
+    purged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

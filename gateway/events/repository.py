@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import ColumnElement, func, or_, select, text
+from sqlalchemy import ColumnElement, case, delete, exists, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from gateway.events.models import Event
+from gateway.events.models import Event, EventRetention
+from gateway.webhooks.models import WebhookDelivery
 
 # Any constant: the PostgreSQL advisory lock that puts the log's writers in line.
 APPEND_LOCK = 0x616D626572
@@ -69,3 +71,39 @@ class EventRepository:
 
     async def get(self, event_row_id: int) -> Event | None:
         return await self.session.get(Event, event_row_id)
+
+    async def purgeable(self, collected_before: datetime, limit: int) -> list[int]:
+        """The oldest events collected before the cutoff that no webhook delivery refers to."""
+        query = (select(col(Event.id)).where(col(Event.collected_at) < collected_before, ~_has_delivery())
+                 .order_by(col(Event.id)).limit(limit))
+        return [i for i in (await self.session.execute(query)).scalars() if i is not None]
+
+    async def purge(self, event_row_ids: list[int]) -> list[int]:
+        """Delete these events unless a delivery refers to one now; returns the ids deleted."""
+        if not event_row_ids:
+            return []
+        query = (delete(Event).where(col(Event.id).in_(event_row_ids), ~_has_delivery())
+                 .returning(col(Event.id)))
+        return [i for i in (await self.session.execute(query)).scalars() if i is not None]
+
+    async def purged_through(self) -> int:
+        """The highest id the retention purge has deleted (0: none yet)."""
+        query = select(col(EventRetention.purged_through)).where(col(EventRetention.id) == 1)
+        return int((await self.session.execute(query)).scalar_one_or_none() or 0)
+
+    async def record_purge(self, event_row_ids: list[int], deliveries: int, now: datetime) -> None:
+        highest = max(event_row_ids, default=0)
+        # The highest of the stored and the new mark, in SQL: two gateways purging at once never lower it.
+        through = case((col(EventRetention.purged_through) < highest, highest),
+                       else_=col(EventRetention.purged_through))
+        await self.session.execute(
+            update(EventRetention).where(col(EventRetention.id) == 1).values(
+                purged_through=through, purged_at=now,
+                events_purged=col(EventRetention.events_purged) + len(event_row_ids),
+                deliveries_purged=col(EventRetention.deliveries_purged) + deliveries,
+            )
+        )
+
+
+def _has_delivery() -> ColumnElement[bool]:
+    return exists().where(col(WebhookDelivery.event_row_id) == col(Event.id))

@@ -4,15 +4,18 @@ event as it is collected, with comment heartbeats while idle.
 Resuming from `Last-Event-ID` yields every later event once and in order: log ids follow commit order
 (`collector.py`) and each read asks for ids above the last one sent. The caller's key is checked again at every
 heartbeat, so a revoked key or a disabled user stops receiving.
+
+A stream standing below what the retention purge has deleted (`retention.py`) is told once, by an
+`events.purged` message without an id, then goes on with the oldest events kept after its position.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from clients.events.schemas import EventRead
+from clients.events.schemas import PURGED_EVENT, EventRead, EventsPurged
 from gateway.events.bus import EventBus
 from gateway.events.models import Event
 from gateway.events.repository import EventFilter, EventRepository
@@ -27,12 +30,21 @@ def sse_message(event: Event) -> str:
     return f"id: {event.id}\nevent: {event.type}\ndata: {data}\n\n"
 
 
-async def start_after(sessions: async_sessionmaker[AsyncSession], last_event_id: int | None) -> int:
-    """Where a stream starts: after the client's last id, or at the end of the log for a new client."""
-    if last_event_id is not None:
-        return last_event_id
+def purged_message(after: int, purged_through: int) -> str:
+    data = EventsPurged(after=after, purged_through=purged_through).model_dump_json()
+    return f"event: {PURGED_EVENT}\ndata: {data}\n\n"
+
+
+async def start_after(sessions: async_sessionmaker[AsyncSession], last_event_id: int | None) -> tuple[int, int]:
+    """Where a stream starts (after the client's last id, or at the end of the log for a new client), and the
+    highest id the retention purge has deleted."""
     async with unit_of_work(sessions) as session:
-        return await EventRepository(session).last_id()
+        repo = EventRepository(session)
+        purged_through = await repo.purged_through()
+        if last_event_id is not None:
+            return last_event_id, purged_through
+        # Past the purge even when it emptied the log: a new client has missed nothing.
+        return max(await repo.last_id(), purged_through), purged_through
 
 
 async def event_stream(
@@ -43,12 +55,19 @@ async def event_stream(
     heartbeat: float,
     still_allowed: Callable[[], Awaitable[bool]],
     disconnected: Callable[[], Awaitable[bool]],
-) -> AsyncIterator[str]:
+) -> AsyncGenerator[str]:
     # An id without data: where this stream starts, so a client reconnecting before any event resumes from here.
     yield f"retry: {RECONNECT_MS}\nid: {after}\n\n"
+    told = 0
     while not await disconnected():
         async with unit_of_work(sessions) as session:
-            events = await EventRepository(session).after(after, where, BATCH)
+            repo = EventRepository(session)
+            events = await repo.after(after, where, BATCH)
+            # Read after the events: a purge committed in between shows here, never as a silent hole.
+            purged_through = await repo.purged_through()
+        if purged_through > max(after, told):
+            told = purged_through
+            yield purged_message(after, purged_through)
         for event in events:
             assert event.id is not None
             after = event.id

@@ -42,7 +42,8 @@ class WebhookDelivery(GatewayTable, table=True):
     id: int | None = Field(default=None, primary_key=True)
     endpoint_id: uuid.UUID = Field(sa_column=Column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"),
                                                     nullable=False, index=True))
-    event_row_id: int = Field(sa_column=Column(ForeignKey("events.id"), nullable=False))
+    # Indexed: the retention purge keeps every event a delivery still refers to.
+    event_row_id: int = Field(sa_column=Column(ForeignKey("events.id"), nullable=False, index=True))
     event_type: str = Field(max_length=100)
     # pending (to send, at next_attempt_at), succeeded, or failed (given up after the retry window).
     status: str = Field(default="pending", max_length=20, index=True)

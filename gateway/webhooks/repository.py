@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -13,6 +13,7 @@ from gateway.events.models import Event
 from gateway.webhooks.models import WebhookDelivery, WebhookEndpoint
 
 PENDING = "pending"
+FINISHED = ("succeeded", "failed")
 
 
 class WebhookRepository:
@@ -89,3 +90,19 @@ class WebhookRepository:
             .order_by(col(WebhookDelivery.next_attempt_at)).limit(1)
         )
         return (await self.session.execute(query)).scalar_one_or_none()
+
+    async def purge_finished(self, last_attempt_before: datetime, limit: int) -> int:
+        """Delete up to `limit` succeeded or failed deliveries last attempted before the cutoff; returns how many.
+
+        The status is checked again by the delete itself, so a delivery redelivered meanwhile (pending again)
+        stays."""
+        finished = col(WebhookDelivery.status).in_(FINISHED)
+        last_attempt = func.coalesce(col(WebhookDelivery.last_attempt_at), col(WebhookDelivery.created_at))
+        ids = list((await self.session.execute(
+            select(col(WebhookDelivery.id)).where(finished, last_attempt < last_attempt_before)
+            .order_by(col(WebhookDelivery.id)).limit(limit)
+        )).scalars())
+        if not ids:
+            return 0
+        result = await self.session.execute(delete(WebhookDelivery).where(col(WebhookDelivery.id).in_(ids), finished))
+        return int(getattr(result, "rowcount", 0) or 0)
