@@ -405,6 +405,7 @@ def _ingest(stack: EphemeralStack, folder: Path, data_dir: Path, chosen: list[st
     pids = stack.pids()
     with RssSampler(lambda: stack.pids().values()) as sampler:
         cpu_before = {name: tree_cpu(pid) for name, pid in pids.items()}
+        workers_before = {name: tree_cpu_parts(pid) for name, pid in pids.items() if name.startswith("worker")}
         started = time.perf_counter()
         process = subprocess.Popen([sys.executable, "-m", "amber_cli", "ingest", str(folder), "--wait", "--json",
                                     *chosen], env=stack.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -425,6 +426,9 @@ def _ingest(stack: EphemeralStack, folder: Path, data_dir: Path, chosen: list[st
             stdout, stderr = process.communicate()
         seconds = time.perf_counter() - started
         cpu_by_process = {name: tree_cpu(pid) - cpu_before[name] for name, pid in pids.items()}
+        for name, before in workers_before.items():
+            for part, spent in tree_cpu_parts(pids[name]).items():
+                cpu_by_process[f"{name}: {part}"] = spent - before.get(part, 0.0)
     lines = stdout.strip().splitlines()
     try:
         summary = json.loads(lines[-1])
@@ -437,7 +441,8 @@ def _ingest(stack: EphemeralStack, folder: Path, data_dir: Path, chosen: list[st
     if not aip.is_file():
         raise SystemExit(f"Amber reported {summary} but the AIP file is not there")
     aip_id = str(summary.get("aip_id") or "")
-    return Run(seconds, sampler.peak, aip.stat().st_size, cpu=sum(cpu_by_process.values()), aip_id=aip_id,
+    return Run(seconds, sampler.peak, aip.stat().st_size, aip_id=aip_id,
+               cpu=sum(seconds for name, seconds in cpu_by_process.items() if ":" not in name),
                cpu_by_process=cpu_by_process, stages=where_time_goes(stack, aip_id))
 
 
@@ -497,8 +502,12 @@ def where_time_goes(stack: EphemeralStack, ingest_id: str) -> list[dict[str, obj
 
 
 def print_where_time_goes(run: Run) -> None:
+    whole = {name: seconds for name, seconds in run.cpu_by_process.items() if ":" not in name}
     print("where the time went (CPU s per process, tools included): " + ", ".join(
-        f"{name} {seconds:.1f}" for name, seconds in sorted(run.cpu_by_process.items(), key=lambda i: -i[1])))
+        f"{name} {seconds:.1f}" for name, seconds in sorted(whole.items(), key=lambda i: -i[1])))
+    print("  of which in the workers: " + ", ".join(
+        f"{name} {seconds:.1f}" for name, seconds in sorted(run.cpu_by_process.items(), key=lambda i: -i[1])
+        if ":" in name))
     for stage in run.stages:
         figures = ", ".join(f"{key} {value}" for key, value in stage.items() if key != "stage")
         print(f"  {stage['stage']}: {figures}")
@@ -522,6 +531,22 @@ def ensure_a3m() -> Path:
         subprocess.run([python, "-m", "venv", str(A3M_VENV)], check=True)
         subprocess.run([str(A3M_VENV / "bin" / "pip"), "install", "-q", "a3m"], check=True)
     return a3m
+
+
+def tree_cpu_parts(pid: int) -> dict[str, float]:
+    """CPU seconds of a process tree by part: the process itself, its live children by name (clamd, ExifTool, …),
+    and the one-off tools it has already reaped."""
+    parts: dict[str, float] = {}
+    try:
+        process = psutil.Process(pid)
+        for member in (process, *process.children(recursive=True)):
+            times = member.cpu_times()
+            name = "self" if member.pid == pid else member.name()
+            parts[name] = parts.get(name, 0.0) + times.user + times.system
+            parts["one-off tools"] = parts.get("one-off tools", 0.0) + times.children_user + times.children_system
+    except psutil.Error:
+        pass
+    return parts
 
 
 def tree_cpu(pid: int) -> float:

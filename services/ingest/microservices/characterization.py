@@ -12,6 +12,7 @@ import os
 import queue
 import subprocess
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,6 +111,24 @@ class ExifTool:
         self._counter = itertools.count(1)
         self.version = version or _version([executable, "-ver"])
         self.starts = 0
+        # One watchdog thread for the life of the instance, not a timer thread per file (~0.2 ms each).
+        self._deadline: float | None = None
+        self._watched: subprocess.Popen[bytes] | None = None
+        self._watchdog: threading.Thread | None = None
+
+    def _watch(self, process: subprocess.Popen[bytes]) -> None:
+        self._watched, self._deadline = process, time.monotonic() + self.timeout
+        if self._watchdog is None or not self._watchdog.is_alive():
+            self._watchdog = threading.Thread(target=self._guard, name="exiftool-watchdog", daemon=True)
+            self._watchdog.start()
+
+    def _guard(self) -> None:
+        while self._process is not None or self._deadline is not None:
+            deadline, process = self._deadline, self._watched
+            if deadline is not None and process is not None and time.monotonic() > deadline:
+                with contextlib.suppress(OSError):
+                    process.kill()
+            time.sleep(min(1.0, self.timeout / 4))
 
     def _start(self) -> subprocess.Popen[bytes]:
         if self._process is not None and self._process.poll() is None:
@@ -182,8 +201,7 @@ class ExifTool:
         process.stdin.write(b"-X\n" + raw + b"\n" + f"-execute{number}\n".encode())
         process.stdin.flush()
         # A file that makes ExifTool hang must not hang the worker: the watchdog kills it, the read then ends.
-        watchdog = threading.Timer(self.timeout, process.kill)
-        watchdog.start()
+        self._watch(process)
         chunks: list[bytes] = []
         size = 0
         try:
@@ -197,7 +215,7 @@ class ExifTool:
                     chunks.append(line)
                     size += len(line)
         finally:
-            watchdog.cancel()
+            self._deadline = None
         text, truncated = _cap(b"".join(chunks))
         return ToolOutput("ExifTool", self.version, text, truncated)
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -12,6 +15,7 @@ from lxml import etree
 from services.ingest.microservices.characterization import (
     Characterizer,
     ExifTool,
+    ExifToolPool,
     is_audio_video,
 )
 from services.ingest.microservices.results import Status
@@ -114,3 +118,26 @@ def test_missing_file_is_an_error(tmp_path: Path) -> None:
         assert "ExifTool" in result.outcome.message
     finally:
         characterizer.close()
+
+
+def test_an_exiftool_that_stops_answering_is_replaced_at_the_timeout(media: dict[str, Path]) -> None:
+    with ExifTool(timeout=2) as exiftool:
+        assert "PNG" in exiftool.characterize(media["png"]).text
+        assert exiftool._process is not None
+        os.kill(exiftool._process.pid, signal.SIGSTOP)  # hung, as on a file it cannot get through
+        started = time.monotonic()
+        again = exiftool.characterize(media["png"])
+        assert 2 <= time.monotonic() - started < 15
+        assert "PNG" in again.text and exiftool.starts == 2
+
+
+def test_a_pool_characterizes_from_several_threads_with_one_process_each(media: dict[str, Path]) -> None:
+    pool = ExifToolPool(size=2)
+    try:
+        with ThreadPoolExecutor(4) as threads:
+            outputs = list(threads.map(pool.characterize, [media["png"], media["text"]] * 10))
+        assert all(o.version == pool.version for o in outputs)
+        assert sum("PNG" in o.text for o in outputs) == 10 and sum("notes.txt" in o.text for o in outputs) == 10
+        assert 1 <= pool.starts <= 2
+    finally:
+        pool.close()
