@@ -71,6 +71,7 @@ A3M_APT = {"atool": "atool", "tree": "tree", "7z": "p7zip-full"}
 A3M_AS_AMBER = ("-p", "aip_compression_algorithm=6", "-p", "aip_compression_level=5", "-p", "transcribe_files=no")
 A3M_STALL_S = 300  # a3m and its children idle this long: it has dropped the package
 PER_FOLDER = 250
+STACK_ENV: dict[str, str] = {}  # --env: settings for Amber's stack in this run (AMBER_WORKERS=2, …)
 SCRAPE_EVERY = 15.0  # seconds between two scrapes of every process's /metrics (Prometheus' example configuration)
 PER_FILE_MICROSERVICES = ("checksum", "virus_scan", "identification", "validation", "characterization")
 METRICS_PROCESSES = ("GATEWAY", "TRANSFER", "INGEST", "METADATA", "STORAGE", "WORKER_METRICS")
@@ -376,7 +377,7 @@ def run_amber(folder: Path, work: Path, database: Path, config: tuple[str, dict[
     used instead of `automated`. `observed`: None as configured, False with metrics and traces off, True with
     metrics scraped and traces exported to a local OTLP receiver."""
     data_dir = work / f"amber-data{label}"
-    env = {"AMBER_INGEST_CLAMAV_DATABASE_DIR": str(database)}
+    env = {"AMBER_INGEST_CLAMAV_DATABASE_DIR": str(database), **STACK_ENV}
     with contextlib.ExitStack() as scope:
         if observed is not None:
             env["AMBER_METRICS_ENABLED"] = "true" if observed else "false"
@@ -685,7 +686,10 @@ def main() -> None:
                         help="Amber only, observability off against on (metrics scraped, traces exported)")
     parser.add_argument("--repeat", type=int, default=2, help="pairs of runs with --overhead")
     parser.add_argument("--on-first", action="store_true", help="with --overhead, begin with observability on")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="a setting for Amber's stack, e.g. AMBER_WORKERS=2 (repeatable)")
     args = parser.parse_args()
+    STACK_ENV.update(item.split("=", 1) for item in args.env)
     a3m = None if args.skip_a3m or args.overhead else ensure_a3m()
     work = Path(tempfile.mkdtemp(prefix="amber-bench-"))
     try:

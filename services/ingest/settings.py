@@ -34,6 +34,11 @@ class IngestSettings(ServiceSettings):
     batch_size: int = Field(default=500, ge=1, le=5000, description="Files per activity.")
     max_concurrent_batches: int = Field(default=4, ge=1, description="Batches of one package in flight at once.")
     worker_max_activities: int = Field(default=8, ge=1, description="Activities one worker runs at once.")
+    worker_file_threads: int = Field(
+        default=0, ge=0, description="Threads of one worker examining files (checksum, scan, identification, "
+        "validation, characterization) across all its batches; 0: twice the CPUs, at least 4. Most of a file's "
+        "time is spent waiting for a tool, so more threads than cores keep the cores busy.",
+    )
     worker_metrics_host: str = Field(default="127.0.0.1", description="Where a worker serves its /metrics.")
     worker_metrics_port: int = Field(
         default=8010, ge=0, le=65535,

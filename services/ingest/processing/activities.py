@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from importlib.metadata import version
@@ -136,10 +137,13 @@ class IngestActivities:
         self.ingest = IngestClient(settings.ingest_url, token=token)
         self.metadata = MetadataClient(settings.metadata_url, token=token, timeout=300)
         self.storage = StorageClient(settings.storage_url, token=token, timeout=600)
+        self.file_thread_count = settings.worker_file_threads or max(4, 2 * (os.cpu_count() or 1))
+        self.file_threads = ThreadPoolExecutor(self.file_thread_count, thread_name_prefix="examine")
 
     async def aclose(self) -> None:
         for client in (self.ingest, self.metadata, self.storage):
             await client.aclose()
+        self.file_threads.shutdown(wait=False, cancel_futures=True)
 
     def all(self) -> list[Any]:
         return [self.read_processing_mcp, self.prepare_sip, self.process_batch, self.open_extracted,
@@ -377,12 +381,7 @@ class IngestActivities:
         # Read once per batch, so a rule created or disabled through the API holds from the next batch on.
         rules = PolicyIndex(await self.ingest.resolved_format_rules("validation"))
         async with self.job(params, key, name, "Process files", files_total=len(entries)) as job:
-            results: list[Examined] = []
-            for start in range(0, len(entries), FILES_PER_THREAD_HOP):
-                chunk = entries[start:start + FILES_PER_THREAD_HOP]
-                results.extend(await _in_thread(examine, self.tools, layout.data, chunk,
-                                                options, open_packages, rules, self.metrics))
-                activity.heartbeat(start + len(chunk))
+            results = await self._examine(layout, entries, options, open_packages, rules)
             extractions = await self._extract(params, layout, results, options)
             journal_events: dict[str, list[dict[str, Any]]] = {}
             for events_file in (JournalSplitter(layout.work).file_events(batch.index),
@@ -430,6 +429,45 @@ class IngestActivities:
             job.files_done = len(entries)
         await asyncio.to_thread(self._remove, layout, removals)
         return result
+
+    async def _examine(self, layout: SipLayout, entries: list[dict[str, Any]], options: FileOptions,
+                       open_packages: bool, rules: PolicyIndex) -> list[Examined]:
+        """The batch's files in pieces of FILES_PER_THREAD_HOP, several pieces at once on the worker's file
+        threads (shared by all its batches), the results in the batch's order. A cancellation waits for the
+        pieces already running (see _with_heartbeat), so nothing examines the SIP after the activity stops."""
+        pieces = [entries[start:start + FILES_PER_THREAD_HOP]
+                  for start in range(0, len(entries), FILES_PER_THREAD_HOP)]
+        found: list[list[Examined]] = [[] for _ in pieces]
+        submitted: list[Future[list[Examined]]] = []
+
+        async def piece(index: int) -> int:
+            future = self.file_threads.submit(examine, self.tools, layout.data, pieces[index], options,
+                                              open_packages, rules, self.metrics)
+            submitted.append(future)
+            found[index] = await _with_heartbeat(asyncio.wrap_future(future), thread=True)
+            return len(pieces[index])
+
+        waiting = list(range(len(pieces)))
+        running: set[asyncio.Task[int]] = set()
+        examined = 0
+        try:
+            while waiting or running:
+                # Two pieces per thread queued at most: batches in flight share the threads without one
+                # batch's whole list waiting in the pool's queue.
+                while waiting and len(running) < 2 * self.file_thread_count:
+                    running.add(asyncio.ensure_future(piece(waiting.pop(0))))
+                done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    examined += task.result()
+                activity.heartbeat(examined)
+        except BaseException:
+            for future in submitted:
+                future.cancel()  # those no thread has begun
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+            raise
+        return [examined_file for part in found for examined_file in part]
 
     async def _count_rule_outcomes(self, outcomes: list[RuleOutcome]) -> None:
         """The counters are statistics: a report that fails is logged, never a reason to redo a batch."""
