@@ -56,6 +56,7 @@ from pathlib import Path
 
 import httpx
 import psutil
+from lxml import etree
 from prometheus_client.parser import text_string_to_metric_families
 
 from amber_cli.ephemeral import EphemeralStack, ephemeral_stack
@@ -258,6 +259,7 @@ class Run:
     counted: dict[str, float] = field(default_factory=dict)
     scrapes: int = 0
     scrape_failures: int = 0
+    aip_file: Path | None = None
     # Where the time went: CPU seconds per stack process, and per stage / micro-service (see `where_time_goes`).
     cpu_by_process: dict[str, float] = field(default_factory=dict)
     stages: list[dict[str, object]] = field(default_factory=list)
@@ -372,7 +374,8 @@ def per_microservice_counts(stack: EphemeralStack, aip_id: str) -> tuple[int, di
 
 
 def run_amber(folder: Path, work: Path, database: Path, config: tuple[str, dict[str, str]] | None = None, *,
-              observed: bool | None = None, label: str = "") -> Run:
+              observed: bool | None = None, label: str = "",
+              setup: Callable[[httpx.Client], None] | None = None) -> Run:
     """One ingest on a fresh stack. `config`: a processing configuration (name, fields) made through the API and
     used instead of `automated`. `observed`: None as configured, False with metrics and traces off, True with
     metrics scraped and traces exported to a local OTLP receiver."""
@@ -387,6 +390,9 @@ def run_amber(folder: Path, work: Path, database: Path, config: tuple[str, dict[
         stack = scope.enter_context(ephemeral_stack(data_dir, extra_env=env))
         scraper = scope.enter_context(Scraper(stack)) if observed else None
         chosen: list[str] = []
+        if setup is not None:
+            with stack.client() as http:
+                setup(http)
         if config is not None:
             with stack.client() as http:
                 made = http.put(f"/api/v1/processing-configurations/{config[0]}", json={"fields": config[1]})
@@ -442,9 +448,11 @@ def _ingest(stack: EphemeralStack, folder: Path, data_dir: Path, chosen: list[st
     if not aip.is_file():
         raise SystemExit(f"Amber reported {summary} but the AIP file is not there")
     aip_id = str(summary.get("aip_id") or "")
-    return Run(seconds, sampler.peak, aip.stat().st_size, aip_id=aip_id,
+    run = Run(seconds, sampler.peak, aip.stat().st_size, aip_id=aip_id,
                cpu=sum(seconds for name, seconds in cpu_by_process.items() if ":" not in name),
                cpu_by_process=cpu_by_process, stages=where_time_goes(stack, aip_id))
+    run.aip_file = aip
+    return run
 
 
 @dataclass
@@ -633,7 +641,30 @@ def run_a3m(a3m: Path, folder: Path, work: Path, normalize: bool = False) -> Run
     if mets not in listing:
         raise SystemExit(f"a3m's AIP {aip} has no {mets}")
     members = sum(1 for line in listing.splitlines() if "/data/objects/" in line and not line[20:25].startswith("D"))
-    return Run(seconds, sampler.peak, aip.stat().st_size, accepted[0] if accepted else 0.0, members, a3m_version())
+    run = Run(seconds, sampler.peak, aip.stat().st_size, accepted[0] if accepted else 0.0, members, a3m_version())
+    run.aip_file = aip
+    return run
+
+
+def premis_events(aip: Path) -> dict[str, dict[str, int]]:
+    """PREMIS events in a 7z AIP's METS by type and outcome (the METS streamed out of the archive, never held)."""
+    counts: dict[str, dict[str, int]] = {}
+    with subprocess.Popen(["7z", "x", "-so", str(aip), "*/data/METS.*.xml"], stdout=subprocess.PIPE,
+                          stderr=subprocess.DEVNULL) as unpack:
+        assert unpack.stdout is not None
+        kind = ""
+        for _, element in etree.iterparse(unpack.stdout, events=("end",), huge_tree=True):
+            name = etree.QName(element).localname
+            if name == "eventType":
+                kind = (element.text or "").strip()
+            elif name == "eventOutcome" and kind:
+                outcome = (element.text or "").strip().lower() or "?"
+                counts.setdefault(kind, {}).setdefault(outcome, 0)
+                counts[kind][outcome] += 1
+                kind = ""
+            if name in ("eventOutcomeInformation", "event"):
+                element.clear()
+    return counts
 
 
 def overhead(folder: Path, work: Path, database: Path, files: int, pairs: int,

@@ -162,11 +162,17 @@ class RuleWrite(BaseModel):
     puid: str = Field(pattern=PUID_PATTERN, description="The format the rule applies to")
     command: str = Field(pattern=NAME_PATTERN)
     enabled: bool = True
+    priority: int = Field(
+        default=100, ge=0, le=10_000,
+        description="Among the enabled rules of one purpose and format, the lowest is tried first; the next one "
+        "only when it fails (ties: by command name).",
+    )
 
 
 class RuleUpdate(BaseModel):
     command: str | None = Field(default=None, pattern=NAME_PATTERN)
     enabled: bool | None = None
+    priority: int | None = Field(default=None, ge=0, le=10_000)
 
 
 class RuleRead(RuleWrite, Shipped):

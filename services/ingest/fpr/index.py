@@ -26,6 +26,8 @@ class PolicyIndex:
         for rule in rules:
             if rule.enabled:
                 self._rules[(rule.purpose, rule.puid)].append(rule)
+        for found in self._rules.values():
+            found.sort(key=lambda rule: (rule.priority, rule.command))  # the order they are tried in
 
     def rules_for(self, purpose: str, puid: str | None) -> list[ResolvedRule]:
         return list(self._rules.get((purpose, puid or ""), ()))

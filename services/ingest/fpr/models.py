@@ -71,6 +71,7 @@ class FprRule(ShippedColumns, table=True):
     puid: str = Field(sa_column=Column(String(60), ForeignKey("fpr_format.puid"), nullable=False))
     command: str = Field(sa_column=Column(String(100), ForeignKey("fpr_command.name"), nullable=False, index=True))
     enabled: bool = True
+    priority: int = Field(default=100, sa_column_kwargs={"server_default": "100"})
     successes: int = Field(default=0, sa_type=BigInteger)
     failures: int = Field(default=0, sa_type=BigInteger)
     last_used_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))

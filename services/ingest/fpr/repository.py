@@ -65,7 +65,7 @@ class FprRepository:
         query = select(FprRule).where(col(FprRule.enabled))
         if purpose is not None:
             query = query.where(col(FprRule.purpose) == purpose)
-        query = query.order_by(col(FprRule.puid), col(FprRule.purpose), col(FprRule.command))
+        query = query.order_by(col(FprRule.puid), col(FprRule.purpose), col(FprRule.priority), col(FprRule.command))
         return list((await self.session.execute(query)).scalars())
 
     async def count_outcomes(self, rule: UUID, successes: int, failures: int, at: datetime) -> int:

@@ -136,6 +136,15 @@ def normalize_original(runner: CommandRunner, index: PolicyIndex, original: Orig
                     reason=f"no {purpose} rule for {puid or 'an unidentified format'}"))
             continue
         record = _apply(runner, rules[0], fallback, purpose, original, wanted, places, done, source)
+        for rule in rules[1:]:
+            if record.outcome == "success":
+                break
+            # The format's next rule (by priority) is tried when one fails; the report keeps why.
+            done.outcomes.remove(record)
+            done.failed.pop()
+            earlier = f"{record.command} failed ({record.reason})"
+            record = _apply(runner, rule, fallback, purpose, original, wanted, places, done, source)
+            record.reason = f"{earlier}; {record.reason}"[:2000]
         failed = record.outcome != "success" and not fallback
         backup = _rules_fallback(index, purpose, puid, wanted) if failed else []
         if backup:

@@ -119,3 +119,28 @@ def test_a_ledger_cut_by_a_crash_redoes_only_the_cut_line(tmp_path: Path) -> Non
     assert ledger.read_text().endswith('"n": 2}\n')  # the cut line is gone: what is appended next stays whole
     assert {line["p"]: line["n"] for line in _ledger_lines(ledger)} == {"objects/a.tif": 2, "objects/b.tif": 1}
     assert _done_paths(tmp_path / "absent.jsonl") == set()
+
+
+def test_a_tiff_libvips_cannot_read_is_normalized_by_the_next_rule(tmp_path: Path, rules: PolicyIndex) -> None:
+    """FFmpeg writes YCbCr TIFFs with chroma subsampling (as scanners and cameras do), which libvips refuses: the
+    format's next rules by priority (libtiff's tiff2rgba, FFmpeg) make the derivatives, and the report says why."""
+    where = places(tmp_path)
+    source = where.data / "objects" / "scan.tif"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=80x60", "-frames:v", "1",
+                    "-pix_fmt", "yuv420p", str(source)], check=True)
+    assert subprocess.run(["vips", "copy", str(source), str(tmp_path / "x.v")], capture_output=True).returncode != 0
+    original = Original("objects/scan.tif", uuid.uuid4(), "fmt/353")
+    done = normalize_original(CommandRunner(), rules, original,
+                              Wanted(preservation=True, access=True, thumbnails=True), where)
+    outcomes = {o.purpose: o for o in done.outcomes}
+    assert {p: (o.outcome, o.command, o.fallback) for p, o in outcomes.items()} == {
+        "preservation": ("success", "tiff2rgba-to-tiff", False),
+        "access": ("success", "ffmpeg-to-jpeg-access", False),
+        "thumbnail": ("success", "ffmpeg-frame-thumbnail", False),
+    }
+    assert outcomes["preservation"].reason.startswith("vips-to-tiff failed (") and outcomes["preservation"].output_puid
+    assert done.failed == []  # the first rule's failure is in the report and its counter, not an event
+    assert [(c.success) for c in done.counted].count(False) == 3
+    preserved = where.data / str(outcomes["preservation"].output)
+    info = subprocess.run(["tiffinfo", str(preserved)], capture_output=True, text=True).stdout
+    assert "RGB color" in info and "Compression Scheme: None" in info
