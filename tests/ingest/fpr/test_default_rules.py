@@ -27,7 +27,8 @@ NORMALIZING = ("preservation", "access", "thumbnail")
 # What each sample must get: the purposes with a default rule for its format, once per rule (a TIFF has a second
 # rule of each purpose, tried when libvips cannot read it).
 EXPECTED = {
-    "sample.tif": ("preservation", "preservation", "access", "access", "thumbnail", "thumbnail"), "sample.jpg": NORMALIZING, "sample.png": NORMALIZING, "sample.gif": NORMALIZING,
+    "sample.tif": ("preservation", "preservation", "access", "access", "thumbnail", "thumbnail"),
+    "sample.jpg": NORMALIZING, "sample.png": NORMALIZING, "sample.gif": NORMALIZING,
     "sample.bmp": NORMALIZING, "sample.jp2": NORMALIZING, "sample.dng": ("preservation",),
     "sample.pdf": ("preservation", "thumbnail"), "sample.wav": ("access",), "sample.mp3": ("preservation", "access"),
     "sample.flac": ("access",), "sample.aif": ("preservation", "access"), "sample.ogg": ("preservation", "access"),
