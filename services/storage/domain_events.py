@@ -60,9 +60,16 @@ async def replicated(session: AsyncSession, original: UUID, replica: UUID, locat
     await OUTBOX.record(session, "replication.failed.v1" if error else "replication.done.v1", original, payload)
 
 
-async def recovered(session: AsyncSession, package_uuid: UUID, replica_uuid: UUID, success: bool) -> None:
-    await OUTBOX.record(session, "aip.recovered.v1", package_uuid,
-                        {"package_uuid": package_uuid, "replica_uuid": replica_uuid, "fixity_ok": success})
+async def recovered(session: AsyncSession, package_uuid: UUID, replica_uuid: UUID | None, success: bool,
+                    reason: str = "") -> None:
+    """`aip.recovered.v1` once the restored AIP passes fixity; `aip.recovery.failed.v1` when it still fails, or
+    when no replica could be used (no `replica_uuid`)."""
+    if success:
+        await OUTBOX.record(session, "aip.recovered.v1", package_uuid,
+                            {"package_uuid": package_uuid, "replica_uuid": replica_uuid, "fixity_ok": True})
+        return
+    await OUTBOX.record(session, "aip.recovery.failed.v1", package_uuid,
+                        {"package_uuid": package_uuid, "replica_uuid": replica_uuid, "reason": reason})
 
 
 async def deletion(session: AsyncSession, request: DeletionRequestRead) -> None:

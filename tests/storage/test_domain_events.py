@@ -106,6 +106,23 @@ async def test_store_replication_fixity_and_recovery_events(storage: Storage, tm
         "package_uuid": str(aip_uuid), "replica_uuid": str(recovered.replica_uuid), "fixity_ok": True}
 
 
+async def test_a_recovery_with_no_good_replica_says_so(storage: Storage, tmp_path: Path) -> None:
+    outbox = Outbox(storage)
+    await add_replicator(storage, tmp_path)
+    aip_uuid, _, _ = await store(storage, tmp_path, "7z")
+    [replica] = await storage.client.list_aip_replicas(aip_uuid)
+    flip_one_byte(stored_path(storage, (await storage.client.get_aip(aip_uuid)).current_path))
+    flip_one_byte(storage.settings.data_dir / "replica" / replica.current_path)
+    await outbox.new()
+
+    await refused(storage.client.recover_aip(aip_uuid), 409)
+    events = await outbox.new()
+    assert "aip.recovered.v1" not in [e.type for e in events]
+    failed = only(events, "aip.recovery.failed.v1")
+    assert failed.subject == aip_uuid and failed.payload == {
+        "package_uuid": str(aip_uuid), "replica_uuid": None, "reason": "no replica passed its fixity check"}
+
+
 async def test_a_failed_replication_says_so_and_nothing_else(storage: Storage, tmp_path: Path) -> None:
     outbox = Outbox(storage)
     replicator = await add_replicator(storage, tmp_path)

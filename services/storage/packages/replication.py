@@ -160,7 +160,9 @@ async def recover(runtime: Runtime, aip_uuid: UUID, user: str) -> RecoveryRead:
             continue
         after = await check_package(runtime, aip_uuid)
         async with unit_of_work(runtime.sessions) as session:
-            await domain_events.recovered(session, aip_uuid, replica_uuid, after.success)
+            await domain_events.recovered(
+                session, aip_uuid, replica_uuid, after.success,
+                "" if after.success else f"restored from replica {replica_uuid}, the AIP still fails its fixity check")
         await runtime.events.record(
             aip_uuid, "recovery", "Pass" if after.success else "Fail",
             f'program="Amber storage"; replica="{replica_uuid}"',
@@ -169,6 +171,8 @@ async def recover(runtime: Runtime, aip_uuid: UUID, user: str) -> RecoveryRead:
         async with unit_of_work(runtime.sessions) as session:
             recovered = await place_of(session, runtime.roots, aip_uuid)
         return RecoveryRead(package=recovered.package, replica_uuid=replica_uuid, before=before, after=after)
+    async with unit_of_work(runtime.sessions) as session:
+        await domain_events.recovered(session, aip_uuid, None, False, "no replica passed its fixity check")
     await runtime.events.record(aip_uuid, "recovery", "Fail", 'program="Amber storage"',
                                 "No replica passed its fixity check", user=user)
     raise Problem(409, "No good replica", f"AIP {aip_uuid} has no replica that passes its fixity check")
