@@ -291,12 +291,17 @@ class IngestActivities:
             write_structure_report(layout.data / "objects", partial, label="objects")
             partial.replace(report)
 
+    @staticmethod
+    def _spread(params: IngestParams) -> int:
+        """Batches enough to keep every batch slot of the package busy twice over (so a second worker gets some)."""
+        return 2 * params.max_concurrent_batches
+
     def _inventory(self, params: IngestParams, layout: SipLayout) -> Inventory:
         layout.work.mkdir(parents=True, exist_ok=True)
         changes = sanitize_tree(layout.data / "objects", layout.rename_plan)
         found = write_inventory(layout.inventory, layout.data, [layout.data / "objects"],
                                 batch_size=params.batch_size, first_index=0, round_=0,
-                                original_of=changed_files(changes, "objects"))
+                                original_of=changed_files(changes, "objects"), spread=self._spread(params))
         renamed = {f"objects/{c.old}": f"objects/{c.new}" for c in changes}
         journal = journal_path(layout, params)
         if journal.exists():
@@ -344,7 +349,7 @@ class IngestActivities:
         found = write_inventory(layout.round_inventory(round_), layout.data,
                                 [layout.data / opened.directory for opened in extracted],
                                 batch_size=params.batch_size, first_index=first_index, round_=round_,
-                                original_of=original_of)
+                                original_of=original_of, spread=self._spread(params))
         for opened in extracted:
             detail = f"Unpacked from: %transferDirectory%{opened.package} ({opened.package_uuid})"
             prefix = opened.directory + "/"

@@ -17,6 +17,9 @@ from temporalio.exceptions import ApplicationError
 
 from services.ingest.processing.params import Batch
 
+GRANULE = 25  # files; a batch is a whole number of granules
+MIN_BATCH = 100  # files: below this a batch's fixed costs (its job, its records) weigh
+
 
 @dataclass
 class RoundInventory:
@@ -27,13 +30,19 @@ class RoundInventory:
 
 
 def write_inventory(target: Path, data_dir: Path, roots: Iterable[Path], *, batch_size: int, first_index: int,
-                    round_: int, original_of: Mapping[str, str]) -> RoundInventory:
+                    round_: int, original_of: Mapping[str, str], spread: int = 1) -> RoundInventory:
     """List every file under `roots` (paths relative to `data_dir`), sorted; `original_of` maps a renamed file's
-    path to the path it arrived with."""
+    path to the path it arrived with.
+
+    Batches hold at most `batch_size` files, and fewer when that leaves under `spread` batches (down to
+    MIN_BATCH files): a 1,000-file transfer in two batches of 500 would keep two threads of one worker busy while
+    the others, and the other workers, wait. The files are first cut into granules of GRANULE, then the granules
+    into batches, once the count is known."""
     temp = target.with_name(target.name + ".part")
     found = RoundInventory()
     refused: list[str] = []
     offset = 0
+    granule = min(GRANULE, batch_size)
     with temp.open("wb") as out:
         for root in roots:
             for dirpath, dirs, files in os.walk(root):
@@ -45,9 +54,8 @@ def write_inventory(target: Path, data_dir: Path, roots: Iterable[Path], *, batc
                     if not path.is_file() or path.is_symlink():
                         refused.append(relative)
                         continue
-                    if found.count % batch_size == 0:
-                        found.batches.append(Batch(index=first_index + len(found.batches), offset=offset, count=0,
-                                                   round=round_))
+                    if found.count % granule == 0:
+                        found.batches.append(Batch(index=len(found.batches), offset=offset, count=0, round=round_))
                     record: dict[str, Any] = {"p": relative, "s": stat.st_size, "m": stat.st_mtime}
                     if relative in original_of:
                         record["o"] = original_of[relative]
@@ -66,6 +74,21 @@ def write_inventory(target: Path, data_dir: Path, roots: Iterable[Path], *, batc
         temp.unlink(missing_ok=True)
         raise ApplicationError(f"not regular files (links, devices): {', '.join(refused[:20])}", non_retryable=True)
     temp.replace(target)
+    return _in_batches(found, granule, batch_size, spread, first_index)
+
+
+def _in_batches(found: RoundInventory, granule: int, batch_size: int, spread: int,
+                first_index: int) -> RoundInventory:
+    """Granules (the inventory's batches so far, indexed from 0) merged into batches numbered from `first_index`."""
+    size = min(batch_size, max(MIN_BATCH, -(-found.count // max(1, spread))))
+    per_batch = max(1, size // granule)
+    batches: list[Batch] = []
+    for start in range(0, len(found.batches), per_batch):
+        granules = found.batches[start:start + per_batch]
+        batches.append(Batch(index=first_index + len(batches), offset=granules[0].offset,
+                             count=sum(g.count for g in granules), round=granules[0].round))
+    found.batch_of = {path: first_index + granule // per_batch for path, granule in found.batch_of.items()}
+    found.batches = batches
     return found
 
 
