@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
+import os
 import shutil
 import signal
 import subprocess
@@ -40,9 +41,16 @@ def _death_signal_prefix() -> tuple[str, ...] | None:
     return (setpriv, "--pdeathsig", "KILL", "--") if done.returncode == 0 else None
 
 
+@functools.lru_cache(maxsize=256)
+def _located(name: str, path: str | None) -> str:
+    return shutil.which(name, path=path) or name
+
+
 def spawn_options(argv: list[str]) -> tuple[list[str], dict[str, object]]:
     """The argv and `subprocess` options that start `argv` as a one-off tool dying with its parent thread."""
     prefix = _death_signal_prefix()
     if prefix is None:
         return argv, {"preexec_fn": die_with_parent}
-    return [*prefix, *argv], {}
+    # setpriv would try the name in each folder of PATH in turn; it is found once per worker instead.
+    tool = argv[0] if os.sep in argv[0] else _located(argv[0], os.environ.get("PATH"))
+    return [*prefix, tool, *argv[1:]], {}
