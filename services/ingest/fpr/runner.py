@@ -208,9 +208,15 @@ class CommandRunner:
         return lines[0][:100] if lines else "unknown"
 
     def run(self, command: ResolvedCommand, source: Path, output_dir: Path | None = None, *,
-            basename: str | None = None, heartbeat: Heartbeat | None = None) -> CommandResult:
+            basename: str | None = None, heartbeat: Heartbeat | None = None,
+            scratch_dir: Path | None = None) -> CommandResult:
         """Run `command` on `source`. A command that makes a file writes it as `<output_dir>/<basename><ext>`
-        (basename defaults to the source's stem); anything else it leaves behind is removed."""
+        (basename defaults to the source's stem); anything else it leaves behind is removed.
+
+        The tool's scratch space (its captured output, `{tmp}`: a LibreOffice profile is tens of MB) is made in
+        `scratch_dir`, else in `output_dir`, else in the system's temporary folder: a worker killed mid-run can
+        remove nothing, so its leftovers must be where the caller's own clean-up (a retry, the SIP's removal)
+        finds them."""
         source = source.absolute()
         stem = basename or source.stem
         makes_file = command.output_extension is not None
@@ -220,7 +226,8 @@ class CommandRunner:
         detail = (command.event_detail.replace("{tool}", command.tool).replace("{version}", version)
                   .replace("{command}", command.name))
         base = CommandResult(command.name, command.tool, version, False, "", event_detail=detail)
-        scratch = Path(tempfile.mkdtemp(prefix="amber-cmd-"))
+        scratch_in = scratch_dir or (output_dir if makes_file else None)
+        scratch = Path(tempfile.mkdtemp(prefix=".amber-cmd-" if scratch_in else "amber-cmd-", dir=scratch_in))
         work = Path(tempfile.mkdtemp(prefix=".amber-run-", dir=output_dir)) if makes_file and output_dir else scratch
         extension = source.suffix if command.output_extension == "{ext}" else command.output_extension or ""
         try:
@@ -327,7 +334,7 @@ class CommandRunner:
                 output_dir: Path, heartbeat: Heartbeat | None, reason: str = "completed") -> CommandResult:
         """The output, identified: its verifier's word, then its place in `output_dir`."""
         if command.verifier_spec is not None:
-            checked = self.run(command.verifier_spec, made, heartbeat=heartbeat)
+            checked = self.run(command.verifier_spec, made, heartbeat=heartbeat, scratch_dir=output_dir)
             result = _replace(result, verifier=checked)
             if not checked.success:
                 return _replace(result, reason=f"{command.verifier_spec.name} refused the output: {checked.reason}")

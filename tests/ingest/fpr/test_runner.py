@@ -93,6 +93,22 @@ def test_a_copy_of_an_unidentifiable_original_is_accepted_as_such_and_only_a_cop
     assert sorted(p.name for p in out.iterdir()) == ["uuid-clip.mpg"]
 
 
+def test_scratch_space_is_made_where_the_caller_cleans_up(png: Path, tmp_path: Path) -> None:
+    """A killed worker removes nothing: the tool's `{tmp}` (a LibreOffice profile) must be in the caller's folder,
+    the one a retry or the SIP's removal clears, never in the system's temporary folder."""
+    out, scratch = tmp_path / "out", tmp_path / "scratch"
+    out.mkdir()
+    scratch.mkdir()
+    runner = CommandRunner()
+    said = runner.run(command(["sh", "-c", "echo {tmp}"]), png, scratch_dir=scratch)
+    assert said.success and Path(said.stdout.strip()).parent == scratch
+    made = runner.run(command(["sh", "-c", "echo {tmp} >&2; cp {input} {output}"], output_extension=".png"), png,
+                      out, basename="copy")
+    assert made.success, made.reason
+    assert Path(made.stderr.strip()).parent == out
+    assert [p.name for p in out.iterdir()] == ["copy.png"] and list(scratch.iterdir()) == []
+
+
 def test_a_run_over_time_is_killed_with_its_children_and_heartbeats(png: Path, tmp_path: Path) -> None:
     pid_file = tmp_path / "child.pid"
     beats: list[float] = []
