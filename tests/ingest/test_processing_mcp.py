@@ -258,6 +258,6 @@ def test_each_chain_of_approve_normalization_is_read(chain: str, ours: str) -> N
     """Archivematica's three chains at "Approve normalization" (workflow.json, commit 0d2da2c8)."""
     read = read_processing_mcp(document(choice(APPROVE_NORMALIZATION, chain)))
     assert read.unfollowed == [] and read.decisions["normalize_transfer"] == ours
-    written = render_processing_mcp(ProcessingConfigFields(normalize_transfer=ours))  # type: ignore[arg-type]
+    written = render_processing_mcp(ProcessingConfigFields.model_validate({"normalize_transfer": ours}))
     # Approve and Reject are written back as they came; Redo is not: a person is asked.
     assert (chain in written) == (ours != "Redo")
