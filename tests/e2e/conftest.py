@@ -18,6 +18,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EphemeralStack]:
     with ephemeral_stack(tmp_path_factory.mktemp("amber-data"), {
         "AMBER_INGEST_BATCH_SIZE": "100",
         "AMBER_INGEST_HEARTBEAT_TIMEOUT_SECONDS": "5",
+        # The corpus normalization test sends three transfers at once; none need wait for a slot.
+        "AMBER_INGEST_MAX_ACTIVE_INGESTS": "3",
         # Webhook retries in fractions of a second, so a receiver that was down catches up within the test.
         "AMBER_GATEWAY_WEBHOOK_INITIAL_BACKOFF_SECONDS": "0.2",
         "AMBER_GATEWAY_WEBHOOK_MAX_BACKOFF_SECONDS": "1",

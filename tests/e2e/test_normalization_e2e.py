@@ -8,7 +8,10 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 import tarfile
+import time
+from collections import Counter
 from pathlib import Path
 
 import bagit
@@ -16,6 +19,7 @@ import metsrw
 import pytest
 from lxml import etree
 
+from services.ingest.processing.normalizing import FILES_PER_HOP
 from services.metadata.mets.validation import validate_mets
 from tests.e2e.conftest import Stack
 from tests.e2e.test_first_path import NS, download_and_unpack
@@ -138,3 +142,139 @@ def original_uuid_of(tree: etree._ElementTree, relative: str) -> str:
         if obj.findtext("premis:originalName", namespaces=NS) == f"%transferDirectory%objects/{relative}":
             return obj.findtext("premis:objectIdentifier/premis:objectIdentifierValue", namespaces=NS) or ""
     raise AssertionError(f"no PREMIS object for {relative}")
+
+
+def tool_processes(parent: int, name: str) -> dict[int, tuple[str, Path]]:
+    """The `name` processes `parent` started (the runner execs them straight from the worker): their command line
+    and working directory, which is the run's scratch folder."""
+    found: dict[int, tuple[str, Path]] = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text()
+            comm, fields = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
+            if comm == name and int(fields[1]) == parent:
+                found[int(proc.name)] = ((proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(),
+                                         (proc / "cwd").readlink())
+        except (OSError, ValueError):
+            continue  # gone meanwhile, or not ours to read
+    return found
+
+
+def size_of(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:  # finished and moved meanwhile
+        return 0
+
+
+def partial_transcodes(sip: Path) -> list[Path]:
+    """The clips' preservation copies being written, in the runner's folders under the SIP's staging area."""
+    try:
+        return [p for p in sip.glob("work/staging-01/*/.amber-run-*/clip-*.mkv") if size_of(p)]
+    except FileNotFoundError:  # a run's folder removed while listed
+        return []
+
+
+def test_a_worker_killed_mid_normalization_makes_each_derivative_once(stack: Stack, tmp_path: Path) -> None:
+    """The worker running a normalization batch is killed while it transcodes a video (after the batch's first
+    files were done) and another takes over: the ingest completes with each derivative made once (one file, one
+    record, one event each), and nothing of the killed runs is left anywhere, the system's temporary folder
+    included."""
+    source = tmp_path / "Killed mid-normalization"
+    clips = source / "zz-clips"  # walked last: the clips come in the batch's second trip to the threads
+    clips.mkdir(parents=True)
+    # One trip's worth of stills (the worker's threads take FILES_PER_HOP originals at a time), and a few more.
+    run("ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=1", "-frames:v",
+        str(FILES_PER_HOP + 4), str(source / "still-%04d.png"))
+    for number, frequency in ((1, 300), (2, 500)):
+        run("ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25", "-f", "lavfi", "-i",
+            f"sine=frequency={frequency}", "-t", "8", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt",
+            "yuv420p", "-c:a", "aac", str(clips / f"clip-{number}.mp4"))
+    originals = sorted(p.relative_to(source).as_posix() for p in source.rglob("*") if p.is_file())
+    with stack.client() as http:
+        config = {"fields": {"normalize": "Normalize for preservation and access", "normalize_thumbnail_mode": "Yes",
+                             "normalize_transfer": "Approve", "transcribe_file": "No"}}
+        assert http.put("/api/v1/processing-configurations/normalize-no-ocr", json=config).status_code in (200, 201)
+        started = json.loads(stack.amber("ingest", str(source), "--processing-config", "normalize-no-ocr",
+                                         "--json").stdout.strip().splitlines()[-1])
+        aip_id = started["aip_id"]
+        sip = stack.data_dir / "processing" / "sips" / aip_id
+        worker = stack.pid("worker-1")
+        deadline = time.monotonic() + 240
+        while True:  # the first trip's stills in the ledger, a clip's FFV1 transcode running and writing
+            done = sum(len(p.read_bytes().splitlines()) for p in sip.glob("work/normalize-01/batch-*.jsonl"))
+            transcodes = {pid: seen for pid, seen in tool_processes(worker, "ffmpeg").items() if "ffv1" in seen[0]}
+            partial = partial_transcodes(sip)
+            if done >= FILES_PER_HOP and transcodes and partial:
+                break
+            state = http.get(f"/api/v1/ingests/{aip_id}").json()
+            assert state["status"] not in ("stored", "failed"), f"finished before the kill could be staged: {state}"
+            assert time.monotonic() < deadline, state
+            time.sleep(0.05)
+        written = sum(map(size_of, partial))
+        subprocess.run(["kill", "-9", str(worker)], check=True)
+        scratch = {seen[1] for seen in transcodes.values()}
+        assert all(folder.is_relative_to(sip) for folder in scratch), scratch  # never in /tmp
+        deadline = time.monotonic() + 10
+        while any(Path(f"/proc/{pid}").exists() for pid in transcodes):  # the tools die with their worker
+            assert time.monotonic() < deadline, "a transcode outlived its worker"
+            time.sleep(0.1)
+        replacement = subprocess.Popen(
+            [sys.executable, "-m", "amber_cli", "worker"], env=stack.env,
+            stdout=subprocess.DEVNULL, stderr=(tmp_path / "worker2.log").open("wb"), start_new_session=True,
+        )
+        (stack.data_dir / "run" / "worker-1.pid").write_text(str(replacement.pid))
+        deadline = time.monotonic() + 300
+        while (state := http.get(f"/api/v1/ingests/{aip_id}").json())["status"] not in ("stored", "failed"):
+            assert time.monotonic() < deadline, state
+            time.sleep(0.5)
+        assert state["status"] == "stored", state
+        print(f"\nkilled during {len(transcodes)} FFV1 transcode(s) ({written} bytes written), "
+              f"after {done} originals were in the ledger")
+        report = http.get(f"/api/v1/ingests/{aip_id}/normalization", params={"limit": 1000}).json()["items"]
+        rows = Counter((r["path"], r["purpose"]) for r in report)
+        assert set(rows.values()) == {1} and len(rows) == 3 * len(originals), rows
+        assert {r["outcome"] for r in report} == {"success"}, [(r["path"], r["purpose"], r["reason"]) for r in report
+                                                               if r["outcome"] != "success"]
+        dips = http.get("/api/v1/packages", params={"package_type": "dip", "related_to": aip_id}).json()["items"]
+        assert len(dips) == 1
+        dip_tar = tmp_path / "dip.tar"
+        with http.stream("GET", f"/api/v1/packages/{dips[0]['uuid']}/download") as response:
+            assert response.status_code == 200
+            with dip_tar.open("wb") as out:
+                for chunk in response.iter_bytes():
+                    out.write(chunk)
+    assert not sip.exists()  # the working copy, with whatever the killed runs left in it, is gone
+
+    bag_root = download_and_unpack(stack, aip_id, tmp_path) / f"Killed_mid-normalization-{aip_id}"
+    bagit.Bag(str(bag_root)).validate()  # every file of the bag in its manifest, nothing else
+    objects = sorted(p.relative_to(bag_root / "data" / "objects").as_posix()
+                     for p in (bag_root / "data" / "objects").rglob("*") if p.is_file())
+    for original in originals:
+        stem = original.rsplit(".", 1)[0]
+        copies = [o for o in objects if o.startswith(f"{stem}-")]
+        assert len(copies) == 1, (original, copies)
+    assert not [o for o in objects if ".amber-" in o or o.endswith(".part")]
+    tree = etree.parse(str(bag_root / "data" / f"METS.{aip_id}.xml"))
+    event_ids = [e.text for e in tree.iterfind(".//premis:event/premis:eventIdentifier/premis:eventIdentifierValue",
+                                               NS)]
+    assert len(event_ids) == len(set(event_ids))
+    object_ids = [o.findtext("premis:objectIdentifier/premis:objectIdentifierValue", namespaces=NS)
+                  for o in tree.iterfind(".//premis:object", NS)]
+    assert len(object_ids) == len(set(object_ids))
+    assert len(tree.findall(".//mets:fileGrp[@USE='preservation']/mets:file", NS)) == len(originals)
+    for original in originals:
+        uuid = original_uuid_of(tree, original)
+        obj = next(o for o in tree.iterfind(".//premis:object", NS)
+                   if o.findtext("premis:objectIdentifier/premis:objectIdentifierValue", namespaces=NS) == uuid)
+        assert len(obj.findall("premis:relationship", NS)) == 1, original
+    normalizations = [e for e in tree.iterfind(".//premis:event", NS)
+                      if e.findtext("premis:eventType", namespaces=NS) == "normalization"]
+    assert len(normalizations) == len(originals)
+    with tarfile.open(dip_tar) as tar:
+        files = [m.name for m in tar.getmembers() if m.isfile()]
+    top = f"Killed_mid-normalization-{aip_id}"
+    assert len([n for n in files if n.startswith(f"{top}/objects/")]) == len(originals), files
+    assert len([n for n in files if n.startswith(f"{top}/thumbnails/")]) == len(originals), files

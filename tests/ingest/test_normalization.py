@@ -9,12 +9,15 @@ import tarfile
 import uuid
 from pathlib import Path
 
+import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from clients.ingest import IngestCreate, IngestStatus
+from clients.ingest import IngestCreate, IngestStatus, ProcessingConfigFields
 from clients.ingest.fpr import RuleUpdate
 from clients.storage import StorageClient
+from servicekit.http import ServiceError
 from servicekit.ids import derived_id
+from services.ingest.processing_configs.processing_mcp import render_processing_mcp
 from tests.ingest.test_processing_chain import configure, place
 from tests.ingest.test_workflow import TOKEN, running_services, wait_for, wait_for_decision
 
@@ -128,3 +131,64 @@ async def test_normalization_redo_approve_and_the_record(tmp_path: Path, tempora
             assert f"{top}/METS.{created.uuid}.xml" in names and f"{top}/processingMCP.xml" in names
             text = tar.extractfile(f"{top}/OCRfiles/page-{files['objects/page.png'].uuid}.txt")
             assert text is not None and "archive ledger" in text.read().decode().lower()
+
+
+APPROVE_CHAIN = "1e0df175-d56d-450d-8bee-7df1dc7ae815"
+# Archivematica's other two chains at "Approve normalization" (workflow.json): Redo and Reject.
+CHAINS = {"Redo": "cbe9b4a3-e4e6-4a32-8d7c-3adfc409cb6f", "Reject": "169a5448-c756-4705-a920-737de6b8d595"}
+
+
+def make_plate(path: Path) -> None:
+    subprocess.run(["vips", "black", str(path), "16", "16"], check=True)
+
+
+async def test_a_bundled_processing_mcp_choosing_redo_or_reject_is_honoured(
+    tmp_path: Path, temporal_env: WorkflowEnvironment
+) -> None:
+    """A processingMCP.xml in the transfer answering "Approve normalization" with Archivematica's Redo chain redoes
+    once, then asks a person; with its Reject chain no derivative is kept and no DIP is made."""
+    answered = render_processing_mcp(ProcessingConfigFields(
+        normalize="Normalize for preservation and access", normalize_thumbnail_mode="Yes",
+        normalize_transfer="Approve", transcribe_file="No"))
+    assert answered.count(APPROVE_CHAIN) == 1
+    transfers = {}
+    for decision, chain in CHAINS.items():
+        transfers[decision] = uuid.uuid4()
+        objects = place(tmp_path / "processing", transfers[decision])
+        make_plate(objects / "plate.png")
+        (objects.parent / "processingMCP.xml").write_text(answered.replace(APPROVE_CHAIN, chain))
+    async with running_services(tmp_path, temporal_env) as services:
+        created = {decision: await services.ingest.create_ingest(IngestCreate(
+            transfer_uuid=transfer_uuid, name=decision.lower(), path=f"transfers/{transfer_uuid}"))
+            for decision, transfer_uuid in transfers.items()}
+
+        redo = created["Redo"].uuid
+        await wait_for_decision(services.ingest, redo, "normalize_transfer")
+        first = (await services.ingest.normalization_report(redo, attempt=1, limit=100)).items
+        assert first and {r.decision for r in first} == {"Redo"}
+        second = (await services.ingest.normalization_report(redo, limit=100)).items
+        assert {(r.purpose, r.outcome, r.decision) for r in second} == {
+            ("preservation", "success", None), ("access", "success", None), ("thumbnail", "success", None)}
+        await services.ingest.http.post(f"/ingests/{redo}/decisions",
+                                        json={"point": "normalize_transfer", "choice": "Approve"})
+        assert (await wait_for(services.ingest, redo, timeout=120)).status == IngestStatus.stored
+
+        reject = created["Reject"].uuid
+        ingest = await wait_for(services.ingest, reject, timeout=120)
+        assert ingest.status == IngestStatus.stored, ingest.error
+        assert ingest.warnings == []  # the choice was followed, not ignored
+        report = (await services.ingest.normalization_report(reject, limit=100)).items
+        assert report and {r.decision for r in report} == {"Reject"}
+
+        for decision, ingest_uuid in ((d, c.uuid) for d, c in created.items()):
+            files = (await services.metadata.list_files(ingest_uuid, limit=100)).items
+            kept = sorted(f.use for f in files if f.use in ("original", "preservation"))
+            assert kept == (["original", "preservation"] if decision == "Redo" else ["original"]), decision
+            original = next(f for f in files if f.path == "objects/plate.png")
+            events = (await services.metadata.list_events(ingest_uuid, object_uuid=original.uuid, limit=100)).items
+            assert [e.type for e in events].count("normalization") == (1 if decision == "Redo" else 0), decision
+        async with StorageClient(services.ingest_settings.storage_url, token=TOKEN) as storage:
+            assert (await storage.get_package(derived_id(redo, "dip"))).related_package_uuid == redo
+            with pytest.raises(ServiceError) as missing:
+                await storage.get_package(derived_id(reject, "dip"))
+            assert missing.value.status == 404

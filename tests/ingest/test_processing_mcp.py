@@ -240,6 +240,24 @@ def test_normalization_points_round_trip_through_both_normalize_links() -> None:
         "normalize_transfer": "Approve", "transcribe_file": "Yes"}
     both = ProcessingConfigFields(normalize="Normalize for preservation and access", normalize_transfer="Redo")
     read = read_processing_mcp(render_processing_mcp(both).encode())
-    # Only the first link has this choice; Redo is never preconfigured in Archivematica, so a person is asked.
+    # Only the first link has this choice; Redo is never written (Archivematica would redo forever), so a person
+    # is asked.
     assert read.decisions["normalize"] == "Normalize for preservation and access"
     assert read.decisions["normalize_transfer"] == ASK
+
+
+APPROVE_NORMALIZATION = "de909a42-c5b5-46e1-9985-c031b50e9d30"
+
+
+@pytest.mark.parametrize(("chain", "ours"), [
+    ("1e0df175-d56d-450d-8bee-7df1dc7ae815", "Approve"),  # workflow.json: "Yes"
+    ("cbe9b4a3-e4e6-4a32-8d7c-3adfc409cb6f", "Redo"),
+    ("169a5448-c756-4705-a920-737de6b8d595", "Reject"),
+])
+def test_each_chain_of_approve_normalization_is_read(chain: str, ours: str) -> None:
+    """Archivematica's three chains at "Approve normalization" (workflow.json, commit 0d2da2c8)."""
+    read = read_processing_mcp(document(choice(APPROVE_NORMALIZATION, chain)))
+    assert read.unfollowed == [] and read.decisions["normalize_transfer"] == ours
+    written = render_processing_mcp(ProcessingConfigFields.model_validate({"normalize_transfer": ours}))
+    # Approve and Reject are written back as they came; Redo is not: a person is asked.
+    assert (chain in written) == (ours != "Redo")

@@ -294,9 +294,15 @@ class CommandRunner:
         return lines[0][:100] if lines else "unknown"
 
     def run(self, command: ResolvedCommand, source: Path, output_dir: Path | None = None, *,
-            basename: str | None = None, heartbeat: Heartbeat | None = None) -> CommandResult:
+            basename: str | None = None, heartbeat: Heartbeat | None = None,
+            scratch_dir: Path | None = None) -> CommandResult:
         """Run `command` on `source`. A command that makes a file writes it as `<output_dir>/<basename><ext>`
-        (basename defaults to the source's stem); anything else it leaves behind is removed."""
+        (basename defaults to the source's stem); anything else it leaves behind is removed.
+
+        The tool's scratch space (its captured output, `{tmp}`: a LibreOffice profile is tens of MB) is made in
+        `scratch_dir`, else in `output_dir`, else in the system's temporary folder: a worker killed mid-run can
+        remove nothing, so its leftovers must be where the caller's own clean-up (a retry, the SIP's removal)
+        finds them."""
         source = source.absolute()
         stem = basename or source.stem
         makes_file = command.output_extension is not None
@@ -306,7 +312,10 @@ class CommandRunner:
         detail = (command.event_detail.replace("{tool}", command.tool).replace("{version}", version)
                   .replace("{command}", command.name))
         base = CommandResult(command.name, command.tool, version, False, "", event_detail=detail)
-        scratch = self._scratch()
+        scratch_in = scratch_dir or (output_dir if makes_file else None)
+        # A caller's folder gets a scratch folder of its own per run (removed after it); the others, one reused
+        # per thread.
+        scratch = Path(tempfile.mkdtemp(prefix=".amber-cmd-", dir=scratch_in)) if scratch_in else self._scratch()
         work = Path(tempfile.mkdtemp(prefix=".amber-run-", dir=output_dir)) if makes_file and output_dir else scratch
         extension = source.suffix if command.output_extension == "{ext}" else command.output_extension or ""
         try:
@@ -328,7 +337,7 @@ class CommandRunner:
                 return _replace(result, reason=f"{command.tool} exited with {done.exit_code}: {said}".strip(": "))
             if not makes_file or output_dir is None:
                 return _replace(result, success=True, reason="completed")
-            return self._check_output(result, command, work, expected, output_dir, heartbeat)
+            return self._check_output(result, command, source, work, expected, output_dir, heartbeat)
         finally:
             self._release(scratch)
             if work != scratch:
@@ -393,8 +402,8 @@ class CommandRunner:
         verdict, reason = read_verdict(spec, done.exit_code, stdout, stderr)
         return _replace(result, success=verdict != "fail", verdict=verdict, reason=reason or "valid")
 
-    def _check_output(self, result: CommandResult, command: ResolvedCommand, work: Path, expected: Path,
-                      output_dir: Path, heartbeat: Heartbeat | None) -> CommandResult:
+    def _check_output(self, result: CommandResult, command: ResolvedCommand, source: Path, work: Path,
+                      expected: Path, output_dir: Path, heartbeat: Heartbeat | None) -> CommandResult:
         made = expected if expected.is_file() else _only_file(work, expected.suffix)
         if made is None:
             return _replace(result, reason=f"{command.tool} made no {expected.suffix or 'output'} file")
@@ -408,13 +417,25 @@ class CommandRunner:
         # may be accepted that way, and only when the command names them.
         by_name_only = all(part.strip().startswith("extension match") for part in (ident.basis or "").split(";"))
         if ident.puid is None or (by_name_only and ident.puid not in command.output_puids):
-            return _replace(result, reason=f"the output could not be identified ({ident.warning or 'no match'})")
+            unidentified = f"the output could not be identified ({ident.warning or 'no match'})"
+            if not _keeps_format(command) or identify(source, source.stat().st_size).puid != ident.puid:
+                return _replace(result, reason=unidentified)
+            # A command that keeps the input's format (the default access copy) cannot make it any more
+            # identifiable than its original: the DIP still needs the copy, and the report says what it is.
+            return self._accept(_replace(result, output_puid=ident.puid if by_name_only else None), command,
+                                work, made, expected, output_dir, heartbeat,
+                                f"completed; {unidentified}, as its original's")
         result = _replace(result, output_puid=ident.puid)
         if command.output_puids and ident.puid not in command.output_puids:
             return _replace(result, reason=f"the output is {ident.puid} ({ident.format_name}), not one of "
                                            f"{', '.join(command.output_puids)}")
+        return self._accept(result, command, work, made, expected, output_dir, heartbeat)
+
+    def _accept(self, result: CommandResult, command: ResolvedCommand, work: Path, made: Path, expected: Path,
+                output_dir: Path, heartbeat: Heartbeat | None, reason: str = "completed") -> CommandResult:
+        """The output, identified: its verifier's word, then its place in `output_dir`."""
         if command.verifier_spec is not None:
-            checked = self.run(command.verifier_spec, made, heartbeat=heartbeat)
+            checked = self.run(command.verifier_spec, made, heartbeat=heartbeat, scratch_dir=output_dir)
             result = _replace(result, verifier=checked)
             if not checked.success:
                 return _replace(result, reason=f"{command.verifier_spec.name} refused the output: {checked.reason}")
@@ -423,7 +444,12 @@ class CommandRunner:
         for extra in sorted(work.glob(f"{expected.stem}.*")):
             if extra.is_file():
                 outputs.append(extra.replace(output_dir / extra.name))
-        return _replace(result, success=True, reason="completed", outputs=tuple(outputs))
+        return _replace(result, success=True, reason=reason, outputs=tuple(outputs))
+
+
+def _keeps_format(command: ResolvedCommand) -> bool:
+    """A command whose output has its input's extension and no format of its own (a copy)."""
+    return command.output_extension == "{ext}" and not command.output_puids
 
 
 def _only_file(work: Path, extension: str) -> Path | None:

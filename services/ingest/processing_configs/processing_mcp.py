@@ -44,7 +44,8 @@ class DecisionLink:
     link: str
     label: str
     choices: Mapping[str, str]
-    # Choice UUIDs of older Archivematica releases that mean one of our choices (read, never written).
+    # Choice UUIDs read as one of our choices but never written: older Archivematica releases' UUIDs, or a choice
+    # that would loop in Archivematica if it were preconfigured.
     aliases: Mapping[str, str] | None = None
 
 
@@ -107,10 +108,14 @@ LINKS: tuple[DecisionLink, ...] = (
         "Yes, without default icons": "89f098ef-1cb2-4a97-ad67-4c0f14d0546b",
         "No": "972fce6c-52c8-4c00-99b9-d6814e377974",
     }),
-    # Archivematica's configuration offers only "Approve" here (it ignores the Redo and Reject chains), so only
-    # that is written or read; redo and reject are answered by a person.
+    # The link's three chains in workflow.json (commit 0d2da2c8): "Yes", "Redo" and "Reject" (a chain shared
+    # with other links' rejections). Archivematica's dashboard offers only the first (`ignoredChoices`), but its
+    # MCP server follows any of them from a processingMCP.xml, and so does Amber: a Redo holds for the first
+    # attempt only, then a person is asked. Redo is read, never written: Archivematica would redo forever.
     DecisionLink("normalize_transfer", "de909a42-c5b5-46e1-9985-c031b50e9d30", "Approve normalization",
-                 {"Approve": "1e0df175-d56d-450d-8bee-7df1dc7ae815"}),
+                 {"Approve": "1e0df175-d56d-450d-8bee-7df1dc7ae815",
+                  "Reject": "169a5448-c756-4705-a920-737de6b8d595"},
+                 aliases={"cbe9b4a3-e4e6-4a32-8d7c-3adfc409cb6f": "Redo"}),
     DecisionLink("reminder", "eeb23509-57e2-4529-8857-9d62525db048", "Reminder: add metadata if desired",
                  {"Continue": "5727faac-88af-40e8-8c10-268644b0142d"}),
     # Gzipped tar, parallel bzip2 and uncompressed (dc04c4c0-07ea-4796-b643-66d967ed33a4) have no Amber

@@ -66,6 +66,49 @@ def test_failures_are_failures(png: Path, tmp_path: Path) -> None:
     assert unknown.event_outcome == "failure"
 
 
+def test_a_copy_of_an_unidentifiable_original_is_accepted_as_such_and_only_a_copy(tmp_path: Path) -> None:
+    """The default access copy (output in the input's format) of a file no signature matches is as unidentified as
+    its original: it is made, and the reason says so. A command that claims its own format gets no such pass, nor
+    does a "copy" whose output is not what its original was."""
+    out = tmp_path / "out"
+    out.mkdir()
+    opaque = tmp_path / "in" / "clip.mpg"
+    opaque.parent.mkdir()
+    opaque.write_bytes(bytes(range(256)) * 4)
+    runner = CommandRunner()
+    copied = runner.run(command(["cp", "--", "{input}", "{output}"], output_extension="{ext}"), opaque, out,
+                        basename="uuid-clip")
+    assert copied.success and copied.output_puid is None, copied.reason
+    assert "could not be identified" in copied.reason and "as its original's" in copied.reason
+    assert copied.outputs == (out / "uuid-clip.mpg",)
+    assert (out / "uuid-clip.mpg").read_bytes() == opaque.read_bytes()
+    claimed = runner.run(command(["cp", "--", "{input}", "{output}"], output_extension="{ext}",
+                                 output_puids=["fmt/649"]), opaque, out, basename="claimed")
+    assert not claimed.success and "could not be identified" in claimed.reason
+    png = tmp_path / "in" / "picture.png"
+    subprocess.run(["vips", "black", str(png), "8", "8"], check=True)
+    garbled = runner.run(command(["cp", "--", str(opaque), "{output}"], output_extension="{ext}"), png, out,
+                         basename="garbled")
+    assert not garbled.success and "could not be identified" in garbled.reason
+    assert sorted(p.name for p in out.iterdir()) == ["uuid-clip.mpg"]
+
+
+def test_scratch_space_is_made_where_the_caller_cleans_up(png: Path, tmp_path: Path) -> None:
+    """A killed worker removes nothing: the tool's `{tmp}` (a LibreOffice profile) must be in the caller's folder,
+    the one a retry or the SIP's removal clears, never in the system's temporary folder."""
+    out, scratch = tmp_path / "out", tmp_path / "scratch"
+    out.mkdir()
+    scratch.mkdir()
+    runner = CommandRunner()
+    said = runner.run(command(["sh", "-c", "echo {tmp}"]), png, scratch_dir=scratch)
+    assert said.success and Path(said.stdout.strip()).parent == scratch
+    made = runner.run(command(["sh", "-c", "echo {tmp} >&2; cp {input} {output}"], output_extension=".png"), png,
+                      out, basename="copy")
+    assert made.success, made.reason
+    assert Path(made.stderr.strip()).parent == out
+    assert [p.name for p in out.iterdir()] == ["copy.png"] and list(scratch.iterdir()) == []
+
+
 def test_a_run_over_time_is_killed_with_its_children_and_heartbeats(png: Path, tmp_path: Path) -> None:
     pid_file = tmp_path / "child.pid"
     beats: list[float] = []

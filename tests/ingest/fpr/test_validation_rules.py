@@ -5,12 +5,14 @@ its event."""
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pygfried
 import pytest
 
 from services.ingest.fpr.index import PolicyIndex, resolve_policy
+from services.ingest.fpr.runner import CommandRunner
 from services.ingest.fpr.service import shipped_policy
 from services.ingest.microservices.results import Status
 from services.ingest.microservices.validation import ValidationService
@@ -71,3 +73,23 @@ def test_a_pdf_whose_cross_reference_table_qpdf_must_rebuild_fails(tmp_path: Pat
     [event] = outcome.events
     assert event.outcome == "fail" and outcome.status is Status.FAILED
     assert "xref" in event.outcome_note or "cross-reference" in event.outcome_note
+
+
+def test_mediaconch_runs_side_by_side_each_give_a_verdict(tmp_path: Path, rules: PolicyIndex) -> None:
+    """MediaConch keeps a report database under $HOME; runs sharing one (two FFV1 copies checked at once on a
+    worker's threads) hang or print "!" without a verdict. The shipped command gives each run its own."""
+    good = make(tmp_path, FAMILIES["Matroska/FFV1"])
+    puid = str(pygfried.identify(str(good)))
+    (rule,) = [r for r in rules.rules_for("validation", puid) if "mediaconch" in r.command_spec.argv]
+    # Bounded here: a hung run must fail this test, not stall it for the shipped six hours.
+    command = rule.command_spec.model_copy(update={"timeout_seconds": 30})
+    runner = CommandRunner()
+    copies = []
+    for number in range(12):  # new files: a file MediaConch has seen is answered from its database
+        copy = tmp_path / f"copy-{number}.mkv"
+        copy.write_bytes(good.read_bytes())
+        copies.append(copy)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda path: runner.run(command, path), copies))
+    assert [(r.verdict, r.reason) for r in results] == [("pass", "valid")] * len(copies), \
+        [(r.verdict, r.reason, r.stdout) for r in results]
