@@ -97,9 +97,11 @@ def down(data_dir: DataDirOption = None) -> None:
     stack = stack_settings(data_dir)
     # Workers first, Temporal last: in-flight activities are handed back before the server goes.
     names = processes.known_names(stack)
-    order = sorted(names, key=lambda n: (0 if n.startswith("worker") else 2 if n == "temporal" else 1, n))
-    for name in order:
-        if processes.stop(stack, name):
+    phases = [[n for n in names if n.startswith("worker")],
+              [n for n in names if not n.startswith("worker") and n != "temporal"],
+              [n for n in names if n == "temporal"]]
+    for phase in phases:
+        for name in processes.stop_together(stack, phase):
             console.print(f"stopped {name}")
     console.print("Amber is down.")
 
@@ -146,16 +148,15 @@ def serve(
     """Run one service in the foreground (for deployments: one container or unit per service)."""
     import importlib
 
-    import uvicorn
-
     if service not in (*SERVICES, "gateway"):
         raise typer.BadParameter(f"unknown service {service!r}")
     adopt_stack_env()
     module = importlib.import_module("gateway.main" if service == "gateway" else f"services.{service}.main")
     application = module.create_app()
     settings = application.state.settings
-    uvicorn.run(application, host=host or settings.host, port=port or settings.port, log_config=None,
-                timeout_graceful_shutdown=10)
+    from amber_cli.server import serve_app
+
+    serve_app(application, host or settings.host, port or settings.port)
 
 
 @app.command()

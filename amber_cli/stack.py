@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -133,20 +134,47 @@ def wait_healthy(stack: StackSettings, component: Component, timeout: float) -> 
 
 
 def stop(stack: StackSettings, name: str, timeout: float = 15.0) -> bool:
-    pid = running_pid(stack, name)
-    pid_file(stack, name).unlink(missing_ok=True)
-    if pid is None:
-        return False
-    os.killpg(pid, signal.SIGTERM)
+    return bool(stop_together(stack, [name], timeout))
+
+
+def stop_together(stack: StackSettings, names: list[str], timeout: float = 15.0) -> list[str]:
+    """SIGTERM to each, then wait for all at once (each shuts down gracefully in parallel), SIGKILL to those still
+    there at the deadline. Returns the names that were running."""
+    running: dict[str, int] = {}
+    for name in names:
+        pid = running_pid(stack, name)
+        pid_file(stack, name).unlink(missing_ok=True)
+        if pid is None:
+            continue
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGTERM)
+        running[name] = pid
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except OSError:
-            return True
-        time.sleep(0.1)
-    os.killpg(pid, signal.SIGKILL)
-    return True
+    alive = dict(running)
+    while alive and time.monotonic() < deadline:
+        for name, pid in list(alive.items()):
+            if not _alive(pid):
+                del alive[name]
+        if alive:
+            time.sleep(0.05)
+    for pid in alive.values():
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+    return list(running)
+
+
+def _alive(pid: int) -> bool:
+    """Running, not a zombie: a process that has ended stays until its parent (here often init, whose reaping can
+    lag by seconds) collects it, and it has stopped doing anything."""
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc: the signal's answer is all there is
+    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 def known_names(stack: StackSettings) -> list[str]:

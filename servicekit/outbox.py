@@ -55,6 +55,13 @@ class Wakeup:
 
     def __init__(self) -> None:
         self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
+        self.stopping = False
+
+    def stop(self) -> None:
+        """The process is shutting down: pulls answer at once with what they have, so the server's graceful
+        shutdown is not held for a long poll's whole wait."""
+        self.stopping = True
+        self.notify()
 
     def notify(self) -> None:
         for loop, waiter in list(self._waiters):
@@ -129,7 +136,7 @@ class Outbox:
             async with sessions() as session:
                 events = await self.oldest(session, limit)
             remaining = deadline - loop.time()
-            if events or remaining <= 0:
+            if events or remaining <= 0 or WAKEUP.stopping:
                 return OutboxBatch(events=events)
             await WAKEUP.wait(min(remaining, RECHECK_SECONDS))
 
