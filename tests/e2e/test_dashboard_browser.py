@@ -28,6 +28,7 @@ from urllib.parse import urlparse
 import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Route, expect, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.e2e.conftest import Stack
 from tests.e2e.webhook_receiver import wait_until
@@ -37,15 +38,21 @@ ROOT = Path(__file__).resolve().parents[2]
 CORPUS_FOLDER = ROOT / ".." / "shared" / "corpus" / "transfers" / "file_format_extensions_only"
 SAMPLE = ROOT / "samples" / "demo-transfer"
 # Chromium does not hand requests with a file-backed body to Playwright's routing, so the dropped connection is
-# made in the page: the first chunk reaches the server, and its answer is lost as when a connection drops. What the
-# status line says is kept in sessionStorage for the test to read once the page has moved on (the "resuming" line
-# shows for about a second: waiting for it to appear would race with it).
+# made in the page: the first chunk reaches the server, its answer is lost as when a connection drops, and the
+# connection is still down when the upload first asks the server how much it has. What the status line says is kept
+# in sessionStorage for the test to read once the page has moved on (the "resuming" line shows for a second or two:
+# waiting for it to appear would race with it).
 DROP_FIRST_CHUNK = """
 const send = window.fetch.bind(window);
 window.fetch = async (url, options) => {
+  const method = (options && options.method) || "GET";
+  if (method === "GET" && sessionStorage.getItem("uploadDropped") === "chunk") {
+    sessionStorage.setItem("uploadDropped", "chunk and offset");
+    throw new TypeError("Failed to fetch");
+  }
   const answer = await send(url, options);
-  if (options && options.method === "PUT" && !sessionStorage.getItem("uploadDropped")) {
-    sessionStorage.setItem("uploadDropped", "yes");
+  if (method === "PUT" && !sessionStorage.getItem("uploadDropped")) {
+    sessionStorage.setItem("uploadDropped", "chunk");
     throw new TypeError("Failed to fetch");
   }
   return answer;
@@ -214,17 +221,21 @@ def test_archivist_path_in_a_browser(
     sign_in(reader, gateway, reader_name, reader_key)
 
     # Upload the folder with the `default` configuration (it asks a person at several points); the answer to the
-    # first chunk is lost, and the upload goes on from the offset the server reports.
+    # first chunk is lost, so is the first question for the offset, and the upload goes on from the offset the
+    # server reports.
     p.add_init_script(DROP_FIRST_CHUNK)
     p.goto(gateway + "/dashboard/transfers/new")
     p.set_input_files("#upload-folder", str(folder))
     assert p.input_value("#upload-name") == "harbour-ledgers"
     p.select_option("#upload-config", "default")
     shot("transfer-new")
-    with p.expect_navigation(url=re.compile(f"/dashboard/transfers/{UUID}$"), timeout=60_000):
-        p.press("#upload-start", "Enter")
+    try:
+        with p.expect_navigation(url=re.compile(f"/dashboard/transfers/{UUID}$"), timeout=60_000):
+            p.press("#upload-start", "Enter")
+    except PlaywrightTimeoutError:
+        pytest.fail(f"the upload did not reach its transfer; it said {p.evaluate('sessionStorage.uploadSaid')}")
     said = json.loads(p.evaluate("sessionStorage.getItem('uploadSaid')") or "[]")
-    assert p.evaluate("sessionStorage.getItem('uploadDropped')") == "yes"
+    assert p.evaluate("sessionStorage.getItem('uploadDropped')") == "chunk and offset"
     assert "Connection lost; resuming…" in said and said[-1].startswith("Checking and unpacking"), said
     p.wait_for_selector("#ingest-link", timeout=60_000)
     shot("transfer")

@@ -86,11 +86,18 @@
 
   const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+  // After a failure the offset is asked of the server inside the same retry loop: a connection that stays down
+  // for a while fails that question too, and is retried like a chunk (it must not end the upload).
   async function send(upload, blob) {
-    let offset = upload.offset, failures = 0;
-    while (offset < blob.size) {
-      const end = Math.min(offset + CHUNK, blob.size);
+    let offset = upload.offset, failures = 0, known = true;
+    while (!known || offset < blob.size) {
       try {
+        if (!known) {
+          offset = (await call("GET", "/dashboard/uploads/" + upload.uuid)).offset;
+          known = true;
+          continue;
+        }
+        const end = Math.min(offset + CHUNK, blob.size);
         const answer = await call("PUT", "/dashboard/uploads/" + upload.uuid, blob.slice(offset, end), {
           "Content-Type": "application/octet-stream", "Content-Range": "bytes " + offset + "-" + (end - 1) + "/" + blob.size,
         });
@@ -102,7 +109,7 @@
         if (failures > 30) throw error;
         say("Connection lost; resuming…");
         await sleep(Math.min(1000 * failures, 10000));
-        offset = (await call("GET", "/dashboard/uploads/" + upload.uuid)).offset;
+        known = false;
       }
     }
   }
