@@ -25,9 +25,11 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
 from playwright.sync_api import CDPSession, Page, sync_playwright
+from playwright.sync_api import Error as PlaywrightError
 
 from amber_cli.ephemeral import EphemeralStack, ephemeral_stack
 
@@ -38,6 +40,7 @@ OFFLINE_SECONDS = 4.0
 SAMPLE_SECONDS = 0.5
 # upload.js shows 0-30 % while hashing and 30-100 % while sending; 65 % is half the bytes sent.
 CUT_AT_PERCENT = 65
+PHASES = ("hashing", "sending", "completing")
 
 
 def parse_size(text: str) -> int:
@@ -93,9 +96,12 @@ class Peaks:
     gateway: psutil.Process
     transfer: psutil.Process
     values: dict[str, float] = field(default_factory=dict)
+    phase: str = "before"
 
     def note(self, name: str, value: float) -> None:
-        self.values[name] = max(self.values.get(name, 0.0), value)
+        """The peak overall, and the peak of the phase (hashing, sending, completing): where memory goes."""
+        for key in (name, f"{name}:{self.phase}"):
+            self.values[key] = max(self.values.get(key, 0.0), value)
 
     def sample(self, cdp: CDPSession) -> None:
         metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
@@ -129,6 +135,17 @@ class Run:
     hashed_at: float | None = None
 
 
+def shown(page: Page) -> dict[str, Any] | None:
+    """The progress bar and the status line; None once the page is leaving for the transfer's page."""
+    try:
+        answer: dict[str, Any] = page.evaluate("""() => ({
+            percent: document.getElementById("upload-progress")?.value ?? 100,
+            said: document.getElementById("upload-status")?.textContent ?? ""})""")
+    except PlaywrightError:
+        return None
+    return answer
+
+
 def upload(page: Page, cdp: CDPSession, peaks: Peaks) -> tuple[Run, float]:
     """Start the upload and watch it to the transfer's page, cutting the network once past the middle."""
     run, offline_since = Run(), None
@@ -136,13 +153,12 @@ def upload(page: Page, cdp: CDPSession, peaks: Peaks) -> tuple[Run, float]:
     page.click("#upload-start")
     while not re.search(r"/dashboard/transfers/[0-9a-f-]{36}$", page.url):
         peaks.sample(cdp)
-        state = page.evaluate("""() => ({
-            percent: document.getElementById("upload-progress")?.value ?? 0,
-            said: document.getElementById("upload-status")?.textContent ?? ""})""") if "/new" in page.url else None
+        state = shown(page)
         if state is not None:
             percent, said = int(state["percent"]), str(state["said"])
             if said.startswith("Upload failed"):
                 raise SystemExit(f"the upload failed: {said}")
+            peaks.phase = "hashing" if percent <= 30 else "sending" if percent < 100 else "completing"
             if run.hashed_at is None and percent > 30:
                 run.hashed_at = time.monotonic() - started
             if run.cut_percent is None and percent >= CUT_AT_PERCENT:
@@ -207,6 +223,8 @@ def main() -> None:
         "js_heap_peak_mb": peaks.mb("js_heap"),
         "gateway_peak_rss_mb": peaks.mb("gateway"), "transfer_peak_rss_mb": peaks.mb("transfer"),
         "baseline_mb": baseline, "cut_at_percent": run.cut_percent, "resumed": resumed,
+        "browser_peak_rss_mb_by_phase": {phase: peaks.mb(f"browser:{phase}") for phase in PHASES},
+        "browser_peak_pss_mb_by_phase": {phase: peaks.mb(f"browser_pss:{phase}") for phase in PHASES},
     }))
 
 
