@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -141,7 +142,7 @@ async def test_aip_page_finds_its_dip_beyond_the_first_hundreds(tmp_path: Path) 
     of ours, so a page that listed DIPs and picked its own would miss it; the storage filter finds it."""
     sockets = {name: bound_socket() for name in ("metadata", "storage", "gateway")}
     urls = {name: f"http://127.0.0.1:{sock.getsockname()[1]}" for name, sock in sockets.items()}
-    common = {"data_dir": tmp_path, "internal_token": INTERNAL_TOKEN, "metadata_url": urls["metadata"]}
+    common: dict[str, Any] = {"data_dir": tmp_path, "internal_token": INTERNAL_TOKEN, "metadata_url": urls["metadata"]}
     settings = gateway_settings(tmp_path / "gateway", dead_url(), storage_url=urls["storage"],
                                 metadata_url=urls["metadata"], dashboard_api_url=urls["gateway"],
                                 # Its long poll of the services' outboxes would hold their shutdown for 20 s.
