@@ -20,9 +20,8 @@ import re
 import shutil
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlparse
 
 import httpx
@@ -163,7 +162,7 @@ def uuid_in(url: str) -> str:
     return found.group(0)
 
 
-def answer_decisions(p: Page, reader: Page, ingest_url: str, shot: Any) -> list[str]:
+def answer_decisions(p: Page, reader: Page, ingest_url: str, shot: Callable[[str], None]) -> list[str]:
     """Each decision answered with one keypress on its button until the AIP is stored; the page follows the ingest
     by polling. The first is answered from the processing list (its own row), after the reader, on the same
     ingest's page, has been shown the question without a button."""
