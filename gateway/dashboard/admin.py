@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import typing
 from typing import Annotated, Any
+from urllib.parse import urlencode
 from uuid import UUID
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
@@ -145,7 +146,9 @@ async def dashboard_format_rules(
 
 @router.post("/format-rules/{rule_uuid}")
 async def dashboard_toggle_format_rule(
-    viewer: ActingViewerDep, rule_uuid: UUID, enabled: Annotated[bool, Form()]
+    viewer: ActingViewerDep, rule_uuid: UUID, enabled: Annotated[bool, Form()],
+    purpose: Annotated[str, Form()] = "", puid: Annotated[str, Form()] = "", offset: Annotated[int, Form()] = 0,
 ) -> RedirectResponse:
+    """Back to the list as it was filtered, so the admin sees the rule they changed."""
     await viewer.api.request("PATCH", f"/format-rules/{rule_uuid}", json={"enabled": enabled})
-    return redirect("/admin/format-rules")
+    return redirect("/admin/format-rules?" + urlencode({"purpose": purpose, "puid": puid, "offset": max(offset, 0)}))

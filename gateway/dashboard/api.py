@@ -13,6 +13,9 @@ from fastapi import FastAPI
 from gateway.settings import API_PREFIX, GatewaySettings
 
 TIMEOUT = httpx.Timeout(60.0, connect=5.0)
+# For a call whose answer takes as long as its bytes are many (completing a multi-GB upload checks its SHA-256 and
+# unpacks it before answering), as the gateway's own proxy waits.
+UNBOUNDED = httpx.Timeout(connect=5.0, read=None, write=None, pool=30.0)
 
 
 class ApiError(Exception):
@@ -59,11 +62,12 @@ class AmberApi:
 
     async def request(
         self, method: str, path: str, *, params: dict[str, Any] | None = None, json: Any = None,
-        content: Any = None, headers: dict[str, str] | None = None,
+        content: Any = None, headers: dict[str, str] | None = None, timeout: httpx.Timeout | None = None,
     ) -> httpx.Response:
         clean = {k: v for k, v in (params or {}).items() if v not in (None, "")}
         response = await self.http.request(
-            method, path, params=clean, json=json, content=content, headers={**self.headers, **(headers or {})}
+            method, path, params=clean, json=json, content=content, headers={**self.headers, **(headers or {})},
+            timeout=timeout or httpx.USE_CLIENT_DEFAULT,
         )
         if response.status_code >= 400:
             raise ApiError.of(response)

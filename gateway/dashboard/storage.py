@@ -60,17 +60,16 @@ async def dashboard_aip(request: Request, viewer: ViewerDep, aip_uuid: UUID, fil
         optional(viewer, f"{premis}/descriptive"),
         optional(viewer, f"{premis}/rights"),
         optional(viewer, f"/aips/{aip_uuid}/replicas"),
-        optional(viewer, "/packages", package_type="dip", limit=500),
+        optional(viewer, "/packages", package_type="dip", related_to=str(aip_uuid), limit=PAGE),
         viewer.api.get("/deletion-requests"),
     )
-    dip_items = [dip for dip in (dips or {}).get("items", []) if dip.get("related_package_uuid") == str(aip_uuid)]
     formats: dict[str, int] = {}
     for item in (files or {}).get("items", []):
         label = f"{item.get('format_name') or 'Unidentified'} ({item.get('puid') or '-'})"
         formats[label] = formats.get(label, 0) + 1
     return render(
         request, "aip.html", viewer, aip=aip, record=record, files=files, events=events, fixity=fixity,
-        descriptive=descriptive, rights=rights, replicas=replicas, dips=dip_items, formats=formats,
+        descriptive=descriptive, rights=rights, replicas=replicas, dips=(dips or {}).get("items", []), formats=formats,
         deletions=[d for d in deletions if d["package_uuid"] == str(aip_uuid)], files_offset=files_offset, page=PAGE,
     )
 

@@ -9,6 +9,7 @@ from uuid import UUID
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
+from gateway.dashboard.api import UNBOUNDED
 from gateway.dashboard.deps import ActingViewerDep, Viewer, ViewerDep
 from gateway.dashboard.pages import PREFIX, redirect, render
 
@@ -100,4 +101,6 @@ async def dashboard_upload_chunk(request: Request, viewer: ActingViewerDep, uplo
 
 @router.post("/uploads/{upload_uuid}/complete")
 async def dashboard_complete_upload(viewer: ActingViewerDep, upload_uuid: UUID) -> JSONResponse:
-    return JSONResponse(await viewer.api.post(f"/uploads/{upload_uuid}/complete"), status_code=201)
+    """Answered once the transfer service has checked and unpacked every byte: a minute or more for gigabytes."""
+    completed = await viewer.api.request("POST", f"/uploads/{upload_uuid}/complete", timeout=UNBOUNDED)
+    return JSONResponse(completed.json(), status_code=201)

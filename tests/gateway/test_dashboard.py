@@ -1,21 +1,36 @@
 """The dashboard over real HTTP against a real gateway: sign-in and its login-CSRF guard, the session cookie, CSRF
-refusal of a forged form, a reader refused admin pages and actions by the API itself, sign-out, offline /docs."""
+refusal of a forged form, a reader refused admin pages and actions by the API itself, sign-out, offline /docs; an
+AIP's page finds its DIP among many through the storage API's filter."""
 
 from __future__ import annotations
 
+import hashlib
 import re
+import uuid
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from cryptography.exceptions import InvalidTag
 
+from clients.storage import StorageClient
+from clients.storage.schemas import LocationPurpose, PackageStatus, PackageType
 from gateway.dashboard import sealing
 from gateway.keys.admin import ensure_admin
 from gateway.main import create_app
+from servicekit.db import unit_of_work, utcnow
+from services.metadata.main import create_app as create_metadata
+from services.metadata.settings import MetadataSettings
+from services.storage.main import create_app as create_storage
+from services.storage.packages.models import Package
+from services.storage.packages.repository import PackageRepository
+from services.storage.settings import StorageSettings
 from tests.conftest import bound_socket, serve_http
-from tests.gateway.harness import dead_url, gateway_settings
+from tests.gateway.harness import INTERNAL_TOKEN, dead_url, gateway_settings
 
 
 @pytest.fixture()
@@ -120,3 +135,48 @@ def test_the_stored_session_opens_nothing_without_the_cookie() -> None:
     assert sealing.csrf_matches(token, sealing.csrf_token(token))
     assert not sealing.csrf_matches(token, sealing.csrf_token(sealing.new_token()))
     assert not sealing.csrf_matches(token, None)
+
+
+async def test_aip_page_finds_its_dip_beyond_the_first_hundreds(tmp_path: Path) -> None:
+    """Real storage and metadata services behind the gateway: 500 DIPs of another AIP are stored before the DIP
+    of ours, so a page that listed DIPs and picked its own would miss it; the storage filter finds it."""
+    sockets = {name: bound_socket() for name in ("metadata", "storage", "gateway")}
+    urls = {name: f"http://127.0.0.1:{sock.getsockname()[1]}" for name, sock in sockets.items()}
+    common: dict[str, Any] = {"data_dir": tmp_path, "internal_token": INTERNAL_TOKEN, "metadata_url": urls["metadata"]}
+    settings = gateway_settings(tmp_path / "gateway", dead_url(), storage_url=urls["storage"],
+                                metadata_url=urls["metadata"], dashboard_api_url=urls["gateway"],
+                                # Its long poll of the services' outboxes would hold their shutdown for 20 s.
+                                events_collect=False)
+    created = await ensure_admin(settings)
+    assert created is not None
+    apps = {
+        "metadata": create_metadata(MetadataSettings(**common)),
+        "storage": create_storage(StorageSettings(**common, fixity_audit_interval_seconds=0)),
+        "gateway": create_app(settings),
+    }
+    package = tmp_path / "package.7z"
+    package.write_bytes(b"not opened by this page\n")
+    digest = hashlib.sha256(package.read_bytes()).hexdigest()
+    aip, other_aip, dip = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    async with AsyncExitStack() as stack:
+        for name, app in apps.items():
+            await stack.enter_async_context(serve_http(app, sockets[name]))
+        storage = await stack.enter_async_context(StorageClient(urls["storage"], token=INTERNAL_TOKEN, retries=0))
+        await storage.store_aip(aip, "harbour", digest, package)
+        # The others are written as rows of the storage service (stored through its API they would take ten
+        # seconds); ours is stored through the API, after them.
+        dip_storage = await storage.list_locations(LocationPurpose.dip_storage)
+        async with unit_of_work(apps["storage"].state.sessions) as session:
+            for index in range(500):
+                await PackageRepository(session).add(Package(
+                    uuid=uuid.uuid4(), name=f"other-{index}", package_type=PackageType.dip,
+                    status=PackageStatus.stored, location_uuid=dip_storage[0].uuid, current_path=f"other-{index}.7z",
+                    related_package_uuid=other_aip, created_at=utcnow() - timedelta(hours=1),
+                ))
+        await storage.store_dip(dip, "harbour-dip", digest, package, aip_uuid=aip)
+        browser = await stack.enter_async_context(httpx.AsyncClient(base_url=urls["gateway"], timeout=60))
+        assert (await sign_in(browser, "admin", created[1])).status_code == 303
+        page = await browser.get(f"/dashboard/aips/{aip}")
+        assert page.status_code == 200, page.text
+        links = re.findall(r'href="/dashboard/packages/([0-9a-f-]+)/download"', page.text)
+        assert links == [str(dip)]
