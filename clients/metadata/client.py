@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Literal
@@ -11,7 +11,6 @@ from uuid import UUID
 
 import aiofiles
 import httpx
-from pydantic import BaseModel
 
 from clients.metadata.schemas import (
     MAX_BULK,
@@ -38,6 +37,7 @@ from clients.metadata.schemas import (
     StructMapUpload,
     ValidationReport,
 )
+from servicekit.bulk import json_content
 from servicekit.http import ServiceClient
 from servicekit.pagination import Page
 
@@ -120,8 +120,10 @@ class MetadataClient(ServiceClient):
         async with self.stream("GET", f"/mets/{package_uuid}") as response:
             yield response.aiter_bytes()
 
-    async def download_mets(self, package_uuid: UUID, dest: Path) -> int:
-        """Write the package's AIP METS to `dest` (streamed; replaced atomically); returns the bytes written."""
+    async def download_mets(self, package_uuid: UUID, dest: Path,
+                            each: Callable[[bytes], Awaitable[None]] | None = None) -> int:
+        """Write the package's AIP METS to `dest` (streamed; replaced atomically); returns the bytes written.
+        `each` is given every piece as it arrives (to check the document while it is being made)."""
         partial = dest.with_name(f".{dest.name}.part")
         written = 0
         try:
@@ -129,6 +131,8 @@ class MetadataClient(ServiceClient):
                 async for chunk in chunks:
                     await out.write(chunk)
                     written += len(chunk)
+                    if each is not None:
+                        await each(chunk)
             os.replace(partial, dest)
         except BaseException:
             partial.unlink(missing_ok=True)
@@ -141,11 +145,8 @@ class MetadataClient(ServiceClient):
                     extra: dict[str, object] | None = None) -> BulkResult:
         created = unchanged = 0
         for start in range(0, len(records), batch_size):
-            chunk = [
-                r.model_dump(mode="json") if isinstance(r, BaseModel) else r
-                for r in records[start : start + batch_size]
-            ]
-            response = await self.request("POST", url, json={**(extra or {}), key: chunk}, idempotent=True)
+            content, headers = json_content({**(extra or {}), key: records[start : start + batch_size]})
+            response = await self.request("POST", url, content=content, headers=headers, idempotent=True)
             result = BulkResult.model_validate(response.json())
             created += result.created
             unchanged += result.unchanged

@@ -50,12 +50,12 @@ from clients.storage import StorageClient
 from servicekit.http import ServiceError
 from servicekit.ids import derived_id
 from servicekit.logs import package_id_var
-from servicekit.xmlschema import validate_mets
 from services.ingest.fpr.index import PolicyIndex
 from services.ingest.microservices.extraction import ExtractionLimits, extract_package
 from services.ingest.microservices.results import EventSpec, Status, bounded
 from services.ingest.microservices.structure_report import write_structure_report
 from services.ingest.processing import decisions
+from services.ingest.processing.aip_mets import download_validated
 from services.ingest.processing.bagging import BAGIT_TXT, bag_info_lines, encode_manifest_path, write_atomically
 from services.ingest.processing.examine import Examined, examine
 from services.ingest.processing.hashing import sha256_file
@@ -70,7 +70,7 @@ from services.ingest.processing.journal import (
     read_journal,
 )
 from services.ingest.processing.layout import SipLayout
-from services.ingest.processing.metrics import Lap, WorkerMetrics
+from services.ingest.processing.metrics import Lap, WorkerMetrics, timed
 from services.ingest.processing.names import sanitize_package_name
 from services.ingest.processing.params import (
     Batch,
@@ -223,7 +223,8 @@ class IngestActivities:
     async def prepare_sip(self, params: IngestParams, structure_report: bool = False) -> Inventory:
         layout = self.layout(params)
         async with self.job(params, "prepare", "Create SIP from transfer", "Create SIP"):
-            await _in_thread(self._arrange, params, layout)
+            with timed(self.metrics, "prepare: arrange"):
+                await _in_thread(self._arrange, params, layout)
             await self.metadata.upsert_package(
                 UUID(params.ingest_uuid),
                 PackageUpsert(name=sanitize_package_name(params.name), transfer_uuid=UUID(params.transfer_uuid)),
@@ -231,7 +232,8 @@ class IngestActivities:
             if structure_report:
                 await _in_thread(self._structure_report, params, layout)
         async with self.job(params, "filenames", "Change object and directory filenames", "Clean up names"):
-            inventory = await _in_thread(self._inventory, params, layout)
+            with timed(self.metrics, "prepare: names and inventory"):
+                inventory = await _in_thread(self._inventory, params, layout)
         await self.ingest.update_ingest(UUID(params.ingest_uuid), IngestUpdate(file_count=inventory.file_count))
         return inventory
 
@@ -407,8 +409,10 @@ class IngestActivities:
                     exit_code=1 if failed else 0, message=_task_message(examined, extraction, removal),
                     started_at=job.started_at, finished_at=finished,
                 ))
-            await self.metadata.add_files(UUID(params.ingest_uuid), records)
-            await self.ingest.record_tasks(UUID(params.ingest_uuid), key, tasks)
+            with timed(self.metrics, "batch: record files", files=len(records)):
+                await self.metadata.add_files(UUID(params.ingest_uuid), records)
+            with timed(self.metrics, "batch: record tasks", tasks=len(tasks)):
+                await self.ingest.record_tasks(UUID(params.ingest_uuid), key, tasks)
             await self._count_rule_outcomes([o for r in results for o in r.rule_outcomes])
             removed = {r["p"] for r in removals}
             await _in_thread(
@@ -617,9 +621,9 @@ class IngestActivities:
         layout = self.layout(params)
         async with self.job(params, "bag", "Generate METS and prepare AIP", "Prepare AIP"):
             partial = layout.mets.with_name(layout.mets.name + ".part")
-            await self.metadata.download_mets(UUID(params.ingest_uuid), partial)
-            activity.heartbeat("mets")
-            errors = await _in_thread(validate_mets, partial, tree_limit=METS_TREE_LIMIT)
+            with timed(self.metrics, "bag: METS download and validation") as noted:
+                noted["bytes"], errors = await _with_heartbeat(download_validated(
+                    self.metadata, UUID(params.ingest_uuid), partial, tree_limit=METS_TREE_LIMIT))
             if errors:
                 await self._mets_invalid(params, errors)
             partial.replace(layout.mets)
@@ -640,8 +644,9 @@ class IngestActivities:
     def _write_bag(self, params: IngestParams, inventory: Inventory, layout: SipLayout) -> None:
         import bagit
 
-        extra = [layout.mets, *sorted(p for p in (layout.data / "logs").rglob("*") if p.is_file())]
-        extra_digests = [(p.relative_to(layout.bag).as_posix(), sha256_file(p), p.stat().st_size) for p in extra]
+        with timed(self.metrics, "bag: tag file digests"):
+            extra = [layout.mets, *sorted(p for p in (layout.data / "logs").rglob("*") if p.is_file())]
+            extra_digests = [(p.relative_to(layout.bag).as_posix(), sha256_file(p), p.stat().st_size) for p in extra]
 
         # Payload-Oxum counts what the bag holds: files removed from the SIP are in no batch result.
         payload = [0, 0]
@@ -667,7 +672,8 @@ class IngestActivities:
                 payload[1] += 1
                 yield f"{digest}  {encode_manifest_path(relative)}\n"
 
-        manifest_digest = write_atomically(layout.bag / "manifest-sha256.txt", manifest_lines())
+        with timed(self.metrics, "bag: manifest"):
+            manifest_digest = write_atomically(layout.bag / "manifest-sha256.txt", manifest_lines())
         bagit_digest = write_atomically(layout.bag / "bagit.txt", [BAGIT_TXT])
         info = bag_info_lines(
             software=f"Amber {AMBER_VERSION}",
@@ -682,7 +688,8 @@ class IngestActivities:
             f"{manifest_digest}  manifest-sha256.txt\n",
         ])
         try:
-            bagit.Bag(str(layout.bag)).validate(completeness_only=True)
+            with timed(self.metrics, "bag: completeness check"):
+                bagit.Bag(str(layout.bag)).validate(completeness_only=True)
         except bagit.BagError as exc:
             raise ApplicationError(f"the AIP bag is incomplete: {exc}", non_retryable=True) from exc
 
@@ -696,9 +703,12 @@ class IngestActivities:
         async with self.job(params, "compress", "Compress AIP", "Prepare AIP"):
             output = ""
             if not layout.archive.exists():
-                output = await self._seven_zip(layout, method, int(level))
-            digest = await _in_thread(sha256_file, layout.archive)
-            await self._compression_event(params, method, level, output)
+                with timed(self.metrics, "compress: 7z", method=method, level=level):
+                    output = await self._seven_zip(layout, method, int(level))
+            with timed(self.metrics, "compress: AIP sha256"):
+                digest = await _in_thread(sha256_file, layout.archive)
+            with timed(self.metrics, "compress: event"):
+                await self._compression_event(params, method, level, output)
         return PackedAip(path=str(layout.archive.relative_to(self.settings.processing_dir)),
                          size=layout.archive.stat().st_size, sha256=digest,
                          compression=f"7z-{SEVEN_ZIP_METHODS[algorithm]}")
@@ -773,17 +783,20 @@ class IngestActivities:
         layout = self.layout(params)
         # Marks the package stored in the record (pointer file data) and queues it for search; indexing is
         # asynchronous there, so a slow or failed index never holds up or fails the ingest.
-        await self.metadata.record_aip(UUID(params.ingest_uuid), AipPackageRecord(
-            size=stored.size, checksum=stored.sha256, compression=stored.compression,
-            program_version=await seven_zip_version(self.settings.seven_zip), path=stored.current_path,
-        ))
+        with timed(self.metrics, "finish: record AIP"):
+            await self.metadata.record_aip(UUID(params.ingest_uuid), AipPackageRecord(
+                size=stored.size, checksum=stored.sha256, compression=stored.compression,
+                program_version=await seven_zip_version(self.settings.seven_zip), path=stored.current_path,
+            ))
         # Stored beside the compressed AIP, as Archivematica's storage service does; rendered now that the record
         # knows the stored file (an uncompressed AIP has none).
-        pointer = await self.metadata.pointer_file(UUID(params.ingest_uuid))
-        await self.storage.store_pointer_file(UUID(params.ingest_uuid), pointer)
+        with timed(self.metrics, "finish: pointer file"):
+            pointer = await self.metadata.pointer_file(UUID(params.ingest_uuid))
+            await self.storage.store_pointer_file(UUID(params.ingest_uuid), pointer)
         # The stored copy was verified by its sha256 on arrival, so the working copy (and the transfer kept for a
         # retry) can go, before the status says `stored`: a client that sees the final status can rely on it.
-        await _in_thread(self._remove_working_copies, params, layout)
+        with timed(self.metrics, "finish: remove working copies"):
+            await _in_thread(self._remove_working_copies, params, layout)
         await self.ingest.update_ingest(UUID(params.ingest_uuid), IngestUpdate(
             status=IngestStatus.stored, current_job=None, aip_path=stored.current_path,
             aip_location_uuid=UUID(stored.location_uuid), aip_size=stored.size, aip_sha256=stored.sha256,
