@@ -11,7 +11,7 @@ import uuid
 import pydantic_core
 from fastapi import FastAPI
 
-from clients.metadata import MetadataClient
+from clients.metadata import EventRead, MetadataClient
 from servicekit.bulk import GZIP_ABOVE, inflate, json_content
 from servicekit.problems import Problem
 from tests.conftest import asgi_client
@@ -38,7 +38,7 @@ async def test_a_large_batch_goes_gzip_compressed_and_is_recorded_whole(metadata
     assert (await metadata.add_files(package_uuid, records)).unchanged == 300
 
 
-async def _events(metadata: MetadataClient, package_uuid: uuid.UUID, file_uuid: uuid.UUID) -> list[object]:
+async def _events(metadata: MetadataClient, package_uuid: uuid.UUID, file_uuid: uuid.UUID) -> list[EventRead]:
     return list((await metadata.list_events(package_uuid, object_uuid=file_uuid, limit=100)).items)
 
 
