@@ -114,92 +114,24 @@ def _validate_streaming(path: str) -> list[str]:
 
 
 def _stream(path: str, schema: etree.XMLSchema) -> list[str]:
-    try:
-        for _, element in etree.iterparse(path, events=("end",), schema=schema, resolve_entities=False,
-                                          no_network=True, load_dtd=False, huge_tree=True):
-            _forget(element)
-    except etree.XMLSyntaxError as exc:
-        return _stream_errors(exc)
-    return []
-
-
-def _forget(element: etree._Element) -> None:
     # libxml2 validates as it parses (the schema is plugged into the SAX parser), so the tree lxml builds is not
     # needed: each element is emptied when it ends and its finished siblings are dropped, or their empty shells
     # would add up (100,000 files: 80 MB peak instead of 96 MB, and flat beyond; a tree takes ~4.4 GB).
-    element.clear(keep_tail=False)
-    parent = element.getparent()
-    if parent is not None and len(parent) > 1:
-        del parent[:-1]
-
-
-def _stream_errors(exc: etree.XMLSyntaxError) -> list[str]:
-    errors = [
-        f"line {error.line or '?'}: {error.message}"
-        for error in exc.error_log
-        if error.domain_name != "SCHEMASP"  # the driver's own compile-time notices, not the document's
-    ]
-    return errors or [f"line {exc.lineno}: {exc.msg}"]
-
-
-class MetsFeed:
-    """Validates a METS document fed piece by piece as it arrives (a download), in flat memory like `_stream`:
-    the document is checked while it is still being written, not read again afterwards.
-
-    One thread must make every call (lxml parsers belong to the thread that uses them), from `MetsFeed()` to
-    `close()`, which must always be called: the schema is held (see `_lock`) in between.
-    """
-
-    def __init__(self) -> None:
-        schema = aip_mets_schema()
-        _lock.acquire()
-        etree.clear_error_log()
-        self._parser = etree.XMLPullParser(events=("end",), schema=schema, resolve_entities=False,
-                                           no_network=True, load_dtd=False, huge_tree=True)
-        self._errors: list[str] | None = None
-        self._closed = False
-        self._ended = False
-        self._root: etree._Element | None = None
-
-    def feed(self, data: bytes) -> None:
-        if self._errors is not None:
-            return  # the first error stops the parse, as it does for a file
-        try:
-            self._parser.feed(data)
-            self._ended = self._drain()
-        except etree.XMLSyntaxError as exc:
-            self._errors = _stream_errors(exc)
-
-    def close(self) -> list[str]:
-        """The document's errors (none when it is valid); releases the schema."""
-        if self._closed:
-            return self._errors or []
-        self._closed = True
-        try:
-            if self._errors is None:
-                self._parser.close()
-                self._drain()
-                if not self._ended:
-                    # Fed with a schema and without entity resolution, libxml2 closes the elements a cut document
-                    # left open without a word: only an end of the root read before close() is the real one.
-                    self._errors = ["the document ends before its root element does"]
-        except etree.XMLSyntaxError as exc:
-            self._errors = _stream_errors(exc)
-        finally:
-            _lock.release()
-        return self._errors or []
-
-    def _drain(self) -> bool:
-        """Forget the elements read so far; True when the root element has ended."""
-        ended = self._ended
-        for _, element in self._parser.read_events():
-            if self._root is None:  # before anything is forgotten, the way up leads to the root
-                self._root = element
-                while (parent := self._root.getparent()) is not None:
-                    self._root = parent
-            ended = element is self._root
-            _forget(element)
-        return ended
+    try:
+        for _, element in etree.iterparse(path, events=("end",), schema=schema, resolve_entities=False,
+                                          no_network=True, load_dtd=False, huge_tree=True):
+            element.clear(keep_tail=False)
+            parent = element.getparent()
+            if parent is not None and len(parent) > 1:
+                del parent[:-1]
+    except etree.XMLSyntaxError as exc:
+        errors = [
+            f"line {error.line or '?'}: {error.message}"
+            for error in exc.error_log
+            if error.domain_name != "SCHEMASP"  # the driver's own compile-time notices, not the document's
+        ]
+        return errors or [f"line {exc.lineno}: {exc.msg}"]
+    return []
 
 
 METS_NS = "http://www.loc.gov/METS/"

@@ -12,7 +12,7 @@ import os
 import shutil
 import signal
 import subprocess
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from importlib.metadata import version
@@ -50,12 +50,12 @@ from clients.storage import StorageClient
 from servicekit.http import ServiceError
 from servicekit.ids import derived_id
 from servicekit.logs import package_id_var
+from servicekit.xmlschema import validate_mets
 from services.ingest.fpr.index import PolicyIndex
 from services.ingest.microservices.extraction import ExtractionLimits, extract_package
 from services.ingest.microservices.results import EventSpec, Status, bounded
 from services.ingest.microservices.structure_report import write_structure_report
 from services.ingest.processing import decisions
-from services.ingest.processing.aip_mets import download_validated
 from services.ingest.processing.bagging import BAGIT_TXT, bag_info_lines, encode_manifest_path, write_atomically
 from services.ingest.processing.examine import Examined, examine
 from services.ingest.processing.hashing import sha256_file
@@ -343,13 +343,13 @@ class IngestActivities:
                                 [layout.data / opened.directory for opened in extracted],
                                 batch_size=params.batch_size, first_index=first_index, round_=round_,
                                 original_of=original_of)
-        for opened in extracted:
+        for opened, paths in zip(extracted, _paths_under([e.directory for e in extracted], found.batch_of),
+                                 strict=True):
             detail = f"Unpacked from: %transferDirectory%{opened.package} ({opened.package_uuid})"
-            prefix = opened.directory + "/"
             events.extend(
                 {"path": path, "uuid": str(derived_id(params.ingest_uuid, "unpacking", path)), "type": "unpacking",
                  "datetime": extracted_at, "detail": detail, "outcome": "", "outcome_note": ""}
-                for path in found.batch_of if path.startswith(prefix)
+                for path in paths
             )
         distribute_events(events, found.batch_of, layout.file_events)
         return self._inventory_of(layout, found)
@@ -621,9 +621,13 @@ class IngestActivities:
         layout = self.layout(params)
         async with self.job(params, "bag", "Generate METS and prepare AIP", "Prepare AIP"):
             partial = layout.mets.with_name(layout.mets.name + ".part")
-            with timed(self.metrics, "bag: METS download and validation") as noted:
-                noted["bytes"], errors = await _with_heartbeat(download_validated(
-                    self.metadata, UUID(params.ingest_uuid), partial, tree_limit=METS_TREE_LIMIT))
+            # Validated once written, not while it arrives: fed to a parser as it came, the document took longer
+            # (the parse holds the GIL the download needs), 1.5 s against 1.3 s for 2000 files.
+            with timed(self.metrics, "bag: METS download") as noted:
+                noted["bytes"] = await _with_heartbeat(self.metadata.download_mets(UUID(params.ingest_uuid),
+                                                                                   partial))
+            with timed(self.metrics, "bag: METS validation"):
+                errors = await _in_thread(validate_mets, partial, tree_limit=METS_TREE_LIMIT)
             if errors:
                 await self._mets_invalid(params, errors)
             partial.replace(layout.mets)
@@ -975,6 +979,22 @@ def _directories(data: Path) -> list[str]:
         dirs.sort()
         found.extend((Path(dirpath) / name).relative_to(data).as_posix() for name in dirs)
     return found
+
+
+def _paths_under(directories: list[str], paths: Iterable[str]) -> list[list[str]]:
+    """For each directory, the paths below it (in their order): one pass over the paths, each looked up by its
+    ancestors, not every path tested against every directory (thousands of packages in one round)."""
+    below: list[list[str]] = [[] for _ in directories]
+    index: dict[str, list[int]] = {}
+    for number, directory in enumerate(directories):
+        index.setdefault(directory, []).append(number)
+    for path in paths:
+        cut = path.rfind("/")
+        while cut > 0:
+            for number in index.get(path[:cut], ()):
+                below[number].append(path)
+            cut = path.rfind("/", 0, cut)
+    return below
 
 
 def _journal_records(path: Path) -> list[dict[str, Any]]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import resource
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -50,6 +51,10 @@ class WorkerMetrics:
                                        "Time of one step of the work around the files (METS, manifests, 7-Zip, "
                                        "recording a batch), by step.", ["step"], buckets=LONG_BUCKETS,
                                        registry=registry)
+        self.step_cpu = Counter("amber_step_cpu_seconds",
+                                "CPU time of the worker process and the tools it waited for during each step (all "
+                                "of the worker's threads: work running alongside counts too), by step.",
+                                ["step"], registry=registry)
 
     def file_done(self, microservice: str, seconds: float, *, failed: bool = False) -> None:
         self.files.labels(microservice).inc()
@@ -66,15 +71,23 @@ class WorkerMetrics:
 def timed(metrics: WorkerMetrics | None, step: str, **figures: object) -> Iterator[dict[str, object]]:
     """Time one step of a package-wide activity: observed by step name, and logged with its duration and any
     figures (sizes, counts) the caller adds to the yielded dict, so a slow stage can be broken down."""
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _cpu_seconds()
     noted: dict[str, object] = dict(figures)
     try:
         yield noted
     finally:
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, _cpu_seconds() - cpu
         if metrics is not None:
             metrics.step_duration.labels(step).observe(seconds)
-        log.info("step %s: %.3f s%s", step, seconds, "".join(f", {k}={v}" for k, v in noted.items()))
+            metrics.step_cpu.labels(step).inc(cpu)
+        log.info("step %s: %.3f s, cpu %.3f s%s", step, seconds, cpu,
+                 "".join(f", {k}={v}" for k, v in noted.items()))
+
+
+def _cpu_seconds() -> float:
+    """CPU of this process (every thread) and of its children once they have been waited for (7-Zip)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
 
 
 class Lap:
