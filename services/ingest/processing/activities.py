@@ -143,6 +143,7 @@ class IngestActivities:
 
     def all(self) -> list[Any]:
         return [self.read_processing_mcp, self.prepare_sip, self.process_batch, self.open_extracted,
+                self.open_extracted_batches,
                 self.record_transfer_metadata, self.build_bag, self.compress_aip, self.store_aip,
                 self.finish_ingest, self.mark_ingest_failed, self.await_decision, self.reject_ingest,
                 self.send_to_backlog, self.mark_ingest_cancelled, *self._normalization().all()]
@@ -329,6 +330,13 @@ class IngestActivities:
                             "Extract packages"):
             return await _in_thread(self._open_extracted, params, layout, round_, extracted,
                                                            first_index, extracted_at)
+
+    @activity.defn(name="open_extracted_batches")
+    async def open_extracted_batches(self, params: IngestParams, round_: int, batch_indexes: list[int],
+                                     first_index: int, extracted_at: str) -> Inventory:
+        """`open_extracted` for the packages the batches `batch_indexes` opened, read from their summaries."""
+        extracted = await asyncio.to_thread(_extracted_by, self.layout(params), batch_indexes)
+        return await self.open_extracted(params, round_, extracted, first_index, extracted_at)
 
     def _open_extracted(self, params: IngestParams, layout: SipLayout, round_: int, extracted: list[Extracted],
                         first_index: int, extracted_at: str) -> Inventory:
@@ -979,6 +987,16 @@ def _directories(data: Path) -> list[str]:
         dirs.sort()
         found.extend((Path(dirpath) / name).relative_to(data).as_posix() for name in dirs)
     return found
+
+
+def _extracted_by(layout: SipLayout, batch_indexes: list[int]) -> list[Extracted]:
+    """The packages the batches opened, in the order the workflow lists them (by batch, then by path)."""
+    return [
+        extracted
+        for index in sorted(batch_indexes)
+        for extracted in _batch_result(json.loads(layout.batch_summary(index).read_text(encoding="utf-8"))
+                                       ["result"]).extracted
+    ]
 
 
 def _paths_under(directories: list[str], paths: Iterable[str]) -> list[list[str]]:
