@@ -12,7 +12,7 @@ import os
 import shutil
 import signal
 import subprocess
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from importlib.metadata import version
@@ -351,7 +351,7 @@ class IngestActivities:
                                 [layout.data / opened.directory for opened in extracted],
                                 batch_size=params.batch_size, first_index=first_index, round_=round_,
                                 original_of=original_of)
-        for opened, paths in zip(extracted, _paths_under([e.directory for e in extracted], found.batch_of),
+        for opened, paths in zip(extracted, _paths_under([e.directory for e in extracted], list(found.batch_of)),
                                  strict=True):
             detail = f"Unpacked from: %transferDirectory%{opened.package} ({opened.package_uuid})"
             events.extend(
@@ -999,7 +999,7 @@ def _extracted_by(layout: SipLayout, batch_indexes: list[int]) -> list[Extracted
     ]
 
 
-def _paths_under(directories: list[str], paths: Iterable[str]) -> list[list[str]]:
+def _paths_under(directories: list[str], paths: list[str]) -> list[list[str]]:
     """For each directory, the paths below it (in their order): one pass over the paths, each looked up by its
     ancestors, not every path tested against every directory (thousands of packages in one round)."""
     below: list[list[str]] = [[] for _ in directories]
