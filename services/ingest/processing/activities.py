@@ -82,6 +82,7 @@ from services.ingest.processing.params import (
     PackedAip,
     StoredAip,
 )
+from services.ingest.processing.removal import remove_tree
 from services.ingest.processing.renaming import changed_files, package_rename_events, rename_events, sanitize_tree
 from services.ingest.processing.tools import WorkerTools
 from services.ingest.processing_configs.processing_mcp import read_processing_mcp
@@ -815,8 +816,8 @@ class IngestActivities:
         ))
 
     def _remove_working_copies(self, params: IngestParams, layout: SipLayout) -> None:
-        shutil.rmtree(layout.base, ignore_errors=True)
-        shutil.rmtree(self.settings.processing_dir / params.transfer_path, ignore_errors=True)
+        remove_tree(layout.base)
+        remove_tree(self.settings.processing_dir / params.transfer_path)
 
     @activity.defn(name="send_to_backlog")
     async def send_to_backlog(self, params: IngestParams) -> None:
