@@ -478,6 +478,7 @@ def where_time_goes(stack: EphemeralStack, ingest_id: str) -> list[dict[str, obj
             if not page["items"] or offset >= page["total"]:
                 break
     per_file: dict[str, dict[str, float]] = {}
+    steps: dict[str, dict[str, float]] = {}
     token_file = stack.data_dir / "metrics-token"
     port = stack.env.get("AMBER_WORKER_METRICS_PORT")
     if token_file.exists() and port:
@@ -490,6 +491,11 @@ def where_time_goes(stack: EphemeralStack, ingest_id: str) -> list[dict[str, obj
                                        "amber_microservice_duration_seconds_count"):
                         kind = "sum" if sample.name.endswith("_sum") else "count"
                         per_file.setdefault(sample.labels["microservice"], {})[kind] = sample.value
+                    if sample.name in ("amber_step_duration_seconds_sum", "amber_step_duration_seconds_count"):
+                        kind = "sum" if sample.name.endswith("_sum") else "count"
+                        steps.setdefault(sample.labels["step"], {})[kind] = sample.value
+                    if sample.name == "amber_step_cpu_seconds_total":
+                        steps.setdefault(sample.labels["step"], {})["cpu"] = sample.value
     stages: dict[str, Stage] = {}
     for job in jobs:
         if not job.get("started_at") or not job.get("finished_at"):
@@ -509,6 +515,9 @@ def where_time_goes(stack: EphemeralStack, ingest_id: str) -> list[dict[str, obj
         count = figures.get("count", 0.0)
         out.append({"stage": f"per file: {name}", "files": int(count), "thread_s": round(figures.get("sum", 0.0), 3),
                     "mean_ms": round(1000 * figures.get("sum", 0.0) / count, 2) if count else None})
+    for name, figures in sorted(steps.items()):
+        out.append({"stage": f"step: {name}", "times": int(figures.get("count", 0.0)),
+                    "total_s": round(figures.get("sum", 0.0), 3), "worker_cpu_s": round(figures.get("cpu", 0.0), 3)})
     return out
 
 

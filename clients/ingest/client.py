@@ -50,6 +50,7 @@ from clients.ingest.schemas import (
     TaskRecord,
     TasksBulk,
 )
+from servicekit.bulk import json_content
 from servicekit.http import ServiceClient
 from servicekit.pagination import Page
 
@@ -144,9 +145,9 @@ class IngestClient(ServiceClient):
         return ProcessingConfigRead.model_validate(response.json())
 
     async def record_tasks(self, ingest_uuid: uuid.UUID, key: str, tasks: list[TaskRecord]) -> int:
-        body = TasksBulk(tasks=tasks)
-        response = await self.request("PUT", f"/ingests/{ingest_uuid}/jobs/{key}/tasks",
-                                      json=body.model_dump(mode="json"))
+        content, headers = json_content(TasksBulk(tasks=tasks))
+        response = await self.request("PUT", f"/ingests/{ingest_uuid}/jobs/{key}/tasks", content=content,
+                                      headers=headers)
         return int(response.json()["recorded"])
 
     async def upsert_job(self, ingest_uuid: uuid.UUID, key: str, body: JobUpsert) -> JobRead:

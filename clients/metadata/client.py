@@ -11,7 +11,6 @@ from uuid import UUID
 
 import aiofiles
 import httpx
-from pydantic import BaseModel
 
 from clients.metadata.schemas import (
     MAX_BULK,
@@ -38,6 +37,7 @@ from clients.metadata.schemas import (
     StructMapUpload,
     ValidationReport,
 )
+from servicekit.bulk import json_content
 from servicekit.http import ServiceClient
 from servicekit.pagination import Page
 
@@ -141,11 +141,8 @@ class MetadataClient(ServiceClient):
                     extra: dict[str, object] | None = None) -> BulkResult:
         created = unchanged = 0
         for start in range(0, len(records), batch_size):
-            chunk = [
-                r.model_dump(mode="json") if isinstance(r, BaseModel) else r
-                for r in records[start : start + batch_size]
-            ]
-            response = await self.request("POST", url, json={**(extra or {}), key: chunk}, idempotent=True)
+            content, headers = json_content({**(extra or {}), key: records[start : start + batch_size]})
+            response = await self.request("POST", url, content=content, headers=headers, idempotent=True)
             result = BulkResult.model_validate(response.json())
             created += result.created
             unchanged += result.unchanged

@@ -142,6 +142,13 @@ def check_worker_metrics(worker: Samples, ingest: IngestRead) -> set[str]:
     batches = value(worker, "amber_jobs_total", microservice="Process files", status="completed")
     assert ingest.file_count is not None and batches == -(-ingest.file_count // BATCH)
     assert value(worker, "amber_activities_total", activity="process_batch", outcome="succeeded") == batches
+    # The work around the files, step by step: once per batch, or once per ingest, with the tools' CPU.
+    for step in ("batch: record files", "batch: record tasks"):
+        assert value(worker, "amber_step_duration_seconds_count", step=step) == batches
+    for step in ("prepare: arrange", "bag: METS download", "bag: METS validation", "bag: manifest", "compress: 7z",
+                 "finish: pointer file", "finish: remove working copies"):
+        assert value(worker, "amber_step_duration_seconds_count", step=step) == 1, step
+    assert value(worker, "amber_step_cpu_seconds_total", step="compress: 7z") > 0
     kinds = {dict(labels)["activity"] for name, labels in worker if name == "amber_activities_total"}
     assert {"prepare_sip", "process_batch", "record_transfer_metadata", "build_bag", "compress_aip", "store_aip",
             "finish_ingest"} <= kinds

@@ -9,13 +9,14 @@ from fastapi import APIRouter, Path, Query
 
 from clients.ingest.schemas import JobRead, JobUpsert, TaskRead, TasksBulk, TaskStatus
 from servicekit.auth import CallerDep
+from servicekit.bulk import BulkRoute
 from servicekit.deps import SessionDep
 from servicekit.openapi import internal_operation
 from servicekit.pagination import Page, PageDep
 from servicekit.roles import Role, role_operation
 from services.ingest.jobs import service
 
-router = APIRouter(prefix="/ingests/{ingest_uuid}/jobs", tags=["jobs"])
+router = APIRouter(prefix="/ingests/{ingest_uuid}/jobs", tags=["jobs"], route_class=BulkRoute)
 
 JobKey = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.-]{1,100}$")]
 

@@ -6,7 +6,11 @@ Label values are fixed names (micro-services, activity types, outcomes): never a
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import resource
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from prometheus_client import Counter, Histogram
@@ -15,6 +19,8 @@ from temporalio.exceptions import CancelledError
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
 from servicekit.metrics import Metrics
+
+log = logging.getLogger(__name__)
 
 # From a checksum of a small file to characterizing a large video.
 FILE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 120.0)
@@ -41,6 +47,14 @@ class WorkerMetrics:
                                   ["activity", "outcome"], registry=registry)
         self.activity_duration = Histogram("amber_activity_duration_seconds", "Time of one activity attempt.",
                                            ["activity"], buckets=LONG_BUCKETS, registry=registry)
+        self.step_duration = Histogram("amber_step_duration_seconds",
+                                       "Time of one step of the work around the files (METS, manifests, 7-Zip, "
+                                       "recording a batch), by step.", ["step"], buckets=LONG_BUCKETS,
+                                       registry=registry)
+        self.step_cpu = Counter("amber_step_cpu_seconds",
+                                "CPU time of the worker process and the tools it waited for during each step (all "
+                                "of the worker's threads: work running alongside counts too), by step.",
+                                ["step"], registry=registry)
 
     def file_done(self, microservice: str, seconds: float, *, failed: bool = False) -> None:
         self.files.labels(microservice).inc()
@@ -51,6 +65,29 @@ class WorkerMetrics:
     def job_done(self, microservice: str, status: str, seconds: float) -> None:
         self.jobs.labels(microservice, status).inc()
         self.job_duration.labels(microservice).observe(seconds)
+
+
+@contextlib.contextmanager
+def timed(metrics: WorkerMetrics | None, step: str, **figures: object) -> Iterator[dict[str, object]]:
+    """Time one step of a package-wide activity: observed by step name, and logged with its duration and any
+    figures (sizes, counts) the caller adds to the yielded dict, so a slow stage can be broken down."""
+    started, cpu = time.perf_counter(), _cpu_seconds()
+    noted: dict[str, object] = dict(figures)
+    try:
+        yield noted
+    finally:
+        seconds, cpu = time.perf_counter() - started, _cpu_seconds() - cpu
+        if metrics is not None:
+            metrics.step_duration.labels(step).observe(seconds)
+            metrics.step_cpu.labels(step).inc(cpu)
+        log.info("step %s: %.3f s, cpu %.3f s%s", step, seconds, cpu,
+                 "".join(f", {k}={v}" for k, v in noted.items()))
+
+
+def _cpu_seconds() -> float:
+    """CPU of this process (every thread) and of its children once they have been waited for (7-Zip)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
 
 
 class Lap:

@@ -252,9 +252,18 @@ class IngestWorkflow:
             if not extracted:
                 break
             round_ += 1
-            opened: Inventory = await self._activity("open_extracted", params, round_, extracted, len(batches),
-                                                     options.extracted_at, timeout=3600, heartbeat=True,
-                                                     result_type=Inventory)
+            opened: Inventory
+            if workflow.patched("extracted-read-from-batches"):
+                # The packages are read from the batches' summaries: thousands of them in one round would not
+                # fit in one payload.
+                opened = await self._activity("open_extracted_batches", params, round_,
+                                              [result.index for result in results if result.extracted],
+                                              len(batches), options.extracted_at, timeout=3600, heartbeat=True,
+                                              result_type=Inventory)
+            else:
+                opened = await self._activity("open_extracted", params, round_, extracted, len(batches),
+                                              options.extracted_at, timeout=3600, heartbeat=True,
+                                              result_type=Inventory)
             current = opened.batches
             batches.extend(current)
             files += opened.file_count

@@ -8,13 +8,14 @@ from fastapi import APIRouter, Query
 
 from clients.metadata.schemas import BulkResult, EventRead, EventsBulk
 from servicekit.auth import CallerDep
+from servicekit.bulk import BulkRoute
 from servicekit.deps import SessionDep
 from servicekit.openapi import internal_operation
 from servicekit.pagination import Page, PageDep
 from servicekit.roles import Role, role_operation
 from services.metadata.events import service
 
-router = APIRouter(prefix="/premis/packages/{package_uuid}/events", tags=["premis"])
+router = APIRouter(prefix="/premis/packages/{package_uuid}/events", tags=["premis"], route_class=BulkRoute)
 
 
 @router.post("", response_model=BulkResult, openapi_extra=internal_operation())

@@ -19,13 +19,14 @@ from clients.metadata.schemas import (
     StructMapUpload,
 )
 from servicekit.auth import CallerDep
+from servicekit.bulk import BulkRoute
 from servicekit.deps import SessionDep
 from servicekit.openapi import internal_operation
 from servicekit.pagination import Page, PageDep
 from servicekit.roles import Role, role_operation
 from services.metadata.record import service
 
-router = APIRouter(prefix="/premis/packages/{package_uuid}", tags=["premis"])
+router = APIRouter(prefix="/premis/packages/{package_uuid}", tags=["premis"], route_class=BulkRoute)
 
 
 @router.post("/descriptive", response_model=BulkResult, openapi_extra=internal_operation())
