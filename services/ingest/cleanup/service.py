@@ -6,8 +6,9 @@ part files) and its quarantine `quarantine/<ingest>/`; these always go. The tran
 it was built from is the transfer's material, kept so the ingest can be retried: it goes only when asked
 (`transfer=true`) or when the retention period has passed, and never while a retry of it exists (the transfer's
 latest ingest owns it). Nothing is removed from an ingest that is queued, running or waiting for a decision; the
-row is claimed (`cleaned_at`, `transfer_removed`) in the same transaction that checks this, so a retry asked at the
-same moment either comes first (and owns the transfer) or is refused.
+row is claimed (`cleaned_by`, `transfer_removed`) in the same transaction that checks this, so a retry asked at the
+same moment either comes first (and owns the transfer) or is refused. `cleaned_at` is set once the files are gone:
+whoever sees it can count on that, and a clean-up cut short (the service killed) is done again by the next sweep.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ async def clean_up(sessions: async_sessionmaker[AsyncSession], settings: IngestS
                            "ingest is cleaned up (a stored or backlogged one removed its own files)")
         latest = await repo.get_by_transfer(ingest.transfer_uuid)
         owns_transfer = latest is None or latest.uuid == ingest.uuid
-        ingest.cleaned_at, ingest.cleaned_by = utcnow(), by
+        ingest.cleaned_by = by
         targets = [f"sips/{ingest.uuid}", f"quarantine/{ingest.uuid}"]
         kept = []
         if transfer and owns_transfer:
@@ -60,7 +61,8 @@ async def clean_up(sessions: async_sessionmaker[AsyncSession], settings: IngestS
     total = sum(r.bytes for r in removed)
     async with unit_of_work(sessions) as session:
         ingest = await IngestRepository(session).get_for_update(ingest_uuid)
-        assert ingest is not None and ingest.cleaned_at is not None and ingest.cleaned_by is not None
+        assert ingest is not None and ingest.cleaned_by is not None
+        ingest.cleaned_at = utcnow()
         ingest.cleaned_bytes = (ingest.cleaned_bytes or 0) + total
         cleaned_at, cleaned_by = ingest.cleaned_at, ingest.cleaned_by
     log.info("cleaned up ingest %s: %d bytes under %s", ingest_uuid, total, [r.path for r in removed])
@@ -76,12 +78,18 @@ def remove_paths(root: Path, relatives: list[str]) -> list[RemovedPath]:
         if not path.resolve().is_relative_to(root.resolve()) or not path.exists():
             continue
         size = tree_size(path)
+        # Another clean-up of the same ingest may be removing the same files: what is already gone is not an error.
         if path.is_dir():
-            shutil.rmtree(path)
+            shutil.rmtree(path, onerror=_gone_is_fine)
         else:
-            path.unlink()
+            path.unlink(missing_ok=True)
         removed.append(RemovedPath(path=relative, bytes=size))
     return removed
+
+
+def _gone_is_fine(function: object, path: str, excinfo: tuple[type[BaseException], BaseException, object]) -> None:
+    if not isinstance(excinfo[1], FileNotFoundError):
+        raise excinfo[1]
 
 
 def tree_size(path: Path) -> int:
