@@ -19,6 +19,7 @@ FAILED = "FAILED"
 REJECTED = "REJECTED"
 USER_INPUT = "USER_INPUT"
 BACKLOG = "BACKLOG"
+BACKLOG_JOB = "Send to backlog"  # the ingest's job while it moves the transfer to the backlog
 
 # A transfer in these has (or had) an ingest, i.e. a SIP in Archivematica's words.
 HANDED_TO_INGEST = frozenset({TransferStatus.ingesting, TransferStatus.stored, TransferStatus.backlogged,
@@ -94,6 +95,9 @@ def transfer_status(transfer: TransferRead, ingest: IngestRead | None) -> UnitSt
         return UnitStatus(FAILED, step)
     if ingest.status == IngestStatus.backlogged:
         return UnitStatus(COMPLETE, "Move to backlog", BACKLOG)
+    if ingest.status in (IngestStatus.queued, IngestStatus.processing) and ingest.current_job == BACKLOG_JOB:
+        # On its way to the backlog: no SIP will be made, so none is named (a client would follow it).
+        return UnitStatus(PROCESSING, "Move to backlog")
     if ingest.status == IngestStatus.awaiting_decision and ingest.decision is not None \
             and ingest.decision.point in TRANSFER_DECISION_POINTS:
         return UnitStatus(USER_INPUT, ingest.decision.question)

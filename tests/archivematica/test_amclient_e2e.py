@@ -467,12 +467,14 @@ def test_a_decision_shows_as_user_input_and_backlog_as_complete(stack: Ephemeral
         answered = http.post(f"/api/v1/ingests/{ingest_uuid}/decisions",
                              json={"point": "create_sip", "choice": "Send to backlog"})
         assert answered.status_code == 202, answered.text
-    for _ in range(120):
+    # Moving the transfer to the backlog location is real work: on a machine loaded threefold it took over 120 s.
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
         status = client.get_unit_status(transfer_uuid)
         if status["status"] != "PROCESSING" and status.get("microservice") != "Create SIP(s)?":
             break
         time.sleep(1)
-    assert (status["status"], status["sip_uuid"]) == ("COMPLETE", "BACKLOG"), status
+    assert (status["status"], status.get("sip_uuid")) == ("COMPLETE", "BACKLOG"), status
     assert transfer_uuid in client.completed_transfers()["results"]
 
 

@@ -48,6 +48,9 @@ def test_transfer_status_follows_archivematicas_semantics() -> None:
     handed = ingest(IngestStatus.processing, current_job="Process files")
     complete = transfer_status(transfer(TransferStatus.ingesting, handed.uuid), handed)
     assert (complete.status, complete.sip_uuid) == ("COMPLETE", str(handed.uuid))
+    moving = ingest(IngestStatus.processing, current_job="Send to backlog")
+    on_the_way = transfer_status(transfer(TransferStatus.ingesting, moving.uuid), moving)
+    assert (on_the_way.status, on_the_way.microservice, on_the_way.sip_uuid) == ("PROCESSING", "Move to backlog", None)
     backlog = ingest(IngestStatus.backlogged)
     assert transfer_status(transfer(TransferStatus.ingesting, backlog.uuid), backlog).sip_uuid == "BACKLOG"
     asking = ingest(IngestStatus.awaiting_decision, CREATE_SIP)
