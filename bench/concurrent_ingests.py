@@ -14,6 +14,9 @@ Checks: all N stored, no error (each failure listed with its reason), `ratio` = 
 (target ≤ 1). Also per phase: the whole stack's peak RSS (`bench/ingest.py`'s `RssSampler`) and the CPU seconds
 its processes spent, over the machine's CPUs x wall time (how busy admission control keeps the machine).
 Ends with one JSON line.
+
+(Not named `concurrent.py`: run from bench/, that name hides the standard library's `concurrent` package, which
+asyncio imports, and mypy stops with an internal error over it.)
 """
 
 from __future__ import annotations
