@@ -5,7 +5,9 @@ question "which stage reads the file how many times") needs each process on its 
 (`<data>/run/*.pid`) and each of its descendants is sampled every `every` seconds; a descendant is labelled
 `<stack process>: <its name>` (`worker-0: clamd`, `worker-0: 7z`). Bytes are the kernel's `rchar`/`wchar`
 (`/proc/PID/io`: what the process asked to read and write, page cache included), so a file read twice counts
-twice even when it is cached. A short-lived tool's last `every` seconds of I/O may be missed.
+twice even when it is cached. The kernel adds a child's counters to its parent's when the parent reaps it; what
+was seen of a reaped child is taken off its parent again, so each process shows its own I/O (the last `every`
+seconds of a short-lived tool's I/O stay with its parent).
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ class Figures:
     peak_rss: int = 0
     read: int = 0
     written: int = 0
+    parent: int = 0
+    # Gone while its parent was still there: the parent's counters, sampled since, include it.
+    reaped: bool = False
 
 
 def stack_pids(data_dir: Path) -> dict[str, int]:
@@ -46,6 +51,7 @@ class ProcessWatch(threading.Thread):
         self.seen: dict[int, tuple[str, Figures]] = {}
 
     def sample(self) -> None:
+        present: set[int] = set()
         for name, pid in self.roots().items():
             try:
                 root = psutil.Process(pid)
@@ -58,12 +64,17 @@ class ProcessWatch(threading.Thread):
                         label = name if member.pid == pid else f"{name}: {member.name()}"
                         rss = member.memory_info().rss
                         io = member.io_counters()
+                        parent = member.ppid()
                 except psutil.Error:
                     continue
-                _, figures = self.seen.setdefault(member.pid, (label, Figures()))
+                present.add(member.pid)
+                _, figures = self.seen.setdefault(member.pid, (label, Figures(parent=parent)))
                 figures.peak_rss = max(figures.peak_rss, rss)
                 figures.read = max(figures.read, getattr(io, "read_chars", io.read_bytes))
                 figures.written = max(figures.written, getattr(io, "write_chars", io.write_bytes))
+        for pid, (_, figures) in self.seen.items():
+            if pid not in present and figures.parent in present:
+                figures.reaped = True
 
     def run(self) -> None:
         while not self.stop.is_set():
@@ -71,13 +82,20 @@ class ProcessWatch(threading.Thread):
             self.stop.wait(self.every)
 
     def by_label(self) -> dict[str, Figures]:
-        """Figures per label: the highest peak RSS of the processes so labelled, and the sum of their I/O."""
+        """Figures per label: the highest peak RSS of the processes so labelled, and the sum of their own I/O."""
+        reaped: dict[int, Figures] = {}
+        for _, figures in self.seen.values():
+            if figures.reaped:
+                into = reaped.setdefault(figures.parent, Figures())
+                into.read += figures.read
+                into.written += figures.written
         out: dict[str, Figures] = {}
-        for label, figures in self.seen.values():
+        for pid, (label, figures) in self.seen.items():
             total = out.setdefault(label, Figures())
+            children = reaped.get(pid, Figures())
             total.peak_rss = max(total.peak_rss, figures.peak_rss)
-            total.read += figures.read
-            total.written += figures.written
+            total.read += max(figures.read - children.read, 0)
+            total.written += max(figures.written - children.written, 0)
         return out
 
     def __enter__(self) -> ProcessWatch:
