@@ -220,13 +220,15 @@ def make_file(kind: str, index: int, seeds: dict[str, list[bytes]]) -> bytes:
     raise ValueError(kind)
 
 
-def make_transfer(folder: Path, count: int, seeds: dict[str, list[bytes]]) -> tuple[int, dict[str, int]]:
+def make_transfer(folder: Path, count: int, seeds: dict[str, list[bytes]],
+                  first: int = 0) -> tuple[int, dict[str, int]]:
+    """`count` files numbered from `first`: transfers made with different `first`s share no content."""
     cycle = [kind for kind, weight in MIX for _ in range(weight)]
     total, kinds = 0, dict.fromkeys((kind for kind, _ in MIX), 0)
     made: set[Path] = set()
-    for index in range(count):
+    for index in range(first, first + count):
         kind = cycle[(index * 37) % len(cycle)]  # 37 is prime to 100: every kind spread over every folder
-        box = index // PER_FOLDER
+        box = (index - first) // PER_FOLDER
         parent = folder / f"series-{box // 4:02d}" / f"box-{box:03d}"
         if parent not in made:
             parent.mkdir(parents=True, exist_ok=True)

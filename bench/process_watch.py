@@ -1,0 +1,107 @@
+"""Per-process figures of a running stack for the benchmarks: peak RSS and bytes read and written, by process.
+
+`bench/ingest.py`'s `RssSampler` gives the peak of the stack's summed RSS; a memory target per process (and the
+question "which stage reads the file how many times") needs each process on its own. Every stack process
+(`<data>/run/*.pid`) and each of its descendants is sampled every `every` seconds; a descendant is labelled
+`<stack process>: <its name>` (`worker-0: clamd`, `worker-0: 7z`). Bytes are the kernel's `rchar`/`wchar`
+(`/proc/PID/io`: what the process asked to read and write, page cache included), so a file read twice counts
+twice even when it is cached. The kernel adds a child's counters to its parent's when the parent reaps it; what
+was seen of a reaped child is taken off its parent again, so each process shows its own I/O (the last `every`
+seconds of a short-lived tool's I/O stay with its parent).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+
+@dataclass
+class Figures:
+    peak_rss: int = 0
+    read: int = 0
+    written: int = 0
+    parent: int = 0
+    # Gone while its parent was still there: the parent's counters, sampled since, include it.
+    reaped: bool = False
+
+
+def stack_pids(data_dir: Path) -> dict[str, int]:
+    """The stack processes `amber up` started in `data_dir` (none before it has started)."""
+    run = data_dir / "run"
+    pids: dict[str, int] = {}
+    for path in run.glob("*.pid") if run.is_dir() else ():
+        with contextlib.suppress(OSError, ValueError):  # being written or removed
+            pids[path.stem] = int(path.read_text().strip())
+    return pids
+
+
+class ProcessWatch(threading.Thread):
+    """Peak RSS and I/O of each process `roots()` names, and of each of their descendants, while running."""
+
+    def __init__(self, roots: Callable[[], Mapping[str, int]], every: float = 0.2) -> None:
+        super().__init__(daemon=True)
+        self.roots, self.every, self.stop = roots, every, threading.Event()
+        # Per pid: its label and figures (a pid's I/O counters are cumulative: the last sample is its total).
+        self.seen: dict[int, tuple[str, Figures]] = {}
+
+    def sample(self) -> None:
+        present: set[int] = set()
+        for name, pid in self.roots().items():
+            try:
+                root = psutil.Process(pid)
+                members = [root, *root.children(recursive=True)]
+            except psutil.Error:
+                continue
+            for member in members:
+                try:
+                    with member.oneshot():
+                        label = name if member.pid == pid else f"{name}: {member.name()}"
+                        rss = member.memory_info().rss
+                        io = member.io_counters()
+                        parent = member.ppid()
+                except psutil.Error:
+                    continue
+                present.add(member.pid)
+                _, figures = self.seen.setdefault(member.pid, (label, Figures(parent=parent)))
+                figures.peak_rss = max(figures.peak_rss, rss)
+                figures.read = max(figures.read, getattr(io, "read_chars", io.read_bytes))
+                figures.written = max(figures.written, getattr(io, "write_chars", io.write_bytes))
+        for pid, (_, figures) in self.seen.items():
+            if pid not in present and figures.parent in present:
+                figures.reaped = True
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            self.sample()
+            self.stop.wait(self.every)
+
+    def by_label(self) -> dict[str, Figures]:
+        """Figures per label: the highest peak RSS of the processes so labelled, and the sum of their own I/O."""
+        reaped: dict[int, Figures] = {}
+        for _, figures in self.seen.values():
+            if figures.reaped:
+                into = reaped.setdefault(figures.parent, Figures())
+                into.read += figures.read
+                into.written += figures.written
+        out: dict[str, Figures] = {}
+        for pid, (label, figures) in self.seen.items():
+            total = out.setdefault(label, Figures())
+            children = reaped.get(pid, Figures())
+            total.peak_rss = max(total.peak_rss, figures.peak_rss)
+            total.read += max(figures.read - children.read, 0)
+            total.written += max(figures.written - children.written, 0)
+        return out
+
+    def __enter__(self) -> ProcessWatch:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.join()
