@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import metsrw
 import pygfried
 import pytest
 from lxml import etree
@@ -33,7 +32,7 @@ from services.metadata.mets.validation import validate_mets
 from tests.e2e.conftest import Stack
 from tests.e2e.test_corpus_ingest import CORPUS, MetsFile, download_and_unpack, read_mets
 from tests.e2e.test_first_path import NS
-from tests.e2e.test_normalization_e2e import relationship
+from tests.e2e.test_normalization_e2e import fetch_dip, found_from_originals, relationship
 
 pytestmark = [
     pytest.mark.e2e,
@@ -150,14 +149,7 @@ def corpus(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[C
 
 
 def download_dip(http: Any, aip_id: str, dest: Path) -> Path:
-    dips = http.get("/api/v1/packages", params={"package_type": "dip", "related_to": aip_id}).json()["items"]
-    assert len(dips) == 1 and dips[0]["related_package_uuid"] == aip_id, dips
-    archive = dest / "dip.tar"
-    with http.stream("GET", f"/api/v1/packages/{dips[0]['uuid']}/download") as response:
-        assert response.status_code == 200, response.read()
-        with archive.open("wb") as out:
-            for chunk in response.iter_bytes():
-                out.write(chunk)
+    archive = fetch_dip(http, aip_id, dest)
     unpacked = dest / "dip"
     with tarfile.open(archive) as tar:
         tar.extractall(unpacked, filter="data")
@@ -268,13 +260,7 @@ def test_the_mets_is_schema_valid_and_metsrw_finds_derivatives_from_their_origin
     assert validate_mets(run.mets) == []
     tree = etree.parse(str(run.mets))
     preservation = tree.findall(".//mets:fileGrp[@USE='preservation']/mets:file", NS)
-    document = metsrw.METSDocument.fromfile(str(run.mets))
-    by_uuid = {entry.file_uuid: entry for entry in document.all_files() if entry.file_uuid}
-    for file in preservation:
-        entry = by_uuid[file.get("ID").removeprefix("file-")]
-        assert entry.use == "preservation" and entry.group_id() == file.get("GROUPID")
-        assert entry.derived_from is not None and entry.derived_from.use == "original"
-        assert f"Group-{entry.derived_from.file_uuid}" == file.get("GROUPID")
+    by_uuid = found_from_originals(run.mets, preservation)
     derived = {entry.derived_from.file_uuid for entry in by_uuid.values()
                if entry.use == "preservation" and entry.derived_from is not None}
     made = {r["file_uuid"] for r in run.report if r["purpose"] == "preservation" and r["outcome"] == "success"}

@@ -13,6 +13,7 @@ import tarfile
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import bagit
 import metsrw
@@ -78,14 +79,7 @@ def test_normalization_through_the_gateway(stack: Stack, tmp_path: Path) -> None
         for row in made:
             command = http.get(f"/api/v1/format-commands/{row['command']}").json()
             assert row["output_puid"] in command["output_puids"], row
-        dips = http.get("/api/v1/packages", params={"package_type": "dip", "related_to": aip_id}).json()["items"]
-        assert len(dips) == 1 and dips[0]["related_package_uuid"] == aip_id
-        dip_tar = tmp_path / "dip.tar"
-        with http.stream("GET", f"/api/v1/packages/{dips[0]['uuid']}/download") as response:
-            assert response.status_code == 200
-            with dip_tar.open("wb") as out:
-                for chunk in response.iter_bytes():
-                    out.write(chunk)
+        dip_tar = fetch_dip(http, aip_id, tmp_path)
 
     bag_root = download_and_unpack(stack, aip_id, tmp_path) / f"Mixed_formats-{aip_id}"
     bagit.Bag(str(bag_root)).validate()
@@ -104,13 +98,7 @@ def test_normalization_through_the_gateway(stack: Stack, tmp_path: Path) -> None
         assert relationship(tree, original_uuid) == ("is source of", derivative_uuid)
     assert tree.find(".//mets:fileGrp[@USE='text/ocr']", NS) is not None
     # metsrw finds every derivative from its original.
-    document = metsrw.METSDocument.fromfile(str(mets_path))
-    by_uuid = {entry.file_uuid: entry for entry in document.all_files() if entry.file_uuid}
-    for file in preservation:
-        entry = by_uuid[file.get("ID").removeprefix("file-")]
-        assert entry.use == "preservation" and entry.group_id() == file.get("GROUPID")
-        assert entry.derived_from is not None and entry.derived_from.use == "original"
-        assert f"Group-{entry.derived_from.file_uuid}" == file.get("GROUPID")
+    found_from_originals(mets_path, preservation)
     assert (bag_root / "data" / "logs" / "normalization.log").read_text().count("\tfailed\t") >= 1
 
     with tarfile.open(dip_tar) as tar:
@@ -125,6 +113,32 @@ def test_normalization_through_the_gateway(stack: Stack, tmp_path: Path) -> None
         assert len(ocr) == 1
         text = tar.extractfile(ocr[0])
         assert text is not None and "archive ledger" in text.read().decode().lower()
+
+
+def fetch_dip(http: Any, aip_id: str, dest: Path) -> Path:
+    """The AIP's one DIP, found by its relation to the AIP and downloaded through the gateway as `dest/dip.tar`."""
+    dips = http.get("/api/v1/packages", params={"package_type": "dip", "related_to": aip_id}).json()["items"]
+    assert len(dips) == 1 and dips[0]["related_package_uuid"] == aip_id, dips
+    archive = dest / "dip.tar"
+    with http.stream("GET", f"/api/v1/packages/{dips[0]['uuid']}/download") as response:
+        assert response.status_code == 200, response.read()
+        with archive.open("wb") as out:
+            for chunk in response.iter_bytes():
+                out.write(chunk)
+    return archive
+
+
+def found_from_originals(mets_path: Path, preservation: list[Any]) -> dict[str, Any]:
+    """metsrw finds each preservation copy (`preservation`: its mets:file elements) from its original; returns
+    metsrw's entries by file UUID."""
+    document = metsrw.METSDocument.fromfile(str(mets_path))
+    by_uuid = {entry.file_uuid: entry for entry in document.all_files() if entry.file_uuid}
+    for file in preservation:
+        entry = by_uuid[file.get("ID").removeprefix("file-")]
+        assert entry.use == "preservation" and entry.group_id() == file.get("GROUPID")
+        assert entry.derived_from is not None and entry.derived_from.use == "original"
+        assert f"Group-{entry.derived_from.file_uuid}" == file.get("GROUPID")
+    return by_uuid
 
 
 def relationship(tree: etree._ElementTree, file_uuid: str) -> tuple[str, str]:
@@ -238,14 +252,7 @@ def test_a_worker_killed_mid_normalization_makes_each_derivative_once(stack: Sta
         assert set(rows.values()) == {1} and len(rows) == 3 * len(originals), rows
         assert {r["outcome"] for r in report} == {"success"}, [(r["path"], r["purpose"], r["reason"]) for r in report
                                                                if r["outcome"] != "success"]
-        dips = http.get("/api/v1/packages", params={"package_type": "dip", "related_to": aip_id}).json()["items"]
-        assert len(dips) == 1
-        dip_tar = tmp_path / "dip.tar"
-        with http.stream("GET", f"/api/v1/packages/{dips[0]['uuid']}/download") as response:
-            assert response.status_code == 200
-            with dip_tar.open("wb") as out:
-                for chunk in response.iter_bytes():
-                    out.write(chunk)
+        dip_tar = fetch_dip(http, aip_id, tmp_path)
     assert not sip.exists()  # the working copy, with whatever the killed runs left in it, is gone
 
     bag_root = download_and_unpack(stack, aip_id, tmp_path) / f"Killed_mid-normalization-{aip_id}"
