@@ -133,10 +133,6 @@ def wait_healthy(stack: StackSettings, component: Component, timeout: float) -> 
     raise SystemExit(f"{component.name} did not become healthy in {timeout:.0f}s; see {log}")
 
 
-def stop(stack: StackSettings, name: str, timeout: float = 15.0) -> bool:
-    return bool(stop_together(stack, [name], timeout))
-
-
 def stop_together(stack: StackSettings, names: list[str], timeout: float = 15.0) -> list[str]:
     """SIGTERM to each, then wait for all at once (each shuts down gracefully in parallel), SIGKILL to those still
     there at the deadline. Returns the names that were running."""

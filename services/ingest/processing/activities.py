@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import dataclasses
 import json
 import logging
 import os
 import shutil
-import signal
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -52,6 +50,7 @@ from servicekit.http import ServiceError
 from servicekit.ids import derived_id
 from servicekit.logs import package_id_var
 from servicekit.xmlschema import validate_mets
+from services.ingest.child_processes import die_with_parent
 from services.ingest.fpr.index import PolicyIndex
 from services.ingest.microservices.extraction import ExtractionLimits, extract_package
 from services.ingest.microservices.results import EventSpec, Status, bounded
@@ -789,7 +788,7 @@ class IngestActivities:
             "-mta=on", "-mtc=on", "-mtm=on", "-mmt=on", "-mf=off", str(part), layout.aip_name,
         ]
         process = await asyncio.create_subprocess_exec(
-            *command, cwd=layout.base, stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=_die_with_parent,
+            *command, cwd=layout.base, stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=die_with_parent,
         )
         try:
             stdout, stderr = await _with_heartbeat(process.communicate())
@@ -1016,12 +1015,6 @@ def _link_tree(source: Path, target: Path, skip: Path | None = None) -> None:
             (destination / name).mkdir(exist_ok=True)
         for name in files:
             _link_file(here / name, destination / name)
-
-
-def _die_with_parent() -> None:
-    """Children (7z) get SIGKILL when the worker dies, so a killed worker leaves no archiver running."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
 
 
 def _directories(data: Path) -> list[str]:
