@@ -63,3 +63,18 @@ def test_streaming_validation_of_a_premis_document_finds_an_error_deep_in_it(tmp
     assert [e.split(": ", 1)[1] for e in validate_mets(path)] == [e.split(": ", 1)[1] for e in streamed]
     path.write_text(f"<premis:premis {premis} {xsi}>\n{''.join(objects[:3_000] + objects[3_001:])}</premis:premis>\n")
     assert validate_mets(path, tree_limit=0) == validate_mets(path) == []
+
+
+def test_streaming_validation_refuses_a_cut_short_document_and_a_doctype(tmp_path: Path) -> None:
+    """A truncated document is not well-formed (lxml lost that error when told to keep entities unresolved with a
+    schema plugged in); with entities resolved, a document type declaration, which could declare them, is
+    refused before anything is parsed."""
+    divs = "".join(f'<mets:div LABEL="d{i}"><mets:fptr FILEID="f{i}"/></mets:div>' for i in range(5_000))
+    whole = f'<mets:mets {METS}><mets:structMap><mets:div>{divs}</mets:div></mets:structMap></mets:mets>'
+    path = tmp_path / "doc.xml"
+    path.write_text(whole)
+    assert validate_mets(path, tree_limit=0) == []
+    path.write_text(whole[:-300])
+    assert validate_mets(path, tree_limit=0) != []
+    path.write_text('<?xml version="1.0"?>\n<!-- a comment -->\n<!DOCTYPE mets:mets [<!ENTITY a "a">]>' + whole)
+    assert validate_mets(path, tree_limit=0) == ["line ?: document type declarations are not accepted"]
