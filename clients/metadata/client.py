@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Literal
@@ -120,8 +120,11 @@ class MetadataClient(ServiceClient):
         async with self.stream("GET", f"/mets/{package_uuid}") as response:
             yield response.aiter_bytes()
 
-    async def download_mets(self, package_uuid: UUID, dest: Path) -> int:
-        """Write the package's AIP METS to `dest` (streamed; replaced atomically); returns the bytes written."""
+    async def download_mets(self, package_uuid: UUID, dest: Path,
+                            also: Callable[[bytes], Awaitable[None]] | None = None) -> int:
+        """Write the package's AIP METS to `dest` (streamed; replaced atomically); returns the bytes written.
+
+        `also` is given each piece once it is written (to validate the document as it arrives)."""
         partial = dest.with_name(f".{dest.name}.part")
         written = 0
         try:
@@ -129,6 +132,8 @@ class MetadataClient(ServiceClient):
                 async for chunk in chunks:
                     await out.write(chunk)
                     written += len(chunk)
+                    if also is not None:
+                        await also(chunk)
             os.replace(partial, dest)
         except BaseException:
             partial.unlink(missing_ok=True)

@@ -54,6 +54,8 @@ async def test_mets_is_valid_complete_and_readable_by_metsrw(metadata: MetadataC
     written = await metadata.download_mets(package_uuid, dest)
     assert written == dest.stat().st_size > 0
     assert validate_mets(dest) == []
+    # The premis prefix is declared once, on the root, not again on each of the ~9 PREMIS elements per file.
+    assert dest.read_bytes().count(b'xmlns:premis="') == 1
 
     tree = etree.parse(str(dest))
     root = tree.getroot()

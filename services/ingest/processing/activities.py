@@ -49,7 +49,7 @@ from clients.storage import StorageClient
 from servicekit.http import ServiceError
 from servicekit.ids import derived_id
 from servicekit.logs import package_id_var
-from servicekit.xmlschema import validate_mets
+from servicekit.xmlschema import validate_mets, validate_mets_stream
 from services.ingest.child_processes import die_with_parent
 from services.ingest.fpr.index import PolicyIndex
 from services.ingest.microservices.extraction import ExtractionLimits, extract_package
@@ -82,6 +82,7 @@ from services.ingest.processing.params import (
     PackedAip,
     StoredAip,
 )
+from services.ingest.processing.piped_validation import PipedValidation
 from services.ingest.processing.removal import remove_tree
 from services.ingest.processing.renaming import changed_files, package_rename_events, rename_events, sanitize_tree
 from services.ingest.processing.tools import WorkerTools
@@ -672,13 +673,17 @@ class IngestActivities:
         layout = self.layout(params)
         async with self.job(params, "bag", "Generate METS and prepare AIP", "Prepare AIP"):
             partial = layout.mets.with_name(layout.mets.name + ".part")
-            # Validated once written, not while it arrives: fed to a parser as it came, the document took longer
-            # (the parse holds the GIL the download needs), 1.5 s against 1.3 s for 2000 files.
+            # Validated while it arrives, on a thread reading a pipe, so the metadata service writes the next
+            # files' amdSecs while this process checks the last ones. "METS validation" is what is left of the
+            # validation once the last byte has arrived.
             with timed(self.metrics, "bag: METS download") as noted:
-                noted["bytes"] = await _with_heartbeat(self.metadata.download_mets(UUID(params.ingest_uuid),
-                                                                                   partial))
+                async with PipedValidation(validate_mets_stream) as validation:
+                    noted["bytes"] = await _with_heartbeat(self.metadata.download_mets(
+                        UUID(params.ingest_uuid), partial, also=validation.feed))
             with timed(self.metrics, "bag: METS validation"):
-                errors = await _in_thread(validate_mets, partial, tree_limit=METS_TREE_LIMIT)
+                errors = await _with_heartbeat(validation.errors(), thread=True)
+                if errors:  # told again from the file, with lines where it is small enough to hold as a tree
+                    errors = await _in_thread(validate_mets, partial, tree_limit=METS_TREE_LIMIT)
             if errors:
                 await self._mets_invalid(params, errors)
             partial.replace(layout.mets)
