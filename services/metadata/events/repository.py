@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.metadata.agents.models import Agent
-from services.metadata.db import AnyRow, MetadataTable, insert_ignoring
+from services.metadata.db import AnyRow, MetadataTable, insert_ignoring, rows_keyed_by
 from services.metadata.events.models import Event
 from services.metadata.files import models as _files  # noqa: F401  (defines the file table used below)
 
@@ -30,13 +30,7 @@ def _chunks(values: Sequence[UUID]) -> Iterable[Sequence[UUID]]:
 
 async def existing(session: AsyncSession, uuids: Sequence[UUID]) -> dict[UUID, UUID]:
     """Which of these events are already recorded, mapped to their package."""
-    found: dict[UUID, UUID] = {}
-    for chunk in _chunks(uuids):
-        rows = await session.execute(
-            select(event_table.c.uuid, event_table.c.package_uuid).where(event_table.c.uuid.in_(chunk))
-        )
-        found.update({row.uuid: row.package_uuid for row in rows})
-    return found
+    return dict(await rows_keyed_by(session, event_table, "uuid", uuids, ["uuid", "package_uuid"]))
 
 
 async def insert(session: AsyncSession, events: Sequence[dict[str, Any]], links: Sequence[dict[str, Any]]) -> None:
