@@ -99,6 +99,21 @@ async def rows_of_objects(session: AsyncSession, object_uuids: Sequence[UUID]) -
     return result.all()
 
 
+async def types_of_objects(session: AsyncSession, object_uuids: Sequence[UUID]) -> dict[str, set[str]]:
+    """The event types of each of these objects, keyed by the object's uuid as the database's text (as
+    `files.repository.rows_after` reads it): all the search index needs of events, without reading each event
+    whole and making uuid and datetime objects of it."""
+    result = await session.execute(
+        select(type_coerce(event_table.c.object_uuid, String), event_table.c.type)
+        .where(event_table.c.object_uuid.in_(object_uuids))
+        .distinct()
+    )
+    found: dict[str, set[str]] = {}
+    for object_uuid, event_type in result:
+        found.setdefault(str(object_uuid), set()).add(event_type)
+    return found
+
+
 async def links_of_objects(session: AsyncSession, object_uuids: Sequence[UUID]) -> Sequence[AnyRow]:
     """(event_uuid, agent_id) of every event about these objects."""
     result = await session.execute(
