@@ -34,7 +34,11 @@ GZIP_LEVEL = 1
 
 def json_content(payload: object) -> tuple[bytes, dict[str, str]]:
     """`payload` (models, dicts, lists of them) as a request body and its headers, gzip-compressed when large."""
-    data = pydantic_core.to_json(payload)
+    return json_bytes_content(pydantic_core.to_json(payload))
+
+
+def json_bytes_content(data: bytes) -> tuple[bytes, dict[str, str]]:
+    """JSON already serialized, as a request body and its headers, gzip-compressed when large."""
     headers = {"Content-Type": "application/json"}
     if len(data) >= GZIP_ABOVE:
         compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)

@@ -14,6 +14,7 @@ import httpx
 
 from clients.metadata.schemas import (
     MAX_BULK,
+    AgentRecord,
     AipPackageRead,
     AipPackageRecord,
     BulkResult,
@@ -24,6 +25,7 @@ from clients.metadata.schemas import (
     FileRead,
     FileRecord,
     FileRelationships,
+    FilesBulk,
     IdentifiersRecord,
     ImportResult,
     IndexStatus,
@@ -37,7 +39,7 @@ from clients.metadata.schemas import (
     StructMapUpload,
     ValidationReport,
 )
-from servicekit.bulk import json_content
+from servicekit.bulk import json_bytes_content, json_content
 from servicekit.http import ServiceClient
 from servicekit.pagination import Page
 
@@ -71,16 +73,25 @@ class MetadataClient(ServiceClient):
         return PackageRead.model_validate(response.json())
 
     async def add_files(
-        self, package_uuid: UUID, files: Sequence[FileRecord], *, batch_size: int = MAX_BULK
+        self, package_uuid: UUID, files: Sequence[FileRecord], *, batch_size: int = MAX_BULK,
+        agents: Sequence[AgentRecord] = (),
     ) -> BulkResult:
         """Record files with their events and characteristics, `batch_size` per call (fewer when their tool
-        output would exceed CHARACTERISTICS_PER_CALL). Safe to retry: recorded uuids are skipped."""
-        created = unchanged = 0
+        output would exceed CHARACTERISTICS_PER_CALL). Safe to retry: recorded uuids are skipped.
+
+        `agents`: those of every event made without agents of its own (`EventRecord` not given `agents`), sent
+        once per call (`FilesBulk.agents`) rather than with each event. Fields left unset are not sent: the
+        service fills in the same defaults."""
+        shared = list(agents)
+        total = BulkResult(created=0, unchanged=0)
         for group in _by_characteristics(files):
-            result = await self._bulk(f"/premis/packages/{package_uuid}/files", "files", group, batch_size)
-            created += result.created
-            unchanged += result.unchanged
-        return BulkResult(created=created, unchanged=unchanged)
+            for start in range(0, len(group), batch_size):
+                body = FilesBulk(files=list(group[start : start + batch_size]), agents=shared)
+                data = FilesBulk.__pydantic_serializer__.to_json(body, exclude_unset=True)
+                result = await self._post_bulk(f"/premis/packages/{package_uuid}/files", json_bytes_content(data))
+                total.created += result.created
+                total.unchanged += result.unchanged
+        return total
 
     async def add_relationships(self, package_uuid: UUID, files: Sequence[FileRelationships], *,
                                 batch_size: int = MAX_BULK) -> BulkResult:
@@ -144,14 +155,18 @@ class MetadataClient(ServiceClient):
 
     async def _bulk(self, url: str, key: str, records: Sequence[object], batch_size: int,
                     extra: dict[str, object] | None = None) -> BulkResult:
-        created = unchanged = 0
+        total = BulkResult(created=0, unchanged=0)
         for start in range(0, len(records), batch_size):
-            content, headers = json_content({**(extra or {}), key: records[start : start + batch_size]})
-            response = await self.request("POST", url, content=content, headers=headers, idempotent=True)
-            result = BulkResult.model_validate(response.json())
-            created += result.created
-            unchanged += result.unchanged
-        return BulkResult(created=created, unchanged=unchanged)
+            body = json_content({**(extra or {}), key: records[start : start + batch_size]})
+            result = await self._post_bulk(url, body)
+            total.created += result.created
+            total.unchanged += result.unchanged
+        return total
+
+    async def _post_bulk(self, url: str, body: tuple[bytes, dict[str, str]]) -> BulkResult:
+        content, headers = body
+        response = await self.request("POST", url, content=content, headers=headers, idempotent=True)
+        return BulkResult.model_validate(response.json())
 
     async def add_descriptive_metadata(
         self, package_uuid: UUID, records: Sequence[DescriptiveRecord | Mapping[str, object]], *,

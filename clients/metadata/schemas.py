@@ -148,6 +148,16 @@ class FileRecord(BaseModel):
 
 class FilesBulk(BaseModel):
     files: list[FileRecord] = Field(max_length=MAX_BULK)
+    agents: list[AgentRecord] = Field(
+        default_factory=list, max_length=100,
+        description="The agents of every event of these files sent without an `agents` key of its own (an event "
+        "sent with `agents`, even empty, keeps its own). A worker's events all name the same few agents: sent once "
+        "per request, they are not written, parsed and validated again for each event.",
+    )
+
+    def events_agents(self, event: EventRecord) -> list[AgentRecord]:
+        """The agents `event` is linked to: its own, or the request's when it was sent without any."""
+        return event.agents if "agents" in event.model_fields_set else self.agents
 
 
 class FileRelationships(BaseModel):

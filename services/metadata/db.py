@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any, TypeAlias
 
@@ -69,3 +70,39 @@ async def insert_ignoring(
         await connection.exec_driver_sql(sql, list(zip(*by_column, strict=True)))
     else:  # pragma: no cover - only the two supported databases
         raise RuntimeError(f"unsupported database {dialect.name}")
+
+
+async def rows_keyed_by(
+    session: AsyncSession, table: Table, key: str, values: Sequence[Any], columns: Sequence[str]
+) -> list[tuple[Any, ...]]:
+    """`columns` (as Python values) of the rows of `table` whose `key` is one of `values`, in one statement.
+
+    Each batch asks this of thousands of event uuids, of which a first attempt finds none. SQLAlchemy's expanding
+    IN list renders and processes one bound parameter per value, which cost more than the lookup itself; here the
+    values go as one parameter: a PostgreSQL array (= ANY), or a JSON array SQLite reads with json_each.
+    """
+    if not values:
+        return []
+    connection = await session.connection()
+    dialect = connection.dialect
+    quote = dialect.identifier_preparer.quote
+    key_column = table.c[key]
+    process = key_column.type.dialect_impl(dialect).bind_processor(dialect)
+    bound = [process(value) for value in values] if process is not None else list(values)
+    selected = [table.c[name] for name in columns]
+    names = ", ".join(quote(column.name) for column in selected)
+    if dialect.name == "postgresql":
+        array_type = key_column.type.compile(dialect=dialect).split(" COLLATE ")[0]
+        sql = f"SELECT {names} FROM {quote(table.name)} WHERE {quote(key)} = ANY($1::{array_type}[])"
+        parameter: Any = bound
+    elif dialect.name == "sqlite":
+        sql = f"SELECT {names} FROM {quote(table.name)} WHERE {quote(key)} IN (SELECT value FROM json_each(?))"
+        parameter = json.dumps(bound)
+    else:  # pragma: no cover - only the two supported databases
+        raise RuntimeError(f"unsupported database {dialect.name}")
+    result = await connection.exec_driver_sql(sql, (parameter,))
+    readers = [column.type.dialect_impl(dialect).result_processor(dialect, None) for column in selected]
+    return [
+        tuple(value if read is None or value is None else read(value) for read, value in zip(readers, row, strict=True))
+        for row in result.all()
+    ]

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.testing import WorkflowEnvironment
 
+from clients.ingest import IngestClient
+from clients.ingest.schemas import TaskRecord, TaskStatus
 from services.ingest.main import create_app
 from services.ingest.settings import IngestSettings
 from tests.conftest import asgi_client
@@ -61,6 +66,53 @@ async def test_create_is_idempotent_per_transfer_and_starts_one_workflow(
         assert reopened.status_code == 409
         assert reopened.headers["content-type"].startswith("application/problem+json")
         await handle.terminate("test finished")
+
+
+async def test_a_batch_of_tasks_is_recorded_whole_and_a_retry_overwrites_it(
+    db_engine: AsyncEngine, tmp_path: Path, temporal_env: WorkflowEnvironment
+) -> None:
+    app = create_app(settings_for(tmp_path, temporal_env), engine=db_engine)
+    headers = {"Authorization": "Bearer secret"}
+    async with asgi_client(app) as http:
+        body = {"transfer_uuid": str(uuid.uuid4()), "name": "Tasks", "path": "transfers/tasks"}
+        created = (await http.post("/ingests", json=body, headers=headers)).json()
+        ingest_uuid = uuid.UUID(created["uuid"])
+        job = {"name": "Process files", "microservice": "Process files", "status": "running", "files_total": 600}
+        for key in ("batch-000000", "batch-000001"):
+            assert (await http.put(f"/ingests/{ingest_uuid}/jobs/{key}", json=job, headers=headers)).status_code == 200
+        client = IngestClient("http://service", token="secret", transport=httpx.ASGITransport(app=app))
+        started = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+        def tasks(failed_every: int, message: str) -> list[TaskRecord]:
+            return [TaskRecord(path=f"objects/f{n:04d}.txt", file_uuid=uuid.uuid5(ingest_uuid, str(n)),
+                               status=TaskStatus.failed if n % failed_every == 0 else TaskStatus.completed,
+                               exit_code=1 if n % failed_every == 0 else 0, message=f"{message} {n}",
+                               started_at=started, finished_at=started + timedelta(seconds=n))
+                    for n in range(600)]
+
+        # 600 tasks make a gzip-compressed body; the other job's tasks for the same paths are rows of their own.
+        assert await client.record_tasks(ingest_uuid, "batch-000000", tasks(7, "first")) == 600
+        assert await client.record_tasks(ingest_uuid, "batch-000001", tasks(600, "other job")) == 600
+        assert await client.record_tasks(ingest_uuid, "batch-000000", tasks(5, "retried")) == 600
+
+        async def listed(**params: str) -> dict[str, Any]:
+            response = await http.get(f"/ingests/{ingest_uuid}/tasks", params={"limit": 1000, **params},
+                                      headers=headers)
+            assert response.status_code == 200, response.text
+            return dict(response.json())
+
+        first = await listed(job="batch-000000")
+        assert first["total"] == 600
+        by_path = {item["path"]: item for item in first["items"]}
+        assert by_path["objects/f0005.txt"]["status"] == "failed" and by_path["objects/f0005.txt"]["exit_code"] == 1
+        assert by_path["objects/f0007.txt"]["status"] == "completed"
+        assert by_path["objects/f0042.txt"]["message"] == "retried 42"
+        assert by_path["objects/f0042.txt"]["file_uuid"] == str(uuid.uuid5(ingest_uuid, "42"))
+        assert datetime.fromisoformat(by_path["objects/f0042.txt"]["finished_at"]) == started + timedelta(seconds=42)
+        assert (await listed())["total"] == 1200
+        assert (await listed(status="failed"))["total"] == 120 + 1
+        await client.aclose()
+        await temporal_env.client.get_workflow_handle(created["workflow_id"]).terminate("test finished")
 
 
 @pytest.mark.parametrize("header", [None, "Bearer wrong"])

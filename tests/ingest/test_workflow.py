@@ -139,6 +139,10 @@ async def test_journal_events_reach_the_record_and_the_aip(
         ]
         scan = next(e for e in a_events.items if e.type == "virus check")
         assert scan.outcome == "Not scanned" and "no ClamAV signature database" in scan.outcome_note
+        # Every file event, the journal's too, is linked to the system, the organization and the user (the worker
+        # sends them once per batch, not with each event).
+        assert {tuple(sorted(a.identifier_type for a in e.agents)) for e in a_events.items} == {
+            ("Amber user", "preservation system", "repository code")}
         csv_events = await services.metadata.list_events(
             created.uuid, object_uuid=files[f"objects/metadata/transfers/{label}/metadata.csv"].uuid
         )
@@ -147,6 +151,7 @@ async def test_journal_events_reach_the_record_and_the_aip(
         package_events = await services.metadata.list_events(created.uuid, object_uuid=created.uuid)
         # intake's, and the AIP's compression (issue 10)
         assert [e.type for e in package_events.items] == ["file removed", "compression"]
+        assert all(e.agents for e in package_events.items)
         described = await services.metadata.list_descriptive_metadata(created.uuid)
         assert described.total == 1
         directories = await services.metadata.list_directories(created.uuid)

@@ -11,12 +11,12 @@ import uuid
 import pydantic_core
 from fastapi import FastAPI
 
-from clients.metadata import EventRead, MetadataClient
+from clients.metadata import EventRead, EventRecord, MetadataClient
 from servicekit.bulk import GZIP_ABOVE, inflate, json_content
 from servicekit.problems import Problem
 from tests.conftest import asgi_client
 from tests.metadata.conftest import TOKEN
-from tests.metadata.factories import file_records
+from tests.metadata.factories import AGENTS, ORGANIZATION_AGENT, SYSTEM_AGENT, file_records
 from tests.metadata.test_premis_api import new_package
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -89,3 +89,35 @@ async def test_an_invalid_bulk_body_is_reported_field_by_field(metadata_app: Fas
         garbled = await http.post(f"/premis/packages/{package_uuid}/files", content=b'{"files": [',
                                   headers={**AUTH, "Content-Type": "application/json"})
         assert garbled.status_code == 422 and garbled.json()["errors"][0]["type"] == "json_invalid"
+
+
+async def test_events_sent_without_agents_get_the_requests_and_the_others_keep_their_own(
+    metadata: MetadataClient,
+) -> None:
+    package_uuid = await new_package(metadata)
+    records = file_records(package_uuid, 40)
+    shared = [SYSTEM_AGENT, ORGANIZATION_AGENT]
+    own_agents, no_agents = records[1].events[0], records[2].events[0]
+    for record in records:
+        record.events = [
+            event if event is own_agents else event.model_copy(update={"agents": []}) if event is no_agents
+            else EventRecord(**event.model_dump(exclude={"agents"}))
+            for event in record.events
+        ]
+    assert "agents" not in records[0].events[0].model_fields_set
+    result = await metadata.add_files(package_uuid, records, agents=shared)
+    assert (result.created, result.unchanged) == (40, 0)
+    expected = {(a.identifier_type, a.identifier_value) for a in shared}
+    for record in records:
+        for event in await _events(metadata, package_uuid, record.uuid):
+            agents = {(a.identifier_type, a.identifier_value) for a in event.agents}
+            if event.uuid == own_agents.uuid:
+                assert agents == {(a.identifier_type, a.identifier_value) for a in AGENTS}
+            elif event.uuid == no_agents.uuid:
+                assert agents == set()
+            else:
+                assert agents == expected, (record.path, event.type)
+    # Fields left unset are not sent and come back as their defaults.
+    listed = await metadata.list_files(package_uuid, limit=100)
+    assert {(f.checksum_type, tuple(f.relationships)) for f in listed.items} == {("sha256", ())}
+    assert (await metadata.add_files(package_uuid, records, agents=shared)).unchanged == 40

@@ -131,3 +131,18 @@ async def test_an_indexing_queued_before_a_removal_does_not_put_the_package_back
         assert await search_service.index_package(session, package_uuid, 5000) is None
     assert (await metadata.search("withdrawn")).total == 0
     assert (await metadata.index_status(package_uuid)).state == "removed"
+
+
+async def test_files_are_found_by_the_types_of_their_events(metadata: MetadataClient, db_engine: AsyncEngine) -> None:
+    package_uuid = uuid.uuid4()
+    await metadata.upsert_package(package_uuid, PackageUpsert(name="Event_words"))
+    await metadata.add_files(package_uuid, [
+        file_record("objects/with-events-1.txt", package_uuid=package_uuid),
+        file_record("objects/with-events-2.txt", package_uuid=package_uuid, puid=None),
+        file_record("objects/without-events.txt", package_uuid=package_uuid, with_events=False),
+    ])
+    async with unit_of_work(session_factory(db_engine)) as session:
+        assert await search_service.index_package(session, package_uuid, 2) == 3  # two pages of files
+    by_event = await metadata.search("digest calculation", kind="file", package_uuid=package_uuid)
+    assert sorted(str(h.path) for h in by_event.items) == ["objects/with-events-1.txt", "objects/with-events-2.txt"]
+    assert (await metadata.search("ingestion", kind="file", package_uuid=package_uuid)).total == 2

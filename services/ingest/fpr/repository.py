@@ -81,6 +81,12 @@ class FprRepository:
     async def record_tool_version(self, name: str, version: str) -> None:
         await self.session.execute(update(FprTool).where(col(FprTool.name) == name).values(version=version))
 
+    async def format_names(self) -> dict[str, str]:
+        """PUID -> name, as plain rows: the worker's rules name their formats, and loading every format as an ORM
+        object for one column was most of the cost of resolving them."""
+        rows = await self.session.execute(select(FprFormat.puid, FprFormat.name))  # type: ignore[call-overload]
+        return {puid: name for puid, name in rows}
+
     async def format_groups(self) -> dict[str, str]:
         rows = await self.session.execute(select(FprFormat.puid, FprFormat.group))  # type: ignore[call-overload]
         return {puid: group for puid, group in rows}

@@ -411,12 +411,18 @@ async def resolved_rules(session: AsyncSession, purpose: str | None) -> list[Res
     repo = FprRepository(session)
     tools = {t.name: tool_read(t) for t in await repo.all(FprTool)}
     commands = {c.name: command_read(c) for c in await repo.all(FprCommand)}
-    formats = {f.puid: f.name for f in await repo.all(FprFormat)}
+    formats = await repo.format_names()
+
+    # Many rules share a command (a validator serves dozens of formats): each command is resolved once.
+    resolved: dict[tuple[str, int], ResolvedCommand] = {}
 
     def resolve(name: str, depth: int = 0) -> ResolvedCommand:
-        command = commands[name]
-        verifier = resolve(command.verifier, depth + 1) if command.verifier and depth < 3 else None
-        return ResolvedCommand(**command.model_dump(), tool_spec=tools[command.tool], verifier_spec=verifier)
+        if (name, depth) not in resolved:
+            command = commands[name]
+            verifier = resolve(command.verifier, depth + 1) if command.verifier and depth < 3 else None
+            resolved[name, depth] = ResolvedCommand(**command.model_dump(), tool_spec=tools[command.tool],
+                                                    verifier_spec=verifier)
+        return resolved[name, depth]
 
     return [
         ResolvedRule(**rule_read(r).model_dump(), command_spec=resolve(r.command), format_name=formats.get(r.puid, ""))

@@ -423,7 +423,8 @@ class IngestActivities:
                     started_at=job.started_at, finished_at=finished,
                 ))
             with timed(self.metrics, "batch: record files", files=len(records)):
-                await self.metadata.add_files(UUID(params.ingest_uuid), records)
+                # The files' events are made without agents: these are theirs, sent once per request.
+                await self.metadata.add_files(UUID(params.ingest_uuid), records, agents=self.agents(params))
             with timed(self.metrics, "batch: record tasks", tasks=len(tasks)):
                 await self.ingest.record_tasks(UUID(params.ingest_uuid), key, tasks)
             await self._count_rule_outcomes([o for r in results for o in r.rule_outcomes])
@@ -548,12 +549,12 @@ class IngestActivities:
         entry, digest, ident = examined.entry, examined.digest, examined.ident
         relative: str = entry["p"]
         file_uuid = derived_id(params.ingest_uuid, "file", relative)
-        agents = self.agents(params)
         now = datetime.now(UTC)
 
+        # No agents on the events: the batch's agents go once with the request (MetadataClient.add_files).
         def event(kind: str, detail: str, outcome: str, note: str) -> EventRecord:
             return EventRecord(uuid=derived_id(file_uuid, kind), type=kind, datetime=now, detail=detail,
-                               outcome=outcome, outcome_note=note, agents=agents)
+                               outcome=outcome, outcome_note=note)
 
         identified = ident.puid is not None
         identification = [
@@ -594,17 +595,16 @@ class IngestActivities:
                 event("message digest calculation", 'program="python"; module="hashlib.sha256()"', "", digest),
                 *identification,
                 *(EventRecord(uuid=derived_id(file_uuid, spec.type, index), type=spec.type, datetime=spec.at,
-                              detail=spec.detail, outcome=spec.outcome, outcome_note=spec.outcome_note,
-                              agents=agents)
+                              detail=spec.detail, outcome=spec.outcome, outcome_note=spec.outcome_note)
                   for index, spec in enumerate(specs)),
-                *(self._journal_event(params, record, agents) for record in journal_events),
+                *(self._journal_event(params, record) for record in journal_events),
             ],
         )
 
-    def _journal_event(self, params: IngestParams, record: dict[str, Any],
-                       agents: list[AgentRecord]) -> EventRecord:
+    def _journal_event(self, params: IngestParams, record: dict[str, Any]) -> EventRecord:
         """An event intake performed (its identity fixed by its place in the journal), or one Amber added before
-        the file was processed (renames, unpacking), which carries its own."""
+        the file was processed (renames, unpacking), which carries its own. Without agents, like the file's other
+        events: the batch's go with the request."""
         return EventRecord(
             uuid=UUID(record["uuid"]) if "uuid" in record else derived_id(params.ingest_uuid, "journal",
                                                                            record["line"]),
@@ -613,7 +613,6 @@ class IngestActivities:
             detail=record.get("detail") or "",
             outcome=record.get("outcome") or "",
             outcome_note=record.get("outcome_note") or "",
-            agents=agents,
         )
 
     @activity.defn(name="record_transfer_metadata")
@@ -631,7 +630,8 @@ class IngestActivities:
                     continue
                 agents = self.agents(params)
                 events = [
-                    ObjectEventRecord(**self._journal_event(params, record, agents).model_dump(), object_uuid=None)
+                    ObjectEventRecord(**self._journal_event(params, record).model_dump(exclude={"agents"}),
+                                      agents=agents, object_uuid=None)
                     for record in await asyncio.to_thread(_journal_records, package_events)
                 ]
                 if events:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import threading
 from dataclasses import dataclass
@@ -24,7 +25,9 @@ class Identification:
 UNIDENTIFIED = Identification(puid=None, format_name="Unknown", format_version=None, basis=None, warning=None)
 
 
+@functools.cache
 def siegfried_version() -> str:
+    """Asked once: every identified file's event names it, and each question is a call into Go."""
     return str(pygfried.version())
 
 

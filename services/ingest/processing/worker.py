@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from temporalio.worker import Worker
 
+from servicekit.garbage_collection import settle_after_startup
 from servicekit.logs import configure_logging
 from servicekit.metrics import Metrics
 from servicekit.metrics_server import start_metrics_server
@@ -66,4 +67,7 @@ def main(settings: IngestSettings | None = None) -> None:
             loop.add_signal_handler(sig, stop.set)
         await run_worker(settings, stop)
 
+    # Here rather than in run_worker, which tests run inside their own process: what the imports left is most of
+    # what the collector would walk again and again.
+    settle_after_startup()
     asyncio.run(serve())

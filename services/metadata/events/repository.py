@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.metadata.agents.models import Agent
-from services.metadata.db import AnyRow, MetadataTable, insert_ignoring
+from services.metadata.db import AnyRow, MetadataTable, insert_ignoring, rows_keyed_by
 from services.metadata.events.models import Event
 from services.metadata.files import models as _files  # noqa: F401  (defines the file table used below)
 
@@ -30,13 +30,7 @@ def _chunks(values: Sequence[UUID]) -> Iterable[Sequence[UUID]]:
 
 async def existing(session: AsyncSession, uuids: Sequence[UUID]) -> dict[UUID, UUID]:
     """Which of these events are already recorded, mapped to their package."""
-    found: dict[UUID, UUID] = {}
-    for chunk in _chunks(uuids):
-        rows = await session.execute(
-            select(event_table.c.uuid, event_table.c.package_uuid).where(event_table.c.uuid.in_(chunk))
-        )
-        found.update({row.uuid: row.package_uuid for row in rows})
-    return found
+    return dict(await rows_keyed_by(session, event_table, "uuid", uuids, ["uuid", "package_uuid"]))
 
 
 async def insert(session: AsyncSession, events: Sequence[dict[str, Any]], links: Sequence[dict[str, Any]]) -> None:
@@ -103,6 +97,21 @@ async def rows_of_objects(session: AsyncSession, object_uuids: Sequence[UUID]) -
         .order_by(event_table.c.datetime, event_table.c.uuid)
     )
     return result.all()
+
+
+async def types_of_objects(session: AsyncSession, object_uuids: Sequence[UUID]) -> dict[str, set[str]]:
+    """The event types of each of these objects, keyed by the object's uuid as the database's text (as
+    `files.repository.rows_after` reads it): all the search index needs of events, without reading each event
+    whole and making uuid and datetime objects of it."""
+    result = await session.execute(
+        select(type_coerce(event_table.c.object_uuid, String), event_table.c.type)
+        .where(event_table.c.object_uuid.in_(object_uuids))
+        .distinct()
+    )
+    found: dict[str, set[str]] = {}
+    for object_uuid, event_type in result:
+        found.setdefault(str(object_uuid), set()).add(event_type)
+    return found
 
 
 async def links_of_objects(session: AsyncSession, object_uuids: Sequence[UUID]) -> Sequence[AnyRow]:

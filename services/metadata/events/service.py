@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -21,9 +21,11 @@ def invalid(detail: str) -> Problem:
 
 
 async def record_events(
-    session: AsyncSession, package_uuid: UUID, events: Sequence[tuple[UUID, EventRecord]]
+    session: AsyncSession, package_uuid: UUID, events: Sequence[tuple[UUID, EventRecord]],
+    agents_of: Callable[[EventRecord], Sequence[AgentRecord]] | None = None,
 ) -> tuple[int, int]:
-    """Record (object_uuid, event) pairs; events already recorded are left as they are.
+    """Record (object_uuid, event) pairs; events already recorded are left as they are. `agents_of` gives the
+    agents of an event (by default its own).
 
     Returns (created, unchanged). The package must exist (callers check).
     """
@@ -34,14 +36,18 @@ async def record_events(
     if others := [str(uuid) for uuid, package in known.items() if package != package_uuid]:
         raise Conflict(f"Events already recorded for another package: {', '.join(others[:10])}")
     new = [(object_uuid, event) for object_uuid, event in events if event.uuid not in known]
-    # Every event names the same few agents: dump each once, not once per event.
+    agent_lists = [event.agents if agents_of is None else agents_of(event) for _, event in new]
+    # Every event names the same few agents: dump each once, not once per event. Events sharing one list (a
+    # request's agents) share its agent ids too, by the list's identity (each list lives as long as this call).
     unique_agents = {
-        (agent.identifier_type, agent.identifier_value): agent for _, event in new for agent in event.agents
+        (agent.identifier_type, agent.identifier_value): agent
+        for listed in {id(listed): listed for listed in agent_lists}.values() for agent in listed
     }
     agent_ids = await agents.ensure(session, (agent.model_dump() for agent in unique_agents.values()))
+    ids_of_list: dict[int, list[int]] = {}
     event_rows: list[dict[str, Any]] = []
     link_rows: list[dict[str, Any]] = []
-    for object_uuid, event in new:
+    for (object_uuid, event), listed in zip(new, agent_lists, strict=True):
         event_rows.append(
             {
                 "uuid": event.uuid,
@@ -54,8 +60,11 @@ async def record_events(
                 "outcome_note": event.outcome_note,
             }
         )
-        linked = {agent_ids[(agent.identifier_type, agent.identifier_value)] for agent in event.agents}
-        link_rows.extend({"event_uuid": event.uuid, "agent_id": agent_id} for agent_id in sorted(linked))
+        linked = ids_of_list.get(id(listed))
+        if linked is None:
+            linked = ids_of_list[id(listed)] = sorted(
+                {agent_ids[(agent.identifier_type, agent.identifier_value)] for agent in listed})
+        link_rows.extend({"event_uuid": event.uuid, "agent_id": agent_id} for agent_id in linked)
     await repository.insert(session, event_rows, link_rows)
     return len(new), len(events) - len(new)
 

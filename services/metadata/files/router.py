@@ -22,7 +22,7 @@ router = APIRouter(prefix="/premis/packages/{package_uuid}/files", tags=["premis
 async def add_premis_files(package_uuid: UUID, body: FilesBulk, session: SessionDep, _caller: CallerDep) -> BulkResult:
     """Record up to 5000 file objects with their events. Idempotent: files and events already recorded
     (same uuids) are left unchanged, so a retried call is harmless."""
-    return await service.add_files(session, package_uuid, body.files)
+    return await service.add_files(session, package_uuid, body.files, body.events_agents)
 
 
 @router.post("/relationships", response_model=BulkResult, openapi_extra=internal_operation())

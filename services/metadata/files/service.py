@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clients.metadata.schemas import BulkResult, FileRead, FileRecord, FileRelationships
+from clients.metadata.schemas import (
+    AgentRecord,
+    BulkResult,
+    EventRecord,
+    FileRead,
+    FileRecord,
+    FileRelationships,
+)
 from servicekit.pagination import Page, PageParams
 from servicekit.problems import Conflict, NotFound
 from services.metadata.events.service import invalid, record_events
@@ -16,8 +23,10 @@ from services.metadata.files import repository
 from services.metadata.packages.service import require_package
 
 
-async def add_files(session: AsyncSession, package_uuid: UUID, files: Sequence[FileRecord]) -> BulkResult:
-    """Record the files a batch of work produced; a retried batch finds them all and writes nothing."""
+async def add_files(session: AsyncSession, package_uuid: UUID, files: Sequence[FileRecord],
+                    agents_of: Callable[[EventRecord], Sequence[AgentRecord]] | None = None) -> BulkResult:
+    """Record the files a batch of work produced; a retried batch finds them all and writes nothing.
+    `agents_of`: the agents of an event, when not its own (`FilesBulk.events_agents`)."""
     await require_package(session, package_uuid)
     uuids = [file.uuid for file in files]
     if len(set(uuids)) != len(uuids):
@@ -56,7 +65,8 @@ async def add_files(session: AsyncSession, package_uuid: UUID, files: Sequence[F
             for ordinal, record in enumerate(file.characteristics)
         ],
     )
-    await record_events(session, package_uuid, [(file.uuid, event) for file in files for event in file.events])
+    await record_events(session, package_uuid, [(file.uuid, event) for file in files for event in file.events],
+                        agents_of)
     return BulkResult(created=len(new), unchanged=len(known))
 
 

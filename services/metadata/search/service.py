@@ -93,15 +93,13 @@ async def index_package(session: AsyncSession, package_uuid: UUID, batch: int) -
         if not rows:
             break
         uuids = [UUID(str(row.uuid)) for row in rows]  # read as text by rows_after
-        event_types: dict[UUID, set[str]] = {}
-        for event in await events_repository.rows_of_objects(session, uuids):
-            event_types.setdefault(event.object_uuid, set()).add(event.type)
+        event_types = await events_repository.types_of_objects(session, uuids)
         file_dc = _dc_text(await record_repository.descriptive_of_paths(session, package_uuid,
                                                                          [row.path for row in rows]))
         await repository.insert_entries(session, [
             _entry("file", package_uuid, file_uuid=file_uuid, name=row.path.rsplit("/", 1)[-1], path=row.path,
                    puid=row.puid, format_name=row.format_name, size=row.size, date=row.modified_at,
-                   dc=file_dc.get(row.path, ""), events=" ".join(sorted(event_types.get(file_uuid, ()))))
+                   dc=file_dc.get(row.path, ""), events=" ".join(sorted(event_types.get(str(row.uuid), ()))))
             for file_uuid, row in zip(uuids, rows, strict=True)
         ])
         count += len(rows)
