@@ -510,6 +510,7 @@ class IngestActivities:
             extraction = await _in_thread(
                 extract_package, layout.data / relative, package_uuid, kind=examined.package_kind,
                 at=datetime.fromisoformat(options.extracted_at), event_path=relative, limits=limits,
+                children=self.tools.children,
             )
             directory = (extraction.directory.relative_to(layout.data).as_posix()
                          if extraction.directory is not None else None)
