@@ -1,15 +1,14 @@
 """Tools a worker starts die with it, and what each one-off tool run costs is counted.
 
-Long-lived tools (clamd, ExifTool, the Python host) get a parent-death signal from a `preexec_fn`: they start once,
-from a thread that lives as long as the worker, so the fork that costs is paid once. One-off tools are started with
-vfork (no `preexec_fn`) in a session of their own, and the worker's guard process (`tool_guard`) kills their
-group if the worker dies; each is reaped with `wait4`, whose rusage goes to the worker's `ToolUsage`.
+Long-lived tools (clamd, ExifTool) get a parent-death signal from a `preexec_fn` (`tool_guard.die_with_parent`):
+they start once, from a thread that lives as long as the worker, so the fork that costs is paid once. One-off tools
+are started with vfork (no `preexec_fn`) in a session of their own, and the worker's guard process (`tool_guard`)
+kills their group if the worker dies; each is reaped with `wait4`, whose rusage goes to the worker's `ToolUsage`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import functools
 import os
 import resource
@@ -21,14 +20,6 @@ from typing import Any
 
 from services.ingest.tool_guard import GuardUnavailable, ToolGuard
 from services.ingest.tool_usage import ToolUsage
-
-PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent(sig: signal.Signals = signal.SIGKILL) -> None:
-    """For a `preexec_fn`, or a forked child: `sig` when the parent thread ends."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, sig)
 
 
 @functools.lru_cache(maxsize=256)

@@ -1,4 +1,5 @@
-"""The guard that kills a worker's one-off tools when the worker dies, however it dies (SIGKILL included).
+"""Tools die with the worker, however it dies (SIGKILL included): the long-lived ones by a parent-death signal
+(`die_with_parent`), the one-off ones by the worker's guard.
 
 A parent-death signal would do it per tool, but only set in the child: with a `preexec_fn` (Python then forks the
 whole worker instead of using vfork, ~20 ms in a worker of a few hundred MB) or through `setpriv` (one more exec
@@ -18,6 +19,7 @@ tool's start and its `+` line (the parent-death signal had a like window between
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import signal
@@ -26,6 +28,15 @@ import sys
 import threading
 
 log = logging.getLogger(__name__)
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(sig: signal.Signals = signal.SIGKILL) -> None:
+    """For a `preexec_fn`, or a forked child: `sig` when the parent thread ends. For long-lived tools started
+    once (the fork a `preexec_fn` makes costs ~20 ms in a worker of a few hundred MB) from a thread that lives as
+    long as the worker."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, sig)
 
 
 # --- the guard process (standard library only: it runs with -I -S) ----------------------------------------------

@@ -28,8 +28,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.ingest.child_processes import die_with_parent
-from services.ingest.tool_guard import end_by_closing_stdin
+from services.ingest.tool_guard import die_with_parent, end_by_closing_stdin
 
 START_TIMEOUT = 30.0
 # How long the host may spend importing a module to warm it (the variable is for tests).

@@ -19,9 +19,9 @@ from pathlib import Path
 from types import TracebackType
 from xml.sax.saxutils import escape
 
-from services.ingest.child_processes import ChildProcesses, die_with_parent
+from services.ingest.child_processes import ChildProcesses
 from services.ingest.microservices.results import FileOutcome, Status, bounded
-from services.ingest.tool_guard import GuardUnavailable
+from services.ingest.tool_guard import GuardUnavailable, die_with_parent
 
 MAX_OUTPUT = 1024 * 1024
 TRUNCATED_TAG = "amberTruncatedOutput"
