@@ -482,6 +482,7 @@ def where_time_goes(stack: EphemeralStack, ingest_id: str) -> list[dict[str, obj
                 break
     per_file: dict[str, dict[str, float]] = {}
     steps: dict[str, dict[str, float]] = {}
+    tools: dict[str, dict[str, float]] = {}
     token_file = stack.data_dir / "metrics-token"
     port = stack.env.get("AMBER_WORKER_METRICS_PORT")
     if token_file.exists() and port:
@@ -499,6 +500,10 @@ def where_time_goes(stack: EphemeralStack, ingest_id: str) -> list[dict[str, obj
                         steps.setdefault(sample.labels["step"], {})[kind] = sample.value
                     if sample.name == "amber_step_cpu_seconds_total":
                         steps.setdefault(sample.labels["step"], {})["cpu"] = sample.value
+                    if sample.name in ("amber_tool_runs_total", "amber_tool_cpu_seconds_total"):
+                        kind = "runs" if sample.name == "amber_tool_runs_total" else "cpu"
+                        tools.setdefault(f"{sample.labels['tool']}: {sample.labels['command']}", {})[kind] = \
+                            sample.value
     stages: dict[str, Stage] = {}
     for job in jobs:
         if not job.get("started_at") or not job.get("finished_at"):
@@ -521,6 +526,10 @@ def where_time_goes(stack: EphemeralStack, ingest_id: str) -> list[dict[str, obj
     for name, figures in sorted(steps.items()):
         out.append({"stage": f"step: {name}", "times": int(figures.get("count", 0.0)),
                     "total_s": round(figures.get("sum", 0.0), 3), "worker_cpu_s": round(figures.get("cpu", 0.0), 3)})
+    for name, figures in sorted(tools.items(), key=lambda item: -item[1].get("cpu", 0.0)):
+        runs = figures.get("runs", 0.0)
+        out.append({"stage": f"tool: {name}", "runs": int(runs), "cpu_s": round(figures.get("cpu", 0.0), 3),
+                    "mean_ms": round(1000 * figures.get("cpu", 0.0) / runs, 2) if runs else None})
     return out
 
 
@@ -531,9 +540,19 @@ def print_where_time_goes(run: Run) -> None:
     print("  of which in the workers: " + ", ".join(
         f"{name} {seconds:.1f}" for name, seconds in sorted(run.cpu_by_process.items(), key=lambda i: -i[1])
         if ":" in name))
+    tools = [stage for stage in run.stages if str(stage["stage"]).startswith("tool: ")]
     for stage in run.stages:
+        if stage in tools:
+            continue
         figures = ", ".join(f"{key} {value}" for key, value in stage.items() if key != "stage")
         print(f"  {stage['stage']}: {figures}")
+    if tools:
+        total = sum(float(str(stage["cpu_s"])) for stage in tools)
+        print(f"one-off tools by command (CPU of each run as reaped, {total:.1f} s in all; the AIP's 7z is in "
+              "'step: compress: 7z'):")
+        for stage in tools:
+            print(f"  {str(stage['stage']).removeprefix('tool: ')}: runs {stage['runs']}, cpu_s {stage['cpu_s']}, "
+                  f"mean_ms {stage['mean_ms']}")
 
 
 # --- a3m ------------------------------------------------------------------------------------------------------

@@ -10,7 +10,8 @@ only starts children and reports how they ended. If the host cannot be used, the
 before.
 
 Protocol, one JSON object per line: requests `{"id", "module", "args", "cwd", "stdout", "stderr"}` on the host's
-stdin; answers `{"id", "pid"}` once forked (or `{"id", "error"}`), then `{"id", "exit"}` (negative: the signal).
+stdin; answers `{"id", "pid"}` once forked (or `{"id", "error"}`), then `{"id", "exit", "cpu"}` (exit negative: the
+signal; cpu: the child's user and system seconds, from its rusage).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.ingest.child_processes import die_with_parent
+from services.ingest.tool_guard import die_with_parent, end_by_closing_stdin
 
 START_TIMEOUT = 30.0
 # How long the host may spend importing a module to warm it (the variable is for tests).
@@ -131,12 +132,13 @@ def serve() -> None:
                 os.read(wake_read, 4096)
         while children:
             try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
+                pid, status, usage = os.wait4(-1, os.WNOHANG)
             except ChildProcessError:
                 break
             if pid == 0:
                 break
-            answer({"id": children.pop(pid), "exit": os.waitstatus_to_exitcode(status)})
+            answer({"id": children.pop(pid), "exit": os.waitstatus_to_exitcode(status),
+                    "cpu": usage.ru_utime + usage.ru_stime})
         if requests not in readable:
             continue
         chunk = os.read(requests, 65536)
@@ -169,6 +171,7 @@ class HostedRun:
     pid: int = 0
     error: str = ""
     exit_code: int | None = None
+    cpu_seconds: float = 0.0  # of the child, as the host reaped it
     started: threading.Event = field(default_factory=threading.Event)
     ended: threading.Event = field(default_factory=threading.Event)
 
@@ -259,6 +262,7 @@ class PythonHost:
                     run.started.set()
                 else:
                     run.exit_code = message["exit"]
+                    run.cpu_seconds = message.get("cpu", 0.0)
                     self._runs.pop(message["id"], None)
                     run.ended.set()
         with self._lock:
@@ -287,14 +291,7 @@ class PythonHost:
             process, self._process = self._process, None
             self._fail_all("the Python host was closed")
         if process is not None and process.poll() is None:
-            with contextlib.suppress(OSError):
-                assert process.stdin is not None
-                process.stdin.close()
-            try:
-                process.wait(5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            end_by_closing_stdin(process)
 
 
 if __name__ == "__main__":

@@ -26,10 +26,11 @@ from pathlib import Path
 from typing import Protocol
 
 from clients.ingest.fpr import ResolvedCommand, ToolRead, Verdict, VerdictSpec
-from services.ingest.child_processes import spawn_options
+from services.ingest.child_processes import AccountedPopen, ChildProcesses
 from services.ingest.fpr.placeholders import render
 from services.ingest.fpr.pyhost import HostedRun, HostUnavailable, PythonHost
 from services.ingest.processing.identification import identify
+from services.ingest.tool_guard import GuardUnavailable
 
 DATA_DIR = Path(__file__).parent / "data"
 EXCERPT_BYTES = 4096  # of stdout and stderr, kept in the result
@@ -87,7 +88,6 @@ class _Process:
 class _Running(Protocol):
     exit_code: int | None
     lost: str  # the run's end cannot be known (its host died), or ""
-    wrapped: bool  # started through setpriv
 
     def wait(self, timeout: float) -> bool: ...
     def kill(self) -> None: ...
@@ -97,8 +97,8 @@ class _Running(Protocol):
 class _Spawned:
     """A spawned tool, waited for on a pidfd: the wait ends the moment it exits, with no polling."""
 
-    def __init__(self, process: subprocess.Popen[bytes], wrapped: bool) -> None:
-        self.process, self.wrapped, self.lost = process, wrapped, ""
+    def __init__(self, process: AccountedPopen) -> None:
+        self.process, self.lost = process, ""
         self.exit_code: int | None = None
         try:
             self._pidfd: int | None = os.pidfd_open(process.pid)
@@ -130,18 +130,18 @@ class _Spawned:
 
 
 class _Hosted:
-    """A `{python} -m` command forked by the warm Python host."""
+    """A `{python} -m` command forked by the warm Python host, which reaps it and says what CPU it used."""
 
-    wrapped = False
-
-    def __init__(self, run: HostedRun) -> None:
-        self.run = run
+    def __init__(self, run: HostedRun, account: Callable[[float], None]) -> None:
+        self.run, self.account = run, account
         self.exit_code: int | None = None
         self.lost = ""
 
     def wait(self, timeout: float) -> bool:
         if not self.run.wait(timeout):
             return False
+        if self.run.exit_code is not None and self.exit_code is None:
+            self.account(self.run.cpu_seconds)
         self.exit_code = self.run.exit_code
         if self.run.exit_code is None:
             self.lost = f"the run was lost: {self.run.error}"
@@ -216,10 +216,14 @@ def _matching_lines(pattern: str, text: str, most: int = 5) -> list[str]:
 class CommandRunner:
     """Thread-safe; one per worker. Tool versions are asked once per process and kept."""
 
-    def __init__(self, data_dir: Path = DATA_DIR, poll_seconds: float = 0.5, *, warm_python: bool = True) -> None:
+    def __init__(self, data_dir: Path = DATA_DIR, poll_seconds: float = 0.5, *, warm_python: bool = True,
+                 children: ChildProcesses | None = None) -> None:
         self.data_dir = data_dir
         self.poll_seconds = poll_seconds
         self.python_host = PythonHost() if warm_python else None
+        # A runner given the worker's child processes leaves them to their owner.
+        self._own_children = children is None
+        self.children = children or ChildProcesses()
         self._versions: dict[tuple[str, tuple[str, ...], str], str] = {}
         self._lock = threading.Lock()
         # One scratch folder per thread, emptied after each run rather than made and removed: on some file
@@ -230,6 +234,8 @@ class CommandRunner:
     def close(self) -> None:
         if self.python_host is not None:
             self.python_host.close()
+        if self._own_children:
+            self.children.close()
         with self._lock:
             scratches, self._scratches = self._scratches, []
         for scratch in scratches:
@@ -278,12 +284,10 @@ class CommandRunner:
     def _ask_version(self, tool: ToolRead) -> str:
         if not tool.version_argv:
             return "unknown"
-        argv, options = spawn_options(render(tool.version_argv, {"python": sys.executable,
-                                                                  "data": str(self.data_dir)}))
+        argv = render(tool.version_argv, {"python": sys.executable, "data": str(self.data_dir)})
         try:
-            done = subprocess.run(argv, capture_output=True, timeout=VERSION_TIMEOUT, check=False,
-                                  stdin=subprocess.DEVNULL, **options)  # type: ignore[call-overload]
-        except (OSError, subprocess.SubprocessError):
+            done = self.children.run(argv, tool=tool.name, command="version", timeout=VERSION_TIMEOUT)
+        except (OSError, subprocess.SubprocessError, GuardUnavailable):
             return "unknown"
         text = (done.stdout + b"\n" + done.stderr).decode("utf-8", "replace")
         if tool.version_pattern:
@@ -374,9 +378,6 @@ class CommandRunner:
         duration = time.monotonic() - started
         stdout = b"" if stdout_file is not None else _read(out_path, VERDICT_BYTES)
         stderr = _read(err_path, VERDICT_BYTES)
-        if not stopped and running.wrapped and running.exit_code in (126, 127) and \
-                stderr.startswith(b"setpriv: failed to execute"):
-            stopped = f"{command.tool} could not be started: {stderr.decode('utf-8', 'replace').strip()}"
         return _Process(None if stopped else running.exit_code, stopped, stdout, stderr, duration)
 
     def _start(self, argv: list[str], command: ResolvedCommand, scratch: Path, out_path: Path,
@@ -385,17 +386,16 @@ class CommandRunner:
         if len(argv) >= 3 and argv[0] == sys.executable and argv[1] == "-m" and self.python_host is not None:
             try:
                 hosted = self.python_host.start(argv[2], argv[3:], str(scratch), str(out_path), str(err_path))
-                return _Hosted(hosted)
+                return _Hosted(hosted, lambda cpu: self.children.usage.add(command.tool, command.name, cpu))
             except HostUnavailable as exc:
                 log.warning("running %s without the Python host: %s", command.name, exc)
-        spawned, options = spawn_options(argv)
         with out_path.open("wb") as out, err_path.open("wb") as err:
             try:
-                process = subprocess.Popen(spawned, stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=scratch,
-                                           start_new_session=True, **options)  # type: ignore[call-overload]
-            except OSError as exc:
+                process = self.children.spawn(argv, tool=command.tool, command=command.name,
+                                              stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=scratch)
+            except (OSError, GuardUnavailable) as exc:
                 return f"{command.tool} could not be started: {exc}"
-        return _Spawned(process, wrapped=spawned is not argv)
+        return _Spawned(process)
 
     def _judge(self, result: CommandResult, spec: VerdictSpec, done: _Process) -> CommandResult:
         stdout, stderr = (done.stdout.decode("utf-8", "replace"), done.stderr.decode("utf-8", "replace"))

@@ -19,8 +19,9 @@ from pathlib import Path
 from types import TracebackType
 from xml.sax.saxutils import escape
 
-from services.ingest.child_processes import die_with_parent, spawn_options
+from services.ingest.child_processes import ChildProcesses
 from services.ingest.microservices.results import FileOutcome, Status, bounded
+from services.ingest.tool_guard import GuardUnavailable, die_with_parent
 
 MAX_OUTPUT = 1024 * 1024
 TRUNCATED_TAG = "amberTruncatedOutput"
@@ -250,13 +251,13 @@ class ExifToolPool:
             tool.close()
 
 
-def _run_capped(tool: str, version: str, argv: list[str]) -> ToolOutput:
-    spawned, options = spawn_options(argv)
+def _run_capped(children: ChildProcesses, tool: str, version: str, argv: list[str]) -> ToolOutput:
     try:
-        result = subprocess.run(spawned, capture_output=True, timeout=TOOL_TIMEOUT, check=False,
-                                stdin=subprocess.DEVNULL, **options)  # type: ignore[call-overload]
+        result = children.run(argv, tool=tool, command="characterize", timeout=TOOL_TIMEOUT)
     except subprocess.TimeoutExpired as exc:
         raise ToolError(f"{tool} timed out after {TOOL_TIMEOUT:.0f} s") from exc
+    except GuardUnavailable as exc:
+        raise ToolError(f"{tool} could not be started: {exc}") from exc
     if result.returncode != 0:
         raise ToolError(f"{tool} exit {result.returncode}: {bounded(result.stderr.decode('utf-8', 'replace'), 300)}")
     text, truncated = _cap(result.stdout)
@@ -266,20 +267,26 @@ def _run_capped(tool: str, version: str, argv: list[str]) -> ToolOutput:
 class Characterizer:
     """Chooses and runs the tools for a file; thread-safe (each ExifTool is locked, the others are one-shot)."""
 
-    def __init__(self, exiftool: ExifTool | ExifToolPool | None = None) -> None:
+    def __init__(self, exiftool: ExifTool | ExifToolPool | None = None, children: ChildProcesses | None = None) -> None:
         self.exiftool = exiftool or ExifToolPool()
+        # Given the worker's child processes, the characterizer leaves them to their owner.
+        self._own_children = children is None
+        self.children = children or ChildProcesses()
         self.mediainfo_version = _version(["mediainfo", "--Version"])
         self.ffprobe_version = _version(["ffprobe", "-version"], first_line=True)
 
     def close(self) -> None:
         self.exiftool.close()
+        if self._own_children:
+            self.children.close()
 
     def mediainfo(self, path: Path) -> ToolOutput:
-        return _run_capped("MediaInfo", self.mediainfo_version, ["mediainfo", "--Output=XML", str(path.absolute())])
+        argv = ["mediainfo", "--Output=XML", str(path.absolute())]
+        return _run_capped(self.children, "MediaInfo", self.mediainfo_version, argv)
 
     def ffprobe(self, path: Path) -> ToolOutput:
         argv = ["ffprobe", "-v", "error", "-print_format", "xml", "-show_format", "-show_streams", str(path.absolute())]
-        return _run_capped("FFprobe", self.ffprobe_version, argv)
+        return _run_capped(self.children, "FFprobe", self.ffprobe_version, argv)
 
     def characterize(self, path: Path, puid: str | None = None, format_name: str | None = None) -> Characterization:
         if is_audio_video(path, puid, format_name):

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from services.ingest.child_processes import die_with_parent
 from services.ingest.microservices.results import EventSpec, FileOutcome, Status, bounded
+from services.ingest.tool_guard import die_with_parent
 
 CHUNK = 256 * 1024
 # AF_UNIX paths are limited to 108 bytes including the terminating NUL.

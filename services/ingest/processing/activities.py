@@ -50,7 +50,6 @@ from servicekit.http import ServiceError
 from servicekit.ids import derived_id
 from servicekit.logs import package_id_var
 from servicekit.xmlschema import validate_mets, validate_mets_stream
-from services.ingest.child_processes import die_with_parent
 from services.ingest.fpr.index import PolicyIndex
 from services.ingest.microservices.extraction import ExtractionLimits, extract_package
 from services.ingest.microservices.results import EventSpec, Status, bounded
@@ -88,6 +87,7 @@ from services.ingest.processing.renaming import changed_files, package_rename_ev
 from services.ingest.processing.tools import WorkerTools
 from services.ingest.processing_configs.processing_mcp import read_processing_mcp
 from services.ingest.settings import AipHandover, IngestSettings
+from services.ingest.tool_guard import die_with_parent
 
 log = logging.getLogger(__name__)
 AMBER_VERSION = version("amber")
@@ -512,6 +512,7 @@ class IngestActivities:
             extraction = await _in_thread(
                 extract_package, layout.data / relative, package_uuid, kind=examined.package_kind,
                 at=datetime.fromisoformat(options.extracted_at), event_path=relative, limits=limits,
+                children=self.tools.children,
             )
             directory = (extraction.directory.relative_to(layout.data).as_posix()
                          if extraction.directory is not None else None)

@@ -12,10 +12,13 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from services.ingest.child_processes import ChildProcesses
+from services.ingest.fpr.runner import CommandRunner
 from services.ingest.microservices.characterization import Characterizer
 from services.ingest.microservices.validation import ValidationService
 from services.ingest.microservices.virus_scan import Clamd, ClamdClient, ClamdLimits, VirusScanner
 from services.ingest.settings import IngestSettings
+from services.ingest.tool_usage import ToolUsage
 
 log = logging.getLogger(__name__)
 
@@ -38,17 +41,21 @@ class WorkerTools:
     characterizer: Characterizer
     validation: ValidationService
     scanner: VirusScanner | None
+    # Starts the one-off tools (validators, MediaInfo, archivers) and counts their CPU.
+    children: ChildProcesses
     # Why there is no scanner; recorded on every file as the reason it was not scanned.
     no_scanner_reason: str = ""
     clamd: Clamd | None = None
     clamd_dir: Path | None = None
 
     @classmethod
-    def start(cls, settings: IngestSettings) -> WorkerTools:
+    def start(cls, settings: IngestSettings, usage: ToolUsage | None = None) -> WorkerTools:
         """Call from the worker's main thread: clamd is tied to the starting thread and dies with it."""
         size = settings.clamav_max_file_size_mb * 1024 * 1024
         limits = ClamdLimits(max_file_size=size, max_scan_size=size, stream_max_length=size)
-        tools = cls(Characterizer(), ValidationService(), None)
+        children = ChildProcesses(usage)
+        tools = cls(Characterizer(children=children), ValidationService(CommandRunner(children=children)), None,
+                    children)
         if settings.clamd_socket is not None:
             tools.scanner = VirusScanner(ClamdClient(settings.clamd_socket), limits)
             return tools
@@ -72,6 +79,7 @@ class WorkerTools:
     def close(self) -> None:
         self.characterizer.close()
         self.validation.close()
+        self.children.close()
         if self.clamd is not None:
             self.clamd.stop()
         if self.clamd_dir is not None:

@@ -20,16 +20,17 @@ from services.ingest.processing.temporal import connect
 from services.ingest.processing.tools import WorkerTools
 from services.ingest.processing.workflow import IngestWorkflow
 from services.ingest.settings import IngestSettings
+from services.ingest.tool_usage import ToolUsage
 
 log = logging.getLogger(__name__)
 
 
 async def run_worker(settings: IngestSettings, stop: asyncio.Event | None = None) -> None:
     client = await connect(settings)
-    # Started on this (the caller's) thread, so clamd dies with the worker however the worker ends.
-    tools = WorkerTools.start(settings)
     metrics = Metrics()
     worker_metrics = WorkerMetrics(metrics) if settings.metrics_enabled else None
+    # Started on this (the caller's) thread, so clamd dies with the worker however the worker ends.
+    tools = WorkerTools.start(settings, ToolUsage(metrics.registry if worker_metrics else None))
     server = start_metrics_server(metrics, settings.worker_metrics_host, settings.worker_metrics_port,
                                   settings.resolved_metrics_token()) if worker_metrics else None
     activities = IngestActivities(settings, tools, worker_metrics)

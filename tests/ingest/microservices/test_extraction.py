@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import os
+import stat
 import subprocess
 import tarfile
 import zipfile
@@ -142,3 +144,90 @@ def test_unreadable_members_are_made_accessible(tmp_path: Path) -> None:
     # Checked on the modes, since root (as in CI containers) would read a 000 file anyway.
     assert outcome.path.stat().st_mode & 0o600 == 0o600
     assert outcome.path.parent.stat().st_mode & 0o700 == 0o700
+
+
+def _zip_with(path: Path, members: list[tuple[str, bytes, int]]) -> Path:
+    """Members as (name, data, Unix mode); a mode with S_IFLNK makes the data a symbolic link's target."""
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data, mode in members:
+            info = zipfile.ZipInfo(name)
+            info.create_system, info.external_attr = 3, mode << 16
+            archive.writestr(info, data)
+    return path
+
+
+def _refused(package: Path, kind: str = "zip", **limits: int) -> str:
+    result = extract_package(package, UUID, kind=kind, at=AT, event_path="p", limits=ExtractionLimits(**limits))
+    assert result.package.status is Status.FAILED, result.package.message
+    assert result.files == [] and result.directory is None
+    assert not [p for p in package.parent.iterdir() if p.name.startswith((package.name + "-", f".{package.name}"))]
+    return result.package.message
+
+
+FILE, LINK = stat.S_IFREG | 0o644, stat.S_IFLNK | 0o777
+
+
+@pytest.mark.parametrize("name", ["../../escape.txt", "/etc/escape.txt", "ok/..\\..\\..\\escape.txt"])
+def test_7zip_refuses_a_zip_climbing_out(tmp_path: Path, name: str) -> None:
+    (tmp_path / "in").mkdir()
+    package = _zip_with(tmp_path / "in" / "climb.zip", [("fine.txt", b"ok", FILE), (name, b"x", FILE)])
+    assert "outside the package" in _refused(package)
+    assert not list(tmp_path.rglob("escape.txt"))
+
+
+@pytest.mark.parametrize("target", ["/etc/passwd", "../../etc/passwd", "sub/../../x"])
+def test_7zip_refuses_a_zip_linking_out(tmp_path: Path, target: str) -> None:
+    package = _zip_with(tmp_path / "links.zip", [("sub/f.txt", b"f", FILE), ("innocent", target.encode(), LINK)])
+    assert "link out of the package" in _refused(package)
+
+
+def test_7zip_keeps_a_link_inside_the_zip(tmp_path: Path) -> None:
+    package = _zip_with(tmp_path / "inner.zip", [("sub/f.txt", b"f", FILE), ("sub/alias", b"f.txt", LINK)])
+    result = extract_package(package, UUID, kind="zip", at=AT, event_path="p")
+    assert result.package.ok, result.package.message
+    assert result.directory is not None
+    alias = result.directory / "sub" / "alias"
+    assert alias.is_symlink() and os.readlink(alias) == "f.txt" and alias.read_bytes() == b"f"
+
+
+def test_7zip_refuses_a_bomb_and_too_many_entries(tmp_path: Path) -> None:
+    bomb = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("zeros.bin", b"\0" * 1_000_000)
+    assert bomb.stat().st_size < 5_000
+    assert "over the limit" in _refused(bomb, max_total_bytes=100_000)
+    many = _zip_with(tmp_path / "many.zip", [(f"f{i}.txt", b"x", FILE) for i in range(20)])
+    assert "too many entries" in _refused(many, max_entries=10)
+
+
+def test_7zip_refuses_a_zip_whose_sizes_lie(tmp_path: Path) -> None:
+    """A header that understates a member's size passes the listing; the extraction then fails (7-Zip stops at
+    the stated size; the file-size rlimit is there for an archiver that would not)."""
+    package = tmp_path / "liar.zip"
+    with zipfile.ZipFile(package, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("zeros.bin", b"\0" * 1_000_000)
+    data = bytearray(package.read_bytes())
+    # The uncompressed size in the local header (offset 22) and in the central directory entry (offset 24).
+    central = data.rindex(b"PK\x01\x02")
+    for offset in (22, central + 24):
+        data[offset:offset + 4] = (1000).to_bytes(4, "little")
+    package.write_bytes(bytes(data))
+    assert "extraction failed" in _refused(package, max_total_bytes=50_000)
+
+
+def test_7zip_refuses_encrypted_and_broken_packages(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.txt").write_text("secret")
+    locked = tmp_path / "locked.zip"
+    subprocess.run(["7z", "a", "-bd", "-tzip", "-pk3y", str(locked), "a.txt"], cwd=src, check=True,
+                   capture_output=True, stdin=subprocess.DEVNULL)
+    assert "encrypted entry: 'a.txt'" in _refused(locked)
+    hidden = tmp_path / "hidden.7z"  # names encrypted too: no listing at all without the password
+    subprocess.run(["7z", "a", "-bd", "-t7z", "-pk3y", "-mhe=on", str(hidden), "a.txt"], cwd=src, check=True,
+                   capture_output=True, stdin=subprocess.DEVNULL)
+    assert "broken package (7z)" in _refused(hidden, kind="7z")
+    whole = _zip_with(tmp_path / "whole.zip", [("big.bin", os.urandom(4000), FILE)])
+    cut = tmp_path / "cut.zip"
+    cut.write_bytes(whole.read_bytes()[:1000])
+    assert "broken package (zip): ERRORS: | Unexpected end of archive" in _refused(cut)
