@@ -18,7 +18,7 @@ import subprocess
 from collections.abc import Callable
 from typing import Any
 
-from services.ingest.tool_guard import GuardUnavailable, ToolGuard
+from services.ingest.tool_guard import MARK, GuardUnavailable, ToolGuard
 from services.ingest.tool_usage import ToolUsage
 
 
@@ -54,6 +54,9 @@ class ChildProcesses:
     def __init__(self, usage: ToolUsage | None = None) -> None:
         self.usage = usage or ToolUsage()
         self.guard = ToolGuard()
+        name, _, value = self.guard.mark.partition("=")
+        # The worker's environment with the guard's mark, made once: copying it for every run would cost.
+        self._environment = {**os.environ, name: value}
 
     def close(self) -> None:
         self.guard.close()
@@ -72,7 +75,10 @@ class ChildProcesses:
                 argv = [prlimit, f"--fsize={file_size_limit}", "--", *argv]
             else:
                 options["preexec_fn"] = _file_size_limit(file_size_limit)
-        process = AccountedPopen(argv, start_new_session=True, **options)
+        self.guard.start()
+        env = options.pop("env", None)
+        env = self._environment if env is None else {**env, MARK: self.guard.token}
+        process = AccountedPopen(argv, start_new_session=True, env=env, **options)
         try:
             self.guard.watch(process.pid)
         except GuardUnavailable:

@@ -9,11 +9,15 @@ when the worker is gone (its write end closed by the kernel) it reads end-of-fil
 listed. Every tool runs in a session of its own (the runner kills a timed-out tool's whole group), so one group
 per run.
 
+Between a tool's start and its `+` line the worker can die too (under load that window is milliseconds, not
+microseconds), and a tool's own children can leave its group. So every one-off tool also carries the worker's mark
+in its environment (`AMBER_TOOL_GUARD=<token>`, set before the exec, inherited by what the tool starts): at
+end-of-file the guard also kills every process whose environment holds the mark, until none is left.
+
 The guard is this file run by the worker's own Python, with no site and no project import (~10 ms, ~9 MB). It
 ignores the terminal's signals (a session of its own) and ends only at end-of-file.
 
-Left open: a tool's own children that leave its process group, and a worker killed in the microseconds between a
-tool's start and its `+` line (the parent-death signal had a like window between fork and prctl).
+Left open: a tool's child that both leaves its group and clears its environment.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import contextlib
 import ctypes
 import logging
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -29,6 +34,7 @@ import threading
 
 log = logging.getLogger(__name__)
 PR_SET_PDEATHSIG = 1
+MARK = "AMBER_TOOL_GUARD"
 
 
 def die_with_parent(sig: signal.Signals = signal.SIGKILL) -> None:
@@ -41,7 +47,22 @@ def die_with_parent(sig: signal.Signals = signal.SIGKILL) -> None:
 
 # --- the guard process (standard library only: it runs with -I -S) ----------------------------------------------
 
-def serve() -> None:
+def _marked(mark: bytes) -> list[int]:
+    """The processes whose environment (as it was at their exec) holds `mark`."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/environ", "rb") as environ:
+                if mark in environ.read().split(b"\0"):
+                    found.append(int(name))
+        except OSError:
+            continue  # gone meanwhile, or not ours to read
+    return found
+
+
+def serve(mark: bytes) -> None:
     groups: set[int] = set()
     buffer = b""
     while True:
@@ -61,6 +82,15 @@ def serve() -> None:
     for group in groups:
         with contextlib.suppress(OSError):
             os.killpg(group, signal.SIGKILL)
+    # Tools started but not yet listed, and children gone from their tool's group. A few rounds: a marked process
+    # may start another between the scan and the kill. A zombie's environment reads empty, so it is not found again.
+    for _ in range(5):
+        marked = [pid for pid in _marked(mark) if pid != os.getpid()]
+        if not marked:
+            break
+        for pid in marked:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
 
 
 # --- the worker's side ---------------------------------------------------------------------------------------------
@@ -89,6 +119,13 @@ class ToolGuard:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
+        # Unique to this guard and any that replaces it: other workers' tools carry other tokens.
+        self.token = secrets.token_hex(12)
+
+    @property
+    def mark(self) -> str:
+        """`NAME=VALUE` for the environment of every tool this guard watches."""
+        return f"{MARK}={self.token}"
 
     def _started(self) -> subprocess.Popen[bytes]:
         """Called with the lock held."""
@@ -96,12 +133,19 @@ class ToolGuard:
             try:
                 # The pipe made here is inherited by no tool (Python's descriptors are close-on-exec): the worker's
                 # end closes only when the worker does.
-                self._process = subprocess.Popen([sys.executable, "-I", "-S", __file__], stdin=subprocess.PIPE,
+                self._process = subprocess.Popen([sys.executable, "-I", "-S", __file__, self.mark],
+                                                 stdin=subprocess.PIPE,
                                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                                  start_new_session=True)
             except OSError as exc:
                 raise GuardUnavailable(f"the tool guard could not start: {exc}") from exc
         return self._process
+
+    def start(self) -> None:
+        """Before a tool starts: a worker that dies between the tool's start and the guard's would leave the tool
+        unguarded."""
+        with self._lock:
+            self._started()
 
     def watch(self, group: int) -> None:
         """Raises GuardUnavailable if no guard can watch `group` (the caller then kills the tool itself)."""
@@ -142,4 +186,4 @@ class ToolGuard:
 
 if __name__ == "__main__":
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    serve()
+    serve(sys.argv[1].encode())

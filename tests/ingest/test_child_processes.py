@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -126,3 +127,26 @@ def test_the_file_size_limit_stops_a_tool_writing_more(tmp_path: Path) -> None:
     finally:
         children.close()
     assert (tmp_path / "big").stat().st_size == 1000
+
+
+def test_a_tools_child_that_left_its_group_dies_with_the_worker(tmp_path: Path) -> None:
+    """The guard also finds the worker's tools by the mark in their environment, whatever group they are in."""
+    pids = tmp_path / "pids"
+    script = (
+        "import os, signal, time\nfrom pathlib import Path\n"
+        "from services.ingest.child_processes import ChildProcesses\n"
+        f"SCRIPT = 'setsid sleep 300 & echo $! > {pids}.tmp && mv {pids}.tmp {pids}; wait'\n"
+        "ChildProcesses().spawn(['sh', '-c', SCRIPT], tool='sh', command='long')\n"
+        f"while not Path('{pids}').exists(): time.sleep(0.01)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    worker = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert worker.returncode == -9, worker.stderr
+    escaped = int(pids.read_text())
+    try:
+        with contextlib.suppress(ProcessLookupError):
+            assert os.getpgid(escaped) == escaped  # it did leave the tool's group
+        assert _gone_within(escaped, 10), "a child that left its tool's group outlived the worker"
+    finally:
+        if _alive(escaped):
+            os.kill(escaped, 9)
