@@ -54,9 +54,6 @@ class ChildProcesses:
     def __init__(self, usage: ToolUsage | None = None) -> None:
         self.usage = usage or ToolUsage()
         self.guard = ToolGuard()
-        name, _, value = self.guard.mark.partition("=")
-        # The worker's environment with the guard's mark, made once: copying it for every run would cost.
-        self._environment = {**os.environ, name: value}
 
     def close(self) -> None:
         self.guard.close()
@@ -76,8 +73,10 @@ class ChildProcesses:
             else:
                 options["preexec_fn"] = _file_size_limit(file_size_limit)
         self.guard.start()
-        env = options.pop("env", None)
-        env = self._environment if env is None else {**env, MARK: self.guard.token}
+        # The environment as it is now (a copy made once would miss later changes; it costs microseconds beside
+        # the exec), with the guard's mark.
+        given = options.pop("env", None)
+        env = {**(os.environ if given is None else given), MARK: self.guard.token}
         process = AccountedPopen(argv, start_new_session=True, env=env, **options)
         try:
             self.guard.watch(process.pid)
