@@ -144,7 +144,7 @@ def mean_running(samples: list[tuple[float, int, int]]) -> float:
 async def together(stack: EphemeralStack, folders: list[Path]) -> Phase:
     api = Api(stack)
     try:
-        with RssSampler(lambda: stack.pids().values()) as sampler:
+        with RssSampler(stack.pids) as sampler:
             cpu_before, began = stack_cpu(stack), time.perf_counter()
             started = datetime.now(UTC)
             outcomes = list(await asyncio.gather(*(api.submit(folder) for folder in folders)))
@@ -166,7 +166,7 @@ async def alone(stack: EphemeralStack, folders: list[Path]) -> Phase:
     try:
         outcomes: list[Outcome] = []
         phase = Phase(outcomes, 0.0, 0, 0.0)
-        with RssSampler(lambda: stack.pids().values()) as sampler:
+        with RssSampler(stack.pids) as sampler:
             cpu_before, began = stack_cpu(stack), time.perf_counter()
             for folder in folders:
                 outcome = await api.submit(folder)

@@ -50,7 +50,7 @@ import threading
 import time
 import zipfile
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -58,6 +58,7 @@ from pathlib import Path
 import httpx
 import psutil
 from lxml import etree
+from process_watch import shares_parents_memory
 from prometheus_client.parser import text_string_to_metric_families
 
 from amber_cli.ephemeral import EphemeralStack, ephemeral_stack
@@ -268,29 +269,72 @@ class Run:
     # Where the time went: CPU seconds per stack process, and per stage / micro-service (see `where_time_goes`).
     cpu_by_process: dict[str, float] = field(default_factory=dict)
     stages: list[dict[str, object]] = field(default_factory=list)
+    rss_report: str = ""
+    peak_pss: int = 0
 
 
 # --- measuring ------------------------------------------------------------------------------------------------
 
 class RssSampler(threading.Thread):
-    """Peak of the summed RSS of the processes `roots` names and all their descendants."""
+    """Peak of the summed RSS of the processes `roots` names and all their descendants, and who made it up.
 
-    def __init__(self, roots: Callable[[], Iterable[int]]) -> None:
+    Summed RSS counts pages that processes share (libraries, a fork's copy-on-write pages) once per process: it
+    is the conservative figure, and the one the targets name. `peak_pss` is the peak of the summed proportional
+    set size, each shared page split between its sharers: what the stack takes from the machine. A vfork child
+    that has not yet exec'd is its parent's memory and counted in neither (see `shares_parents_memory`).
+    `at_peak` is each process's RSS at the moment of the summed peak (labelled as in `bench/process_watch.py`:
+    `worker-0`, `worker-0: clamd`), and `peaks` each label's own highest RSS, so a memory target that fails says
+    which process to look at.
+    """
+
+    def __init__(self, roots: Callable[[], Mapping[str, int]]) -> None:
         super().__init__(daemon=True)
-        self.roots, self.peak, self.stop = roots, 0, threading.Event()
+        self.roots, self.peak, self.peak_pss, self.stop = roots, 0, 0, threading.Event()
+        self.at_peak: dict[str, int] = {}
+        self.peaks: dict[str, int] = {}
 
     def run(self) -> None:
+        samples = 0
         while not self.stop.is_set():
-            seen: dict[int, int] = {}
-            for pid in self.roots():
+            # PSS reads every mapping's figures (smaps_rollup): once a second, not at every sample.
+            with_pss, samples = samples % 5 == 0, samples + 1
+            seen: dict[int, tuple[str, int, int]] = {}
+            for name, pid in self.roots().items():
                 try:
                     process = psutil.Process(pid)
-                    for member in (process, *process.children(recursive=True)):
-                        seen[member.pid] = member.memory_info().rss
+                    members = [process, *process.children(recursive=True)]
                 except psutil.Error:
-                    pass
-            self.peak = max(self.peak, sum(seen.values()))
+                    continue
+                for member in members:
+                    try:
+                        if member.pid != pid and shares_parents_memory(member.pid, member.ppid()):
+                            continue
+                        label = name if member.pid == pid else f"{name}: {member.name()}"
+                        if with_pss:
+                            memory = member.memory_full_info()
+                            seen[member.pid] = (label, memory.rss, memory.pss)
+                        else:
+                            seen[member.pid] = (label, member.memory_info().rss, 0)
+                    except psutil.Error:
+                        pass
+            by_label: dict[str, int] = {}
+            for label, rss, _ in seen.values():
+                by_label[label] = by_label.get(label, 0) + rss
+                self.peaks[label] = max(self.peaks.get(label, 0), rss)
+            total = sum(by_label.values())
+            if total > self.peak:
+                self.peak, self.at_peak = total, by_label
+            self.peak_pss = max(self.peak_pss, sum(pss for _, _, pss in seen.values()))
             time.sleep(0.2)
+
+    def report(self, top: int = 8) -> str:
+        """The largest parts of the summed peak, then the largest peaks of single processes."""
+        def listing(figures: Mapping[str, int]) -> str:
+            ranked = sorted(figures.items(), key=lambda item: -item[1])[:top]
+            return ", ".join(f"{label} {rss / 1e6:.0f}" for label, rss in ranked)
+        return (f"  at the peak of summed RSS ({self.peak / 1e6:.0f} MB), MB: {listing(self.at_peak)}\n"
+                f"  each process's own peak RSS, MB: {listing(self.peaks)}\n"
+                f"  peak of summed PSS (shared pages split between their sharers): {self.peak_pss / 1e6:.0f} MB")
 
     def __enter__(self) -> RssSampler:
         self.start()
@@ -415,7 +459,7 @@ def run_amber(folder: Path, work: Path, database: Path, config: tuple[str, dict[
 
 def _ingest(stack: EphemeralStack, folder: Path, data_dir: Path, chosen: list[str]) -> Run:
     pids = stack.pids()
-    with RssSampler(lambda: stack.pids().values()) as sampler:
+    with RssSampler(stack.pids) as sampler:
         cpu_before = {name: tree_cpu(pid) for name, pid in pids.items()}
         workers_before = {name: tree_cpu_parts(pid) for name, pid in pids.items() if name.startswith("worker")}
         started = time.perf_counter()
@@ -453,7 +497,8 @@ def _ingest(stack: EphemeralStack, folder: Path, data_dir: Path, chosen: list[st
     if not aip.is_file():
         raise SystemExit(f"Amber reported {summary} but the AIP file is not there")
     aip_id = str(summary.get("aip_id") or "")
-    run = Run(seconds, sampler.peak, aip.stat().st_size, aip_id=aip_id,
+    run = Run(seconds, sampler.peak, aip.stat().st_size, aip_id=aip_id, rss_report=sampler.report(),
+               peak_pss=sampler.peak_pss,
                cpu=sum(seconds for name, seconds in cpu_by_process.items() if ":" not in name),
                cpu_by_process=cpu_by_process, stages=where_time_goes(stack, aip_id))
     run.aip_file = aip
@@ -647,7 +692,7 @@ def run_a3m(a3m: Path, folder: Path, work: Path, normalize: bool = False) -> Run
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
-    with RssSampler(lambda: [process.pid]) as sampler:
+    with RssSampler(lambda: {"a3m": process.pid}) as sampler:
         busy, busy_at = -1.0, time.perf_counter()
         while process.poll() is None:
             time.sleep(2)
@@ -782,11 +827,12 @@ def main() -> None:
         amber = run_amber(folder, work, database)
         print(f"amber: {amber.seconds:.2f} s to a stored AIP, {args.files / amber.seconds:.1f} files/s, "
               f"peak RSS {amber.peak_rss / 1e6:.0f} MB, AIP {amber.aip_bytes / 1e6:.1f} MB")
+        print(amber.rss_report)
         print_where_time_goes(amber)
         figures: dict[str, object] = {
             "bench": "ingest", "files": args.files, "bytes": total,
             "amber_s": round(amber.seconds, 3), "amber_files_per_s": round(args.files / amber.seconds, 1),
-            "peak_rss_mb": round(amber.peak_rss / 1e6, 1),
+            "peak_rss_mb": round(amber.peak_rss / 1e6, 1), "peak_pss_mb": round(amber.peak_pss / 1e6, 1),
             "floor_s": None if floor_s is None else round(floor_s, 3),
             "ratio_vs_floor": None if floor_s is None else round(amber.seconds / floor_s, 2),
             "clamscan_s": None if scan_s is None else round(scan_s, 3),
