@@ -11,7 +11,7 @@ at once (admission control lets `max_active_ingests` through; the rest wait queu
 starts; `sum_alone_s` sums each one's time from its upload's start to its `finished_at`.
 
 Checks: all N stored, no error (each failure listed with its reason), `ratio` = total_concurrent_s / sum_alone_s
-(target ≤ 1). Also per phase: the whole stack's peak RSS (`bench/ingest.py`'s `RssSampler`) and the CPU seconds
+(target ≤ 1). Also per phase: the whole stack's peak RSS (`bench/process_watch.py`'s `RssSampler`) and the CPU seconds
 its processes spent, over the machine's CPUs x wall time (how busy admission control keeps the machine).
 Ends with one JSON line.
 
@@ -35,7 +35,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import psutil
-from ingest import RssSampler, eicar_database, make_seeds, make_transfer, tree_cpu
+from ingest import eicar_database, make_seeds, make_transfer, tree_cpu
+from process_watch import RssSampler
 
 from amber_cli.ephemeral import EphemeralStack, ephemeral_stack
 from clients.ingest import FINAL_STATUSES, IngestClient, IngestRead, IngestStatus

@@ -1,6 +1,6 @@
 """Per-process figures of a running stack for the benchmarks: peak RSS and bytes read and written, by process.
 
-`bench/ingest.py`'s `RssSampler` gives the peak of the stack's summed RSS; a memory target per process (and the
+`RssSampler` (below) gives the peak of the stack's summed RSS and what made it up; a memory target per process (and the
 question "which stage reads the file how many times") needs each process on its own. Every stack process
 (`<data>/run/*.pid`) and each of its descendants is sampled every `every` seconds; a descendant is labelled
 `<stack process>: <its name>` (`worker-0: clamd`, `worker-0: 7z`). Bytes are the kernel's `rchar`/`wchar`
@@ -126,6 +126,77 @@ class ProcessWatch(threading.Thread):
         return out
 
     def __enter__(self) -> ProcessWatch:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.join()
+
+
+class RssSampler(threading.Thread):
+    """Peak of the summed RSS of the processes `roots` names and all their descendants, and who made it up.
+
+    Summed RSS counts pages that processes share (libraries, a fork's copy-on-write pages) once per process: it
+    is the conservative figure, and the one the targets name. `peak_pss` is the peak of the summed proportional
+    set size, each shared page split between its sharers: what the stack takes from the machine. A vfork child
+    that has not yet exec'd is its parent's memory and counted in neither (see `shares_parents_memory`).
+    `at_peak` is each process's RSS at the moment of the summed peak (labelled as `ProcessWatch` does:
+    `worker-0`, `worker-0: clamd`), and `peaks` each label's own highest RSS, so a memory target that fails says
+    which process to look at.
+    """
+
+    def __init__(self, roots: Callable[[], Mapping[str, int]], every: float = 0.2) -> None:
+        super().__init__(daemon=True)
+        self.every = every
+        self.roots, self.peak, self.peak_pss, self.stop = roots, 0, 0, threading.Event()
+        self.at_peak: dict[str, int] = {}
+        self.peaks: dict[str, int] = {}
+
+    def run(self) -> None:
+        samples = 0
+        while not self.stop.is_set():
+            # PSS reads every mapping's figures (smaps_rollup): about once a second, not at every sample.
+            with_pss, samples = samples % max(1, round(1 / self.every)) == 0, samples + 1
+            seen: dict[int, tuple[str, int, int]] = {}
+            for name, pid in self.roots().items():
+                try:
+                    process = psutil.Process(pid)
+                    members = [process, *process.children(recursive=True)]
+                except psutil.Error:
+                    continue
+                for member in members:
+                    try:
+                        if member.pid != pid and shares_parents_memory(member.pid, member.ppid()):
+                            continue
+                        label = name if member.pid == pid else f"{name}: {member.name()}"
+                        if with_pss:
+                            memory = member.memory_full_info()
+                            seen[member.pid] = (label, memory.rss, memory.pss)
+                        else:
+                            seen[member.pid] = (label, member.memory_info().rss, 0)
+                    except psutil.Error:
+                        pass
+            by_label: dict[str, int] = {}
+            for label, rss, _ in seen.values():
+                by_label[label] = by_label.get(label, 0) + rss
+                self.peaks[label] = max(self.peaks.get(label, 0), rss)
+            total = sum(by_label.values())
+            if total > self.peak:
+                self.peak, self.at_peak = total, by_label
+            self.peak_pss = max(self.peak_pss, sum(pss for _, _, pss in seen.values()))
+            self.stop.wait(self.every)
+
+    def report(self, top: int = 8) -> str:
+        """The largest parts of the summed peak, then the largest peaks of single processes."""
+        def listing(figures: Mapping[str, int]) -> str:
+            ranked = sorted(figures.items(), key=lambda item: -item[1])[:top]
+            return ", ".join(f"{label} {rss / 1e6:.0f}" for label, rss in ranked)
+        return (f"  at the peak of summed RSS ({self.peak / 1e6:.0f} MB), MB: {listing(self.at_peak)}\n"
+                f"  each process's own peak RSS, MB: {listing(self.peaks)}\n"
+                f"  peak of summed PSS (shared pages split between their sharers): {self.peak_pss / 1e6:.0f} MB")
+
+    def __enter__(self) -> RssSampler:
         self.start()
         return self
 

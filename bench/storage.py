@@ -15,19 +15,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import hashlib
 import json
 import os
 import subprocess
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
 
 import httpx
-import psutil
+from process_watch import RssSampler
 
 from amber_cli.ephemeral import EphemeralStack, ephemeral_stack
 from clients.storage import StorageClient
@@ -81,26 +79,6 @@ def sha256sum(path: Path) -> tuple[float, str]:
     started = time.perf_counter()
     result = subprocess.run(["sha256sum", str(path)], check=True, capture_output=True, text=True)
     return time.perf_counter() - started, result.stdout.split()[0]
-
-
-class RssSampler(threading.Thread):
-    """Peak RSS of one process and its children (the storage service and the 7z processes it starts)."""
-
-    def __init__(self, pid: int) -> None:
-        super().__init__(daemon=True)
-        self.process, self.peak, self.stop = psutil.Process(pid), 0, threading.Event()
-
-    def run(self) -> None:
-        while not self.stop.is_set():
-            try:
-                total = self.process.memory_info().rss
-                for child in self.process.children(recursive=True):
-                    with contextlib.suppress(psutil.Error):
-                        total += child.memory_info().rss
-                self.peak = max(self.peak, total)
-            except psutil.Error:
-                pass
-            time.sleep(0.05)
 
 
 def storage_url(stack: EphemeralStack) -> str:
@@ -162,7 +140,8 @@ def main() -> None:
         print(f"sha256sum of the package file: {base_seconds:.2f} s, {base:.0f} MB/s")
         aip_uuid = uuid.uuid4()
         with ephemeral_stack(root / "data", {"AMBER_STORAGE_FIXITY_AUDIT_INTERVAL_SECONDS": "0"}) as stack:
-            sampler = RssSampler(stack.pid("storage"))
+            pid = stack.pid("storage")
+            sampler = RssSampler(lambda: {"storage": pid}, every=0.05)
             sampler.start()
             store_seconds = asyncio.run(store(stack, archive, aip_uuid, digest))
             store_rate = mb / store_seconds

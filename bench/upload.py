@@ -16,13 +16,12 @@ import json
 import subprocess
 import tarfile
 import tempfile
-import threading
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
+from process_watch import RssSampler
 
 from amber_cli.ephemeral import EphemeralStack, ephemeral_stack
 from clients.transfer import ArchiveFormat, TransferClient, TransferStatus, UploadSessionCreate, file_stream
@@ -67,26 +66,6 @@ def dd_baseline(path: Path, size: int) -> float:
     seconds = time.perf_counter() - started
     path.unlink()
     return size / seconds / 1e6
-
-
-class RssSampler(threading.Thread):
-    """Peak RSS of the transfer service (pid in <data>/run/transfer.pid) and its children."""
-
-    def __init__(self, stack: EphemeralStack) -> None:
-        super().__init__(daemon=True)
-        self.process = psutil.Process(stack.pid("transfer"))
-        self.peak = 0
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        while not self.stop.is_set():
-            try:
-                rss = self.process.memory_info().rss
-                rss += sum(child.memory_info().rss for child in self.process.children(recursive=True))
-            except psutil.Error:
-                rss = 0
-            self.peak = max(self.peak, rss)
-            time.sleep(0.05)
 
 
 class Aborted(Exception):
@@ -172,7 +151,8 @@ def main() -> None:
         dd_mb_s = dd_baseline(root / "dd.bin", archive_size)
         print(f"dd baseline: {dd_mb_s:.0f} MB/s writing {archive_size / 1e9:.2f} GB")
         with ephemeral_stack(root / "data") as stack:
-            sampler = RssSampler(stack)
+            pid = stack.pid("transfer")
+            sampler = RssSampler(lambda: {"transfer": pid}, every=0.05)
             sampler.start()
             try:
                 figures = asyncio.run(run(stack, archive, archive_size, digest))
