@@ -28,6 +28,7 @@ from servicekit.db import UTCDateTime, utcnow
 from servicekit.deps import SessionDep, SessionsDep
 from servicekit.ids import new_id
 from servicekit.openapi import internal_operation
+from servicekit.waiting import wait_event
 
 TABLE_NAME = "outbox"
 _RECORDED = "amber_outbox_recorded"
@@ -72,8 +73,7 @@ class Wakeup:
         waiter = (asyncio.get_running_loop(), asyncio.Event())
         self._waiters.add(waiter)
         try:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(waiter[1].wait(), timeout)
+            await wait_event(waiter[1], timeout)
         finally:
             self._waiters.discard(waiter)
 

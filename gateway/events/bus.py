@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
+
+from servicekit.waiting import wait_event
 
 
 class EventBus:
@@ -17,5 +18,4 @@ class EventBus:
 
     async def wait(self, timeout: float) -> None:
         changed = self._changed
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(changed.wait(), timeout)
+        await wait_event(changed, timeout)

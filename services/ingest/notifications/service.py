@@ -9,7 +9,6 @@ transfer's side, so sending twice (an answer lost) is harmless; an outage only d
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 from uuid import UUID
@@ -21,6 +20,7 @@ from clients.transfer import TransferClient
 from clients.transfer.schemas import IngestStatusReport
 from servicekit.db import unit_of_work
 from servicekit.http import ServiceError
+from servicekit.waiting import wait_event
 from services.ingest.ingests.repository import IngestRepository
 from services.ingest.settings import IngestSettings
 
@@ -98,5 +98,4 @@ class TransferNotifier:
                 ok = False
             # Backs off while the transfer service is away; a status change still wakes it at once.
             delay = self.settings.notify_interval_seconds if ok else min(delay * 2, MAX_BACKOFF_SECONDS)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), timeout=delay)
+            await wait_event(self.wake, delay)

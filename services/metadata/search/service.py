@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from clients.metadata.schemas import IndexStatus, SearchHit
 from servicekit.db import unit_of_work, utcnow
 from servicekit.pagination import Page
+from servicekit.waiting import wait_event
 from services.metadata.events import repository as events_repository
 from services.metadata.files import repository as files_repository
 from services.metadata.packages import repository as packages_repository
@@ -180,8 +181,7 @@ class Indexer:
 
     async def _run(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), self.interval)
+            await wait_event(self.wake, self.interval)
             self.wake.clear()
             try:
                 await self.drain()
