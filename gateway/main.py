@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Any
 
 from fastapi import FastAPI
@@ -31,6 +30,7 @@ from gateway.webhooks.delivery import Dispatcher
 from gateway.webhooks.metrics import WebhookMetrics
 from gateway.webhooks.router import router as webhooks_router
 from servicekit.app import create_service_app
+from servicekit.background import stop_tasks
 
 VERSION = "1.0.0"
 
@@ -58,11 +58,7 @@ def start_events(app: FastAPI, settings: GatewaySettings) -> None:
 
 
 async def stop_events(app: FastAPI) -> None:
-    for task in app.state.event_tasks:
-        task.cancel()
-    for task in app.state.event_tasks:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    await stop_tasks(app.state.event_tasks)
     await app.state.collector.aclose()
     await app.state.dispatcher.aclose()
 

@@ -29,3 +29,8 @@ def binary_content(media_type: str = "application/octet-stream") -> dict[str, An
     few media types) then hand them over as a file instead of leaving the operation out.
     """
     return {media_type: {"schema": {"type": "string", "format": "binary"}}}
+
+
+def binary_body(description: str) -> dict[str, Any]:
+    """The `openapi_extra` of an operation that streams its raw request body itself (so FastAPI documents none)."""
+    return {"requestBody": {"required": True, "description": description, "content": binary_content()}}

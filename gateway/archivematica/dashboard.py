@@ -21,13 +21,8 @@ from clients.transfer.schemas import FINISHED_STATUSES, TransferRead, TransferSt
 from gateway.archivematica import repository
 from gateway.archivematica.auth import DashboardUser, dashboard_user
 from gateway.archivematica.errors import ArchivematicaError, TranslatedRoute, dashboard_error, not_supported, reason_of
-from gateway.archivematica.ids import (
-    SHARED_DIRECTORY,
-    job_uuid,
-    link_uuid,
-    parse_uuid,
-    unit_directory,
-)
+from gateway.archivematica.ids import SHARED_DIRECTORY, job_uuid, link_uuid, unit_directory
+from gateway.archivematica.reads import PAGE, every_page, unit_or_none
 from gateway.archivematica.routing import route
 from gateway.archivematica.status import (
     HANDED_TO_INGEST,
@@ -51,61 +46,43 @@ router = APIRouter(prefix="/api", tags=["archivematica"], dependencies=[Depends(
 # patterns are unanchored, so they are served there too (the anchored ones, e.g. ingest/completed, are not).
 unanchored_router = APIRouter(prefix="/api/v2", tags=["archivematica"], dependencies=[Depends(dashboard_user)],
                               route_class=TranslatedRoute)
-PAGE = 1000
 
 
 # --- helpers ------------------------------------------------------------------------------------------------
 
 
 async def all_transfers(up: Upstream, status: TransferStatus) -> list[TransferRead]:
-    found: list[TransferRead] = []
-    while True:
-        page = await up.transfer.list_transfers(status, limit=PAGE, offset=len(found))
-        found += page.items
-        if not page.items or len(found) >= page.total:
-            return found
+    return await every_page(lambda limit, offset: up.transfer.list_transfers(status, limit=limit, offset=offset))
 
 
 async def all_ingests(up: Upstream, status: IngestStatus) -> list[IngestRead]:
-    found: list[IngestRead] = []
-    while True:
-        page = await up.ingest.list_ingests(status, limit=PAGE, offset=len(found))
-        found += page.items
-        if not page.items or len(found) >= page.total:
-            return found
+    return await every_page(lambda limit, offset: up.ingest.list_ingests(status, limit=limit, offset=offset))
 
 
 async def all_tasks(up: Upstream, ingest: UUID, job: str) -> list[TaskRead]:
-    found: list[TaskRead] = []
-    while True:
-        page = await up.ingest.list_tasks(ingest, job, limit=PAGE, offset=len(found))
-        found += page.items
-        if not page.items or len(found) >= page.total:
-            return found
+    return await every_page(lambda limit, offset: up.ingest.list_tasks(ingest, job, limit=limit, offset=offset))
 
 
 async def find_transfer(up: Upstream, unit: str) -> TransferRead | None:
-    ident = parse_uuid(unit)
-    if ident is None:
-        return None
-    try:
-        return await up.transfer.get_transfer(ident)
-    except ServiceError as exc:
-        if exc.status in (404, 422):
-            return None
-        raise
+    return await unit_or_none(unit, up.transfer.get_transfer)
 
 
 async def find_ingest(up: Upstream, unit: str) -> IngestRead | None:
-    ident = parse_uuid(unit)
-    if ident is None:
-        return None
-    try:
-        return await up.ingest.get_ingest(ident)
-    except ServiceError as exc:
-        if exc.status in (404, 422):
-            return None
-        raise
+    return await unit_or_none(unit, up.ingest.get_ingest)
+
+
+async def require_transfer(up: Upstream, unit: str) -> TransferRead:
+    transfer = await find_transfer(up, unit)
+    if transfer is None:
+        raise dashboard_error(400, f"Cannot fetch unitTransfer with UUID {unit}", type="transfer")
+    return transfer
+
+
+async def require_ingest(up: Upstream, unit: str) -> IngestRead:
+    ingest = await find_ingest(up, unit)
+    if ingest is None:
+        raise dashboard_error(400, f"Cannot fetch unitSIP with UUID {unit}", type="SIP")
+    return ingest
 
 
 async def read_json(request: Request) -> dict[str, Any]:
@@ -132,9 +109,7 @@ async def hidden(request: Request, units: list[UUID]) -> set[UUID]:
 
 @route(router, "/transfer/status/{unit}", ["GET"], Role.reader, also=unanchored_router)
 async def am_transfer_status(unit: str, up: DashboardUpstream) -> dict[str, Any]:
-    transfer = await find_transfer(up, unit)
-    if transfer is None:
-        raise dashboard_error(400, f"Cannot fetch unitTransfer with UUID {unit}", type="transfer")
+    transfer = await require_transfer(up, unit)
     ingest = await up.ingest.get_ingest(transfer.ingest_uuid) if transfer.ingest_uuid else None
     derived = transfer_status(transfer, ingest)
     directory = unit_directory(transfer.name, transfer.uuid)
@@ -151,9 +126,7 @@ async def am_transfer_status(unit: str, up: DashboardUpstream) -> dict[str, Any]
 
 @route(router, "/ingest/status/{unit}", ["GET"], Role.reader, also=unanchored_router)
 async def am_ingest_status(unit: str, up: DashboardUpstream) -> dict[str, Any]:
-    ingest = await find_ingest(up, unit)
-    if ingest is None:
-        raise dashboard_error(400, f"Cannot fetch unitSIP with UUID {unit}", type="SIP")
+    ingest = await require_ingest(up, unit)
     derived = ingest_status(ingest)
     directory = unit_directory(ingest.name, ingest.uuid)
     return {
@@ -228,18 +201,14 @@ async def _hide_ingest(request: Request, user: DashboardUser, ingest: IngestRead
 
 @route(router, "/transfer/{unit}/delete", ["DELETE"], Role.archivist)
 async def am_hide_transfer(unit: str, up: DashboardUpstream) -> JSONResponse:
-    transfer = await find_transfer(up, unit)
-    if transfer is None:
-        raise dashboard_error(400, f"Cannot fetch unitTransfer with UUID {unit}", type="transfer")
+    transfer = await require_transfer(up, unit)
     removed = await _hide_transfer(up, transfer)
     return JSONResponse({"removed": removed}, status_code=200 if removed else 409)
 
 
 @route(router, "/ingest/{unit}/delete", ["DELETE"], Role.archivist)
 async def am_hide_ingest(unit: str, request: Request, user: DashboardUser, up: DashboardUpstream) -> JSONResponse:
-    ingest = await find_ingest(up, unit)
-    if ingest is None:
-        raise dashboard_error(400, f"Cannot fetch unitSIP with UUID {unit}", type="SIP")
+    ingest = await require_ingest(up, unit)
     removed = await _hide_ingest(request, user, ingest)
     return JSONResponse({"removed": removed}, status_code=200 if removed else 409)
 
@@ -345,8 +314,7 @@ async def am_processing_config(name: str, request: Request, up: DashboardUpstrea
         xml = await up.ingest.export_processing_config_xml(name)
     except ServiceError as exc:
         if exc.status in (404, 422):
-            raise ArchivematicaError(404, {"success": False, "error": f'No such processing config "{name}".'}) \
-                from None
+            raise _no_such_config(name) from None
         raise
     return Response(xml, media_type="text/xml")
 
@@ -357,10 +325,13 @@ async def am_delete_processing_config(name: str, up: DashboardUpstream) -> dict[
         await up.ingest.request("DELETE", f"/processing-configurations/{name}")
     except ServiceError as exc:
         if exc.status in (404, 422):
-            raise ArchivematicaError(404, {"success": False, "error": f'No such processing config "{name}".'}) \
-                from None
+            raise _no_such_config(name) from None
         raise dashboard_error(400, reason_of(exc)) from None
     return {"success": True}
+
+
+def _no_such_config(name: str) -> ArchivematicaError:
+    return ArchivematicaError(404, {"success": False, "error": f'No such processing config "{name}".'})
 
 
 # --- what Amber does not have -----------------------------------------------------------------------------------

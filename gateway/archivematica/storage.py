@@ -16,6 +16,7 @@ from clients.storage.schemas import DeletionRequestStatus, LocationCreate, Locat
 from gateway.archivematica.auth import storage_user
 from gateway.archivematica.errors import ArchivematicaError, TranslatedRoute
 from gateway.archivematica.ids import b64decode_lenient, b64encode, parse_uuid, pipeline_uuid, uuid_at_end
+from gateway.archivematica.reads import every_page, unit_or_none
 from gateway.archivematica.routing import route
 from gateway.archivematica.shapes import (
     PACKAGE_TYPES_BY_NAME,
@@ -33,7 +34,6 @@ from servicekit.roles import Role
 
 router = APIRouter(prefix="/api/v2", tags=["archivematica"], dependencies=[Depends(storage_user)],
                    route_class=TranslatedRoute)
-PAGE = 1000
 PAGING = ("limit", "offset", "format", "username", "api_key")
 NOT_FOUND = ArchivematicaError(404, None)
 
@@ -53,15 +53,10 @@ async def locations_by_uuid(up: Upstream) -> dict[UUID, LocationRead]:
 
 
 async def get_package_or_404(up: Upstream, unit: str) -> PackageRead:
-    ident = parse_uuid(unit)
-    if ident is None:
+    package = await unit_or_none(unit, up.storage.get_package)
+    if package is None:
         raise NOT_FOUND
-    try:
-        return await up.storage.get_package(ident)
-    except ServiceError as exc:
-        if exc.status in (404, 422):
-            raise NOT_FOUND from None
-        raise
+    return package
 
 
 def pipeline_of(up: Upstream) -> UUID:
@@ -72,12 +67,7 @@ def pipeline_of(up: Upstream) -> UUID:
 
 
 async def all_packages(up: Upstream, kind: PackageType) -> list[PackageRead]:
-    found: list[PackageRead] = []
-    while True:
-        page = await up.storage.list_packages(kind, limit=PAGE, offset=len(found))
-        found += page.items
-        if not page.items or len(found) >= page.total:
-            return found
+    return await every_page(lambda limit, offset: up.storage.list_packages(kind, limit=limit, offset=offset))
 
 
 @route(router, "/file", ["GET"], Role.reader)
@@ -264,15 +254,10 @@ async def am_default_location(purpose: str, up: StorageUpstream) -> Response:
 
 
 async def get_location_or_404(up: Upstream, unit: str) -> LocationRead:
-    ident = parse_uuid(unit)
-    if ident is None:
+    location = await unit_or_none(unit, up.storage.get_location)
+    if location is None:
         raise NOT_FOUND
-    try:
-        return await up.storage.get_location(ident)
-    except ServiceError as exc:
-        if exc.status in (404, 422):
-            raise NOT_FOUND from None
-        raise
+    return location
 
 
 @route(router, "/location/{unit}", ["GET"], Role.reader)

@@ -6,8 +6,9 @@ applies (a role for new users, at least one enabled administrator) hold here too
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import TypeVar
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -22,6 +23,7 @@ from servicekit.db import create_engine, session_factory, session_scope
 from servicekit.roles import Role
 
 PAGE = 1000
+T = TypeVar("T")
 
 
 @asynccontextmanager
@@ -64,17 +66,22 @@ async def create_key(
     return created.key
 
 
+async def _every_page(fetch: Callable[[int], Awaitable[tuple[list[T], int]]]) -> list[T]:
+    """Every row, PAGE at a time from `fetch(offset)`: the services answer bounded pages only."""
+    found: list[T] = []
+    offset = 0
+    while True:
+        page, total = await fetch(offset)
+        found.extend(page)
+        offset += PAGE
+        if offset >= total or not page:
+            return found
+
+
 async def list_keys(settings: GatewaySettings, *, engine: AsyncEngine | None = None) -> list[KeyRead]:
     """Every key, revoked ones included, oldest first."""
-    keys: list[KeyRead] = []
     async with _session(settings, engine) as session:
-        offset = 0
-        while True:
-            page, total = await service.list_page(session, limit=PAGE, offset=offset)
-            keys.extend(page)
-            offset += PAGE
-            if offset >= total or not page:
-                return keys
+        return await _every_page(lambda offset: service.list_page(session, limit=PAGE, offset=offset))
 
 
 async def revoke_key(
@@ -99,15 +106,8 @@ async def create_user(
 
 async def list_users(settings: GatewaySettings, *, engine: AsyncEngine | None = None) -> list[UserRead]:
     """Every user, disabled ones included, oldest first."""
-    found: list[UserRead] = []
     async with _session(settings, engine) as session:
-        offset = 0
-        while True:
-            page, total = await users.list_page(session, limit=PAGE, offset=offset)
-            found.extend(page)
-            offset += PAGE
-            if offset >= total or not page:
-                return found
+        return await _every_page(lambda offset: users.list_page(session, limit=PAGE, offset=offset))
 
 
 async def update_user(

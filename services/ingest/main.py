@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 from importlib.metadata import version
 from pathlib import Path
@@ -13,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
 from servicekit.app import create_service_app
+from servicekit.background import stop_tasks
 from servicekit.db import unit_of_work
 from servicekit.outbox import outbox_router
 from services.ingest.admission.service import Admission
@@ -66,11 +66,7 @@ def create_app(settings: IngestSettings | None = None, engine: AsyncEngine | Non
         ]
 
     async def shutdown(app: FastAPI) -> None:
-        for task in app.state.background:
-            task.cancel()
-        for task in app.state.background:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_tasks(app.state.background)
         await app.state.notifier.aclose()
 
     return create_service_app(

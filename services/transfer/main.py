@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from importlib.metadata import version
 from pathlib import Path
 
@@ -11,6 +10,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from servicekit.app import create_service_app
+from servicekit.background import stop_tasks
 from servicekit.outbox import outbox_router
 from services.transfer.deps import close_peers, open_peers
 from services.transfer.settings import TransferSettings
@@ -35,9 +35,7 @@ async def start(app: FastAPI) -> None:
 
 
 async def stop(app: FastAPI) -> None:
-    app.state.lease_task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await app.state.lease_task
+    await stop_tasks([app.state.lease_task])
     await close_peers(app)
 
 

@@ -11,6 +11,7 @@ import json
 import re
 import uuid
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from importlib import resources
 from typing import Any, Literal, TypeVar
 
@@ -49,6 +50,7 @@ from services.ingest.fpr.repository import FprRepository
 # Shipped rules get the same UUID on every installation.
 RULE_NAMESPACE = uuid.UUID("6d0c2f8e-1a53-4b8e-9a59-4f7e2a1c0b11")
 Row = TypeVar("Row", FprFormat, FprTool, FprCommand, FprRule)
+Read = TypeVar("Read", FormatRead, ToolRead, CommandRead, RuleRead)
 Kind = Literal["formats", "tools", "commands", "rules"]
 
 
@@ -99,6 +101,36 @@ def _edit(row: Row, values: dict[str, Any]) -> bool:
     if changed and row.shipped_version is not None:
         row.modified = True
     return changed
+
+
+# --- reads and writes every kind shares -----------------------------------------------------------------------
+
+def _page(rows: Sequence[Row], total: int, page: PageParams, read: Callable[[Row], Read]) -> Page[Read]:
+    return Page(items=[read(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
+
+
+async def _found(repo: FprRepository, model: type[Row], key: Any, what: str) -> Row:
+    row = await repo.get(model, key)
+    if row is None:
+        raise NotFound(what, key)
+    return row
+
+
+async def _refuse_existing(repo: FprRepository, model: type[Row], key: str, what: str) -> None:
+    if await repo.get(model, key) is not None:
+        raise Conflict(f"{what} {key} exists; edit it with PATCH")
+
+
+async def _added(repo: FprRepository, row: Row) -> Row:
+    repo.add(row)
+    await repo.flush()
+    return row
+
+
+async def _edited(repo: FprRepository, row: Row, values: dict[str, Any]) -> Row:
+    _edit(row, values)
+    await repo.flush()
+    return row
 
 
 # --- shipped defaults ------------------------------------------------------------------------------------------
@@ -189,115 +221,76 @@ class _Rows:
 
 async def list_formats(session: AsyncSession, group: str | None, page: PageParams) -> Page[FormatRead]:
     rows, total = await FprRepository(session).formats_page(group, page.limit, page.offset)
-    return Page(items=[format_read(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
-
-
-async def _format(repo: FprRepository, puid: str) -> FprFormat:
-    row = await repo.get(FprFormat, puid)
-    if row is None:
-        raise NotFound("Format", puid)
-    return row
+    return _page(rows, total, page, format_read)
 
 
 async def get_format(session: AsyncSession, puid: str) -> FormatRead:
-    return format_read(await _format(FprRepository(session), puid))
+    return format_read(await _found(FprRepository(session), FprFormat, puid, "Format"))
 
 
 async def create_format(session: AsyncSession, body: PolicyFormat) -> FormatRead:
-    repo, puid = FprRepository(session), body.puid
-    if await repo.get(FprFormat, puid) is not None:
-        raise Conflict(f"format {puid} exists; edit it with PATCH")
-    row = FprFormat(**_values(body))
-    repo.add(row)
-    await repo.flush()
-    return format_read(row)
+    repo = FprRepository(session)
+    await _refuse_existing(repo, FprFormat, body.puid, "format")
+    return format_read(await _added(repo, FprFormat(**_values(body))))
 
 
 async def update_format(session: AsyncSession, puid: str, body: FormatUpdate) -> FormatRead:
     repo = FprRepository(session)
-    row = await _format(repo, puid)
-    _edit(row, body.model_dump(mode="json", exclude_unset=True, exclude_none=True))
-    await repo.flush()
-    return format_read(row)
+    row = await _found(repo, FprFormat, puid, "Format")
+    return format_read(await _edited(repo, row, body.model_dump(mode="json", exclude_unset=True, exclude_none=True)))
 
 
 # --- tools -----------------------------------------------------------------------------------------------------
 
 async def list_tools(session: AsyncSession, page: PageParams) -> Page[ToolRead]:
     rows, total = await FprRepository(session).tools_page(page.limit, page.offset)
-    return Page(items=[tool_read(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
-
-
-async def _tool(repo: FprRepository, name: str) -> FprTool:
-    row = await repo.get(FprTool, name)
-    if row is None:
-        raise NotFound("Tool", name)
-    return row
+    return _page(rows, total, page, tool_read)
 
 
 async def get_tool(session: AsyncSession, name: str) -> ToolRead:
-    return tool_read(await _tool(FprRepository(session), name))
+    return tool_read(await _found(FprRepository(session), FprTool, name, "Tool"))
 
 
 async def create_tool(session: AsyncSession, body: PolicyTool) -> ToolRead:
-    repo, name = FprRepository(session), body.name
-    if await repo.get(FprTool, name) is not None:
-        raise Conflict(f"tool {name} exists; edit it with PATCH")
+    repo = FprRepository(session)
+    await _refuse_existing(repo, FprTool, body.name, "tool")
     _check_pattern(body.version_pattern, "version_pattern")
-    row = FprTool(**_values(body))
-    repo.add(row)
-    await repo.flush()
-    return tool_read(row)
+    return tool_read(await _added(repo, FprTool(**_values(body))))
 
 
 async def update_tool(session: AsyncSession, name: str, body: ToolUpdate) -> ToolRead:
     repo = FprRepository(session)
     values = body.model_dump(mode="json", exclude_unset=True, exclude_none=True)
     _check_pattern(values.get("version_pattern", ""), "version_pattern")
-    row = await _tool(repo, name)
-    _edit(row, values)
-    await repo.flush()
-    return tool_read(row)
+    row = await _found(repo, FprTool, name, "Tool")
+    return tool_read(await _edited(repo, row, values))
 
 
 # --- commands --------------------------------------------------------------------------------------------------
 
 async def list_commands(session: AsyncSession, tool: str | None, page: PageParams) -> Page[CommandRead]:
     rows, total = await FprRepository(session).commands_page(tool, page.limit, page.offset)
-    return Page(items=[command_read(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
-
-
-async def _command(repo: FprRepository, name: str) -> FprCommand:
-    row = await repo.get(FprCommand, name)
-    if row is None:
-        raise NotFound("Command", name)
-    return row
+    return _page(rows, total, page, command_read)
 
 
 async def get_command(session: AsyncSession, name: str) -> CommandRead:
-    return command_read(await _command(FprRepository(session), name))
+    return command_read(await _found(FprRepository(session), FprCommand, name, "Command"))
 
 
 async def create_command(session: AsyncSession, body: PolicyCommand) -> CommandRead:
-    repo, name = FprRepository(session), body.name
-    if await repo.get(FprCommand, name) is not None:
-        raise Conflict(f"command {name} exists; edit it with PATCH")
-    await _check_command(repo, name, body)
-    row = FprCommand(**_values(body))
-    repo.add(row)
-    await repo.flush()
-    return command_read(row)
+    repo = FprRepository(session)
+    await _refuse_existing(repo, FprCommand, body.name, "command")
+    await _check_command(repo, body.name, body)
+    return command_read(await _added(repo, FprCommand(**_values(body))))
 
 
 async def update_command(session: AsyncSession, name: str, body: CommandUpdate) -> CommandRead:
     repo = FprRepository(session)
-    row = await _command(repo, name)
+    row = await _found(repo, FprCommand, name, "Command")
     values = body.model_dump(mode="json", exclude_unset=True)
     merged = CommandWrite.model_validate({**_values(command_read(row)), **values})
     await _check_command(repo, name, merged)
-    _edit(row, {k: v for k, v in _values(merged).items() if k in values})
-    await repo.flush()
-    return command_read(row)
+    return command_read(await _edited(repo, row, {k: v for k, v in _values(merged).items() if k in values}))
 
 
 async def _check_command(repo: FprRepository, name: str, body: CommandWrite,
@@ -345,14 +338,11 @@ async def list_rules(session: AsyncSession, page: PageParams, *, purpose: str | 
                      command: str | None = None, enabled: bool | None = None) -> Page[RuleRead]:
     rows, total = await FprRepository(session).rules_page(
         purpose=purpose, puid=puid, command=command, enabled=enabled, limit=page.limit, offset=page.offset)
-    return Page(items=[rule_read(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
+    return _page(rows, total, page, rule_read)
 
 
 async def _rule(repo: FprRepository, rule: uuid.UUID) -> FprRule:
-    row = await repo.get(FprRule, rule)
-    if row is None:
-        raise NotFound("Format rule", rule)
-    return row
+    return await _found(repo, FprRule, rule, "Format rule")
 
 
 async def get_rule(session: AsyncSession, rule: uuid.UUID) -> RuleRead:
@@ -364,10 +354,7 @@ async def create_rule(session: AsyncSession, body: RuleWrite) -> RuleRead:
     await _check_rule(repo, body.purpose, body.puid, body.command)
     if await repo.rule_by_key(body.purpose, body.puid, body.command) is not None:
         raise Conflict(f"a {body.purpose} rule for {body.puid} with {body.command} exists")
-    row = FprRule(uuid=uuid.uuid4(), **_values(body))
-    repo.add(row)
-    await repo.flush()
-    return rule_read(row)
+    return rule_read(await _added(repo, FprRule(uuid=uuid.uuid4(), **_values(body))))
 
 
 async def update_rule(session: AsyncSession, rule: uuid.UUID, body: RuleUpdate) -> RuleRead:
@@ -378,9 +365,7 @@ async def update_rule(session: AsyncSession, rule: uuid.UUID, body: RuleUpdate) 
         await _check_rule(repo, row.purpose, row.puid, values["command"])
         if await repo.rule_by_key(row.purpose, row.puid, values["command"]) is not None:
             raise Conflict(f"a {row.purpose} rule for {row.puid} with {values['command']} exists")
-    _edit(row, values)
-    await repo.flush()
-    return rule_read(row)
+    return rule_read(await _edited(repo, row, values))
 
 
 async def delete_rule(session: AsyncSession, rule: uuid.UUID) -> None:

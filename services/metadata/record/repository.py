@@ -25,19 +25,24 @@ def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
         yield values[start : start + IN_CHUNK]
 
 
+async def _of_paths(
+    session: AsyncSession, table: Table, package_uuid: UUID, paths: Sequence[str], columns: Sequence[Any], *,
+    where: Sequence[Any] = (), order: Sequence[Any] = (),
+) -> list[AnyRow]:
+    """`columns` of a package's rows at `paths` (that also meet `where`), read IN_CHUNK paths at a time."""
+    rows: list[AnyRow] = []
+    for chunk in _chunks(paths):
+        query = select(*columns).where(table.c.package_uuid == package_uuid, table.c.path.in_(chunk), *where)
+        rows.extend((await session.execute(query.order_by(*order))).all())
+    return rows
+
+
 # -- descriptive ------------------------------------------------------------------------------------------
 
 async def existing_descriptive(session: AsyncSession, package_uuid: UUID, kind: str, paths: Sequence[str]) -> set[str]:
-    found: set[str] = set()
-    for chunk in _chunks(paths):
-        rows = await session.execute(
-            select(descriptive_table.c.path).where(
-                descriptive_table.c.package_uuid == package_uuid, descriptive_table.c.kind == kind,
-                descriptive_table.c.path.in_(chunk),
-            )
-        )
-        found.update(rows.scalars())
-    return found
+    table = descriptive_table
+    rows = await _of_paths(session, table, package_uuid, paths, [table.c.path], where=[table.c.kind == kind])
+    return {row.path for row in rows}
 
 
 async def insert_descriptive(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
@@ -75,15 +80,8 @@ async def descriptive_in_range(
 
 
 async def descriptive_of_paths(session: AsyncSession, package_uuid: UUID, paths: Sequence[str]) -> Sequence[AnyRow]:
-    rows: list[AnyRow] = []
-    for chunk in _chunks(paths):
-        result = await session.execute(
-            select(descriptive_table.c.path, descriptive_table.c.kind, descriptive_table.c.elements).where(
-                descriptive_table.c.package_uuid == package_uuid, descriptive_table.c.path.in_(chunk)
-            )
-        )
-        rows.extend(result.all())
-    return rows
+    table = descriptive_table
+    return await _of_paths(session, table, package_uuid, paths, [table.c.path, table.c.kind, table.c.elements])
 
 
 async def descriptive_paths_after(
@@ -124,15 +122,9 @@ async def rights_page(session: AsyncSession, package_uuid: UUID, limit: int, off
 
 
 async def rights_of_paths(session: AsyncSession, package_uuid: UUID, paths: Sequence[str]) -> Sequence[AnyRow]:
-    rows: list[AnyRow] = []
-    for chunk in _chunks(paths):
-        result = await session.execute(
-            select(rights_table.c.uuid, rights_table.c.path, rights_table.c.statement)
-            .where(rights_table.c.package_uuid == package_uuid, rights_table.c.path.in_(chunk))
-            .order_by(rights_table.c.path, rights_table.c.uuid)
-        )
-        rows.extend(result.all())
-    return rows
+    table = rights_table
+    return await _of_paths(session, table, package_uuid, paths, [table.c.uuid, table.c.path, table.c.statement],
+                           order=[table.c.path, table.c.uuid])
 
 
 async def has_any(session: AsyncSession, table: Table, package_uuid: UUID) -> bool:
@@ -148,29 +140,16 @@ async def insert_identifiers(session: AsyncSession, rows: Sequence[dict[str, Any
 
 
 async def identifiers_of_paths(session: AsyncSession, package_uuid: UUID, paths: Sequence[str]) -> Sequence[AnyRow]:
-    rows: list[AnyRow] = []
-    for chunk in _chunks(paths):
-        result = await session.execute(
-            select(identifier_table.c.path, identifier_table.c.type, identifier_table.c.value)
-            .where(identifier_table.c.package_uuid == package_uuid, identifier_table.c.path.in_(chunk))
-            .order_by(identifier_table.c.path, identifier_table.c.id)
-        )
-        rows.extend(result.all())
-    return rows
+    table = identifier_table
+    return await _of_paths(session, table, package_uuid, paths, [table.c.path, table.c.type, table.c.value],
+                           order=[table.c.path, table.c.id])
 
 
 # -- directories ----------------------------------------------------------------------------------------------
 
 async def existing_directories(session: AsyncSession, package_uuid: UUID, paths: Sequence[str]) -> set[str]:
-    found: set[str] = set()
-    for chunk in _chunks(paths):
-        rows = await session.execute(
-            select(directory_table.c.path).where(
-                directory_table.c.package_uuid == package_uuid, directory_table.c.path.in_(chunk)
-            )
-        )
-        found.update(rows.scalars())
-    return found
+    rows = await _of_paths(session, directory_table, package_uuid, paths, [directory_table.c.path])
+    return {row.path for row in rows}
 
 
 async def insert_directories(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:

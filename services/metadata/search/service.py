@@ -20,6 +20,7 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from clients.metadata.schemas import IndexStatus, SearchHit
+from servicekit.background import stop_tasks
 from servicekit.db import unit_of_work, utcnow
 from servicekit.pagination import Page
 from servicekit.waiting import wait_event
@@ -175,9 +176,7 @@ class Indexer:
 
     async def stop(self) -> None:
         if self.task is not None:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
+            await stop_tasks([self.task])
 
     async def _run(self) -> None:
         while True:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
@@ -23,7 +23,7 @@ from clients.storage.schemas import (
 from servicekit.auth import CallerDep
 from servicekit.db import unit_of_work
 from servicekit.deps import SessionDep
-from servicekit.openapi import binary_content, internal_operation
+from servicekit.openapi import binary_body, binary_content, internal_operation
 from servicekit.pagination import Page, PageDep
 from servicekit.problems import PROBLEM_RESPONSES, Problem
 from servicekit.roles import Role, role_operation
@@ -36,14 +36,7 @@ from services.storage.runtime import Runtime, RuntimeDep
 
 router = APIRouter(prefix="/aips", tags=["aips"])
 
-BINARY_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "description": "The package file, streamed (Content-Length or chunked).",
-        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
-    }
-}
-BINARY_CONTENT = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
+BINARY_BODY = binary_body("The package file, streamed (Content-Length or chunked).")
 
 
 async def _request_body(request: Request) -> AsyncIterator[bytes]:
@@ -69,11 +62,7 @@ def _content_length(request: Request) -> int | None:
     return length
 
 
-async def _store(
-    request: Request,
-    runtime: Runtime,
-    store: service.StoreRequest,
-) -> tuple[PackageRead, bool]:
+async def _store(request: Request, response: Response, runtime: Runtime, store: service.StoreRequest) -> PackageRead:
     body = _request_body(request)
     if store.uncompressed:
         package, created = await service.store_folder(runtime.sessions, runtime.roots, store, body)
@@ -81,12 +70,27 @@ async def _store(
         if not store.sha256:
             raise Problem(422, "Missing checksum", "sha256 is required for a package file")
         package, created = await service.store_aip(runtime.sessions, runtime.roots, store, body)
-    if created:
-        runtime.metrics.stored(package)
-    if created and store.package_type == PackageType.aip:
+    return await _stored(response, runtime, store, package, created)
+
+
+async def _stored(
+    response: Response, runtime: Runtime, store: service.StoreRequest, package: PackageRead, created: bool
+) -> PackageRead:
+    """The answer to a store: 201 with the new package, or 200 with the one already stored under that UUID."""
+    if not created:
+        response.status_code = status.HTTP_200_OK
+        return package
+    runtime.metrics.stored(package)
+    if store.package_type == PackageType.aip:
         # The AIP is stored whatever happens next; a failed copy is recorded as a failed replica and event.
         await replicate(runtime, package.uuid)
-    return package, created
+    return package
+
+
+async def _require_aip(runtime: Runtime, aip_uuid: UUID) -> None:
+    """404 before work that reaches beyond the package's record (fixity, replication)."""
+    async with unit_of_work(runtime.sessions) as session:
+        await service.read_aip(session, aip_uuid)
 
 
 Sha256Query = Annotated[
@@ -94,6 +98,9 @@ Sha256Query = Annotated[
     Query(pattern=r"^[0-9a-fA-F]{64}$",
           description="SHA-256 of the body; required for a package file, optional for an uncompressed package"),
 ]
+NameQuery = Annotated[str, Query(min_length=1, max_length=service.NAME_MAX)]
+ExtensionQuery = Annotated[str, Query(max_length=service.EXTENSION_MAX)]
+OriginQuery = Annotated[str | None, Query(max_length=255)]
 UncompressedQuery = Annotated[
     bool,
     Query(description="The body is a tar of the bag, unpacked into the package's folder (an uncompressed "
@@ -138,10 +145,7 @@ async def store_aip_package(
         location_uuid=location_uuid, origin=origin, content_length=_content_length(request),
         uncompressed=uncompressed,
     )
-    package, created = await _store(request, runtime, store)
-    if not created:
-        response.status_code = status.HTTP_200_OK
-    return package
+    return await _store(request, response, runtime, store)
 
 
 @router.post(
@@ -162,12 +166,7 @@ async def move_aip_package_in(
         location_uuid=body.location_uuid, origin=body.origin,
     )
     package, created = await service.store_aip_from_path(runtime.sessions, runtime.roots, store, body.source_path)
-    if created:
-        runtime.metrics.stored(package)
-        await replicate(runtime, package.uuid)
-    else:
-        response.status_code = status.HTTP_200_OK
-    return package
+    return await _stored(response, runtime, store, package, created)
 
 
 dips_router = APIRouter(prefix="/dips", tags=["dips"])
@@ -187,12 +186,12 @@ async def store_dip_package(
     response: Response,
     runtime: RuntimeDep,
     caller: CallerDep,
-    name: Annotated[str, Query(min_length=1, max_length=service.NAME_MAX)],
+    name: NameQuery,
     aip_uuid: Annotated[UUID | None, Query(description="The AIP the DIP was made from")] = None,
     sha256: Sha256Query = None,
     location_uuid: UUID | None = None,
-    extension: Annotated[str, Query(max_length=service.EXTENSION_MAX)] = "7z",
-    origin: Annotated[str | None, Query(max_length=255)] = None,
+    extension: ExtensionQuery = "7z",
+    origin: OriginQuery = None,
     uncompressed: UncompressedQuery = False,
 ) -> PackageRead:
     store = service.StoreRequest(
@@ -200,10 +199,7 @@ async def store_dip_package(
         location_uuid=location_uuid, origin=origin, content_length=_content_length(request),
         package_type=PackageType.dip, related_package_uuid=aip_uuid, uncompressed=uncompressed,
     )
-    package, created = await _store(request, runtime, store)
-    if not created:
-        response.status_code = status.HTTP_200_OK
-    return package
+    return await _store(request, response, runtime, store)
 
 
 @backlog_router.put(
@@ -219,11 +215,11 @@ async def store_backlog_transfer(
     response: Response,
     runtime: RuntimeDep,
     caller: CallerDep,
-    name: Annotated[str, Query(min_length=1, max_length=service.NAME_MAX)],
+    name: NameQuery,
     sha256: Sha256Query = None,
     location_uuid: UUID | None = None,
-    extension: Annotated[str, Query(max_length=service.EXTENSION_MAX)] = "tar",
-    origin: Annotated[str | None, Query(max_length=255)] = None,
+    extension: ExtensionQuery = "tar",
+    origin: OriginQuery = None,
     uncompressed: UncompressedQuery = True,
 ) -> PackageRead:
     store = service.StoreRequest(
@@ -231,10 +227,7 @@ async def store_backlog_transfer(
         location_uuid=location_uuid, origin=origin, content_length=_content_length(request),
         package_type=PackageType.transfer, uncompressed=uncompressed,
     )
-    package, created = await _store(request, runtime, store)
-    if not created:
-        response.status_code = status.HTTP_200_OK
-    return package
+    return await _store(request, response, runtime, store)
 
 
 @router.get("", response_model=Page[PackageRead], summary="List AIPs", openapi_extra=role_operation(Role.reader))
@@ -339,8 +332,7 @@ async def read_aip_pointer_file(aip_uuid: UUID, runtime: RuntimeDep, caller: Cal
 async def check_aip_fixity(aip_uuid: UUID, runtime: RuntimeDep, caller: CallerDep) -> FixityReport:
     """Full BagIt validation of the stored bag plus the package file's SHA-256; records a PREMIS
     `fixity check` event. Works for replicas too (the event goes to the AIP they copy)."""
-    async with unit_of_work(runtime.sessions) as session:
-        await service.read_aip(session, aip_uuid)
+    await _require_aip(runtime, aip_uuid)
     return await check_package(runtime, aip_uuid)
 
 
@@ -359,8 +351,7 @@ async def list_aip_replicas(aip_uuid: UUID, runtime: RuntimeDep, caller: CallerD
     openapi_extra=role_operation(Role.admin),
 )
 async def replicate_aip(aip_uuid: UUID, runtime: RuntimeDep, caller: CallerDep) -> list[PackageRead]:
-    async with unit_of_work(runtime.sessions) as session:
-        await service.read_aip(session, aip_uuid)
+    await _require_aip(runtime, aip_uuid)
     return await replicate(runtime, aip_uuid)
 
 

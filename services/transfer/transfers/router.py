@@ -22,7 +22,7 @@ from clients.transfer.schemas import (
 )
 from servicekit.auth import CallerDep
 from servicekit.deps import SessionDep, SessionsDep
-from servicekit.openapi import internal_operation
+from servicekit.openapi import binary_body, internal_operation
 from servicekit.pagination import Page, PageDep
 from servicekit.roles import Role, role_operation
 from services.transfer.deps import IngestDep, LeasesDep, SettingsDep, StorageDep
@@ -30,13 +30,7 @@ from services.transfer.transfers import service
 
 router = APIRouter(prefix="/transfers", tags=["transfers"])
 
-ARCHIVE_BODY = {
-    "requestBody": {
-        "required": True,
-        "description": "The archive (zip, tar, tar.gz or 7z), streamed as the raw request body.",
-        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
-    }
-}
+ARCHIVE_BODY = binary_body("The archive (zip, tar, tar.gz or 7z), streamed as the raw request body.")
 
 
 @router.post(

@@ -396,19 +396,26 @@ async def after_placement(
     )
 
 
+async def _claim_awaiting_approval(session: AsyncSession, leases: Leases, transfer_uuid: UUID, step: str) -> Transfer:
+    """The transfer, locked and taken out of `awaiting approval` (409 from any other status), so that of an approval
+    and a rejection racing each other only one proceeds."""
+    transfer = await TransferRepository(session).get_for_update(transfer_uuid)
+    if transfer is None:
+        raise NotFound("Transfer", transfer_uuid)
+    if transfer.status is not TransferStatus.awaiting_approval:
+        raise Conflict(f"Transfer {transfer_uuid} is {transfer.status.value}, not awaiting approval")
+    transfer.status = TransferStatus.received
+    transfer.step = step
+    leases.take(transfer)
+    return transfer
+
+
 async def approve_transfer(
     sessions: Sessions, ingest: IngestClient, leases: Leases, transfer_uuid: UUID
 ) -> TransferRead:
     """Hand a transfer awaiting approval to ingest; it is claimed first, so two approvals cannot both proceed."""
     async with unit_of_work(sessions) as session:
-        transfer = await TransferRepository(session).get_for_update(transfer_uuid)
-        if transfer is None:
-            raise NotFound("Transfer", transfer_uuid)
-        if transfer.status is not TransferStatus.awaiting_approval:
-            raise Conflict(f"Transfer {transfer_uuid} is {transfer.status.value}, not awaiting approval")
-        transfer.status = TransferStatus.received
-        transfer.step = APPROVED
-        leases.take(transfer)
+        transfer = await _claim_awaiting_approval(session, leases, transfer_uuid, APPROVED)
         transfer.updated_at = utcnow()
         placement = layout.Placement(file_count=transfer.file_count, size=transfer.size)
         claimed = Transfer(**transfer.model_dump())
@@ -420,14 +427,7 @@ async def reject_transfer(
 ) -> TransferRead:
     """Reject a transfer awaiting approval: its placed folder goes, the record stays (status `rejected`)."""
     async with unit_of_work(sessions) as session:
-        transfer = await TransferRepository(session).get_for_update(transfer_uuid)
-        if transfer is None:
-            raise NotFound("Transfer", transfer_uuid)
-        if transfer.status is not TransferStatus.awaiting_approval:
-            raise Conflict(f"Transfer {transfer_uuid} is {transfer.status.value}, not awaiting approval")
-        transfer.status = TransferStatus.received
-        transfer.step = "rejecting"
-        leases.take(transfer)
+        transfer = await _claim_awaiting_approval(session, leases, transfer_uuid, "rejecting")
         path = transfer.path
     await asyncio.to_thread(layout.remove_tree, settings.processing_dir / path)
     return await finish(

@@ -10,19 +10,14 @@ from fastapi import APIRouter, Header, Query, Request, Response, status
 from clients.transfer.schemas import TransferRead, UploadSessionCreate, UploadSessionRead
 from servicekit.auth import CallerDep
 from servicekit.deps import SessionDep, SessionsDep
+from servicekit.openapi import binary_body
 from servicekit.roles import Role, role_operation
 from services.transfer.deps import IngestDep, LeasesDep, SettingsDep
 from services.transfer.uploads import service
 
 router = APIRouter(prefix="/uploads", tags=["uploads"])
 
-CHUNK_BODY = {
-    "requestBody": {
-        "required": True,
-        "description": "Bytes of the archive from the chunk's first byte on, streamed as the raw request body.",
-        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
-    }
-}
+CHUNK_BODY = binary_body("Bytes of the archive from the chunk's first byte on, streamed as the raw request body.")
 
 
 @router.post(
