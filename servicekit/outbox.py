@@ -24,11 +24,11 @@ from sqlalchemy.orm import Session
 
 from clients.outbox.schemas import OutboxAck, OutboxAcknowledged, OutboxBatch, OutboxEvent
 from servicekit.auth import require_internal_token
+from servicekit.background import wait_event
 from servicekit.db import UTCDateTime, utcnow
 from servicekit.deps import SessionDep, SessionsDep
 from servicekit.ids import new_id
 from servicekit.openapi import internal_operation
-from servicekit.waiting import wait_event
 
 TABLE_NAME = "outbox"
 _RECORDED = "amber_outbox_recorded"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from servicekit.waiting import wait_event
+from servicekit.background import wait_event
 
 
 class EventBus:

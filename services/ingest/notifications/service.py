@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from clients.ingest.schemas import IngestStatus
 from clients.transfer import TransferClient
 from clients.transfer.schemas import IngestStatusReport
+from servicekit.background import wait_event
 from servicekit.db import unit_of_work
 from servicekit.http import ServiceError
-from servicekit.waiting import wait_event
 from services.ingest.ingests.repository import IngestRepository
 from services.ingest.settings import IngestSettings
 

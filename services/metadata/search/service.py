@@ -9,7 +9,6 @@ caller (an ingest must not fail because search did).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import json
 import logging
@@ -20,10 +19,9 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from clients.metadata.schemas import IndexStatus, SearchHit
-from servicekit.background import stop_tasks
+from servicekit.background import stop_tasks, wait_event
 from servicekit.db import unit_of_work, utcnow
 from servicekit.pagination import Page
-from servicekit.waiting import wait_event
 from services.metadata.events import repository as events_repository
 from services.metadata.files import repository as files_repository
 from services.metadata.packages import repository as packages_repository

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from servicekit.waiting import wait_event
+from servicekit.background import wait_event
 from services.metadata.search.service import Indexer
 
 
