@@ -3,6 +3,7 @@ characterization, and whether it is a package to open. Runs in a worker thread; 
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,12 @@ from services.ingest.microservices.extraction import package_kind
 from services.ingest.microservices.results import FileOutcome, Status
 from services.ingest.microservices.virus_scan import not_scanned
 from services.ingest.processing.hashing import sha256_file
-from services.ingest.processing.identification import UNIDENTIFIED, Identification, identify, identify_with_fido
+from services.ingest.processing.identification import (
+    UNIDENTIFIED,
+    Identification,
+    identify_many,
+    identify_with_fido,
+)
 from services.ingest.processing.metrics import Lap, WorkerMetrics
 from services.ingest.processing.params import FileOptions
 from services.ingest.processing.tools import WorkerTools
@@ -47,8 +53,10 @@ def examine(tools: WorkerTools, data_dir: Path, entries: list[dict[str, Any]], o
             open_packages: bool, rules: PolicyIndex, metrics: WorkerMetrics | None = None) -> list[Examined]:
     """Each file through each micro-service the options turn on, each step counted and timed in `metrics`."""
     results = []
-    identifier = identify_with_fido if options.identify_tool == "FIDO" else identify
-    for entry in entries:
+    # Siegfried answers for the whole piece at once (FIDO has no such call): see identify_many.
+    together = options.identify and options.identify_tool != "FIDO"
+    identified, share = _identify_together(data_dir, entries) if together else ([], 0.0)
+    for number, entry in enumerate(entries):
         path = data_dir / entry["p"]
         if not path.is_file():
             raise ApplicationError(f"{entry['p']} disappeared from the SIP", non_retryable=True)
@@ -60,8 +68,11 @@ def examine(tools: WorkerTools, data_dir: Path, entries: list[dict[str, Any]], o
             scan = _scan(tools, path)
             lap.done("virus_scan", failed=_infected(scan))
         ident = UNIDENTIFIED
-        if options.identify:
-            ident = identifier(path, entry["s"])
+        if together:
+            ident = identified[number]
+            lap.took("identification", share)
+        elif options.identify:
+            ident = identify_with_fido(path, entry["s"])
             lap.done("identification")
         validation, counted = tools.validation.validate(path, ident.puid, rules) if ident.puid else (None, [])
         lap.done("validation", failed=validation is not None and validation.status is Status.FAILED)
@@ -71,6 +82,13 @@ def examine(tools: WorkerTools, data_dir: Path, entries: list[dict[str, Any]], o
         kind = package_kind(path, ident.puid) if open_packages and not _infected(scan) and entry["s"] > 0 else None
         results.append(Examined(entry, digest, ident, scan, validation, characterization, kind, tuple(counted)))
     return results
+
+
+def _identify_together(data_dir: Path, entries: list[dict[str, Any]]) -> tuple[list[Identification], float]:
+    """Each file's identification, and the seconds each file counts for it: its share of the whole call."""
+    started = time.perf_counter()
+    identified = identify_many([(data_dir / entry["p"], entry["s"]) for entry in entries])
+    return identified, (time.perf_counter() - started) / max(len(entries), 1)
 
 
 def _infected(scan: FileOutcome | None) -> bool:

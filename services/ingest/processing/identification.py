@@ -6,6 +6,7 @@ import contextlib
 import functools
 import io
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,15 +32,44 @@ def siegfried_version() -> str:
     return str(pygfried.version())
 
 
+EMPTY = Identification(None, "Unknown", None, None, "empty file")
+
+
 def identify(path: Path, size: int) -> Identification:
     if size == 0:
         # Siegfried refuses empty files; an empty file has no format to find.
-        return Identification(None, "Unknown", None, None, "empty file")
+        return EMPTY
     try:
         result = pygfried.identify(str(path), detailed=True)
     except Exception as exc:  # Siegfried raises on some damaged files (GoError); that is "not identified"
         return Identification(None, "Unknown", None, None, f"Siegfried could not read the file: {exc}"[:500])
-    matches = result["files"][0]["matches"] if result.get("files") else []
+    return _identification(result["files"][0]["matches"] if result.get("files") else [])
+
+
+def identify_many(files: Sequence[tuple[Path, int]]) -> list[Identification]:
+    """`identify` of each file, in one call into Siegfried: ~0.2 instead of ~0.3 ms of CPU per file, most of the
+    difference the Go runtime's own threads waking for each call. A file Siegfried reports an error for, or a
+    group it refuses, is identified alone, so that every answer is the one `identify` gives."""
+    names = [str(path) for path, size in files if size > 0]
+    try:
+        found = pygfried.identify_many(names, workers=1)["files"] if names else []
+    except Exception:
+        found = []
+    if [result.get("filename") for result in found] != names:
+        return [identify(path, size) for path, size in files]
+    answers = iter(found)
+    identified = []
+    for path, size in files:
+        result = next(answers) if size > 0 else None
+        if result is None or result["errors"]:
+            identified.append(identify(path, size))
+        else:
+            identified.append(_identification(result["matches"]))
+    return identified
+
+
+def _identification(matches: list[pygfried.Match]) -> Identification:
+    """The PRONOM match among one file's matches in Siegfried's answer."""
     match = next((m for m in matches if m.get("ns") == "pronom"), None)
     if match is None or match.get("id") in (None, "", "UNKNOWN"):
         warning = match.get("warning") if match else None
