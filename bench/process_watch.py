@@ -16,7 +16,7 @@ import contextlib
 import ctypes
 import os
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +44,24 @@ def shares_parents_memory(pid: int, parent: int) -> bool:
     except (OSError, ValueError, IndexError):
         return False
     return bool(flags & PF_FORKNOEXEC) and LIBC.syscall(SYS_KCMP, parent, pid, KCMP_VM, 0, 0) == 0
+
+
+def stack_members(roots: Mapping[str, int]) -> Iterator[tuple[str, psutil.Process]]:
+    """Each process `roots` names and each of its descendants, labelled `<name>` or `<name>: <process name>`,
+    leaving out vfork children not yet exec'd (their parent's memory: see `shares_parents_memory`)."""
+    for name, pid in roots.items():
+        try:
+            root = psutil.Process(pid)
+            members = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            continue
+        for member in members:
+            try:
+                if member.pid != pid and shares_parents_memory(member.pid, member.ppid()):
+                    continue
+                yield (name if member.pid == pid else f"{name}: {member.name()}"), member
+            except psutil.Error:
+                continue
 
 
 @dataclass
@@ -77,28 +95,19 @@ class ProcessWatch(threading.Thread):
 
     def sample(self) -> None:
         present: set[int] = set()
-        for name, pid in self.roots().items():
+        for label, member in stack_members(self.roots()):
             try:
-                root = psutil.Process(pid)
-                members = [root, *root.children(recursive=True)]
+                with member.oneshot():
+                    rss = member.memory_info().rss
+                    io = member.io_counters()
+                    parent = member.ppid()
             except psutil.Error:
                 continue
-            for member in members:
-                try:
-                    if member.pid != pid and shares_parents_memory(member.pid, member.ppid()):
-                        continue
-                    with member.oneshot():
-                        label = name if member.pid == pid else f"{name}: {member.name()}"
-                        rss = member.memory_info().rss
-                        io = member.io_counters()
-                        parent = member.ppid()
-                except psutil.Error:
-                    continue
-                present.add(member.pid)
-                _, figures = self.seen.setdefault(member.pid, (label, Figures(parent=parent)))
-                figures.peak_rss = max(figures.peak_rss, rss)
-                figures.read = max(figures.read, getattr(io, "read_chars", io.read_bytes))
-                figures.written = max(figures.written, getattr(io, "write_chars", io.write_bytes))
+            present.add(member.pid)
+            _, figures = self.seen.setdefault(member.pid, (label, Figures(parent=parent)))
+            figures.peak_rss = max(figures.peak_rss, rss)
+            figures.read = max(figures.read, getattr(io, "read_chars", io.read_bytes))
+            figures.written = max(figures.written, getattr(io, "write_chars", io.write_bytes))
         for pid, (_, figures) in self.seen.items():
             if pid not in present and figures.parent in present:
                 figures.reaped = True
@@ -159,24 +168,15 @@ class RssSampler(threading.Thread):
             # PSS reads every mapping's figures (smaps_rollup): about once a second, not at every sample.
             with_pss, samples = samples % max(1, round(1 / self.every)) == 0, samples + 1
             seen: dict[int, tuple[str, int, int]] = {}
-            for name, pid in self.roots().items():
+            for label, member in stack_members(self.roots()):
                 try:
-                    process = psutil.Process(pid)
-                    members = [process, *process.children(recursive=True)]
+                    if with_pss:
+                        memory = member.memory_full_info()
+                        seen[member.pid] = (label, memory.rss, memory.pss)
+                    else:
+                        seen[member.pid] = (label, member.memory_info().rss, 0)
                 except psutil.Error:
-                    continue
-                for member in members:
-                    try:
-                        if member.pid != pid and shares_parents_memory(member.pid, member.ppid()):
-                            continue
-                        label = name if member.pid == pid else f"{name}: {member.name()}"
-                        if with_pss:
-                            memory = member.memory_full_info()
-                            seen[member.pid] = (label, memory.rss, memory.pss)
-                        else:
-                            seen[member.pid] = (label, member.memory_info().rss, 0)
-                    except psutil.Error:
-                        pass
+                    pass
             by_label: dict[str, int] = {}
             for label, rss, _ in seen.values():
                 by_label[label] = by_label.get(label, 0) + rss
