@@ -157,15 +157,27 @@ class _Hosted:
 
 
 def _tree_size(*paths: Path) -> int:
+    """Bytes in the regular files under `paths`, measured while the tool runs: a folder it removes between being
+    listed and being read (LibreOffice makes and drops its profile's folders) counts as empty, not as an error."""
     total = 0
+    folders: list[str] = []
     for path in paths:
-        if path.is_file():
-            total += path.stat().st_size
-        elif path.is_dir():
-            for entry in path.rglob("*"):
-                with contextlib.suppress(OSError):
-                    if entry.is_file() and not entry.is_symlink():
-                        total += entry.stat().st_size
+        with contextlib.suppress(OSError):
+            if path.is_file():
+                total += path.stat().st_size
+            elif path.is_dir():
+                folders.append(str(path))
+    while folders:
+        try:
+            with os.scandir(folders.pop()) as entries:
+                for entry in entries:
+                    with contextlib.suppress(OSError):
+                        if entry.is_dir(follow_symlinks=False):
+                            folders.append(entry.path)
+                        elif entry.is_file(follow_symlinks=False):
+                            total += entry.stat(follow_symlinks=False).st_size
+        except OSError:
+            continue
     return total
 
 
