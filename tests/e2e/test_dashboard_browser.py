@@ -141,6 +141,9 @@ def sign_in(page: Page, gateway: str, username: str, key: str) -> None:
     """By keyboard: the username field has the focus, Tab to the key, Enter."""
     page.goto(gateway + "/dashboard/")
     assert "/dashboard/sign-in" in page.url
+    # Chromium applies `autofocus` at a rendering step after the load event: keys typed before it go nowhere, and
+    # under load the form was sent empty and the page stayed on sign-in. Waiting for it still checks it is there.
+    expect(page.locator("#username")).to_be_focused()
     page.keyboard.type(username)
     page.keyboard.press("Tab")
     page.keyboard.type(key)
