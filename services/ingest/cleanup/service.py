@@ -14,9 +14,7 @@ whoever sees it can count on that, and a clean-up cut short (the service killed)
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import os
 import shutil
 from datetime import timedelta
 from pathlib import Path
@@ -27,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from clients.ingest.schemas import CLEANABLE_STATUSES, CleanUpRead, RemovedPath
 from servicekit.db import unit_of_work, utcnow
 from servicekit.problems import Conflict, NotFound
+from services.ingest.disk_usage import tree_size
 from services.ingest.ingests.repository import IngestRepository
 from services.ingest.settings import IngestSettings
 
@@ -90,17 +89,6 @@ def remove_paths(root: Path, relatives: list[str]) -> list[RemovedPath]:
 def _gone_is_fine(function: object, path: str, excinfo: tuple[type[BaseException], BaseException, object]) -> None:
     if not isinstance(excinfo[1], FileNotFoundError):
         raise excinfo[1]
-
-
-def tree_size(path: Path) -> int:
-    if not path.is_dir():
-        return path.lstat().st_size
-    total = 0
-    for dirpath, _dirs, files in os.walk(path):
-        for name in files:
-            with contextlib.suppress(OSError):
-                total += (Path(dirpath) / name).lstat().st_size
-    return total
 
 
 class Retention:

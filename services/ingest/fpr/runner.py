@@ -27,6 +27,7 @@ from typing import Protocol
 
 from clients.ingest.fpr import ResolvedCommand, ToolRead, Verdict, VerdictSpec
 from services.ingest.child_processes import AccountedPopen, ChildProcesses
+from services.ingest.disk_usage import tree_size
 from services.ingest.fpr.placeholders import render
 from services.ingest.fpr.pyhost import HostedRun, HostUnavailable, PythonHost
 from services.ingest.processing.identification import identify
@@ -154,31 +155,6 @@ class _Hosted:
         if not self.run.ended.is_set():
             self.run.wait(KILL_WAIT_SECONDS)
         self.wait(0)
-
-
-def _tree_size(*paths: Path) -> int:
-    """Bytes in the regular files under `paths`, measured while the tool runs: a folder it removes between being
-    listed and being read (LibreOffice makes and drops its profile's folders) counts as empty, not as an error."""
-    total = 0
-    folders: list[str] = []
-    for path in paths:
-        with contextlib.suppress(OSError):
-            if path.is_file():
-                total += path.stat().st_size
-            elif path.is_dir():
-                folders.append(str(path))
-    while folders:
-        try:
-            with os.scandir(folders.pop()) as entries:
-                for entry in entries:
-                    with contextlib.suppress(OSError):
-                        if entry.is_dir(follow_symlinks=False):
-                            folders.append(entry.path)
-                        elif entry.is_file(follow_symlinks=False):
-                            total += entry.stat(follow_symlinks=False).st_size
-        except OSError:
-            continue
-    return total
 
 
 def _read(path: Path, limit: int) -> bytes:
@@ -373,7 +349,7 @@ class CommandRunner:
                     heartbeat()
                 elapsed = time.monotonic() - started
                 # Scratch holds the captured output and whatever the tool writes to {tmp}.
-                written = _tree_size(scratch, *(p for p in (work,) if p is not None and p != scratch))
+                written = tree_size(scratch, *(p for p in (work,) if p is not None and p != scratch))
                 if elapsed > command.timeout_seconds:
                     stopped = f"{command.tool} timed out after {command.timeout_seconds:g} s and was stopped"
                 elif written > command.max_output_bytes:

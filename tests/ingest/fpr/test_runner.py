@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -12,7 +11,6 @@ from typing import Any
 import pytest
 
 from clients.ingest.fpr import ResolvedCommand, ToolRead, VerdictRule, VerdictSpec
-from services.ingest.fpr import runner as runner_module
 from services.ingest.fpr.runner import CommandRunner, read_verdict
 
 
@@ -171,22 +169,3 @@ def test_verdicts_are_read_by_exit_code_and_rules() -> None:
     verdict, reason = read_verdict(spec, 2, "", "not a file")
     assert verdict == "fail" and "exit code 2" in reason
     assert read_verdict(spec, 0, "<isValid>False</isValid>", "")[0] == "fail"
-
-
-def test_a_folder_the_tool_removes_while_its_output_is_measured_counts_as_empty(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # The race a LibreOffice conversion made in CI: its profile folder was listed, then gone when read.
-    (tmp_path / "profile" / "cache").mkdir(parents=True)
-    (tmp_path / "profile" / "cache" / "entry").write_bytes(b"x" * 5)
-    (tmp_path / "document.pdf").write_bytes(b"y" * 10)
-    scandir = os.scandir
-
-    def the_tool_removes_it_first(path: Any) -> Any:
-        if isinstance(path, str | os.PathLike) and Path(path).name == "cache":  # rmtree itself passes fds
-            shutil.rmtree(path)
-        return scandir(path)
-
-    monkeypatch.setattr(os, "scandir", the_tool_removes_it_first)
-    assert runner_module._tree_size(tmp_path) == 10
-
