@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
 import psutil
 
@@ -84,12 +85,36 @@ def stack_pids(data_dir: Path) -> dict[str, int]:
     return pids
 
 
-class ProcessWatch(threading.Thread):
-    """Peak RSS and I/O of each process `roots()` names, and of each of their descendants, while running."""
+class StackSampler(threading.Thread):
+    """A thread that calls `sample()` every `every` seconds over the processes `roots()` names, from `with` to its
+    end."""
 
     def __init__(self, roots: Callable[[], Mapping[str, int]], every: float = 0.2) -> None:
         super().__init__(daemon=True)
         self.roots, self.every, self.stop = roots, every, threading.Event()
+
+    def sample(self) -> None:
+        raise NotImplementedError
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            self.sample()
+            self.stop.wait(self.every)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.join()
+
+
+class ProcessWatch(StackSampler):
+    """Peak RSS and I/O of each process `roots()` names, and of each of their descendants, while running."""
+
+    def __init__(self, roots: Callable[[], Mapping[str, int]], every: float = 0.2) -> None:
+        super().__init__(roots, every)
         # Per pid: its label and figures (a pid's I/O counters are cumulative: the last sample is its total).
         self.seen: dict[int, tuple[str, Figures]] = {}
 
@@ -112,11 +137,6 @@ class ProcessWatch(threading.Thread):
             if pid not in present and figures.parent in present:
                 figures.reaped = True
 
-    def run(self) -> None:
-        while not self.stop.is_set():
-            self.sample()
-            self.stop.wait(self.every)
-
     def by_label(self) -> dict[str, Figures]:
         """Figures per label: the highest peak RSS of the processes so labelled, and the sum of their own I/O."""
         reaped: dict[int, Figures] = {}
@@ -134,16 +154,9 @@ class ProcessWatch(threading.Thread):
             total.written += max(figures.written - children.written, 0)
         return out
 
-    def __enter__(self) -> ProcessWatch:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.join()
 
 
-class RssSampler(threading.Thread):
+class RssSampler(StackSampler):
     """Peak of the summed RSS of the processes `roots` names and all their descendants, and who made it up.
 
     Summed RSS counts pages that processes share (libraries, a fork's copy-on-write pages) once per process: it
@@ -156,36 +169,32 @@ class RssSampler(threading.Thread):
     """
 
     def __init__(self, roots: Callable[[], Mapping[str, int]], every: float = 0.2) -> None:
-        super().__init__(daemon=True)
-        self.every = every
-        self.roots, self.peak, self.peak_pss, self.stop = roots, 0, 0, threading.Event()
+        super().__init__(roots, every)
+        self.peak, self.peak_pss, self.samples = 0, 0, 0
         self.at_peak: dict[str, int] = {}
         self.peaks: dict[str, int] = {}
 
-    def run(self) -> None:
-        samples = 0
-        while not self.stop.is_set():
-            # PSS reads every mapping's figures (smaps_rollup): about once a second, not at every sample.
-            with_pss, samples = samples % max(1, round(1 / self.every)) == 0, samples + 1
-            seen: dict[int, tuple[str, int, int]] = {}
-            for label, member in stack_members(self.roots()):
-                try:
-                    if with_pss:
-                        memory = member.memory_full_info()
-                        seen[member.pid] = (label, memory.rss, memory.pss)
-                    else:
-                        seen[member.pid] = (label, member.memory_info().rss, 0)
-                except psutil.Error:
-                    pass
-            by_label: dict[str, int] = {}
-            for label, rss, _ in seen.values():
-                by_label[label] = by_label.get(label, 0) + rss
-                self.peaks[label] = max(self.peaks.get(label, 0), rss)
-            total = sum(by_label.values())
-            if total > self.peak:
-                self.peak, self.at_peak = total, by_label
-            self.peak_pss = max(self.peak_pss, sum(pss for _, _, pss in seen.values()))
-            self.stop.wait(self.every)
+    def sample(self) -> None:
+        # PSS reads every mapping's figures (smaps_rollup): about once a second, not at every sample.
+        with_pss, self.samples = self.samples % max(1, round(1 / self.every)) == 0, self.samples + 1
+        seen: dict[int, tuple[str, int, int]] = {}
+        for label, member in stack_members(self.roots()):
+            try:
+                if with_pss:
+                    memory = member.memory_full_info()
+                    seen[member.pid] = (label, memory.rss, memory.pss)
+                else:
+                    seen[member.pid] = (label, member.memory_info().rss, 0)
+            except psutil.Error:
+                pass
+        by_label: dict[str, int] = {}
+        for label, rss, _ in seen.values():
+            by_label[label] = by_label.get(label, 0) + rss
+            self.peaks[label] = max(self.peaks.get(label, 0), rss)
+        total = sum(by_label.values())
+        if total > self.peak:
+            self.peak, self.at_peak = total, by_label
+        self.peak_pss = max(self.peak_pss, sum(pss for _, _, pss in seen.values()))
 
     def report(self, top: int = 8) -> str:
         """The largest parts of the summed peak, then the largest peaks of single processes."""
@@ -195,11 +204,3 @@ class RssSampler(threading.Thread):
         return (f"  at the peak of summed RSS ({self.peak / 1e6:.0f} MB), MB: {listing(self.at_peak)}\n"
                 f"  each process's own peak RSS, MB: {listing(self.peaks)}\n"
                 f"  peak of summed PSS (shared pages split between their sharers): {self.peak_pss / 1e6:.0f} MB")
-
-    def __enter__(self) -> RssSampler:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.join()
