@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -146,6 +147,10 @@ class UnexpectedErrors:
 
         try:
             await self.app(scope, tracking_receive, tracking_send)
+        except ClientDisconnect:
+            # The sender broke the request off (an upload abandoned midway): nobody is left to answer, and nothing
+            # failed on this side.
+            log.info("the client went away during %s %s", scope["method"], scope["path"])
         except Exception as exc:
             if started or connection_failed:
                 raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import json
@@ -218,6 +219,13 @@ def journal_of(folder: Path) -> list[dict[str, Any]]:
     """The records of a placed transfer's journal, in order."""
     with (folder / JOURNAL).open(encoding="utf-8") as lines:
         return [json.loads(line) for line in lines]
+
+
+async def chunked(data: bytes, size: int) -> AsyncIterator[bytes]:
+    """`data` as a request body sent in chunks of `size` bytes, without a Content-Length."""
+    for start in range(0, len(data), size):
+        yield data[start:start + size]
+        await asyncio.sleep(0)
 
 
 def some_bytes(size: int, seed: int = 0) -> bytes:

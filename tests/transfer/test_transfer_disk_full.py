@@ -18,7 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from clients.transfer import TransferFromLocation, TransferStatus
 from services.transfer.transfers import archives, layout
-from tests.transfer.harness import make_zip, some_bytes, transfer_stack
+from tests.transfer.harness import make_tar, make_zip, some_bytes, transfer_stack
 
 DATA = some_bytes(700_000, seed=3)
 
@@ -67,6 +67,13 @@ async def test_a_full_disk_fails_the_transfer_and_keeps_nothing(
         assert "no space left on device" in response.json()["detail"]
         assert stack.leftovers() == []
 
+        # A tar is extracted as it arrives: the disk fills up while the body is still coming.
+        tarred = await stack.http.post("/transfers/upload", params={"name": "too big tar"},
+                                       content=make_tar([("box/one.bin", DATA), ("box/two.bin", DATA)]))
+        assert tarred.status_code == 507, tarred.text
+        assert "no space left on device" in tarred.json()["detail"]
+        assert stack.leftovers() == []
+
         (location,) = [loc for loc in await stack.storage.list_locations() if loc.purpose == "transfer_source"]
         copied = await stack.http.post("/transfers", json=TransferFromLocation(
             name="too big too", location_uuid=location.uuid, path="big"
@@ -74,5 +81,5 @@ async def test_a_full_disk_fails_the_transfer_and_keeps_nothing(
         assert copied.status_code == 507, copied.text
         assert stack.leftovers() == []
         failed = (await stack.client.list_transfers(TransferStatus.failed)).items
-        assert len(failed) == 2
+        assert len(failed) == 3
         assert all("no space left on device" in (item.error or "") for item in failed)

@@ -18,6 +18,7 @@ from clients.transfer import ArchiveFormat, TransferSourceKind, TransferStatus
 from servicekit.http import ServiceError
 from tests.transfer.harness import (
     INTERNAL_TOKEN,
+    chunked,
     dead_url,
     files_under,
     folders_under,
@@ -81,7 +82,7 @@ async def test_tar_with_one_top_folder_takes_that_folder_as_root(
         ("box/empty/", None),
     ])
     async with transfer_stack(db_engine, tmp_path, temporal_env) as stack:
-        read = await stack.client.upload_transfer("Box", _chunks(archive, 1000))
+        read = await stack.client.upload_transfer("Box", chunked(archive, 1000))
         assert read.status is TransferStatus.ingesting
         assert read.source == "Box.tar"
         folder = stack.transfer_dir(read.uuid)
@@ -100,12 +101,12 @@ async def test_tar_without_top_folder_and_tar_gz_already_laid_out(
         gzip=True,
     )
     async with transfer_stack(db_engine, tmp_path, temporal_env) as stack:
-        first = await stack.client.upload_transfer("Flat", _chunks(flat, 4096), ArchiveFormat.tar)
+        first = await stack.client.upload_transfer("Flat", chunked(flat, 4096), ArchiveFormat.tar)
         # Without objects/ the content goes under objects/, but metadata/ is a reserved name and stays.
         assert files_under(stack.transfer_dir(first.uuid)) == {
             "objects/alpha.bin": ALPHA, "metadata/m.csv": BETA,
         }
-        second = await stack.client.upload_transfer("Laid out", _chunks(laid_out, 4096))
+        second = await stack.client.upload_transfer("Laid out", chunked(laid_out, 4096))
         assert second.source == "Laid out.tar.gz"
         folder = stack.transfer_dir(second.uuid)
         assert files_under(folder) == {
@@ -161,7 +162,7 @@ async def test_a_second_transfer_of_the_same_name_at_once_is_refused_and_leaves_
         first = asyncio.create_task(stack.client.upload_transfer("Same", paused()))
         await halfway.wait()
         with pytest.raises(ServiceError) as refused:
-            await stack.client.upload_transfer("Same", _chunks(archive, 8192))
+            await stack.client.upload_transfer("Same", chunked(archive, 8192))
         assert refused.value.status == 409
         assert "'Same' is being received right now" in str(refused.value)
         go_on.set()
@@ -170,7 +171,7 @@ async def test_a_second_transfer_of_the_same_name_at_once_is_refused_and_leaves_
         assert stack.leftovers() == [f"transfers/{made.uuid}"]
         assert (await stack.client.list_transfers()).total == 1
         # Once the first is placed, the name is free again.
-        again = await stack.client.upload_transfer("Same", _chunks(archive, 8192))
+        again = await stack.client.upload_transfer("Same", chunked(archive, 8192))
         assert files_under(stack.transfer_dir(again.uuid)) == {"objects/alpha.bin": ALPHA}
 
 
@@ -179,7 +180,7 @@ async def test_listing_paginates_and_filters_by_status(
 ) -> None:
     archive = make_zip({"alpha.bin": b"alpha"})
     async with transfer_stack(db_engine, tmp_path, temporal_env) as stack:
-        made = [await stack.client.upload_transfer(f"T{i}", _chunks(archive, 100)) for i in range(3)]
+        made = [await stack.client.upload_transfer(f"T{i}", chunked(archive, 100)) for i in range(3)]
         refused = await stack.http.post(
             "/transfers/upload", params={"name": "bad"}, content=make_tar([("../x", b"x")])
         )
@@ -229,14 +230,14 @@ async def test_upload_beyond_the_limit_is_413_and_leaves_nothing(
         # Told by Content-Length: refused before reading the body.
         told = await stack.http.post("/transfers/upload", params={"name": "big"}, content=archive)
         # Chunked: refused once the streamed bytes pass the limit.
-        streamed = await stack.http.post("/transfers/upload", params={"name": "big"}, content=_chunks(archive, 8192))
+        streamed = await stack.http.post("/transfers/upload", params={"name": "big"}, content=chunked(archive, 8192))
         for response in (told, streamed):
             assert response.status_code == 413, response.text
             assert response.headers["content-type"] == "application/problem+json"
             assert response.json()["detail"] == "Uploads are limited to 50000 bytes"
         assert stack.leftovers() == []
         assert (await stack.client.list_transfers()).total == 0
-        small = await stack.client.upload_transfer("small", _chunks(make_zip({"b": BETA}), 1000))
+        small = await stack.client.upload_transfer("small", chunked(make_zip({"b": BETA}), 1000))
         assert small.status is TransferStatus.ingesting
 
 
@@ -294,14 +295,6 @@ async def test_ingest_service_lost_at_hand_off_marks_the_transfer_failed(
 
 async def _once(data: bytes) -> AsyncIterator[bytes]:
     yield data
-
-
-async def _chunks(data: bytes, size: int) -> AsyncIterator[bytes]:
-    for start in range(0, len(data), size):
-        yield data[start:start + size]
-        await asyncio.sleep(0)
-
-
 
 
 async def test_folder_streamed_over_real_http(

@@ -19,6 +19,7 @@ import tarfile
 import time
 import zipfile
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -45,10 +46,19 @@ class ArchiveLimits:
     max_ratio: float
 
 
+# The longest magic this detection reads: the ustar magic at offset 257 of the first tar header.
+HEAD_BYTES = 512
+# Formats extracted front to back as their bytes arrive; zip and 7z keep their directory at the end.
+STREAMED = frozenset({ArchiveFormat.tar, ArchiveFormat.tar_gz})
+
+
 def detect_format(path: Path) -> ArchiveFormat:
-    """The format told by the magic bytes: zip local header, gzip member (taken as tar.gz), or the ustar magic."""
     with path.open("rb") as head_file:
-        head = head_file.read(512)
+        return format_of(head_file.read(HEAD_BYTES))
+
+
+def format_of(head: bytes) -> ArchiveFormat:
+    """The format told by the magic bytes: zip local header, gzip member (taken as tar.gz), or the ustar magic."""
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         return ArchiveFormat.zip
     if head.startswith(b"\x1f\x8b"):
@@ -63,11 +73,15 @@ def detect_format(path: Path) -> ArchiveFormat:
 
 
 class Budget:
-    """Bounds on what one archive may expand to."""
+    """Bounds on what one archive may expand to.
 
-    def __init__(self, limits: ArchiveLimits, archive_size: int) -> None:
+    Without the archive's size (a stream sent without a length), the ratio is checked once the archive has been
+    read to its end (`settle`); the absolute bounds hold throughout.
+    """
+
+    def __init__(self, limits: ArchiveLimits, archive_size: int | None) -> None:
         self.limits = limits
-        self.archive_size = max(archive_size, 1)
+        self.archive_size = None if archive_size is None else max(archive_size, 1)
         self.entries = 0
         self.expanded = 0
 
@@ -80,9 +94,18 @@ class Budget:
         self.expanded += size
         if self.expanded > self.limits.max_expanded_bytes:
             raise TransferRefused(f"The archive expands to more than {self.limits.max_expanded_bytes} bytes")
-        if self.expanded > self.limits.max_ratio * self.archive_size:
+        if self.archive_size is not None:
+            self._check_ratio(self.archive_size)
+
+    def settle(self, archive_size: int) -> None:
+        """The archive was read to its end: `archive_size` bytes in all."""
+        if self.archive_size is None:
+            self._check_ratio(max(archive_size, 1))
+
+    def _check_ratio(self, archive_size: int) -> None:
+        if self.expanded > self.limits.max_ratio * archive_size:
             raise TransferRefused(
-                f"The archive expands more than {self.limits.max_ratio:g} times its size of {self.archive_size} "
+                f"The archive expands more than {self.limits.max_ratio:g} times its size of {archive_size} "
                 "bytes; refused as a likely decompression bomb"
             )
 
@@ -186,12 +209,30 @@ def extract_zip(archive: Path, staging: Path, budget: Budget) -> int:
     return files
 
 
-def extract_tar(archive: Path, archive_format: ArchiveFormat, staging: Path, budget: Budget) -> int:
+class CountingReader:
+    """Reads through to `source`, counting the bytes: the size of an archive that arrives as a stream."""
+
+    def __init__(self, source: IO[bytes]) -> None:
+        self.source = source
+        self.count = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.source.read(size)
+        self.count += len(data)
+        return data
+
+    def read_to_end(self) -> None:
+        while self.read(WRITE_CHUNK):
+            pass
+
+
+def extract_tar(stream: IO[bytes] | CountingReader, archive_format: ArchiveFormat, staging: Path,
+                budget: Budget) -> int:
     # Stream modes read the archive once, front to back; `members` is cleared as we go, since tarfile would
     # otherwise keep every header of a multi-million-entry archive in memory.
     mode = "r|gz" if archive_format is ArchiveFormat.tar_gz else "r|"
     files = 0
-    with archive.open("rb") as raw, tarfile.open(fileobj=raw, mode=mode) as tar:  # type: ignore[call-overload]
+    with tarfile.open(fileobj=stream, mode=mode) as tar:  # type: ignore[call-overload]
         while (info := tar.next()) is not None:
             tar.members.clear()
             budget.count_entries()
@@ -226,20 +267,46 @@ def extract_to_staging(archive: Path, archive_format: ArchiveFormat, staging: Pa
     An archive whose entries all sit under one top-level folder (`tar -cf x.tar folder/`) has that folder as
     its transfer root; otherwise the archive root is the transfer root. The caller removes `staging`.
     """
-    archive_size = archive.stat().st_size
-    budget = Budget(limits, archive_size)
+    if archive_format in STREAMED:
+        with archive.open("rb") as source:
+            return extract_stream_to_staging(source, archive_format, staging, limits, archive.stat().st_size)
+    budget = Budget(limits, archive.stat().st_size)
     staging.mkdir(parents=True)
-    try:
+    with damage_refused(archive_format):
         if archive_format is ArchiveFormat.zip:
             files = extract_zip(archive, staging, budget)
-        elif archive_format is ArchiveFormat.seven_z:
-            files = extract_7z(archive, staging, budget)
         else:
-            files = extract_tar(archive, archive_format, staging, budget)
+            files = extract_7z(archive, staging, budget)
+    return transfer_root(staging, files)
+
+
+def extract_stream_to_staging(source: IO[bytes], archive_format: ArchiveFormat, staging: Path,
+                              limits: ArchiveLimits, size: int | None) -> Path:
+    """Extract a tar or tar.gz read front to back from `source` (a file, or an upload as it arrives) into the new
+    folder `staging`; `size` is the archive's, when known before its end. Returns the transfer root found there.
+    """
+    counted = CountingReader(source)
+    budget = Budget(limits, size)
+    staging.mkdir(parents=True)
+    with damage_refused(archive_format):
+        files = extract_tar(counted, archive_format, staging, budget)
+        # The end-of-archive blocks and whatever pads the archive after them count in its size.
+        counted.read_to_end()
+    budget.settle(counted.count)
+    return transfer_root(staging, files)
+
+
+@contextlib.contextmanager
+def damage_refused(archive_format: ArchiveFormat) -> Iterator[None]:
+    try:
+        yield
     except DAMAGED as exc:
         raise TransferRefused(
             f"The upload is not a valid {archive_format.value} archive or is damaged: {exc}"
         ) from exc
+
+
+def transfer_root(staging: Path, files: int) -> Path:
     if files == 0:
         raise TransferRefused("The archive holds no files")
     with os.scandir(staging) as scan:

@@ -11,10 +11,10 @@ import errno
 import logging
 import os
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from uuid import UUID
 
-import aiofiles
 import httpx
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -41,7 +41,8 @@ from servicekit.pagination import Page, PageParams
 from servicekit.problems import Conflict, NotFound, Problem
 from servicekit.roots import AllowedRoots
 from services.transfer.settings import TransferSettings
-from services.transfer.transfers import archives, events, intake, layout
+from services.transfer.transfers import archives, bodies, events, intake, layout
+from services.transfer.transfers.bodies import upload_too_large
 from services.transfer.transfers.leases import Leases
 from services.transfer.transfers.models import Transfer
 from services.transfer.transfers.repository import TransferRepository
@@ -49,7 +50,6 @@ from services.transfer.transfers.repository import TransferRepository
 log = logging.getLogger(__name__)
 
 Sessions = async_sessionmaker[AsyncSession]
-SPOOL_CHUNK = 1024 * 1024
 MAX_ERROR = 8000
 TRANSFER_SOURCE = "transfer_source"
 APPROVED = "approved; handing to ingest"
@@ -139,7 +139,8 @@ async def receive_upload(
     auto_approve: bool = True,
     processing_config: str = DEFAULT_PROCESSING_CONFIG,
 ) -> TransferRead:
-    """Spool an uploaded archive to disk, extract it safely into a new transfer and hand that to ingest."""
+    """Extract an uploaded archive safely into a new transfer and hand that to ingest: a tar or tar.gz while it
+    arrives, a zip or 7z (whose directory is at its end) once spooled to disk."""
     if declared_length is not None and declared_length > settings.max_upload_bytes:
         raise upload_too_large(settings.max_upload_bytes)
     # Before the body is read: a transfer ingest could not process is refused before it costs an upload.
@@ -150,27 +151,72 @@ async def receive_upload(
         created_by=caller,
         processing_config=processing_config,
     )
+    try:
+        head, chunks = await bodies.read_head(chunks, archives.HEAD_BYTES)
+        fmt = archive_format if archive_format is not None else archives.format_of(head)
+    except BaseException:
+        # Refused before it became a transfer: no record stays.
+        await discard_transfer(sessions, transfer.uuid)
+        raise
+    options = ArchiveOptions(name=name, archive_format=fmt, filename=filename, caller=caller,
+                             transfer_type=transfer_type, auto_approve=auto_approve,
+                             processing_config=processing_config)
+    if fmt in archives.STREAMED:
+        return await receive_streamed(sessions, settings, ingest, transfer, options, chunks, declared_length)
     spool = settings.processing_dir / "uploads" / f"{new_id().hex}.upload"
     try:
         try:
-            await spool_upload(chunks, spool, settings.max_upload_bytes)
-            fmt = archive_format if archive_format is not None else await asyncio.to_thread(
-                archives.detect_format, spool
-            )
+            await bodies.spool(chunks, spool, settings.max_upload_bytes)
         except BaseException as exc:
-            # Refused before it became a transfer: no record stays.
             await discard_transfer(sessions, transfer.uuid)
             if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
                 raise disk_full("receiving the upload") from exc
             raise
-        return await receive_spooled(
-            sessions, settings, ingest, leases, spool=spool, name=name, archive_format=fmt, filename=filename,
-            caller=caller, transfer_type=transfer_type, auto_approve=auto_approve,
-            processing_config=processing_config, transfer=transfer,
-        )
+        return await receive_spooled(sessions, settings, ingest, leases, spool=spool, options=options,
+                                     transfer=transfer)
     finally:
         # Synchronous on purpose: it must also happen when the request is cancelled, and unlinking is quick.
         spool.unlink(missing_ok=True)
+
+
+async def receive_streamed(
+    sessions: Sessions, settings: TransferSettings, ingest: IngestClient, transfer: Transfer,
+    options: ArchiveOptions, chunks: AsyncIterator[bytes], declared_length: int | None,
+) -> TransferRead:
+    """Extract a tar or tar.gz while its bytes arrive: the upload is written to disk once, as the transfer's
+    files, instead of spooled whole and then read again."""
+    await record_source(sessions, transfer, options.source)
+    extraction = Extraction.of(settings, transfer, options.transfer_type)
+    read_fd, write_fd = bodies.open_pipe()
+    piping = asyncio.create_task(bodies.pipe_into(chunks, write_fd, settings.max_upload_bytes))
+
+    def extract() -> Path:
+        with os.fdopen(read_fd, "rb") as source:
+            try:
+                return archives.extract_stream_to_staging(
+                    source, options.archive_format, extraction.staging, extraction.limits, declared_length
+                )
+            finally:
+                # Refused or not, the body is read to its end, so that its sender finishes and hears the answer.
+                while source.read(bodies.BLOCK):
+                    pass
+
+    try:
+        placement = await place(sessions, transfer, lambda: extraction.place_from(extract),
+                                cleanup=extraction.cleanup)
+    except BaseException:
+        failure = await bodies.sender_failure(piping)
+        if failure is None:
+            raise
+        # The upload itself broke off or passed the limit: as when spooling, no record stays.
+        await discard_transfer(sessions, transfer.uuid)
+        raise failure from None
+    failure = await bodies.sender_failure(piping)
+    if failure is not None:
+        await asyncio.to_thread(layout.remove_tree, extraction.target)
+        await discard_transfer(sessions, transfer.uuid)
+        raise failure
+    return await after_placement(sessions, ingest, transfer, placement, auto_approve=options.auto_approve)
 
 
 async def discard_transfer(sessions: Sessions, transfer_uuid: UUID) -> None:
@@ -188,80 +234,89 @@ async def receive_spooled(
     leases: Leases,
     *,
     spool: Path,
-    name: str,
-    archive_format: ArchiveFormat | None,
-    filename: str | None,
-    caller: str,
-    transfer_type: TransferType | None,
-    auto_approve: bool,
-    processing_config: str,
+    options: ArchiveOptions,
     transfer: Transfer | None = None,
 ) -> TransferRead:
     """Extract an archive already on disk into a new transfer (or the one opened for it); the caller removes
     `spool` afterwards."""
-    try:
-        fmt = archive_format if archive_format is not None else await asyncio.to_thread(
-            archives.detect_format, spool
-        )
-    except BaseException:
-        if transfer is not None:
-            await discard_transfer(sessions, transfer.uuid)
-        raise
-    source = filename or f"{name}.{fmt.value}"
     if transfer is None:
         transfer = await open_transfer(
-            sessions, leases, name=name, source_kind=TransferSourceKind.upload, source=source, created_by=caller,
-            processing_config=processing_config,
+            sessions, leases, name=options.name, source_kind=TransferSourceKind.upload, source=options.source,
+            created_by=options.caller, processing_config=options.processing_config,
         )
-    elif transfer.source != source:
-        async with unit_of_work(sessions) as session:
-            record = await TransferRepository(session).get_for_update(transfer.uuid)
-            if record is not None:
-                record.source = transfer.source = source
-    target = settings.processing_dir / transfer.path
-    staging = settings.processing_dir / "uploads" / f"{transfer.uuid}.extract"
-    limits = archives.ArchiveLimits(
-        max_expanded_bytes=min(settings.max_expanded_bytes, settings.max_transfer_bytes),
-        max_entries=settings.max_entries, max_ratio=settings.max_ratio,
-    )
-    options = intake_options(settings, transfer_type, archive=True)
+    else:
+        await record_source(sessions, transfer, options.source)
+    extraction = Extraction.of(settings, transfer, options.transfer_type)
 
-    def placer() -> layout.Placement:
+    def extract() -> Path:
+        return archives.extract_to_staging(spool, options.archive_format, extraction.staging, extraction.limits)
+
+    placement = await place(sessions, transfer, lambda: extraction.place_from(extract), cleanup=extraction.cleanup)
+    return await after_placement(sessions, ingest, transfer, placement, auto_approve=options.auto_approve)
+
+
+async def record_source(sessions: Sessions, transfer: Transfer, source: str) -> None:
+    """The source names the archive once its format is known (`box.zip` for an upload named `box`)."""
+    if transfer.source == source:
+        return
+    async with unit_of_work(sessions) as session:
+        record = await TransferRepository(session).get_for_update(transfer.uuid)
+        if record is not None:
+            record.source = transfer.source = source
+
+
+@dataclass(frozen=True)
+class ArchiveOptions:
+    """What the sender of an archive asked for it."""
+
+    name: str
+    archive_format: ArchiveFormat
+    filename: str | None
+    caller: str
+    transfer_type: TransferType | None
+    auto_approve: bool
+    processing_config: str
+
+    @property
+    def source(self) -> str:
+        return self.filename or f"{self.name}.{self.archive_format.value}"
+
+
+@dataclass(frozen=True)
+class Extraction:
+    """Where an archive is extracted (`staging`), laid out (`target`), and within which limits."""
+
+    staging: Path
+    target: Path
+    limits: archives.ArchiveLimits
+    options: intake.IntakeOptions
+
+    @classmethod
+    def of(cls, settings: TransferSettings, transfer: Transfer, transfer_type: TransferType | None) -> Extraction:
+        return cls(
+            staging=settings.processing_dir / "uploads" / f"{transfer.uuid}.extract",
+            target=settings.processing_dir / transfer.path,
+            limits=archives.ArchiveLimits(
+                max_expanded_bytes=min(settings.max_expanded_bytes, settings.max_transfer_bytes),
+                max_entries=settings.max_entries, max_ratio=settings.max_ratio,
+            ),
+            options=intake_options(settings, transfer_type, archive=True),
+        )
+
+    @property
+    def cleanup(self) -> list[Path]:
+        return [self.staging, self.target]
+
+    def place_from(self, extract: Callable[[], Path]) -> layout.Placement:
+        """Run `extract` (it returns the transfer root it made under `staging`), then lay that out as `target`."""
         try:
-            root = archives.extract_to_staging(spool, fmt, staging, limits)
-            return intake.place_transfer(root, target, options)
+            return intake.place_transfer(extract(), self.target, self.options)
         finally:
-            layout.remove_tree(staging)
-
-    placement = await place(sessions, transfer, placer, cleanup=[staging, target])
-    return await after_placement(sessions, ingest, transfer, placement, auto_approve=auto_approve)
+            layout.remove_tree(self.staging)
 
 
 def disk_full(doing: str) -> Problem:
     return Problem(507, "Insufficient storage", f"The disk filled up while {doing} (no space left on device)")
-
-
-def upload_too_large(limit: int) -> Problem:
-    return Problem(413, "Upload too large", f"Uploads are limited to {limit} bytes")
-
-
-async def spool_upload(chunks: AsyncIterator[bytes], spool: Path, limit: int) -> int:
-    """Stream the request body to `spool`, never holding more than about a MiB of it in memory."""
-    await asyncio.to_thread(spool.parent.mkdir, parents=True, exist_ok=True)
-    received = 0
-    buffer = bytearray()
-    async with aiofiles.open(spool, "xb") as writer:
-        async for chunk in chunks:
-            received += len(chunk)
-            if received > limit:
-                raise upload_too_large(limit)
-            buffer += chunk
-            if len(buffer) >= SPOOL_CHUNK:
-                await writer.write(bytes(buffer))
-                buffer.clear()
-        if buffer:
-            await writer.write(bytes(buffer))
-    return received
 
 
 async def resolve_location_path(storage: StorageClient, roots: AllowedRoots, location_uuid: UUID, path: str) -> Path:

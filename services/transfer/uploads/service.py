@@ -25,6 +25,7 @@ from servicekit.db import unit_of_work, utcnow
 from servicekit.ids import new_id
 from servicekit.problems import Conflict, NotFound, Problem
 from services.transfer.settings import TransferSettings
+from services.transfer.transfers import archives
 from services.transfer.transfers import service as transfers
 from services.transfer.transfers.leases import Leases
 from services.transfer.uploads.models import UploadSession
@@ -199,12 +200,14 @@ async def complete_upload(
         spool = part.with_suffix(".upload")
         await asyncio.to_thread(os.rename, part, spool)
         try:
-            transfer = await transfers.receive_spooled(
-                sessions, settings, ingest, leases, spool=spool, name=details["name"],
-                archive_format=details["archive_format"], filename=details["filename"],
+            archive_format = details["archive_format"] or await asyncio.to_thread(archives.detect_format, spool)
+            options = transfers.ArchiveOptions(
+                name=details["name"], archive_format=archive_format, filename=details["filename"],
                 caller=details["created_by"], transfer_type=details["transfer_type"],
                 auto_approve=details["auto_approve"], processing_config=details["processing_config"],
             )
+            transfer = await transfers.receive_spooled(sessions, settings, ingest, leases, spool=spool,
+                                                       options=options)
         except BaseException:
             # The verified bytes stay, so completing can be tried again (e.g. once the name is free).
             await asyncio.to_thread(os.rename, spool, part)
