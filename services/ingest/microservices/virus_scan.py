@@ -27,6 +27,7 @@ MAX_SOCKET_PATH = 107
 # With AlertExceedsMax, clamd names a file it could only partly scan with this prefix: that is "not scanned".
 LIMITS_EXCEEDED = "Heuristics.Limits.Exceeded"
 DEFAULT_LIMIT = 2000 * 1024 * 1024  # ClamAV cannot scan files over 2 GB at all.
+MAX_SCAN_SIZE = 4000 * 1024 * 1024  # The most data clamd scans per file (what it unpacks included).
 
 
 class ClamdError(RuntimeError):
@@ -127,8 +128,20 @@ class ClamdLimits:
     """Sizes in bytes. Files over `max_file_size` are never sent (reported as not scanned)."""
 
     max_file_size: int = DEFAULT_LIMIT
-    max_scan_size: int = DEFAULT_LIMIT
+    max_scan_size: int = MAX_SCAN_SIZE
     stream_max_length: int = DEFAULT_LIMIT
+
+    @classmethod
+    def for_file_size(cls, size: int) -> ClamdLimits:
+        """Files up to `size` bytes scanned, with room for what clamd counts on top of the file itself.
+
+        clamd's MaxScanSize counts a container and everything unpacked from it, and the objects its type
+        detection finds embedded in any file: with MaxScanSize equal to the file limit, a 1.99 GB file of random
+        bytes came out "Heuristics.Limits.Exceeded.MaxScanSize" (not scanned) after being read whole, and so
+        would a stored zip near the limit. Four times the file limit, as clamd's own defaults (100M, 400M), and
+        never more than clamd accepts.
+        """
+        return cls(max_file_size=size, max_scan_size=min(4 * size, MAX_SCAN_SIZE), stream_max_length=size)
 
     @property
     def scannable_size(self) -> int:

@@ -52,7 +52,7 @@ class WorkerTools:
     def start(cls, settings: IngestSettings, usage: ToolUsage | None = None) -> WorkerTools:
         """Call from the worker's main thread: clamd is tied to the starting thread and dies with it."""
         size = settings.clamav_max_file_size_mb * 1024 * 1024
-        limits = ClamdLimits(max_file_size=size, max_scan_size=size, stream_max_length=size)
+        limits = ClamdLimits.for_file_size(size)
         children = ChildProcesses(usage)
         tools = cls(Characterizer(children=children), ValidationService(CommandRunner(children=children)), None,
                     children)

@@ -145,6 +145,21 @@ def test_corpus_virus_tests() -> None:
     assert results["test.1M.nukem.with-virus"].events[0].outcome_note == "Win.Trojan.Nukem-Custom.UNOFFICIAL"
 
 
+def test_a_file_within_the_limit_is_scanned_though_clamd_counts_what_it_unpacks(tmp_path: Path) -> None:
+    # A stored zip just under the file limit: clamd counts the zip and its member, nearly twice the limit.
+    limit = 64 * 1024
+    zipped = tmp_path / "stored.zip"
+    with zipfile.ZipFile(zipped, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("inner/data.bin", bytes(range(256)) * 240)
+    assert limit / 2 < zipped.stat().st_size < limit
+    limits = ClamdLimits.for_file_size(limit)
+    with tempfile.TemporaryDirectory(prefix="amber-clamd-") as base:
+        with Clamd(Path(base) / "run", write_test_signatures(Path(base) / "db"), limits, max_threads=1) as daemon:
+            outcome = VirusScanner(daemon.client(), limits).scan(zipped)
+    assert outcome.status is Status.PASSED, outcome.message
+    assert [(e.type, e.outcome) for e in outcome.events] == [("virus check", "Pass")]
+
+
 def test_clamd_dies_with_its_parent(clamd: Clamd) -> None:
     import os
     import sys
