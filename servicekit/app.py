@@ -95,22 +95,30 @@ def create_service_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        app.state.engine = engine or create_engine(settings.effective_database_url)
-        if migrations_dir is not None:
-            await migrations.upgrade(app.state.engine, migrations_dir)
-        app.state.sessions = session_factory(app.state.engine)
-        app.state.internal_token = settings.resolved_internal_token()
-        app.state.metrics_token = settings.resolved_metrics_token()
-        if on_startup:
-            await on_startup(app)
+        if getattr(app.state, "running", False):
+            # A second start would put its engine, sessions and background tasks on `app.state` in place of the
+            # first one's, and the first one's tasks (the search indexer, the notifiers) would outlive both stops.
+            raise RuntimeError(f"{title}: the app is already running; it cannot be started a second time")
+        app.state.running = True
         try:
-            yield
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            app.state.engine = engine or create_engine(settings.effective_database_url)
+            if migrations_dir is not None:
+                await migrations.upgrade(app.state.engine, migrations_dir)
+            app.state.sessions = session_factory(app.state.engine)
+            app.state.internal_token = settings.resolved_internal_token()
+            app.state.metrics_token = settings.resolved_metrics_token()
+            if on_startup:
+                await on_startup(app)
+            try:
+                yield
+            finally:
+                if on_shutdown:
+                    await on_shutdown(app)
+                if engine is None:
+                    await app.state.engine.dispose()
         finally:
-            if on_shutdown:
-                await on_shutdown(app)
-            if engine is None:
-                await app.state.engine.dispose()
+            app.state.running = False
 
     configure_logging(settings.service_name, settings.log_level)
     configure_tracing(settings.service_name, settings.otlp_endpoint)

@@ -34,3 +34,8 @@ class Page(BaseModel, Generic[T]):
     total: int
     limit: int
     offset: int
+
+    @classmethod
+    def of(cls, items: list[T], total: int, page: PageParams) -> Page[T]:
+        """The answer to `page`: its items, out of `total`."""
+        return cls(items=items, total=total, limit=page.limit, offset=page.offset)

@@ -1,11 +1,12 @@
-"""Shared fixtures: databases on SQLite and PostgreSQL, and ASGI clients for a service app."""
+"""Shared fixtures: databases on SQLite and PostgreSQL, ASGI clients for a service app, and the check that every
+test module ends the tool processes it started."""
 
 from __future__ import annotations
 
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
 import httpx
@@ -15,9 +16,24 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from servicekit.db import create_engine
+from tests.tool_processes import tool_processes, tools_left
 
 POSTGRES_URL = os.environ.get("AMBER_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 REQUIRE_POSTGRES = os.environ.get("AMBER_REQUIRE_POSTGRES") == "1"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def tools_ended() -> Iterator[None]:
+    """Fails a module whose tests leave ingest tool processes running (a `WorkerTools`, `CommandRunner`,
+    `ValidationService`, `Characterizer` or `ChildProcesses` not closed): each would live as long as the pytest
+    process, and a run once ended with ~25 tool guards per pytest worker. Checked after the module's own fixtures
+    have ended, so tools belong in fixtures no wider than a module."""
+    before = set(tool_processes())
+    yield
+    left = tools_left(before)
+    if left:
+        pytest.fail("tool processes left running by this module:\n" + "\n".join(sorted(left.values())),
+                    pytrace=False)
 
 
 def _postgres_reachable() -> bool:

@@ -81,8 +81,7 @@ async def list_events(
     repo = EventRepository(session)
     items, total = await repo.page(where, after or 0, page.limit, page.offset)
     _purged_header(response.headers, after or 0, await repo.purged_through())
-    return Page[EventRead](items=[EventRead.model_validate(i) for i in items], total=total, limit=page.limit,
-                           offset=page.offset)
+    return Page[EventRead].of([EventRead.model_validate(i) for i in items], total, page)
 
 
 async def _stream(request: Request, where: EventFilter, last: int | None) -> StreamingResponse:

@@ -24,7 +24,7 @@ ADMIN = role_operation(Role.admin)
 )
 async def list_api_keys(session: SessionDep, page: PageDep) -> Page[KeyRead]:
     items, total = await service.list_page(session, limit=page.limit, offset=page.offset)
-    return Page[KeyRead](items=items, total=total, limit=page.limit, offset=page.offset)
+    return Page[KeyRead].of(items, total, page)
 
 
 @router.post(

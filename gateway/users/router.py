@@ -28,7 +28,7 @@ async def get_current_user(user: CurrentUserDep) -> UserRead:
 @router.get("/users", response_model=Page[UserRead], summary="List users, disabled ones included", openapi_extra=ADMIN)
 async def list_users(session: SessionDep, page: PageDep) -> Page[UserRead]:
     items, total = await service.list_page(session, limit=page.limit, offset=page.offset)
-    return Page[UserRead](items=items, total=total, limit=page.limit, offset=page.offset)
+    return Page[UserRead].of(items, total, page)
 
 
 @router.post(

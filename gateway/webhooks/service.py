@@ -47,8 +47,7 @@ async def read(session: AsyncSession, endpoint_id: uuid.UUID) -> WebhookRead:
 
 async def list_page(session: AsyncSession, page: PageParams) -> Page[WebhookRead]:
     items, total = await WebhookRepository(session).page(page.limit, page.offset)
-    return Page[WebhookRead](items=[WebhookRead.model_validate(i) for i in items], total=total, limit=page.limit,
-                             offset=page.offset)
+    return Page[WebhookRead].of([WebhookRead.model_validate(i) for i in items], total, page)
 
 
 async def update(session: AsyncSession, endpoint_id: uuid.UUID, body: WebhookUpdate, actor: str) -> WebhookRead:
@@ -93,8 +92,7 @@ async def deliveries(session: AsyncSession, endpoint_id: uuid.UUID, status: Deli
     await _endpoint(session, endpoint_id)
     items, total = await WebhookRepository(session).deliveries(
         endpoint_id, status.value if status else None, page.limit, page.offset)
-    return Page[DeliveryRead](items=[DeliveryRead.model_validate(i) for i in items], total=total, limit=page.limit,
-                              offset=page.offset)
+    return Page[DeliveryRead].of([DeliveryRead.model_validate(i) for i in items], total, page)
 
 
 async def redeliver(session: AsyncSession, endpoint_id: uuid.UUID, delivery_id: int) -> DeliveryRead:

@@ -35,3 +35,12 @@ async def metadata(metadata_app: FastAPI) -> AsyncIterator[MetadataClient]:
             yield client
         finally:
             await client.aclose()
+
+
+@pytest.fixture
+async def http(metadata_app: FastAPI, metadata: MetadataClient) -> AsyncIterator[httpx.AsyncClient]:
+    """Plain HTTP to the app `metadata` runs. Not `asgi_client(metadata_app)` beside `metadata`: that starts the
+    app's lifespan a second time, and its shutdown stops only the second search indexer, so the first one would
+    run on in the session's event loop."""
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=metadata_app), base_url="http://metadata") as client:
+        yield client

@@ -7,13 +7,11 @@ import uuid
 from pathlib import Path
 
 import httpx
-from fastapi import FastAPI
 
 from clients.metadata import MetadataClient, PackageUpsert
 from clients.metadata.schemas import ImportResult
 from services.metadata.main import create_app
 from services.metadata.settings import MetadataSettings
-from tests.conftest import asgi_client
 from tests.metadata.conftest import TOKEN
 from tests.metadata.factories import file_record, file_records
 
@@ -124,60 +122,58 @@ async def post(client: httpx.AsyncClient, url: str, body: bytes) -> httpx.Respon
 
 
 async def test_import_archivematica_premis_2_mets_and_our_own(
-    metadata_app: FastAPI, metadata: MetadataClient, tmp_path: Path
+    http: httpx.AsyncClient, metadata: MetadataClient, tmp_path: Path
 ) -> None:
-    async with asgi_client(metadata_app) as client:
-        package_uuid = uuid.uuid4()
-        await metadata.upsert_package(package_uuid, PackageUpsert(name="old-aip"))
-        for _ in range(2):  # re-importing changes nothing
-            response = await post(client, f"/premis/packages/{package_uuid}/import/mets", PREMIS_22_METS.encode())
-            assert response.status_code == 200, response.text
-            result = ImportResult.model_validate(response.json())
-            assert (result.premis_version, result.files, result.events) == ("2.2", 1, 1)
-        files = (await metadata.list_files(package_uuid)).items
-        assert [(str(f.uuid), f.path, f.puid, f.size, f.format_version) for f in files] == [
-            (FILE_A, "objects/photo.jpg", "fmt/43", 1234, "1.01")]
-        events = (await metadata.list_events(package_uuid)).items
-        assert events[0].type == "message digest calculation" and events[0].outcome_note == "a" * 64
-        assert events[0].detail == 'program="python"; module="hashlib.sha256()"'
-        assert events[0].agents[0].name == "Archivematica"
-
-        # An AIP of ours made by another Amber (its own database), adopted here: every file and event.
-        other = create_app(MetadataSettings(data_dir=tmp_path / "other", internal_token=TOKEN))
-        target = uuid.uuid4()
-        mets = tmp_path / "METS.xml"
-        async with other.router.lifespan_context(other):
-            remote = MetadataClient("http://other", token=TOKEN, transport=httpx.ASGITransport(app=other))
-            await remote.upsert_package(target, PackageUpsert(name="ours"))
-            await remote.add_files(target, file_records(target, 300))
-            await remote.download_mets(target, mets)
-            await remote.aclose()
-        await metadata.upsert_package(target, PackageUpsert(name="adopted"))
-        result = await metadata.import_aip_mets(target, mets)
-        assert (result.premis_version, result.files, result.events) == ("3.0", 300, 900)
-        assert (await metadata.get_package(target)).event_count == 900
-
-
-async def test_import_transfer_premis_xml(metadata_app: FastAPI, metadata: MetadataClient) -> None:
-    async with asgi_client(metadata_app) as client:
-        package_uuid = uuid.uuid4()
-        await metadata.upsert_package(package_uuid, PackageUpsert(name="transfer"))
-        record = file_record("objects/letters/1901.txt", package_uuid=package_uuid)
-        await metadata.add_files(package_uuid, [record])
-        response = await post(client, f"/premis/packages/{package_uuid}/import/premis", TRANSFER_PREMIS.encode())
+    package_uuid = uuid.uuid4()
+    await metadata.upsert_package(package_uuid, PackageUpsert(name="old-aip"))
+    for _ in range(2):  # re-importing changes nothing
+        response = await post(http, f"/premis/packages/{package_uuid}/import/mets", PREMIS_22_METS.encode())
         assert response.status_code == 200, response.text
         result = ImportResult.model_validate(response.json())
-        assert (result.premis_version, result.events, result.rights, result.unmatched) == ("3.0", 1, 1, [])
-        events = (await metadata.list_events(package_uuid, object_uuid=record.uuid)).items
-        accession = [e for e in events if e.type == "accession"]
-        assert accession[0].agents[0].name == "Donor office"
-        rights = (await metadata.list_rights(package_uuid)).items
-        assert rights[0].path == "objects/letters/1901.txt"
-        assert rights[0].statement.basis == "Copyright"
-        assert rights[0].statement.granted[0].restrictions == ["Disallow"]
+        assert (result.premis_version, result.files, result.events) == ("2.2", 1, 1)
+    files = (await metadata.list_files(package_uuid)).items
+    assert [(str(f.uuid), f.path, f.puid, f.size, f.format_version) for f in files] == [
+        (FILE_A, "objects/photo.jpg", "fmt/43", 1234, "1.01")]
+    events = (await metadata.list_events(package_uuid)).items
+    assert events[0].type == "message digest calculation" and events[0].outcome_note == "a" * 64
+    assert events[0].detail == 'program="python"; module="hashlib.sha256()"'
+    assert events[0].agents[0].name == "Archivematica"
 
-        hostile = b'<?xml version="1.0"?><!DOCTYPE p [<!ENTITY x SYSTEM "file:///etc/passwd">]><p>&x;</p>'
-        refused = await post(client, f"/premis/packages/{package_uuid}/import/premis", hostile)
-        assert refused.status_code == 400 and refused.json()["title"] == "Unsafe XML refused"
-        broken = await post(client, f"/premis/packages/{package_uuid}/import/mets", b"<mets:mets xmlns:mets='x'>")
-        assert broken.status_code == 400 and broken.json()["title"] == "Malformed XML"
+    # An AIP of ours made by another Amber (its own database), adopted here: every file and event.
+    other = create_app(MetadataSettings(data_dir=tmp_path / "other", internal_token=TOKEN))
+    target = uuid.uuid4()
+    mets = tmp_path / "METS.xml"
+    async with other.router.lifespan_context(other):
+        remote = MetadataClient("http://other", token=TOKEN, transport=httpx.ASGITransport(app=other))
+        await remote.upsert_package(target, PackageUpsert(name="ours"))
+        await remote.add_files(target, file_records(target, 300))
+        await remote.download_mets(target, mets)
+        await remote.aclose()
+    await metadata.upsert_package(target, PackageUpsert(name="adopted"))
+    result = await metadata.import_aip_mets(target, mets)
+    assert (result.premis_version, result.files, result.events) == ("3.0", 300, 900)
+    assert (await metadata.get_package(target)).event_count == 900
+
+
+async def test_import_transfer_premis_xml(http: httpx.AsyncClient, metadata: MetadataClient) -> None:
+    package_uuid = uuid.uuid4()
+    await metadata.upsert_package(package_uuid, PackageUpsert(name="transfer"))
+    record = file_record("objects/letters/1901.txt", package_uuid=package_uuid)
+    await metadata.add_files(package_uuid, [record])
+    response = await post(http, f"/premis/packages/{package_uuid}/import/premis", TRANSFER_PREMIS.encode())
+    assert response.status_code == 200, response.text
+    result = ImportResult.model_validate(response.json())
+    assert (result.premis_version, result.events, result.rights, result.unmatched) == ("3.0", 1, 1, [])
+    events = (await metadata.list_events(package_uuid, object_uuid=record.uuid)).items
+    accession = [e for e in events if e.type == "accession"]
+    assert accession[0].agents[0].name == "Donor office"
+    rights = (await metadata.list_rights(package_uuid)).items
+    assert rights[0].path == "objects/letters/1901.txt"
+    assert rights[0].statement.basis == "Copyright"
+    assert rights[0].statement.granted[0].restrictions == ["Disallow"]
+
+    hostile = b'<?xml version="1.0"?><!DOCTYPE p [<!ENTITY x SYSTEM "file:///etc/passwd">]><p>&x;</p>'
+    refused = await post(http, f"/premis/packages/{package_uuid}/import/premis", hostile)
+    assert refused.status_code == 400 and refused.json()["title"] == "Unsafe XML refused"
+    broken = await post(http, f"/premis/packages/{package_uuid}/import/mets", b"<mets:mets xmlns:mets='x'>")
+    assert broken.status_code == 400 and broken.json()["title"] == "Malformed XML"

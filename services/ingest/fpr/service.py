@@ -106,7 +106,7 @@ def _edit(row: Row, values: dict[str, Any]) -> bool:
 # --- reads and writes every kind shares -----------------------------------------------------------------------
 
 def _page(rows: Sequence[Row], total: int, page: PageParams, read: Callable[[Row], Read]) -> Page[Read]:
-    return Page(items=[read(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
+    return Page.of([read(r) for r in rows], total, page)
 
 
 async def _found(repo: FprRepository, model: type[Row], key: Any, what: str) -> Row:

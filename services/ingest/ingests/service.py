@@ -103,11 +103,8 @@ async def list_ingests(session: AsyncSession, status: IngestStatus | None, page:
     items, total = await repo.page(status=status, limit=page.limit, offset=page.offset)
     done = await repo.files_done([i.uuid for i in items])
     positions = await repo.queue_positions(items)
-    return Page[IngestRead](
-        items=[ingest_read(i, done.get(i.uuid, 0), positions.get(i.uuid)) for i in items], total=total,
-        limit=page.limit,
-        offset=page.offset,
-    )
+    return Page[IngestRead].of([ingest_read(i, done.get(i.uuid, 0), positions.get(i.uuid)) for i in items], total,
+                               page)
 
 
 async def update_ingest(session: AsyncSession, ingest_uuid: UUID, body: IngestUpdate) -> IngestRead:

@@ -54,7 +54,7 @@ async def list_jobs(session: AsyncSession, ingest_uuid: UUID, page: PageParams) 
     if await IngestRepository(session).get(ingest_uuid) is None:
         raise NotFound("Ingest", ingest_uuid)
     items, total = await JobRepository(session).page(ingest_uuid, limit=page.limit, offset=page.offset)
-    return Page[JobRead](items=[job_read(j) for j in items], total=total, limit=page.limit, offset=page.offset)
+    return Page[JobRead].of([job_read(j) for j in items], total, page)
 
 
 async def record_tasks(session: AsyncSession, ingest_uuid: UUID, key: str, tasks: list[TaskRecord]) -> int:
@@ -74,4 +74,4 @@ async def list_tasks(session: AsyncSession, ingest_uuid: UUID, job_key: str | No
     rows, total = await TaskRepository(session).page(ingest_uuid, job_key=job_key, status=status, limit=page.limit,
                                                      offset=page.offset)
     items = [TaskRead.model_validate({**task.model_dump(), "job_key": key}) for task, key in rows]
-    return Page[TaskRead](items=items, total=total, limit=page.limit, offset=page.offset)
+    return Page[TaskRead].of(items, total, page)

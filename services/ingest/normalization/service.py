@@ -48,8 +48,8 @@ async def report(session: AsyncSession, ingest_uuid: UUID, page: PageParams, *, 
     repo = NormalizationRepository(session)
     chosen = attempt if attempt is not None else await repo.latest_attempt(ingest_uuid)
     if chosen is None:
-        return Page[NormalizationOutcomeRead](items=[], total=0, limit=page.limit, offset=page.offset)
+        return Page[NormalizationOutcomeRead].of([], 0, page)
     rows, total = await repo.page(ingest_uuid, chosen, purpose=purpose, outcome=outcome, limit=page.limit,
                                   offset=page.offset)
     items = [NormalizationOutcomeRead.model_validate(row, from_attributes=True) for row in rows]
-    return Page[NormalizationOutcomeRead](items=items, total=total, limit=page.limit, offset=page.offset)
+    return Page[NormalizationOutcomeRead].of(items, total, page)

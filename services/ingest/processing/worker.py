@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from datetime import timedelta
@@ -29,30 +30,31 @@ async def run_worker(settings: IngestSettings, stop: asyncio.Event | None = None
     client = await connect(settings)
     metrics = Metrics()
     worker_metrics = WorkerMetrics(metrics) if settings.metrics_enabled else None
-    # Started on this (the caller's) thread, so clamd dies with the worker however the worker ends.
-    tools = WorkerTools.start(settings, ToolUsage(metrics.registry if worker_metrics else None))
-    server = start_metrics_server(metrics, settings.worker_metrics_host, settings.worker_metrics_port,
-                                  settings.resolved_metrics_token()) if worker_metrics else None
-    activities = IngestActivities(settings, tools, worker_metrics)
-    stop = stop or asyncio.Event()
-    worker = Worker(
-        client,
-        task_queue=settings.task_queue,
-        workflows=[IngestWorkflow],
-        activities=activities.all(),
-        max_concurrent_activities=settings.worker_max_activities,
-        graceful_shutdown_timeout=timedelta(seconds=10),
-        interceptors=[ActivityMetricsInterceptor(worker_metrics)] if worker_metrics else [],
-    )
-    log.info("worker polling %s on %s", settings.task_queue, settings.temporal_address)
-    try:
+    # Whatever fails after the tools have started still ends them: a caller that goes on living (a test, a
+    # supervisor retrying) would otherwise keep their processes.
+    async with contextlib.AsyncExitStack() as stack:
+        # Started on this (the caller's) thread, so clamd dies with the worker however the worker ends.
+        tools = WorkerTools.start(settings, ToolUsage(metrics.registry if worker_metrics else None))
+        stack.callback(tools.close)
+        server = start_metrics_server(metrics, settings.worker_metrics_host, settings.worker_metrics_port,
+                                      settings.resolved_metrics_token()) if worker_metrics else None
+        if server is not None:
+            stack.callback(server.close)
+        activities = IngestActivities(settings, tools, worker_metrics)
+        stack.push_async_callback(activities.aclose)
+        stop = stop or asyncio.Event()
+        worker = Worker(
+            client,
+            task_queue=settings.task_queue,
+            workflows=[IngestWorkflow],
+            activities=activities.all(),
+            max_concurrent_activities=settings.worker_max_activities,
+            graceful_shutdown_timeout=timedelta(seconds=10),
+            interceptors=[ActivityMetricsInterceptor(worker_metrics)] if worker_metrics else [],
+        )
+        log.info("worker polling %s on %s", settings.task_queue, settings.temporal_address)
         async with worker:
             await stop.wait()
-    finally:
-        await activities.aclose()
-        tools.close()
-        if server is not None:
-            server.close()
 
 
 def main(settings: IngestSettings | None = None) -> None:

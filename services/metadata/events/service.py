@@ -108,4 +108,4 @@ async def list_events(
         for row in rows
     ]
     total = await repository.count(session, package_uuid, object_uuid, event_type)
-    return Page(items=items, total=total, limit=params.limit, offset=params.offset)
+    return Page.of(items, total, params)

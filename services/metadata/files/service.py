@@ -82,7 +82,7 @@ async def list_files(
         )
         for row in rows
     ]
-    return Page(items=items, total=total, limit=params.limit, offset=params.offset)
+    return Page.of(items, total, params)
 
 
 async def add_relationships(session: AsyncSession, package_uuid: UUID,

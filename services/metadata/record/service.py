@@ -61,7 +61,7 @@ async def list_descriptive(session: AsyncSession, package_uuid: UUID, params: Pa
     rows = await repository.descriptive_page(session, package_uuid, params.limit, params.offset)
     total = await repository.count_of(session, repository.descriptive_table, package_uuid)
     items = [DescriptiveRead(path=r.path, kind=r.kind, elements=json.loads(r.elements)) for r in rows]
-    return Page(items=items, total=total, limit=params.limit, offset=params.offset)
+    return Page.of(items, total, params)
 
 
 def rights_uuid(package_uuid: UUID, path: str, statement: RightsStatementRecord) -> UUID:
@@ -89,7 +89,7 @@ async def list_rights(session: AsyncSession, package_uuid: UUID, params: PagePar
     rows = await repository.rights_page(session, package_uuid, params.limit, params.offset)
     total = await repository.count_of(session, repository.rights_table, package_uuid)
     items = [RightsRead(uuid=r.uuid, path=r.path, statement=json.loads(r.statement)) for r in rows]
-    return Page(items=items, total=total, limit=params.limit, offset=params.offset)
+    return Page.of(items, total, params)
 
 
 async def add_identifiers(
@@ -131,7 +131,7 @@ async def list_directories(session: AsyncSession, package_uuid: UUID, params: Pa
     rows = await repository.directories_page(session, package_uuid, params.limit, params.offset)
     total = await repository.count_of(session, repository.directory_table, package_uuid)
     items = [DirectoryRead(uuid=r.uuid, path=r.path, empty=r.empty) for r in rows]
-    return Page(items=items, total=total, limit=params.limit, offset=params.offset)
+    return Page.of(items, total, params)
 
 
 def custom_struct_maps(xml: str) -> list[etree._Element]:

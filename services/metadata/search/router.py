@@ -70,5 +70,4 @@ async def search_packages_and_files(
             raise Problem(422, "Invalid request", "Dates need a time zone (e.g. 2025-01-01T00:00:00Z)")
     filters = {"kind": kind, "package_uuid": package_uuid, "puid": puid, "format_name": format_name,
                "min_size": min_size, "max_size": max_size, "date_from": date_from, "date_to": date_to}
-    return await service.search(session, q=q, filters=filters, sort=sort, descending=order == "desc",
-                                limit=page.limit, offset=page.offset)
+    return await service.search(session, q=q, filters=filters, sort=sort, descending=order == "desc", page=page)

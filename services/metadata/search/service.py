@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from clients.metadata.schemas import IndexStatus, SearchHit
 from servicekit.background import stop_tasks, wait_event
 from servicekit.db import unit_of_work, utcnow
-from servicekit.pagination import Page
+from servicekit.pagination import Page, PageParams
 from services.metadata.events import repository as events_repository
 from services.metadata.files import repository as files_repository
 from services.metadata.packages import repository as packages_repository
@@ -142,21 +142,21 @@ async def read_status(session: AsyncSession, package_uuid: UUID) -> IndexStatus:
 
 
 async def search(
-    session: AsyncSession, *, q: str | None, filters: dict[str, Any], sort: str, descending: bool, limit: int,
-    offset: int,
+    session: AsyncSession, *, q: str | None, filters: dict[str, Any], sort: str, descending: bool, page: PageParams,
 ) -> Page[SearchHit]:
     terms = query_terms(q)
     if sort == "relevance" and not terms:
         sort = "path"
     rows, total = await repository.search(
-        session, terms=terms, filters=filters, sort=sort, descending=descending, limit=limit, offset=offset
+        session, terms=terms, filters=filters, sort=sort, descending=descending, limit=page.limit,
+        offset=page.offset,
     )
     items = [
         SearchHit(kind=r.kind, package_uuid=r.package_uuid, package_name=r.package_name, file_uuid=r.file_uuid,
                   path=r.path, name=r.name, puid=r.puid, format_name=r.format_name, size=r.size, date=r.date)
         for r in rows
     ]
-    return Page(items=items, total=total, limit=limit, offset=offset)
+    return Page.of(items, total, page)
 
 
 class Indexer:

@@ -431,9 +431,7 @@ async def list_aips(
 ) -> Page[PackageRead]:
     items, total = await PackageRepository(session).page(package_type, status, page.limit, page.offset,
                                                           related_to)
-    return Page[PackageRead](
-        items=[package_read(item) for item in items], total=total, limit=page.limit, offset=page.offset
-    )
+    return Page[PackageRead].of([package_read(item) for item in items], total, page)
 
 
 READABLE = (PackageStatus.stored, PackageStatus.verified, PackageStatus.failed, PackageStatus.deletion_requested)

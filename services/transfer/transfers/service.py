@@ -76,9 +76,7 @@ async def list_transfers(
     items, total = await TransferRepository(session).page(
         status=status, include_hidden=include_hidden, name=name, limit=page.limit, offset=page.offset
     )
-    return Page[TransferRead](
-        items=[transfer_read(item) for item in items], total=total, limit=page.limit, offset=page.offset
-    )
+    return Page[TransferRead].of([transfer_read(item) for item in items], total, page)
 
 
 # --- receiving ---------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pygfried
@@ -45,8 +46,10 @@ def index() -> PolicyIndex:
 
 
 @pytest.fixture(scope="module")
-def runner() -> CommandRunner:
-    return CommandRunner()
+def runner() -> Iterator[CommandRunner]:
+    made = CommandRunner()
+    yield made
+    made.close()
 
 
 def validate_output(index: PolicyIndex, runner: CommandRunner, path: Path, puid: str) -> None:

@@ -9,7 +9,7 @@ import signal
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -132,10 +132,11 @@ def test_a_dead_host_loses_one_run_and_is_replaced(probe: Path, tmp_path: Path, 
     assert after.success and runner.python_host._process.pid != host
 
 
-def test_without_the_host_the_command_is_spawned(probe: Path, tmp_path: Path) -> None:
+def test_without_the_host_the_command_is_spawned(probe: Path, tmp_path: Path,
+                                                 runners: Callable[..., CommandRunner]) -> None:
     target = tmp_path / "file.bin"
     target.write_bytes(b"x")
-    cold = CommandRunner(warm_python=False)
+    cold = runners(warm_python=False)
     result = cold.run(command(["describe", "5"]), target)
     assert result.exit_code == 5 and "to stderr" in result.stderr and cold.python_host is None
 

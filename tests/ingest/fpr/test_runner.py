@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +28,12 @@ def png(tmp_path: Path) -> Path:
     return path
 
 
-def test_a_command_that_makes_the_expected_format_succeeds(png: Path, tmp_path: Path) -> None:
+def test_a_command_that_makes_the_expected_format_succeeds(png: Path, tmp_path: Path,
+                                                           runners: Callable[..., CommandRunner]) -> None:
     out = tmp_path / "out"
     out.mkdir()
     tool = ToolRead(name="vips", version_argv=["vips", "--version"], version_pattern=r"vips-(\S+)")
-    result = CommandRunner().run(command(
+    result = runners().run(command(
         ["vips", "copy", "{input}", "{output}"], tool_spec=tool, output_extension=".tif",
         output_puids=["fmt/353"], event_detail='program="{tool}"; version="{version}"'),
         png, out, basename="picture-1234")
@@ -43,10 +45,10 @@ def test_a_command_that_makes_the_expected_format_succeeds(png: Path, tmp_path: 
     assert result.event_outcome == "success"
 
 
-def test_failures_are_failures(png: Path, tmp_path: Path) -> None:
+def test_failures_are_failures(png: Path, tmp_path: Path, runners: Callable[..., CommandRunner]) -> None:
     out = tmp_path / "out"
     out.mkdir()
-    runner = CommandRunner()
+    runner = runners()
     exited = runner.run(command(["sh", "-c", "echo broken >&2; exit 3"], output_extension=".tif"), png, out)
     assert not exited.success and exited.reason == "sh exited with 3: broken" and exited.exit_code == 3
     empty = runner.run(command(["touch", "{output}"], output_extension=".tif"), png, out)
@@ -66,7 +68,8 @@ def test_failures_are_failures(png: Path, tmp_path: Path) -> None:
     assert unknown.event_outcome == "failure"
 
 
-def test_a_copy_of_an_unidentifiable_original_is_accepted_as_such_and_only_a_copy(tmp_path: Path) -> None:
+def test_a_copy_of_an_unidentifiable_original_is_accepted_as_such_and_only_a_copy(
+        tmp_path: Path, runners: Callable[..., CommandRunner]) -> None:
     """The default access copy (output in the input's format) of a file no signature matches is as unidentified as
     its original: it is made, and the reason says so. A command that claims its own format gets no such pass, nor
     does a "copy" whose output is not what its original was."""
@@ -75,7 +78,7 @@ def test_a_copy_of_an_unidentifiable_original_is_accepted_as_such_and_only_a_cop
     opaque = tmp_path / "in" / "clip.mpg"
     opaque.parent.mkdir()
     opaque.write_bytes(bytes(range(256)) * 4)
-    runner = CommandRunner()
+    runner = runners()
     copied = runner.run(command(["cp", "--", "{input}", "{output}"], output_extension="{ext}"), opaque, out,
                         basename="uuid-clip")
     assert copied.success and copied.output_puid is None, copied.reason
@@ -93,13 +96,14 @@ def test_a_copy_of_an_unidentifiable_original_is_accepted_as_such_and_only_a_cop
     assert sorted(p.name for p in out.iterdir()) == ["uuid-clip.mpg"]
 
 
-def test_scratch_space_is_made_where_the_caller_cleans_up(png: Path, tmp_path: Path) -> None:
+def test_scratch_space_is_made_where_the_caller_cleans_up(png: Path, tmp_path: Path,
+                                                          runners: Callable[..., CommandRunner]) -> None:
     """A killed worker removes nothing: the tool's `{tmp}` (a LibreOffice profile) must be in the caller's folder,
     the one a retry or the SIP's removal clears, never in the system's temporary folder."""
     out, scratch = tmp_path / "out", tmp_path / "scratch"
     out.mkdir()
     scratch.mkdir()
-    runner = CommandRunner()
+    runner = runners()
     said = runner.run(command(["sh", "-c", "echo {tmp}"]), png, scratch_dir=scratch)
     assert said.success and Path(said.stdout.strip()).parent == scratch
     made = runner.run(command(["sh", "-c", "echo {tmp} >&2; cp {input} {output}"], output_extension=".png"), png,
@@ -109,11 +113,12 @@ def test_scratch_space_is_made_where_the_caller_cleans_up(png: Path, tmp_path: P
     assert [p.name for p in out.iterdir()] == ["copy.png"] and list(scratch.iterdir()) == []
 
 
-def test_a_run_over_time_is_killed_with_its_children_and_heartbeats(png: Path, tmp_path: Path) -> None:
+def test_a_run_over_time_is_killed_with_its_children_and_heartbeats(png: Path, tmp_path: Path,
+                                                                    runners: Callable[..., CommandRunner]) -> None:
     pid_file = tmp_path / "child.pid"
     beats: list[float] = []
     started = time.monotonic()
-    result = CommandRunner(poll_seconds=0.1).run(
+    result = runners(poll_seconds=0.1).run(
         command(["sh", "-c", f"sleep 60 & echo $! > {pid_file}; wait"], timeout_seconds=1.0), png,
         heartbeat=lambda: beats.append(time.monotonic()))
     assert time.monotonic() - started < 10
@@ -124,10 +129,10 @@ def test_a_run_over_time_is_killed_with_its_children_and_heartbeats(png: Path, t
     assert not Path(f"/proc/{child}").exists() or "Z" in Path(f"/proc/{child}/stat").read_text().split()[2]
 
 
-def test_output_and_capture_are_bounded(png: Path, tmp_path: Path) -> None:
+def test_output_and_capture_are_bounded(png: Path, tmp_path: Path, runners: Callable[..., CommandRunner]) -> None:
     out = tmp_path / "out"
     out.mkdir()
-    runner = CommandRunner(poll_seconds=0.1)
+    runner = runners(poll_seconds=0.1)
     flood = runner.run(command(["yes"], max_output_bytes=1_000_000, timeout_seconds=30), png)
     assert not flood.success and not flood.ran and "more than 1000000 bytes" in flood.reason
     assert len(flood.stdout) <= 4097
@@ -137,8 +142,9 @@ def test_output_and_capture_are_bounded(png: Path, tmp_path: Path) -> None:
     assert list(out.iterdir()) == []
 
 
-def test_placeholders_are_replaced_inside_arguments_and_other_braces_kept(png: Path, tmp_path: Path) -> None:
-    result = CommandRunner().run(command(
+def test_placeholders_are_replaced_inside_arguments_and_other_braces_kept(
+        png: Path, tmp_path: Path, runners: Callable[..., CommandRunner]) -> None:
+    result = runners().run(command(
         ["echo", '{"SelectPdfVersion":{"type":"long"}}', "{name}", "{basename}", "x={input}", "{data}"]), png)
     assert result.success
     words = result.stdout.split()
@@ -146,12 +152,13 @@ def test_placeholders_are_replaced_inside_arguments_and_other_braces_kept(png: P
     assert words[4].endswith("services/ingest/fpr/data") and os.path.isdir(words[4])
 
 
-def test_a_verifier_refusing_the_output_fails_the_command(png: Path, tmp_path: Path) -> None:
+def test_a_verifier_refusing_the_output_fails_the_command(png: Path, tmp_path: Path,
+                                                          runners: Callable[..., CommandRunner]) -> None:
     out = tmp_path / "out"
     out.mkdir()
     refuse = command(["false"], verdict=VerdictSpec())
-    result = CommandRunner().run(command(["cp", "{input}", "{output}"], output_extension=".png",
-                                         verifier="test-false", verifier_spec=refuse), png, out)
+    result = runners().run(command(["cp", "{input}", "{output}"], output_extension=".png",
+                                   verifier="test-false", verifier_spec=refuse), png, out)
     assert not result.success and "test-false refused the output: exit code 1" in result.reason
     assert list(out.iterdir()) == []
 

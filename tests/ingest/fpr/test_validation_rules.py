@@ -5,6 +5,7 @@ its event."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -33,8 +34,10 @@ def rules() -> PolicyIndex:
 
 
 @pytest.fixture(scope="module")
-def service() -> ValidationService:
-    return ValidationService()
+def service() -> Iterator[ValidationService]:
+    made = ValidationService()
+    yield made
+    made.close()
 
 
 @pytest.mark.parametrize("family", list(FAMILIES))
@@ -75,7 +78,8 @@ def test_a_pdf_whose_cross_reference_table_qpdf_must_rebuild_fails(tmp_path: Pat
     assert "xref" in event.outcome_note or "cross-reference" in event.outcome_note
 
 
-def test_mediaconch_runs_side_by_side_each_give_a_verdict(tmp_path: Path, rules: PolicyIndex) -> None:
+def test_mediaconch_runs_side_by_side_each_give_a_verdict(tmp_path: Path, rules: PolicyIndex,
+                                                          runners: Callable[..., CommandRunner]) -> None:
     """MediaConch keeps a report database under $HOME; runs sharing one (two FFV1 copies checked at once on a
     worker's threads) hang or print "!" without a verdict. The shipped command gives each run its own."""
     good = make(tmp_path, FAMILIES["Matroska/FFV1"])
@@ -83,7 +87,7 @@ def test_mediaconch_runs_side_by_side_each_give_a_verdict(tmp_path: Path, rules:
     (rule,) = [r for r in rules.rules_for("validation", puid) if "mediaconch" in r.command_spec.argv]
     # Bounded here: a hung run must fail this test, not stall it for the shipped six hours.
     command = rule.command_spec.model_copy(update={"timeout_seconds": 30})
-    runner = CommandRunner()
+    runner = runners()
     copies = []
     for number in range(12):  # new files: a file MediaConch has seen is answered from its database
         copy = tmp_path / f"copy-{number}.mkv"

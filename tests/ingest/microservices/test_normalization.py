@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -28,13 +29,14 @@ def places(base: Path) -> Places:
     return Places(data, base / "DIP", base / "work" / "staging")
 
 
-def test_an_image_gets_every_derivative_where_archivematica_puts_it(tmp_path: Path, rules: PolicyIndex) -> None:
+def test_an_image_gets_every_derivative_where_archivematica_puts_it(tmp_path: Path, rules: PolicyIndex,
+                                                                    runners: Callable[..., CommandRunner]) -> None:
     where = places(tmp_path)
     subprocess.run(["vips", "text", str(where.data / "objects" / "page.png"), "Ledger of the archive",
                     "--dpi", "300"], check=True)
     original = Original("objects/page.png", uuid.uuid4(), "fmt/13")
     wanted = Wanted(preservation=True, access=True, thumbnails=True, transcription=True)
-    done = normalize_original(CommandRunner(), rules, original, wanted, where)
+    done = normalize_original(runners(), rules, original, wanted, where)
     outcomes = {o.purpose: o for o in done.outcomes}
     assert {p: o.outcome for p, o in outcomes.items()} == {
         "preservation": "success", "access": "success", "thumbnail": "success", "transcription": "success"}
@@ -50,16 +52,17 @@ def test_an_image_gets_every_derivative_where_archivematica_puts_it(tmp_path: Pa
     assert [m["purpose"] for m in done.made].count("preservation") == 1
     assert not any(where.staging.rglob("*.*"))  # nothing half-made is left behind
     # A second run with the same attempt makes the very same names (a retried batch overwrites, never adds).
-    again = normalize_original(CommandRunner(), rules, original, wanted, where)
+    again = normalize_original(runners(), rules, original, wanted, where)
     assert sorted(again.written) == sorted(done.written)
 
 
-def test_a_broken_file_fails_preservation_and_falls_back_for_the_dip(tmp_path: Path, rules: PolicyIndex) -> None:
+def test_a_broken_file_fails_preservation_and_falls_back_for_the_dip(tmp_path: Path, rules: PolicyIndex,
+                                                                     runners: Callable[..., CommandRunner]) -> None:
     where = places(tmp_path)
     subprocess.run(["vips", "black", str(tmp_path / "whole.tif"), "40", "30"], check=True)
     (where.data / "objects" / "cut.tif").write_bytes((tmp_path / "whole.tif").read_bytes()[:300])
     original = Original("objects/cut.tif", uuid.uuid4(), "fmt/353")
-    done = normalize_original(CommandRunner(), rules, original,
+    done = normalize_original(runners(), rules, original,
                               Wanted(preservation=True, access=True, thumbnails=True), where)
     outcomes = {o.purpose: o for o in done.outcomes}
     assert outcomes["preservation"].outcome == "failed" and outcomes["preservation"].reason
@@ -68,12 +71,13 @@ def test_a_broken_file_fails_preservation_and_falls_back_for_the_dip(tmp_path: P
     assert outcomes["access"].command == "copy-original" and "vips-to-jpeg-access failed" in outcomes["access"].reason
     assert outcomes["thumbnail"].command == "icon-image"
     # Without default icons, a failed thumbnail stays failed.
-    plain = normalize_original(CommandRunner(), rules, original,
+    plain = normalize_original(runners(), rules, original,
                                Wanted(thumbnails=True, default_thumbnails=False, attempt=2), where)
     assert [(o.purpose, o.outcome) for o in plain.outcomes] == [("thumbnail", "failed")]
 
 
-def test_manual_derivatives_take_the_place_of_the_rules(tmp_path: Path, rules: PolicyIndex) -> None:
+def test_manual_derivatives_take_the_place_of_the_rules(tmp_path: Path, rules: PolicyIndex,
+                                                        runners: Callable[..., CommandRunner]) -> None:
     where = places(tmp_path)
     (where.data / "objects" / "talk.wav").write_bytes(b"RIFF")
     manual = where.data / "objects" / "manualNormalization" / "access"
@@ -84,7 +88,7 @@ def test_manual_derivatives_take_the_place_of_the_rules(tmp_path: Path, rules: P
     manual_uuid = uuid.uuid4()
     original = Original("objects/talk.wav", uuid.uuid4(), "fmt/141",
                         {"access": (found[("access", "talk")], manual_uuid)})
-    done = normalize_original(CommandRunner(), rules, original, Wanted(preservation=True, access=True, rules=False),
+    done = normalize_original(runners(), rules, original, Wanted(preservation=True, access=True, rules=False),
                               where)
     outcomes = {o.purpose: o for o in done.outcomes}
     assert outcomes["access"].outcome == "manual" and outcomes["access"].output_uuid == manual_uuid
@@ -92,7 +96,8 @@ def test_manual_derivatives_take_the_place_of_the_rules(tmp_path: Path, rules: P
     assert outcomes["preservation"].outcome == "no rule"  # "Normalize manually": no rule runs
 
 
-def test_service_files_are_the_source_of_access_copies(tmp_path: Path, rules: PolicyIndex) -> None:
+def test_service_files_are_the_source_of_access_copies(tmp_path: Path, rules: PolicyIndex,
+                                                       runners: Callable[..., CommandRunner]) -> None:
     where = places(tmp_path)
     (where.data / "objects" / "map.dat").write_bytes(b"a format nobody knows")
     service = where.data / "objects" / "service"
@@ -101,7 +106,7 @@ def test_service_files_are_the_source_of_access_copies(tmp_path: Path, rules: Po
     found = manual_files(where.data)
     assert found == {("service", "map"): "objects/service/map.png"}
     original = Original("objects/map.dat", uuid.uuid4(), None, {"service": (found[("service", "map")], uuid.uuid4())})
-    done = normalize_original(CommandRunner(), rules, original, Wanted(access=True, service_files=True), where)
+    done = normalize_original(runners(), rules, original, Wanted(access=True, service_files=True), where)
     [access] = done.outcomes
     assert (access.outcome, access.command, access.output) == (
         "success", "vips-to-jpeg-access", f"DIP/objects/{original.uuid}-map.jpg")
@@ -121,7 +126,8 @@ def test_a_ledger_cut_by_a_crash_redoes_only_the_cut_line(tmp_path: Path) -> Non
     assert _done_paths(tmp_path / "absent.jsonl") == set()
 
 
-def test_a_tiff_libvips_cannot_read_is_normalized_by_the_next_rule(tmp_path: Path, rules: PolicyIndex) -> None:
+def test_a_tiff_libvips_cannot_read_is_normalized_by_the_next_rule(tmp_path: Path, rules: PolicyIndex,
+                                                                   runners: Callable[..., CommandRunner]) -> None:
     """FFmpeg writes YCbCr TIFFs with chroma subsampling (as scanners and cameras do), which libvips refuses: the
     format's next rules by priority (libtiff's tiff2rgba, FFmpeg) make the derivatives, and the report says why."""
     where = places(tmp_path)
@@ -130,7 +136,7 @@ def test_a_tiff_libvips_cannot_read_is_normalized_by_the_next_rule(tmp_path: Pat
                     "-pix_fmt", "yuv420p", str(source)], check=True)
     assert subprocess.run(["vips", "copy", str(source), str(tmp_path / "x.v")], capture_output=True).returncode != 0
     original = Original("objects/scan.tif", uuid.uuid4(), "fmt/353")
-    done = normalize_original(CommandRunner(), rules, original,
+    done = normalize_original(runners(), rules, original,
                               Wanted(preservation=True, access=True, thumbnails=True), where)
     outcomes = {o.purpose: o for o in done.outcomes}
     assert {p: (o.outcome, o.command, o.fallback) for p, o in outcomes.items()} == {

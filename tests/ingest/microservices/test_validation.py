@@ -4,11 +4,13 @@ Matroska, PNG and PDF; a format without a rule gets no event."""
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from services.ingest.fpr.index import PolicyIndex, resolve_policy
+from services.ingest.fpr.runner import CommandRunner
 from services.ingest.fpr.service import shipped_policy
 from services.ingest.microservices.results import Status
 from services.ingest.microservices.validation import ValidationService
@@ -62,8 +64,8 @@ CASES = [
 
 @pytest.mark.parametrize(("name", "puid", "programs", "label", "keep"), CASES)
 def test_valid_and_broken(samples: dict[str, Path], name: str, puid: str, programs: list[str], label: str,
-                          keep: int) -> None:
-    service = ValidationService()
+                          keep: int, runners: Callable[..., CommandRunner]) -> None:
+    service = ValidationService(runners())
     good, counted = service.validate(samples[name], puid, RULES)
     assert good.status is Status.PASSED, good.message
     assert [e.detail.split(";")[0] for e in good.events] == [f'program="{p}"' for p in programs]
@@ -79,7 +81,8 @@ def test_valid_and_broken(samples: dict[str, Path], name: str, puid: str, progra
     assert bad.message and not all(c.success for c in counted)
 
 
-def test_no_validator_means_no_event(samples: dict[str, Path]) -> None:
-    outcome, counted = ValidationService().validate(samples["png"], "x-fmt/111", RULES)
+def test_no_validator_means_no_event(samples: dict[str, Path], runners: Callable[..., CommandRunner]) -> None:
+    service = ValidationService(runners())
+    outcome, counted = service.validate(samples["png"], "x-fmt/111", RULES)
     assert outcome.status is Status.SKIPPED and outcome.events == () and counted == []
-    assert ValidationService().validate(samples["png"], None, RULES)[0].status is Status.SKIPPED
+    assert service.validate(samples["png"], None, RULES)[0].status is Status.SKIPPED
