@@ -154,7 +154,8 @@ def test_a_file_within_the_limit_is_scanned_though_clamd_counts_what_it_unpacks(
     assert limit / 2 < zipped.stat().st_size < limit
     limits = ClamdLimits.for_file_size(limit)
     with tempfile.TemporaryDirectory(prefix="amber-clamd-") as base:
-        with Clamd(Path(base) / "run", write_test_signatures(Path(base) / "db"), limits, max_threads=1) as daemon:
+        database = write_test_signatures(Path(base) / "db")
+        with Clamd(Path(base) / "run", database, limits, max_threads=1) as daemon:
             outcome = VirusScanner(daemon.client(), limits).scan(zipped)
     assert outcome.status is Status.PASSED, outcome.message
     assert [(e.type, e.outcome) for e in outcome.events] == [("virus check", "Pass")]
