@@ -13,6 +13,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from clients.transfer import TransferStatus, UploadSessionCreate
 from servicekit.http import ServiceError
+from services.transfer.uploads import digests
+from services.transfer.uploads import service as uploads
 from tests.transfer.harness import files_under, make_zip, some_bytes, transfer_stack
 
 BIG = some_bytes(300_000, seed=7)
@@ -112,3 +114,38 @@ async def test_a_wrong_checksum_is_refused_naming_both_and_sessions_can_be_aband
             await stack.client.get_upload_session(session.uuid)
         assert gone.value.status == 404
         assert stack.leftovers() == []
+
+
+async def test_completing_uses_the_digest_taken_as_the_chunks_arrived(
+    db_engine: AsyncEngine, tmp_path: Path, temporal_env: WorkflowEnvironment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads: list[Path] = []
+    real_sha256_of = uploads.sha256_of
+
+    def counted_sha256_of(path: Path) -> str:
+        reads.append(path)
+        return real_sha256_of(path)
+
+    monkeypatch.setattr(uploads, "sha256_of", counted_sha256_of)
+    third = len(ARCHIVE) // 3
+    async with transfer_stack(db_engine, tmp_path, temporal_env) as stack:
+
+        async def send_in_three(name: str, *, restart_after: int | None = None) -> TransferStatus:
+            session = await stack.client.create_upload_session(
+                UploadSessionCreate(name=name, size=len(ARCHIVE), sha256=SHA)
+            )
+            for index, start in enumerate(range(0, len(ARCHIVE), third)):
+                piece = ARCHIVE[start:start + third]
+                await stack.client.put_upload_chunk(session.uuid, start, piece, length=len(piece),
+                                                    total=len(ARCHIVE))
+                if index == restart_after:
+                    # What a restart of the service forgets: the digests live in its memory only.
+                    digests.forget(session.uuid)
+            return (await stack.client.complete_upload_session(session.uuid)).status
+
+        # Every chunk seen by this process: verified without reading the file again.
+        assert await send_in_three("seen whole") is TransferStatus.ingesting
+        assert reads == []
+        # Chunks from before a restart: the file is read and hashed, as before.
+        assert await send_in_three("restarted", restart_after=0) is TransferStatus.ingesting
+        assert len(reads) == 1

@@ -28,6 +28,7 @@ from services.transfer.settings import TransferSettings
 from services.transfer.transfers import archives
 from services.transfer.transfers import service as transfers
 from services.transfer.transfers.leases import Leases
+from services.transfer.uploads import digests
 from services.transfer.uploads.models import UploadSession
 from services.transfer.uploads.repository import UploadSessionRepository
 
@@ -121,16 +122,22 @@ async def write_chunk(
         have = await asyncio.to_thread(current_offset, settings, upload_uuid)
         if start > have:
             raise Conflict(f"The chunk starts at {start} but only {have} bytes were received; send from {have}")
-        await append_chunks(part, chunks, skip=have - start, room=size - have)
+        running = digests.for_append(upload_uuid, have)
+        try:
+            await append_chunks(part, chunks, running, skip=have - start, room=size - have)
+        finally:
+            digests.settle(upload_uuid, await asyncio.to_thread(current_offset, settings, upload_uuid))
     async with unit_of_work(sessions) as session:
         upload = await get_upload(session, upload_uuid)
         upload.updated_at = utcnow()
         return await session_read(settings, upload)
 
 
-async def append_chunks(part: Path, chunks: AsyncIterator[bytes], *, skip: int, room: int) -> None:
-    """Append the body after skipping `skip` bytes already on disk; written as it comes, so a broken connection
-    keeps what arrived. At most `room` bytes fit."""
+async def append_chunks(
+    part: Path, chunks: AsyncIterator[bytes], running: digests.RunningDigest, *, skip: int, room: int
+) -> None:
+    """Append the body after skipping `skip` bytes already on disk, hashing it into `running` as it is written;
+    written as it comes, so a broken connection keeps what arrived. At most `room` bytes fit."""
     handle = await asyncio.to_thread(open, part, "ab")
     buffer = bytearray()
     try:
@@ -144,7 +151,7 @@ async def append_chunks(part: Path, chunks: AsyncIterator[bytes], *, skip: int, 
             room -= len(chunk)
             buffer += chunk
             if len(buffer) >= WRITE_CHUNK:
-                await asyncio.to_thread(handle.write, bytes(buffer))
+                await asyncio.to_thread(running.write, handle, bytes(buffer))
                 buffer.clear()
     except OSError as exc:
         if exc.errno == errno.ENOSPC:
@@ -154,7 +161,7 @@ async def append_chunks(part: Path, chunks: AsyncIterator[bytes], *, skip: int, 
         # Bytes that arrived count even when the connection broke (the client resumes after them).
         try:
             if buffer:
-                handle.write(bytes(buffer))
+                running.write(handle, bytes(buffer))
         finally:
             handle.close()
 
@@ -186,7 +193,8 @@ async def complete_upload(
         have = await asyncio.to_thread(current_offset, settings, upload_uuid)
         if have != details["size"]:
             raise Conflict(f"Upload {upload_uuid} has {have} of {details['size']} bytes; send the rest first")
-        actual = await asyncio.to_thread(sha256_of, part)
+        # Hashed as its chunks arrived, when this process saw them all; else read again.
+        actual = digests.take(upload_uuid, have) or await asyncio.to_thread(sha256_of, part)
         if actual != details["sha256"]:
             # The bytes are wrong somewhere: start again from zero rather than keep a corrupt prefix.
             await asyncio.to_thread(part.unlink, missing_ok=True)
@@ -233,4 +241,5 @@ async def delete_upload_session(sessions: Sessions, settings: TransferSettings, 
             raise NotFound("Upload session", upload_uuid)
         await repository.delete(upload)
     _locks.pop(upload_uuid, None)
+    digests.forget(upload_uuid)
     await asyncio.to_thread(part_path(settings, upload_uuid).unlink, missing_ok=True)
