@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import io
@@ -12,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pygfried
+
+from services.ingest.processing.siegfried import SiegfriedError, SiegfriedProcess
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,10 @@ def siegfried_version() -> str:
     return str(pygfried.version())
 
 
+# Siegfried's calls go to a process of its own (see siegfried.py); it ends with this one.
+SIEGFRIED = SiegfriedProcess()
+atexit.register(SIEGFRIED.close)
+
 EMPTY = Identification(None, "Unknown", None, None, "empty file")
 
 
@@ -40,8 +47,8 @@ def identify(path: Path, size: int) -> Identification:
         # Siegfried refuses empty files; an empty file has no format to find.
         return EMPTY
     try:
-        result = pygfried.identify(str(path), detailed=True)
-    except Exception as exc:  # Siegfried raises on some damaged files (GoError); that is "not identified"
+        result = SIEGFRIED.identify(str(path))
+    except SiegfriedError as exc:  # Siegfried refuses some damaged files (GoError); that is "not identified"
         return Identification(None, "Unknown", None, None, f"Siegfried could not read the file: {exc}"[:500])
     return _identification(result["files"][0]["matches"] if result.get("files") else [])
 
@@ -52,8 +59,8 @@ def identify_many(files: Sequence[tuple[Path, int]]) -> list[Identification]:
     group it refuses, is identified alone, so that every answer is the one `identify` gives."""
     names = [str(path) for path, size in files if size > 0]
     try:
-        found = pygfried.identify_many(names, workers=1)["files"] if names else []
-    except Exception:
+        found = SIEGFRIED.identify_many(names)["files"] if names else []
+    except SiegfriedError:
         found = []
     if [result.get("filename") for result in found] != names:
         return [identify(path, size) for path, size in files]
