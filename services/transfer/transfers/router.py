@@ -72,7 +72,9 @@ async def upload_transfer(
     ] = True,
     processing_config: Annotated[ProcessingConfigName, Query()] = DEFAULT_PROCESSING_CONFIG,
 ) -> TransferRead:
-    """Streams the body to disk (413 beyond the upload limit), extracts it safely and starts its ingest.
+    """Extracts the archive safely and starts its ingest: a tar or tar.gz as its bytes arrive, a zip or 7z once
+    streamed to disk (413 beyond the upload limit). The answer comes once the whole body has been read, refused or
+    not.
 
     An archive whose entries all sit under one top-level folder has that folder as its root. Absolute or `..`
     paths, links, devices, FIFOs, control characters in names, and archives beyond the entry, size or expansion
