@@ -102,14 +102,11 @@ async def receive_from_location(
     staging = settings.processing_dir / "uploads" / f"{transfer.uuid}.copy"
     options = intake_options(settings, body.transfer_type, archive=False)
 
-    def placer() -> layout.Placement:
-        try:
-            root = layout.copy_to_staging(source, staging, settings.max_transfer_bytes)
-            return intake.place_transfer(root, target, options)
-        finally:
-            layout.remove_tree(staging)
+    def copy() -> Path:
+        return layout.copy_to_staging(source, staging, settings.max_transfer_bytes)
 
-    placement = await place(sessions, transfer, placer, cleanup=[staging, target])
+    placement = await place(sessions, transfer, lambda: place_staged(copy, staging, target, options),
+                            cleanup=[staging, target])
     return await after_placement(sessions, ingest, transfer, placement, auto_approve=body.auto_approve)
 
 
@@ -306,11 +303,17 @@ class Extraction:
         return [self.staging, self.target]
 
     def place_from(self, extract: Callable[[], Path]) -> layout.Placement:
-        """Run `extract` (it returns the transfer root it made under `staging`), then lay that out as `target`."""
-        try:
-            return intake.place_transfer(extract(), self.target, self.options)
-        finally:
-            layout.remove_tree(self.staging)
+        return place_staged(extract, self.staging, self.target, self.options)
+
+
+def place_staged(stage: Callable[[], Path], staging: Path, target: Path,
+                 options: intake.IntakeOptions) -> layout.Placement:
+    """Run `stage` (it returns the transfer root it made under `staging`), then lay that out as `target`;
+    `staging` is removed either way."""
+    try:
+        return intake.place_transfer(stage(), target, options)
+    finally:
+        layout.remove_tree(staging)
 
 
 def disk_full(doing: str) -> Problem:
