@@ -28,8 +28,10 @@ class RunningDigest:
         except BaseException:
             self.broken = True
             raise
-        self.hasher.update(block)
-        self.length += len(block)
+        # A digest that can no longer be trusted is not worth the CPU of a multi-gigabyte hash.
+        if not self.broken:
+            self.hasher.update(block)
+            self.length += len(block)
 
 
 _running: dict[UUID, RunningDigest] = {}
